@@ -1,0 +1,12 @@
+//! Obol's domain core: pure types and rules with no IO.
+
+pub mod id;
+pub mod money;
+pub mod role;
+pub mod time;
+pub mod validate;
+
+pub use id::new_id;
+pub use money::{Currency, Money};
+pub use role::Role;
+pub use time::Timestamp;

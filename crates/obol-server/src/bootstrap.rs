@@ -1,0 +1,55 @@
+//! The first start: an admin key (unless configured) and a demo brand, so a
+//! new user can call the API at once. Later starts create and print nothing.
+
+use crate::auth::hash_secret;
+use crate::brands::{self, CreateBrand, CreatedBrand};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// What the first start made; secrets to print once.
+pub struct FirstStart {
+    /// The generated admin key, when `OBOL_ADMIN_KEY` was not set.
+    pub admin_key: Option<String>,
+    pub demo: CreatedBrand,
+}
+
+/// Runs the first-start setup exactly once per database (even with several
+/// processes starting together); `None` on every later start.
+pub async fn first_start(
+    state: &AppState,
+    admin_key_configured: bool,
+) -> ApiResult<Option<FirstStart>> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    if !obol_store::meta::insert_if_absent(&mut tx, "bootstrapped", &now.to_rfc3339()).await? {
+        return Ok(None);
+    }
+    let admin_key = if admin_key_configured {
+        None
+    } else {
+        let secret = format!("adm_{}", obol_core::id::random_token(40));
+        obol_store::api_keys::insert_admin(
+            &mut tx,
+            &obol_core::new_id("key"),
+            &hash_secret(&secret),
+            now.as_ms(),
+        )
+        .await?;
+        Some(secret)
+    };
+    let demo = brands::create_in(
+        &mut tx,
+        now,
+        CreateBrand {
+            name: "Demo".into(),
+            parent_brand_id: None,
+            commission_rate_bps: None,
+            default_currency: Some("EUR".into()),
+            clearing_days: None,
+            support_email: None,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Some(FirstStart { admin_key, demo }))
+}

@@ -1,0 +1,67 @@
+//! Events: written to the outbox in the same transaction as their change.
+
+use crate::error::ApiError;
+use obol_core::Timestamp;
+use obol_store::Conn;
+use obol_store::events::EventRow;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// Records an event about `object` (already rendered as its API view).
+pub async fn record(
+    conn: &mut Conn,
+    brand_id: &str,
+    event_type: &str,
+    object_id: &str,
+    customer_id: Option<&str>,
+    object: &impl Serialize,
+    now: Timestamp,
+) -> Result<EventRow, ApiError> {
+    let data = json!({ "object": object });
+    let mut event = EventRow {
+        id: obol_core::new_id("evt"),
+        brand_id: brand_id.to_owned(),
+        sequence: 0,
+        event_type: event_type.to_owned(),
+        object_id: object_id.to_owned(),
+        customer_id: customer_id.map(str::to_owned),
+        data: data.to_string(),
+        created_at: now.as_ms(),
+    };
+    obol_store::events::insert(conn, &mut event).await?;
+    Ok(event)
+}
+
+/// An event as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    pub id: String,
+    /// Always `event`.
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Increases with every event of the brand, in commit order.
+    pub sequence: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// `{"object": …}`: the object as it was after the change.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = ApiError;
+
+    fn try_from(row: EventRow) -> Result<Self, ApiError> {
+        let data = serde_json::from_str(&row.data).map_err(ApiError::internal)?;
+        Ok(Event {
+            id: row.id,
+            object: "event",
+            event_type: row.event_type,
+            sequence: row.sequence,
+            created_at: Timestamp::from_ms(row.created_at),
+            data,
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! The scheduler: durable jobs claimed with leases, run by a worker in every
+//! `obol serve` process, retried with backoff, and stepped through in order
+//! when the test clock advances.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use obol_core::Timestamp;
+use obol_core::time::{HOUR_MS, MINUTE_MS, SECOND_MS};
+use obol_store::jobs::{JobRow, NewJob};
+use obol_store::{Conn, Db};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a job attempt failed, and optionally when to try again.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    pub message: String,
+    /// Overrides the default backoff for the next attempt.
+    pub retry_in_ms: Option<i64>,
+}
+
+impl JobError {
+    pub fn new(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            retry_in_ms: None,
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for JobError {
+    fn from(error: E) -> Self {
+        JobError::new(error.to_string())
+    }
+}
+
+type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+/// A job handler: runs one job with the shared state.
+pub type JobHandler = Arc<dyn Fn(AppState, JobRow) -> JobFuture + Send + Sync>;
+
+/// Job kinds and their handlers.
+#[derive(Default, Clone)]
+pub struct JobRegistry {
+    handlers: HashMap<String, JobHandler>,
+}
+
+impl JobRegistry {
+    /// The registry with every built-in job.
+    pub fn builtin() -> Self {
+        let mut registry = JobRegistry::default();
+        registry.register(PURGE_KIND, |state, _job| async move { purge(&state).await });
+        registry
+    }
+
+    /// Adds (or replaces) the handler of `kind`.
+    pub fn register<F, Fut>(&mut self, kind: &str, handler: F)
+    where
+        F: Fn(AppState, JobRow) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        self.handlers.insert(
+            kind.to_owned(),
+            Arc::new(move |state, job| Box::pin(handler(state, job))),
+        );
+    }
+
+    fn get(&self, kind: &str) -> Option<JobHandler> {
+        self.handlers.get(kind).cloned()
+    }
+}
+
+/// Default attempts before a job is marked `failed`.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 10;
+/// A claimed job not finished within this lease is claimed again.
+const LEASE_MS: i64 = 5 * MINUTE_MS;
+/// Jobs claimed in one round by a worker.
+const CLAIM_BATCH: i64 = 16;
+const BACKOFF_BASE_MS: i64 = 10 * SECOND_MS;
+const BACKOFF_MAX_MS: i64 = HOUR_MS;
+
+/// Delay before attempt `attempts + 1`: 10 s, 20 s, 40 s … capped at 1 h.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    BACKOFF_BASE_MS
+        .saturating_mul(1 << exponent)
+        .min(BACKOFF_MAX_MS)
+}
+
+/// Enqueues a job inside the caller's transaction.
+pub async fn enqueue(conn: &mut Conn, job: &NewJob, now: Timestamp) -> Result<bool, ApiError> {
+    Ok(obol_store::jobs::enqueue(conn, &obol_core::new_id("job"), job, now.as_ms()).await?)
+}
+
+/// A job with the default attempts and no unique key.
+pub fn new_job(kind: &str, payload: serde_json::Value, run_at: Timestamp) -> NewJob {
+    NewJob {
+        kind: kind.to_owned(),
+        payload: payload.to_string(),
+        brand_id: None,
+        run_at_ms: run_at.as_ms(),
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+        unique_key: None,
+    }
+}
+
+async fn claim(db: &Db, now: Timestamp, limit: i64) -> obol_store::Result<Vec<JobRow>> {
+    let mut tx = db.begin().await?;
+    let jobs = obol_store::jobs::claim_due(
+        &mut tx,
+        db.backend,
+        now.as_ms(),
+        now.as_ms() + LEASE_MS,
+        limit,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(jobs)
+}
+
+/// Runs one claimed job and records its outcome.
+async fn run_job(state: &AppState, job: JobRow) -> obol_store::Result<()> {
+    let outcome = match state.jobs.get(&job.kind) {
+        Some(handler) => {
+            let limit = Duration::from_millis(u64::try_from(LEASE_MS).unwrap_or(u64::MAX));
+            match tokio::time::timeout(limit, handler(state.clone(), job.clone())).await {
+                Ok(result) => result,
+                Err(_) => Err(JobError::new("job timed out")),
+            }
+        }
+        None => Err(JobError {
+            message: format!("no handler for job kind {}", job.kind),
+            retry_in_ms: None,
+        }),
+    };
+    let now = state.now().as_ms();
+    let mut conn = state.db.pool.acquire().await?;
+    match outcome {
+        Ok(()) => {
+            obol_store::jobs::complete(&mut conn, &job.id, job.attempts, now).await?;
+        }
+        Err(error) => {
+            let retry_at = (job.attempts < job.max_attempts).then(|| {
+                now + error
+                    .retry_in_ms
+                    .unwrap_or_else(|| backoff_ms(job.attempts))
+            });
+            tracing::warn!(job_id = %job.id, kind = %job.kind, attempts = job.attempts, error = %error.message, "job failed");
+            obol_store::jobs::fail(
+                &mut conn,
+                &job.id,
+                job.attempts,
+                &error.message,
+                retry_at,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Claims and runs due jobs until none is due; returns how many ran.
+pub async fn run_due(state: &AppState) -> obol_store::Result<usize> {
+    let mut ran = 0;
+    loop {
+        let jobs = claim(&state.db, state.now(), CLAIM_BATCH).await?;
+        if jobs.is_empty() {
+            return Ok(ran);
+        }
+        ran += jobs.len();
+        for job in jobs {
+            run_job(state, job).await?;
+        }
+    }
+}
+
+/// The worker loop of `obol serve`: polls for due jobs until `shutdown`
+/// says stop, finishing the job in hand first.
+pub async fn worker(
+    state: AppState,
+    poll_interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match claim(&state.db, state.now(), CLAIM_BATCH).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                let mut jobs = jobs.into_iter();
+                while let Some(job) = jobs.next() {
+                    if *shutdown.borrow() {
+                        release(&state, std::iter::once(job).chain(jobs)).await;
+                        return;
+                    }
+                    if let Err(error) = run_job(&state, job).await {
+                        tracing::error!(%error, "recording a job outcome failed");
+                    }
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "claiming jobs failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Gives claimed jobs back so that another process takes them at once.
+async fn release(state: &AppState, jobs: impl Iterator<Item = JobRow>) {
+    let now = state.now().as_ms();
+    for job in jobs {
+        let Ok(mut conn) = state.db.pool.acquire().await else {
+            return;
+        };
+        if let Err(error) = obol_store::jobs::release(&mut conn, &job.id, job.attempts, now).await {
+            tracing::error!(%error, job_id = %job.id, "releasing a job lease failed");
+        }
+    }
+}
+
+/// Bounds on one test-clock advance, so that a job that keeps scheduling
+/// itself cannot hang the request.
+const ADVANCE_MAX_JOBS: usize = 100_000;
+const ADVANCE_WAIT_STEP_MS: u64 = 10;
+
+/// Moves the test clock to `target`, running every job that falls due on the
+/// way, each at its own due time, in order, before returning.
+pub async fn advance_test_clock(state: &AppState, target: Timestamp) -> Result<(), ApiError> {
+    let clock = state
+        .test_clock
+        .as_ref()
+        .ok_or_else(ApiError::route_not_found)?;
+    let _one_advance = clock.advance_lock.lock().await;
+    let mut ran = 0usize;
+    loop {
+        let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+        let now = state.now();
+        // A job another worker is running at this instant finishes before
+        // time moves on.
+        if obol_store::jobs::running_count(&mut conn, now.as_ms()).await? > 0 {
+            drop(conn);
+            tokio::time::sleep(Duration::from_millis(ADVANCE_WAIT_STEP_MS)).await;
+            continue;
+        }
+        let next_due = obol_store::jobs::next_due(&mut conn, target.as_ms()).await?;
+        drop(conn);
+        let Some(next_due) = next_due else { break };
+        if next_due > now.as_ms() {
+            clock.set(&state.db, Timestamp::from_ms(next_due)).await?;
+        }
+        let jobs = claim(&state.db, state.now(), 1).await?;
+        for job in jobs {
+            run_job(state, job).await?;
+            ran += 1;
+        }
+        if ran >= ADVANCE_MAX_JOBS {
+            return Err(ApiError::internal("test clock advance ran too many jobs"));
+        }
+    }
+    clock.set(&state.db, target).await?;
+    Ok(())
+}
+
+pub const PURGE_KIND: &str = "maintenance.purge";
+const PURGE_INTERVAL_MS: i64 = 6 * HOUR_MS;
+
+/// Makes sure the next purge is scheduled: one pending purge job per
+/// database, whichever process enqueues it first.
+pub async fn schedule_maintenance(state: &AppState) -> obol_store::Result<()> {
+    let now = state.now();
+    let mut job = new_job(
+        PURGE_KIND,
+        serde_json::json!({}),
+        now.plus_ms(PURGE_INTERVAL_MS),
+    );
+    job.unique_key = Some(PURGE_KIND.to_owned());
+    let mut conn = state.db.pool.acquire().await?;
+    obol_store::jobs::enqueue(&mut conn, &obol_core::new_id("job"), &job, now.as_ms()).await?;
+    Ok(())
+}
+
+/// Deletes idempotency records past retention and old finished jobs, then
+/// schedules the next purge.
+async fn purge(state: &AppState) -> Result<(), JobError> {
+    let now = state.now();
+    let cutoff = now.as_ms() - crate::idempotency::RETENTION_MS;
+    let mut tx = state.db.begin().await?;
+    let keys = obol_store::idempotency::purge(&mut tx, cutoff).await?;
+    let jobs = obol_store::jobs::purge_finished(&mut tx, cutoff).await?;
+    tx.commit().await?;
+    tracing::info!(idempotency_keys = keys, jobs, "purged expired records");
+    schedule_maintenance(state).await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The Obol server: services, HTTP API, scheduler and OpenAPI document.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod brands;
+pub mod clock;
+pub mod customers;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod idempotency;
+pub mod jobs;
+pub mod request_log;
+pub mod routes;
+pub mod state;
+
+use crate::clock::{SystemClock, TestClock};
+use crate::error::ApiError;
+use crate::jobs::JobRegistry;
+pub use crate::state::{AppState, Config};
+use axum::response::IntoResponse;
+use axum::{Extension, Router, middleware};
+use obol_store::Db;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Obol", description = "Payments and billing server: the HTTP contract."),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// A server ready to serve: connected, migrated, state built.
+pub struct Server {
+    pub state: AppState,
+    router: Router,
+    openapi: Arc<String>,
+    poll_interval: Duration,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] obol_store::StoreError),
+    #[error("{0}")]
+    Api(String),
+}
+
+impl From<ApiError> for StartError {
+    fn from(error: ApiError) -> Self {
+        StartError::Api(error.message)
+    }
+}
+
+impl Server {
+    /// Connects, migrates and builds the state and router. `jobs` are the job
+    /// handlers (built-ins plus any the caller adds).
+    pub async fn new(config: &Config, jobs: JobRegistry) -> Result<Server, StartError> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let (clock, test_clock): (Arc<dyn clock::Clock>, _) = if config.test_clock {
+            let test_clock = Arc::new(TestClock::load(&db).await?);
+            (test_clock.clone(), Some(test_clock))
+        } else {
+            (Arc::new(SystemClock), None)
+        };
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = AppState {
+            db,
+            clock,
+            test_clock,
+            jobs: Arc::new(jobs),
+            admin_key_hash: config.admin_key.as_deref().map(auth::hash_secret),
+            public_url: public_url.into(),
+        };
+        jobs::schedule_maintenance(&state).await?;
+        let (router, openapi) = build_router(state.clone());
+        Ok(Server {
+            state,
+            router,
+            openapi,
+            poll_interval: Duration::from_millis(config.job_poll_interval_ms),
+        })
+    }
+
+    /// The OpenAPI document as JSON.
+    pub fn openapi_json(&self) -> Arc<String> {
+        self.openapi.clone()
+    }
+
+    /// Serves on `listener` with the job worker until `shutdown` resolves;
+    /// in-flight requests and the job in hand finish first.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(jobs::worker(
+            self.state.clone(),
+            self.poll_interval,
+            worker_stop,
+        ));
+        let result = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
+        self.state.db.close().await;
+        result
+    }
+}
+
+fn build_router(state: AppState) -> (Router, Arc<String>) {
+    let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::api())
+        .split_for_parts();
+    let api = api
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ));
+    let (public, public_doc) = routes::system::public_routes()
+        .routes(utoipa_axum::routes!(openapi_json))
+        .split_for_parts();
+    doc.merge(public_doc);
+    let json = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    let router = Router::new()
+        .merge(api)
+        .merge(public)
+        .fallback(|| async { ApiError::route_not_found().into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        .layer(Extension(json.clone()))
+        .layer(middleware::from_fn(request_log::middleware))
+        .with_state(state);
+    (router, json)
+}
+
+/// This document: the OpenAPI 3 description of every route.
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
+async fn openapi_json(Extension(json): Extension<Arc<String>>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json.as_str().to_owned(),
+    )
+}

@@ -1,0 +1,52 @@
+//! `AppState`: what every handler and job shares.
+
+use crate::clock::{Clock, TestClock};
+use crate::jobs::JobRegistry;
+use obol_store::Db;
+use std::sync::Arc;
+
+/// Server configuration, from the environment and flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    /// Base URL used in links; defaults to `http://` + the listen address.
+    pub public_url: Option<String>,
+    /// The platform admin key; when unset, one is generated on first start.
+    pub admin_key: Option<String>,
+    pub test_clock: bool,
+    /// How often the job worker looks for due jobs.
+    pub job_poll_interval_ms: u64,
+}
+
+impl Config {
+    pub fn new(database_url: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            admin_key: None,
+            test_clock: false,
+            job_poll_interval_ms: 250,
+        }
+    }
+}
+
+/// Shared state: the database, the clock and the job handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    /// Set when the server runs on the test clock.
+    pub test_clock: Option<Arc<TestClock>>,
+    pub jobs: Arc<JobRegistry>,
+    /// SHA-256 of `OBOL_ADMIN_KEY`, when it is set.
+    pub admin_key_hash: Option<String>,
+    pub public_url: Arc<str>,
+}
+
+impl AppState {
+    pub fn now(&self) -> obol_core::Timestamp {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,105 @@
+//! API keys (stored as SHA-256 hashes) and the admin keys.
+
+use crate::page::{Page, PageRequest};
+use crate::{Conn, Result};
+
+/// A stored brand API key; the secret itself is never stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub brand_id: String,
+    pub name: String,
+    pub kind: String,
+    pub role: String,
+    pub secret_hash: String,
+    pub secret_prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at";
+
+pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&key.id)
+    .bind(&key.brand_id)
+    .bind(&key.name)
+    .bind(&key.kind)
+    .bind(&key.role)
+    .bind(&key.secret_hash)
+    .bind(&key.secret_prefix)
+    .bind(key.created_at)
+    .bind(key.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The active (not revoked) key whose secret hashes to `secret_hash`.
+pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<Option<ApiKeyRow>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(secret_hash)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ApiKeyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result<Page<ApiKeyRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND ($2 IS NULL OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// Revokes a key; false if it was already revoked or does not exist.
+pub async fn revoke(conn: &mut Conn, brand_id: &str, id: &str, now_ms: i64) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $3 WHERE brand_id = $1 AND id = $2 AND revoked_at IS NULL",
+    )
+    .bind(brand_id)
+    .bind(id)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn insert_admin(conn: &mut Conn, id: &str, secret_hash: &str, now_ms: i64) -> Result<()> {
+    sqlx::query("INSERT INTO admin_keys (id, secret_hash, created_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(secret_hash)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn admin_exists(conn: &mut Conn, secret_hash: &str) -> Result<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT id FROM admin_keys WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}

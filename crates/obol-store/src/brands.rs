@@ -1,0 +1,89 @@
+//! Brands (tenants) and their event sequence counter.
+
+use crate::{Conn, Result};
+
+/// A stored brand.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BrandRow {
+    pub id: String,
+    pub name: String,
+    pub parent_brand_id: Option<String>,
+    pub commission_rate_bps: i64,
+    pub default_currency: Option<String>,
+    pub clearing_days: i64,
+    pub support_email: Option<String>,
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    pub webhook_secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, parent_brand_id, commission_rate_bps, default_currency, \
+    clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
+    created_at, updated_at";
+
+pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO brands (id, name, parent_brand_id, commission_rate_bps, default_currency, \
+         clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&brand.id)
+    .bind(&brand.name)
+    .bind(&brand.parent_brand_id)
+    .bind(brand.commission_rate_bps)
+    .bind(&brand.default_currency)
+    .bind(brand.clearing_days)
+    .bind(&brand.support_email)
+    .bind(&brand.display_name)
+    .bind(&brand.logo_url)
+    .bind(&brand.primary_color)
+    .bind(&brand.webhook_secret)
+    .bind(brand.created_at)
+    .bind(brand.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<BrandRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM brands WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Writes every settable field of `brand` back.
+pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE brands SET name = $2, default_currency = $3, clearing_days = $4, \
+         support_email = $5, display_name = $6, logo_url = $7, primary_color = $8, updated_at = $9 \
+         WHERE id = $1",
+    )
+    .bind(&brand.id)
+    .bind(&brand.name)
+    .bind(&brand.default_currency)
+    .bind(brand.clearing_days)
+    .bind(&brand.support_email)
+    .bind(&brand.display_name)
+    .bind(&brand.logo_url)
+    .bind(&brand.primary_color)
+    .bind(brand.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the brand's next event sequence number. The row stays locked until
+/// the transaction ends, so a brand's sequence numbers follow commit order.
+pub async fn next_event_sequence(conn: &mut Conn, brand_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE brands SET event_sequence = event_sequence + 1 WHERE id = $1 RETURNING event_sequence",
+    )
+    .bind(brand_id)
+    .fetch_one(conn)
+    .await?)
+}

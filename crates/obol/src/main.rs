@@ -1,0 +1,178 @@
+//! `obol`: the payments and billing server binary.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use obol_server::brands::CreateBrand;
+use obol_server::jobs::JobRegistry;
+use obol_server::{Config, Server};
+
+#[derive(Parser)]
+#[command(name = "obol", version, about = "Payments and billing server")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Database: sqlite://PATH (created if missing) or postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://obol.db",
+        global = true
+    )]
+    database_url: String,
+    /// Log filter, e.g. `info` or `obol_server=debug`.
+    #[arg(long, env = "OBOL_LOG", default_value = "info", global = true)]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve the API and run the job worker.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage brands directly in the database.
+    #[command(subcommand)]
+    Brand(BrandCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "OBOL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Base URL for links (payment links, hosted pages).
+    #[arg(long, env = "OBOL_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The platform admin key; generated and printed on first start if unset.
+    #[arg(long, env = "OBOL_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// Run on the test clock (moves only by POST /v1/test_clock/advance).
+    #[arg(long, env = "OBOL_TEST_CLOCK", value_parser = parse_flag, default_value = "0")]
+    test_clock: bool,
+}
+
+#[derive(Subcommand)]
+enum BrandCommand {
+    /// Create a brand and print its keys as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        default_currency: Option<String>,
+    },
+}
+
+fn parse_flag(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected 1 or 0, got {other}")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.common.log)
+                .context("invalid OBOL_LOG filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(cli.common, args).await,
+        Command::Migrate => {
+            let db = obol_store::Db::connect(&cli.common.database_url).await?;
+            db.migrate().await?;
+            db.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Brand(BrandCommand::Create {
+            name,
+            default_currency,
+        }) => {
+            let db = obol_store::Db::connect(&cli.common.database_url).await?;
+            db.migrate().await?;
+            let input = CreateBrand {
+                name,
+                parent_brand_id: None,
+                commission_rate_bps: None,
+                default_currency,
+                clearing_days: None,
+                support_email: None,
+            };
+            let created =
+                obol_server::brands::create(&db, obol_core::Timestamp::system_now(), input)
+                    .await
+                    .map_err(|error| anyhow::anyhow!(error.message))?;
+            db.close().await;
+            println!("{}", serde_json::to_string_pretty(&created)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let config = Config {
+        database_url: common.database_url,
+        listen: local.to_string(),
+        public_url: args.public_url,
+        admin_key: args.admin_key.filter(|key| !key.is_empty()),
+        test_clock: args.test_clock,
+        job_poll_interval_ms: 250,
+    };
+    let server = Server::new(&config, JobRegistry::builtin()).await?;
+    if let Some(first) =
+        obol_server::bootstrap::first_start(&server.state, config.admin_key.is_some())
+            .await
+            .map_err(|error| anyhow::anyhow!(error.message))?
+    {
+        println!(
+            "First start: created the database and a demo brand. These secrets are shown only now."
+        );
+        if let Some(admin_key) = &first.admin_key {
+            println!("  admin key:              {admin_key}");
+        }
+        println!("  demo brand:             {}", first.demo.brand.id);
+        println!("  demo secret key:        {}", first.demo.secret_key);
+        println!("  demo publishable key:   {}", first.demo.publishable_key);
+    }
+    println!("obol listening on http://{local}");
+    tracing::info!(%local, test_clock = config.test_clock, "listening");
+    server.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
