@@ -60,7 +60,8 @@ fn canonical_json(value: &Value) -> String {
     }
 }
 
-fn request_hash(body: &[u8]) -> String {
+/// SHA-256 of the canonical JSON of a body (the raw bytes if it is not JSON).
+pub fn request_hash(body: &[u8]) -> String {
     let canonical = match serde_json::from_slice::<Value>(body) {
         Ok(value) => canonical_json(&value),
         Err(_) => String::from_utf8_lossy(body).into_owned(),

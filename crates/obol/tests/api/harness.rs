@@ -1,0 +1,441 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database per test,
+//! SQLite always and PostgreSQL when `OBOL_TEST_DATABASE_URL` is set.
+
+use obol_server::jobs::JobRegistry;
+use obol_server::{AppState, Config, Server};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "adm_test_admin_key_0123456789";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` as two tests: `name::sqlite` and
+/// `name::postgres` (the latter returns at once when no PostgreSQL is set).
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if $crate::harness::postgres_url().is_some() {
+                    super::$name($crate::harness::Backend::Postgres).await;
+                }
+            }
+        }
+    )*};
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("OBOL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A fresh, empty database, dropped with this value.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let name = format!(
+            "obol_test_{}",
+            obol_core::id::random_token(12).to_lowercase()
+        );
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}", dir.join("obol.db").display()),
+                    backend,
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_url().expect("OBOL_TEST_DATABASE_URL");
+                let db = obol_store::Db::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&db.pool)
+                    .await
+                    .expect("create test database");
+                db.close().await;
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin_url);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+
+    /// Path of the SQLite file (SQLite only).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => Some(dir.join("obol.db")),
+            Cleanup::Postgres { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime: use a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    runtime.block_on(async {
+                        if let Ok(db) = obol_store::Db::connect(&admin_url).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&db.pool)
+                                .await;
+                            db.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// How to start a test server.
+#[derive(Clone, Default)]
+pub struct Options {
+    pub test_clock: bool,
+    pub jobs: Option<JobRegistry>,
+}
+
+/// A running server with a brand to act as.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub brand_id: String,
+    pub secret_key: String,
+    pub publishable_key: String,
+    pub db: TestDb,
+    options: Options,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A response: status, headers and the JSON body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error `code`, for error answers.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        self.body["error"]["param"].as_str()
+    }
+
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected answer: {}", self.body);
+        &self.body
+    }
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, Options::default()).await
+}
+
+pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let mut app = start(db, options).await;
+    let created = app.admin_post("/v1/brands", json!({"name": "Acme"})).await;
+    let body = created.expect(200).clone();
+    app.brand_id = body["brand"]["id"].as_str().expect("brand id").to_owned();
+    app.secret_key = body["secret_key"].as_str().expect("secret key").to_owned();
+    app.publishable_key = body["publishable_key"]
+        .as_str()
+        .expect("publishable key")
+        .to_owned();
+    app
+}
+
+/// Builds and starts a server on `db` (which must already be empty or ours).
+pub async fn start(db: TestDb, options: Options) -> TestApp {
+    let mut config = Config::new(db.url.clone());
+    config.admin_key = Some(ADMIN_KEY.into());
+    config.test_clock = options.test_clock;
+    config.job_poll_interval_ms = 50;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    config.listen = address.to_string();
+    let jobs = options.jobs.clone().unwrap_or_else(JobRegistry::builtin);
+    let server = Server::new(&config, jobs).await.expect("server starts");
+    let state = server.state.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+    });
+    TestApp {
+        url: format!("http://{address}"),
+        client: reqwest::Client::new(),
+        state,
+        brand_id: String::new(),
+        secret_key: String::new(),
+        publishable_key: String::new(),
+        db,
+        options,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let (brand_id, secret_key, publishable_key) = (
+            self.brand_id.clone(),
+            self.secret_key.clone(),
+            self.publishable_key.clone(),
+        );
+        let options = self.options.clone();
+        let db = std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                backend: Backend::Sqlite,
+                cleanup: Cleanup::Dir(std::path::PathBuf::from("/nonexistent-obol-test")),
+            },
+        );
+        let mut app = start(db, options).await;
+        app.brand_id = brand_id;
+        app.secret_key = secret_key;
+        app.publishable_key = publishable_key;
+        app
+    }
+
+    /// Sends a request; panics on a 500, which is always a bug.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{}", self.url, path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        self.finish(request, &method, path).await
+    }
+
+    /// Sends a raw body (for malformed JSON).
+    pub async fn send_raw(&self, method: &str, path: &str, key: &str, body: &str) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = self
+            .client
+            .request(method.clone(), format!("{}{}", self.url, path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        self.finish(request, &method, path).await
+    }
+
+    async fn finish(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> Resp {
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        assert_ne!(status, 500, "{method} {path} answered 500: {body}");
+        assert!(
+            headers.contains_key("request-id"),
+            "{method} {path} has no Request-Id"
+        );
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, Some(&self.secret_key.clone()), None, &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            "POST",
+            path,
+            Some(&self.secret_key.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.send(
+            "POST",
+            path,
+            Some(&self.secret_key.clone()),
+            Some(body),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            "PATCH",
+            path,
+            Some(&self.secret_key.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, Some(&self.secret_key.clone()), None, &[])
+            .await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(ADMIN_KEY), Some(body), &[])
+            .await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Resp {
+        self.send("GET", path, Some(ADMIN_KEY), None, &[]).await
+    }
+
+    /// Creates another brand; returns (brand id, secret key).
+    pub async fn other_brand(&self, name: &str) -> (String, String) {
+        let body = self
+            .admin_post("/v1/brands", json!({"name": name}))
+            .await
+            .expect(200)
+            .clone();
+        (
+            body["brand"]["id"].as_str().expect("id").to_owned(),
+            body["secret_key"].as_str().expect("key").to_owned(),
+        )
+    }
+
+    /// A new secret key of this brand with `role`.
+    pub async fn key_with_role(&self, role: &str) -> String {
+        let body = self
+            .post("/v1/api_keys", json!({"name": role, "role": role}))
+            .await
+            .expect(200)
+            .clone();
+        body["secret"].as_str().expect("secret").to_owned()
+    }
+
+    pub async fn create_customer(&self, email: &str) -> Value {
+        self.post("/v1/customers", json!({"email": email}))
+            .await
+            .expect(200)
+            .clone()
+    }
+
+    /// One integer from SQL run on the test database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .expect("count query")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

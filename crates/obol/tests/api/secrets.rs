@@ -1,0 +1,62 @@
+//! API key secrets are stored only as hashes.
+
+use crate::harness::{Backend, spawn};
+use crate::on_both;
+use serde_json::json;
+
+on_both!(secrets_are_stored_hashed);
+
+async fn secrets_are_stored_hashed(backend: Backend) {
+    let app = spawn(backend).await;
+    let developer = app
+        .post("/v1/api_keys", json!({"name": "dev", "role": "developer"}))
+        .await
+        .expect(200)
+        .clone();
+    let secrets = [
+        app.secret_key.clone(),
+        app.publishable_key.clone(),
+        developer["secret"].as_str().expect("secret").to_owned(),
+    ];
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT secret_hash, secret_prefix FROM api_keys")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .expect("read keys");
+    assert_eq!(rows.len(), 3);
+    for secret in &secrets {
+        let hash = obol_server::auth::hash_secret(secret);
+        assert!(
+            rows.iter().any(|(stored, _)| *stored == hash),
+            "the hash of each key is stored"
+        );
+        for (stored_hash, prefix) in &rows {
+            assert_ne!(stored_hash, secret);
+            assert!(
+                !secret.starts_with(prefix.as_str()) || prefix.len() < secret.len() / 2,
+                "only a short prefix is kept"
+            );
+        }
+    }
+    if let Some(path) = app.db.sqlite_path() {
+        // Checkpoint the WAL so the file holds everything, then search it.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&app.state.db.pool)
+            .await
+            .expect("checkpoint");
+        let mut bytes = std::fs::read(&path).expect("database file");
+        bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+        for secret in &secrets {
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "a secret is in the database file"
+            );
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
