@@ -99,7 +99,7 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
             .pool
             .acquire()
             .await
-            .map_err(|e| ApiError::internal(e))?;
+            .map_err(ApiError::internal)?;
         let row = obol_store::api_keys::find_active_by_hash(&mut conn, &hash)
             .await?
             .ok_or_else(|| ApiError::unauthenticated("invalid API key"))?;
@@ -129,7 +129,7 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
         .pool
         .acquire()
         .await
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     if obol_store::api_keys::admin_exists(&mut conn, &hash).await? {
         return Ok(Principal::Admin);
     }
