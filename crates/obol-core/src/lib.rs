@@ -1,7 +1,11 @@
 //! Obol's domain core: pure types and rules with no IO.
 
+pub mod card;
+pub mod clock;
 pub mod id;
+pub mod ledger;
 pub mod money;
+pub mod order;
 pub mod role;
 pub mod time;
 pub mod validate;

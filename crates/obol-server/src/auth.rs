@@ -147,6 +147,7 @@ pub fn authorize(principal: &Principal, method: &str, route: &str) -> Result<(),
         Principal::Admin => Err(ApiError::forbidden(
             "the admin key manages brands and the test clock only; use a brand's secret key",
         )),
+        Principal::Publishable { .. } if publishable_route(method, route) => Ok(()),
         Principal::Publishable { .. } => Err(ApiError::unauthenticated(
             "a publishable key may only read and confirm an order with its client_secret",
         )),
@@ -158,6 +159,39 @@ pub fn authorize(principal: &Principal, method: &str, route: &str) -> Result<(),
             "the role {} may not {method} {route}",
             role.as_str()
         ))),
+    }
+}
+
+/// The routes a publishable key may call (with the order's client_secret).
+fn publishable_route(method: &str, route: &str) -> bool {
+    matches!((method, route), ("GET", "/v1/orders/{id}") | ("POST", "/v1/orders/{id}/confirm"))
+}
+
+/// The caller of an order route: a secret key of the brand, or a
+/// publishable key that named the order's client secret.
+#[derive(Debug, Clone)]
+pub enum OrderCaller {
+    Secret(BrandAuth),
+    Publishable { brand_id: String },
+}
+
+impl OrderCaller {
+    pub fn brand_id(&self) -> &str {
+        match self {
+            OrderCaller::Secret(auth) => &auth.brand_id,
+            OrderCaller::Publishable { brand_id } => brand_id,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OrderCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Publishable { brand_id, .. }) => Ok(OrderCaller::Publishable { brand_id: brand_id.clone() }),
+            _ => BrandAuth::from_request_parts(parts, state).await.map(OrderCaller::Secret),
+        }
     }
 }
 

@@ -1,8 +1,10 @@
-//! The first start: an admin key (unless configured) and a demo brand, so a
-//! new user can call the API at once. Later starts create and print nothing.
+//! The first start: an admin key (unless configured) and a demo brand with a
+//! sandbox connector account, so a new user can call the API and pay at
+//! once. Later starts create and print nothing.
 
 use crate::auth::hash_secret;
 use crate::brands::{self, CreateBrand, CreatedBrand};
+use crate::connector_accounts::{self, CreateConnectorAccount};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -48,6 +50,22 @@ pub async fn first_start(
             clearing_days: None,
             support_email: None,
         },
+    )
+    .await?;
+    // A sandbox account too, so that the demo brand can take payments at once.
+    connector_accounts::create_in(
+        state,
+        &mut tx,
+        &demo.brand.id,
+        CreateConnectorAccount {
+            connector: "sandbox".into(),
+            label: Some("Sandbox".into()),
+            credentials: None,
+            payment_methods: vec!["card".into()],
+            currencies: None,
+            priority: None,
+        },
+        now,
     )
     .await?;
     tx.commit().await.map_err(ApiError::internal)?;

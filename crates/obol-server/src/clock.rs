@@ -5,10 +5,7 @@ use obol_core::Timestamp;
 use obol_store::Db;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Where all code reads the current time from.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
+pub use obol_core::clock::Clock;
 
 /// The wall clock.
 pub struct SystemClock;

@@ -101,6 +101,10 @@ fn field_error(path: &str, message: &str) -> ApiError {
         } else {
             path.to_owned()
         };
+        // serde quotes the offending value: never echo card data.
+        if param.contains("[card]") {
+            return ApiError::invalid(param.clone(), format!("invalid value for {param}"));
+        }
         let detail = message.split(" at line").next().unwrap_or(message);
         ApiError::invalid(
             param.clone(),

@@ -52,6 +52,7 @@ impl JobRegistry {
     pub fn builtin() -> Self {
         let mut registry = JobRegistry::default();
         registry.register(PURGE_KIND, |state, _job| async move { purge(&state).await });
+        crate::orders::jobs::register(&mut registry);
         registry
     }
 

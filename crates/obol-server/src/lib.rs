@@ -4,12 +4,16 @@ pub mod auth;
 pub mod bootstrap;
 pub mod brands;
 pub mod clock;
+pub mod connector_accounts;
+pub mod crypto;
 pub mod customers;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jobs;
+pub mod ledger;
+pub mod orders;
 pub mod request_log;
 pub mod routes;
 pub mod state;
@@ -62,6 +66,8 @@ pub enum StartError {
     Store(#[from] obol_store::StoreError),
     #[error("{0}")]
     Api(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl From<ApiError> for StartError {
@@ -88,6 +94,9 @@ impl Server {
             .unwrap_or_else(|| format!("http://{}", config.listen))
             .trim_end_matches('/')
             .to_owned();
+        let master_key = crypto::load(config.master_key.as_deref(), &config.database_url, db.backend).map_err(StartError::Config)?;
+        let mut connectors = obol_connectors::ConnectorRegistry::default();
+        connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(db.clone(), clock.clone(), public_url.clone())));
         let state = AppState {
             db,
             clock,
@@ -95,6 +104,10 @@ impl Server {
             jobs: Arc::new(jobs),
             admin_key_hash: config.admin_key.as_deref().map(auth::hash_secret),
             public_url: public_url.into(),
+            connectors: Arc::new(connectors),
+            master_key: Arc::new(master_key),
+            connector_timeout_ms: config.connector_timeout_ms,
+            failpoint: config.failpoint.as_deref().map(Arc::from),
         };
         jobs::schedule_maintenance(&state).await?;
         let (router, openapi) = build_router(state.clone());

@@ -1,7 +1,9 @@
 //! `AppState`: what every handler and job shares.
 
 use crate::clock::{Clock, TestClock};
+use crate::crypto::MasterKey;
 use crate::jobs::JobRegistry;
+use obol_connectors::ConnectorRegistry;
 use obol_store::Db;
 use std::sync::Arc;
 
@@ -17,6 +19,14 @@ pub struct Config {
     pub test_clock: bool,
     /// How often the job worker looks for due jobs.
     pub job_poll_interval_ms: u64,
+    /// `OBOL_MASTER_KEY`: base64 or hex of 32 bytes. Required on PostgreSQL;
+    /// on SQLite a key file beside the database is made when unset.
+    pub master_key: Option<String>,
+    /// Obol's timeout for one connector call.
+    pub connector_timeout_ms: u64,
+    /// A test hook (`OBOL_FAILPOINT`): `pause_after_connector_call` stops
+    /// every payment operation between the connector call and step 3.
+    pub failpoint: Option<String>,
 }
 
 impl Config {
@@ -28,6 +38,9 @@ impl Config {
             admin_key: None,
             test_clock: false,
             job_poll_interval_ms: 250,
+            master_key: None,
+            connector_timeout_ms: 30_000,
+            failpoint: None,
         }
     }
 }
@@ -43,6 +56,11 @@ pub struct AppState {
     /// SHA-256 of `OBOL_ADMIN_KEY`, when it is set.
     pub admin_key_hash: Option<String>,
     pub public_url: Arc<str>,
+    pub connectors: Arc<ConnectorRegistry>,
+    pub master_key: Arc<MasterKey>,
+    /// Obol's timeout for one connector call.
+    pub connector_timeout_ms: u64,
+    pub failpoint: Option<Arc<str>>,
 }
 
 impl AppState {

@@ -4,13 +4,17 @@
 pub mod api_keys;
 pub mod brands;
 pub mod clock;
+pub mod connector_accounts;
 pub mod customers;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod ledger;
 pub mod meta;
+pub mod orders;
 mod migrate;
 pub mod page;
+pub mod sandbox;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

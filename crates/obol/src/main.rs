@@ -1,5 +1,7 @@
 //! `obol`: the payments and billing server binary.
 
+mod bench;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use obol_server::brands::CreateBrand;
@@ -39,6 +41,26 @@ enum Command {
     /// Manage brands directly in the database.
     #[command(subcommand)]
     Brand(BrandCommand),
+    /// Load a running server with concurrent checkouts and report throughput.
+    Bench {
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// A brand secret key whose brand has a sandbox connector account.
+        #[arg(long, env = "OBOL_BENCH_KEY", hide_env_values = true)]
+        key: String,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Order amount in minor units.
+        #[arg(long, default_value_t = 1000)]
+        amount: i64,
+    },
 }
 
 #[derive(Args)]
@@ -52,6 +74,14 @@ struct ServeArgs {
     /// The platform admin key; generated and printed on first start if unset.
     #[arg(long, env = "OBOL_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// 32 bytes, base64 or hex: encrypts connector credentials and keys HMACs.
+    /// Required with PostgreSQL; on SQLite a 0600 key file beside the
+    /// database is made when unset.
+    #[arg(long, env = "OBOL_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// Obol's timeout for one connector call, in milliseconds.
+    #[arg(long, env = "OBOL_CONNECTOR_TIMEOUT_MS", default_value_t = 30_000)]
+    connector_timeout_ms: u64,
     /// Run on the test clock (moves only by POST /v1/test_clock/advance).
     #[arg(long, env = "OBOL_TEST_CLOCK", value_parser = parse_flag, default_value = "0")]
     test_clock: bool,
@@ -89,6 +119,17 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(cli.common, args).await,
+        Command::Bench { url, key, clients, duration_secs, currency, amount } => {
+            let args = bench::BenchArgs {
+                url: url.trim_end_matches('/').to_owned(),
+                key,
+                clients,
+                duration: std::time::Duration::from_secs(duration_secs),
+                currency,
+                amount,
+            };
+            bench::run(args).await
+        }
         Command::Migrate => {
             let db = obol_store::Db::connect(&cli.common.database_url).await?;
             db.migrate().await?;
@@ -133,6 +174,9 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         admin_key: args.admin_key.filter(|key| !key.is_empty()),
         test_clock: args.test_clock,
         job_poll_interval_ms: 250,
+        master_key: args.master_key.filter(|key| !key.is_empty()),
+        connector_timeout_ms: args.connector_timeout_ms,
+        failpoint: std::env::var("OBOL_FAILPOINT").ok().filter(|value| !value.is_empty()),
     };
     let server = Server::new(&config, JobRegistry::builtin()).await?;
     if let Some(first) =

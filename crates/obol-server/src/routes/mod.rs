@@ -1,8 +1,11 @@
 //! The HTTP routes: thin handlers that parse, call a service and render.
 
 pub mod brands;
+pub mod connector_accounts;
 pub mod customers;
 pub mod events;
+pub mod ledger;
+pub mod orders;
 pub mod system;
 
 use crate::state::AppState;
@@ -35,5 +38,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(brands::routes())
         .merge(customers::routes())
         .merge(events::routes())
+        .merge(connector_accounts::routes())
+        .merge(ledger::routes())
+        .merge(orders::routes())
         .merge(system::test_clock_routes())
 }

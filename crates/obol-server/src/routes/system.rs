@@ -87,9 +87,11 @@ async fn get_test_clock(State(state): State<AppState>) -> ApiResult<Json<TestClo
     security(("bearer" = [])))]
 async fn advance_test_clock(
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<AdvanceTestClock>,
+    input: Result<ApiJson<AdvanceTestClock>, ApiError>,
 ) -> ApiResult<Json<TestClockView>> {
+    // Without the test clock the route does not exist, whatever the body.
     require_test_clock(&state)?;
+    let ApiJson(input) = input?;
     if !(1..=ADVANCE_MAX_SECONDS).contains(&input.seconds) {
         return Err(ApiError::invalid(
             "seconds",

@@ -7,6 +7,10 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 pub const ADMIN_KEY: &str = "adm_test_admin_key_0123456789";
+/// 32 bytes in hex: the master key of every test server.
+pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/// Connector timeout of test servers: short, so the timeout card is quick.
+pub const CONNECTOR_TIMEOUT_MS: u64 = 500;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +208,8 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
 pub async fn start(db: TestDb, options: Options) -> TestApp {
     let mut config = Config::new(db.url.clone());
     config.admin_key = Some(ADMIN_KEY.into());
+    config.master_key = Some(MASTER_KEY.into());
+    config.connector_timeout_ms = CONNECTOR_TIMEOUT_MS;
     config.test_clock = options.test_clock;
     config.job_poll_interval_ms = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -426,6 +432,78 @@ impl TestApp {
             .fetch_one(&self.state.db.pool)
             .await
             .expect("count query")
+    }
+
+    /// Creates a sandbox card account of this brand via the API; its id.
+    pub async fn sandbox_account(&self) -> String {
+        let body = self
+            .post(
+                "/v1/connector_accounts",
+                json!({"connector": "sandbox", "payment_methods": ["card"]}),
+            )
+            .await
+            .expect(200)
+            .clone();
+        body["id"].as_str().expect("connector account id").to_owned()
+    }
+
+    /// A card payment method with `number` (expiry 12/2030, CVC 123).
+    pub fn card(number: &str) -> Value {
+        json!({"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    }
+
+    /// Creates an order from `body` via the API (must answer 200); the order.
+    pub async fn create_order(&self, body: Value) -> Value {
+        self.post("/v1/orders", body).await.expect(200).clone()
+    }
+
+    /// `GET /v1/orders/{id}` (must answer 200); the order.
+    pub async fn order(&self, id: &str) -> Value {
+        self.get(&format!("/v1/orders/{id}"))
+            .await
+            .expect(200)
+            .clone()
+    }
+
+    /// `POST /v1/orders/{id}/confirm` with the test card `number`.
+    pub async fn confirm_card(&self, order_id: &str, number: &str) -> Resp {
+        self.post(
+            &format!("/v1/orders/{order_id}/confirm"),
+            json!({"payment_method": Self::card(number)}),
+        )
+        .await
+    }
+
+    /// A new EUR order of `amount` confirmed with 4242…: `paid` with
+    /// `auto_capture`, else `authorized`. Needs a sandbox account.
+    pub async fn paid_order(&self, amount: i64, auto_capture: bool) -> Value {
+        let order = self
+            .create_order(json!({"amount": amount, "currency": "EUR", "auto_capture": auto_capture}))
+            .await;
+        let id = order["id"].as_str().expect("order id");
+        self.confirm_card(id, "4242424242424242")
+            .await
+            .expect(200)
+            .clone()
+    }
+
+    /// Advances the test clock by `seconds` (admin key), running due jobs.
+    pub async fn advance(&self, seconds: i64) -> Value {
+        self.admin_post("/v1/test_clock/advance", json!({"seconds": seconds}))
+            .await
+            .expect(200)
+            .clone()
+    }
+
+    /// Panics unless the ledger's books add up.
+    #[track_caller]
+    pub fn assert_ledger_balanced(&self) -> impl std::future::Future<Output = ()> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            if let Err(problems) = obol_server::ledger::check_invariants(&self.state.db).await {
+                panic!("ledger invariants broken (checked at {caller}): {problems}");
+            }
+        }
     }
 }
 

@@ -2,12 +2,16 @@
 
 pub mod harness;
 
+mod connector_accounts;
 mod customers;
 mod idempotency;
 mod jobs;
+mod ledger;
 mod openapi;
+mod orders;
 mod process;
 mod roles;
+mod sandbox;
 mod secrets;
 mod tenancy;
 mod test_clock;

@@ -1,0 +1,212 @@
+//! Payment connectors: one trait, normalized outcomes, a registry.
+//!
+//! A connector translates between Obol and a payment provider; it decides
+//! nothing about Obol's state. Every call carries Obol's transaction id as
+//! its idempotency key, so a retried call never charges twice.
+
+pub mod sandbox;
+
+use async_trait::async_trait;
+use obol_core::card::CardDetails;
+use obol_core::{Currency, Money};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a connector can do.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Payment method types: `card`, `crypto`.
+    pub payment_methods: Vec<&'static str>,
+    /// Currencies it takes; `None` means every currency Obol knows.
+    pub currencies: Option<Vec<Currency>>,
+    pub operations: Vec<Operation>,
+}
+
+impl Capabilities {
+    pub fn supports(&self, operation: Operation) -> bool {
+        self.operations.contains(&operation)
+    }
+
+    pub fn supports_currency(&self, currency: Currency) -> bool {
+        self.currencies.as_ref().is_none_or(|list| list.contains(&currency))
+    }
+}
+
+/// The operations a connector may offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Authorize,
+    Sale,
+    Verify,
+    Capture,
+    IncrementAuthorization,
+    Void,
+    Reverse,
+    Refund,
+    Sync,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Authorize => "authorize",
+            Operation::Sale => "sale",
+            Operation::Verify => "verify",
+            Operation::Capture => "capture",
+            Operation::IncrementAuthorization => "increment_authorization",
+            Operation::Void => "void",
+            Operation::Reverse => "reverse",
+            Operation::Refund => "refund",
+            Operation::Sync => "sync",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Operation> {
+        [
+            Operation::Authorize,
+            Operation::Sale,
+            Operation::Verify,
+            Operation::Capture,
+            Operation::IncrementAuthorization,
+            Operation::Void,
+            Operation::Reverse,
+            Operation::Refund,
+            Operation::Sync,
+        ]
+        .into_iter()
+        .find(|op| op.as_str() == kind)
+    }
+}
+
+/// The connector account a call is made for: its id and decrypted credentials.
+#[derive(Clone)]
+pub struct AccountContext {
+    pub account_id: String,
+    pub credentials: serde_json::Value,
+}
+
+impl std::fmt::Debug for AccountContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountContext").field("account_id", &self.account_id).finish_non_exhaustive()
+    }
+}
+
+/// Authorize (hold), sale (authorize and capture) or verify (zero amount).
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub account: AccountContext,
+    /// Obol's transaction id: the idempotency key at the provider.
+    pub transaction_id: String,
+    pub order_id: String,
+    pub amount: Money,
+    /// `Sale`, `Authorize` or `Verify`.
+    pub operation: Operation,
+    /// Card details, for card payments; dropped after the call.
+    pub card: Option<CardDetails>,
+    /// Where a 3-D Secure challenge sends the customer back to.
+    pub return_url: String,
+}
+
+/// An operation on an earlier payment: capture, void, reverse, refund, increment.
+#[derive(Debug, Clone)]
+pub struct FollowUpRequest {
+    pub account: AccountContext,
+    /// Obol's transaction id of this operation: the idempotency key.
+    pub transaction_id: String,
+    /// Obol's transaction id of the payment (authorize/sale) it acts on.
+    pub payment_transaction_id: String,
+    /// The provider's id of that payment, when known.
+    pub connector_payment_id: Option<String>,
+    /// Amount captured, voided, reversed or refunded; for an increment, the
+    /// new authorized total.
+    pub amount: Money,
+}
+
+/// Asks what became of an earlier operation, by its transaction id.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub account: AccountContext,
+    pub transaction_id: String,
+    pub operation: Operation,
+    pub connector_transaction_id: Option<String>,
+}
+
+/// The normalized answer of a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Not final yet (asynchronous approval); sync or a notification settles it.
+    Pending,
+    /// The customer must complete a challenge at `url`.
+    RequiresAction { url: String },
+    /// Refused for good; `code` is one of api.md's decline codes.
+    Declined { code: String, message: String },
+    /// The provider does not know this operation (sync only).
+    NotFound,
+}
+
+/// A provider's answer: the outcome, its id for the operation, the HTTP code.
+#[derive(Debug, Clone)]
+pub struct ConnectorResponse {
+    pub outcome: Outcome,
+    pub connector_transaction_id: Option<String>,
+    pub http_code: Option<u16>,
+    /// Amount the provider reports (authorized, captured …), when it says.
+    pub amount: Option<i64>,
+}
+
+/// A call that did not produce an answer about the money.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectorError {
+    /// The provider failed (5xx or similar); the outcome is unknown.
+    #[error("the provider failed (HTTP {http_code:?}): {message}")]
+    Provider { http_code: Option<u16>, message: String },
+    /// The call took longer than Obol's timeout; the outcome is unknown.
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// The connector does not offer this operation.
+    #[error("the connector does not support {0}")]
+    Unsupported(&'static str),
+    /// The request was refused as malformed before any money moved.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+pub type ConnectorResult = Result<ConnectorResponse, ConnectorError>;
+
+/// One payment provider.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The name used in `connector` fields (`sandbox`, `stripe` …).
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult;
+    async fn capture(&self, request: FollowUpRequest) -> ConnectorResult;
+    async fn increment_authorization(&self, request: FollowUpRequest) -> ConnectorResult;
+    async fn void(&self, request: FollowUpRequest) -> ConnectorResult;
+    async fn reverse(&self, request: FollowUpRequest) -> ConnectorResult;
+    async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
+    async fn sync(&self, request: SyncRequest) -> ConnectorResult;
+}
+
+/// Connectors by name.
+#[derive(Clone, Default)]
+pub struct ConnectorRegistry {
+    connectors: HashMap<&'static str, Arc<dyn Connector>>,
+}
+
+impl ConnectorRegistry {
+    pub fn register(&mut self, connector: Arc<dyn Connector>) {
+        self.connectors.insert(connector.name(), connector);
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        self.connectors.get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.connectors.keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+}

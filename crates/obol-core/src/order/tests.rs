@@ -1,0 +1,139 @@
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn table_of_allowed_commands() {
+    let facts = OrderFacts::default();
+    let allowed: Vec<(OrderStatus, OrderCommand)> = ALL_STATUSES
+        .iter()
+        .flat_map(|&status| ALL_COMMANDS.iter().map(move |&command| (status, command)))
+        .filter(|&(status, command)| check(status, command, facts).is_ok())
+        .collect();
+    use OrderCommand as C;
+    use OrderStatus as S;
+    let expected = vec![
+        (S::InProgress, C::Confirm),
+        (S::InProgress, C::Void),
+        (S::InProgress, C::ChangeAmount),
+        (S::InProgress, C::Expire),
+        (S::RequiresAction, C::Void),
+        (S::RequiresAction, C::Expire),
+        (S::Authorized, C::Capture),
+        (S::Authorized, C::IncrementAuthorization),
+        (S::Authorized, C::Void),
+        (S::Authorized, C::ExpireAuthorization),
+        (S::Paid, C::Reverse),
+        (S::Paid, C::Refund),
+        (S::Paid, C::Clear),
+        (S::Completed, C::Refund),
+        (S::PartiallyRefunded, C::Refund),
+        (S::PartiallyRefunded, C::Clear),
+    ];
+    assert_eq!(allowed, expected);
+}
+
+#[test]
+fn in_flight_blocks_connector_operations_but_not_refunds() {
+    let busy = OrderFacts { in_flight: true, ..OrderFacts::default() };
+    assert!(check(OrderStatus::Authorized, OrderCommand::Capture, busy).is_err());
+    assert!(check(OrderStatus::Authorized, OrderCommand::Void, busy).is_err());
+    assert!(check(OrderStatus::InProgress, OrderCommand::Confirm, busy).is_err());
+    assert!(check(OrderStatus::Paid, OrderCommand::Refund, busy).is_ok());
+    let cleared = OrderFacts { cleared: true, ..OrderFacts::default() };
+    assert!(check(OrderStatus::Paid, OrderCommand::Reverse, cleared).is_err());
+    let refunded = OrderFacts { has_refunds: true, ..OrderFacts::default() };
+    assert!(check(OrderStatus::Paid, OrderCommand::Reverse, refunded).is_err());
+    let message = check(OrderStatus::Canceled, OrderCommand::Capture, OrderFacts::default())
+        .expect_err("refused")
+        .message;
+    assert!(message.contains("capture") && message.contains("canceled"), "{message}");
+}
+
+#[test]
+fn final_transactions_never_move() {
+    use TransactionStatus as T;
+    for to in [T::Pending, T::RequiresAction, T::Succeeded, T::Failed, T::Unknown] {
+        assert!(!transaction_may_move(T::Succeeded, to));
+        assert!(!transaction_may_move(T::Failed, to));
+    }
+    assert!(transaction_may_move(T::Unknown, T::Succeeded));
+    assert!(transaction_may_move(T::Pending, T::Failed));
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Authorize(i64),
+    Capture(Option<i64>),
+    Increment(i64),
+    Refund(Option<i64>),
+    RefundSettles(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1i64..20_000).prop_map(Step::Authorize),
+        proptest::option::of(-10i64..30_000).prop_map(Step::Capture),
+        (-10i64..40_000).prop_map(Step::Increment),
+        proptest::option::of(-10i64..30_000).prop_map(Step::Refund),
+        any::<bool>().prop_map(Step::RefundSettles),
+    ]
+}
+
+proptest! {
+    /// No sequence of operations captures more than authorized or refunds
+    /// more than captured, counting pending refunds.
+    #[test]
+    fn money_never_exceeds_its_bounds(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut status = OrderStatus::InProgress;
+        let mut amounts = Amounts::default();
+        let mut pending: Vec<i64> = Vec::new();
+        let facts = |amounts: Amounts| OrderFacts { has_refunds: amounts.refunded + amounts.refund_pending > 0, ..OrderFacts::default() };
+        for step in steps {
+            match step {
+                Step::Authorize(amount) => {
+                    if check(status, OrderCommand::Confirm, facts(amounts)).is_ok() {
+                        amounts.amount = amount;
+                        amounts.authorized = amount;
+                        status = status_after_payment(TransactionKind::Authorize, CallResult::Succeeded);
+                    }
+                }
+                Step::Capture(requested) => {
+                    if check(status, OrderCommand::Capture, facts(amounts)).is_ok()
+                        && let Ok(amount) = capture_amount(amounts, requested)
+                    {
+                        amounts.captured = amount;
+                        status = OrderStatus::Paid;
+                    }
+                }
+                Step::Increment(total) => {
+                    if check(status, OrderCommand::IncrementAuthorization, facts(amounts)).is_ok()
+                        && let Ok(total) = increment_amount(amounts, total)
+                    {
+                        amounts.authorized = total;
+                        amounts.amount = total;
+                    }
+                }
+                Step::Refund(requested) => {
+                    if check(status, OrderCommand::Refund, facts(amounts)).is_ok()
+                        && let Ok(amount) = refund_amount(amounts, requested)
+                    {
+                        amounts.refund_pending += amount;
+                        pending.push(amount);
+                    }
+                }
+                Step::RefundSettles(succeeded) => {
+                    if let Some(amount) = pending.pop() {
+                        amounts.refund_pending -= amount;
+                        if succeeded {
+                            amounts.refunded += amount;
+                            status = status_after_refund(amounts, status);
+                        }
+                    }
+                }
+            }
+            prop_assert!(amounts.captured <= amounts.authorized);
+            prop_assert!(amounts.refunded + amounts.refund_pending <= amounts.captured);
+            prop_assert!(amounts.refunded >= 0 && amounts.refund_pending >= 0);
+        }
+    }
+}

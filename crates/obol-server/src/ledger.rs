@@ -1,0 +1,436 @@
+//! The double-entry ledger: accounts, entries, postings, running balances.
+//!
+//! `post` is the one way money moves: every capture, refund, clearing and
+//! wallet movement is one balanced entry, written inside the caller's
+//! transaction. Postings are signed, positive = debit. `check_invariants`
+//! proves the books add up; the API views of `/v1/ledger` live here too.
+
+use crate::error::{ApiError, ApiResult};
+use axum::http::StatusCode;
+use obol_core::{Currency, Timestamp};
+use obol_store::ledger::{AccountKeyRow, AccountRow, EntryRow, PostingRow};
+use obol_store::{Conn, Db};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// The kind of a ledger account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountType {
+    /// Money owed to the brand, not yet cleared (credit-normal).
+    BrandPending,
+    /// Money owed to the brand, cleared for payout (credit-normal).
+    BrandAvailable,
+    /// Money a payment processor holds for us; one per connector account.
+    ProcessorClearing,
+    /// A customer's wallet; never below zero.
+    CustomerWallet,
+    /// Processor fees.
+    Fees,
+    /// A reseller's commission.
+    Commission,
+    /// Granted credit (redeem codes, goodwill).
+    Promotions,
+    /// Money entering or leaving the system.
+    External,
+}
+
+impl AccountType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [AccountType; 8] = [
+        AccountType::BrandPending,
+        AccountType::BrandAvailable,
+        AccountType::ProcessorClearing,
+        AccountType::CustomerWallet,
+        AccountType::Fees,
+        AccountType::Commission,
+        AccountType::Promotions,
+        AccountType::External,
+    ];
+
+    /// The name stored and shown in the API (`brand_pending`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::BrandPending => "brand_pending",
+            AccountType::BrandAvailable => "brand_available",
+            AccountType::ProcessorClearing => "processor_clearing",
+            AccountType::CustomerWallet => "customer_wallet",
+            AccountType::Fees => "fees",
+            AccountType::Commission => "commission",
+            AccountType::Promotions => "promotions",
+            AccountType::External => "external",
+        }
+    }
+
+    /// The type with this name, if it is one.
+    pub fn parse(name: &str) -> Option<AccountType> {
+        AccountType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether accounts of this type have an owner: the connector account of
+    /// `processor_clearing`, the customer of `customer_wallet`.
+    pub fn has_owner(self) -> bool {
+        matches!(
+            self,
+            AccountType::ProcessorClearing | AccountType::CustomerWallet
+        )
+    }
+}
+
+/// What names an account: it is created on first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    pub brand_id: String,
+    pub account_type: AccountType,
+    pub currency: Currency,
+    /// The connector account id for `processor_clearing`, the customer id for
+    /// `customer_wallet`, else `None`.
+    pub owner_id: Option<String>,
+}
+
+impl AccountKey {
+    fn as_row(&self) -> AccountKeyRow<'_> {
+        AccountKeyRow {
+            brand_id: &self.brand_id,
+            account_type: self.account_type.as_str(),
+            currency: self.currency.code(),
+            owner_id: self.owner_id.as_deref(),
+        }
+    }
+}
+
+/// An entry to post: signed legs (positive = debit) summing to zero per
+/// currency.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub brand_id: String,
+    pub description: String,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub postings: Vec<(AccountKey, i64)>,
+}
+
+/// Most legs one entry may have: real entries have two to four, so more is a
+/// bug, and it bounds the statements built from them.
+pub const MAX_POSTINGS_PER_ENTRY: usize = 16;
+
+/// 402 `insufficient_funds`: a customer wallet would go below zero.
+pub fn insufficient_funds(order_id: Option<&str>) -> ApiError {
+    let mut extra = Map::new();
+    extra.insert("order_id".into(), order_id.map_or(Value::Null, Value::from));
+    extra.insert("transaction_id".into(), Value::Null);
+    ApiError {
+        status: StatusCode::PAYMENT_REQUIRED,
+        error_type: "payment_error",
+        code: "insufficient_funds".into(),
+        message: "the customer's wallet balance is too low for this payment".into(),
+        param: None,
+        extra,
+    }
+}
+
+/// Posts a balanced entry inside the caller's transaction; returns the entry id.
+///
+/// Accounts are created on first use. Balances change in SQL, so concurrent
+/// posts never lose an update. A wallet that would go below zero fails the
+/// post with 402 `insufficient_funds`; on any error the caller must roll the
+/// transaction back. An unbalanced or malformed entry is a bug: 500.
+pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<String, ApiError> {
+    let legs = checked_legs(&entry)?;
+    let accounts = accounts_for(conn, &legs, now).await?;
+    let entry_id = obol_core::new_id("lje");
+    let mut postings = Vec::with_capacity(legs.len());
+    for (key, amount) in &legs {
+        let account = accounts
+            .iter()
+            .find(|account| key.as_row().names(account))
+            .ok_or_else(|| ApiError::internal("ledger account missing after creation"))?;
+        postings.push(PostingRow {
+            id: obol_core::new_id("ljp"),
+            entry_id: entry_id.clone(),
+            account_id: account.id.clone(),
+            amount: *amount,
+            currency: key.currency.code().to_owned(),
+        });
+    }
+    apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
+    let row = EntryRow {
+        id: entry_id.clone(),
+        brand_id: entry.brand_id,
+        description: entry.description,
+        order_id: entry.order_id,
+        customer_id: entry.customer_id,
+        created_at: now.as_ms(),
+    };
+    obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+    Ok(entry_id)
+}
+
+/// The legs worth writing (zero legs move nothing and are dropped), after
+/// checking the entry is balanced and every key well formed.
+fn checked_legs(entry: &NewEntry) -> ApiResult<Vec<(&AccountKey, i64)>> {
+    if entry.postings.len() > MAX_POSTINGS_PER_ENTRY {
+        return Err(ApiError::internal(format!(
+            "ledger entry '{}' has {} legs, more than {MAX_POSTINGS_PER_ENTRY}",
+            entry.description,
+            entry.postings.len()
+        )));
+    }
+    let sums: Vec<(Currency, i64)> = entry
+        .postings
+        .iter()
+        .map(|(key, amount)| (key.currency, *amount))
+        .collect();
+    if !obol_core::ledger::is_balanced(&sums) {
+        return Err(ApiError::internal(format!(
+            "unbalanced ledger entry '{}': {sums:?}",
+            entry.description
+        )));
+    }
+    for (key, _) in &entry.postings {
+        if key.account_type.has_owner() != key.owner_id.is_some() || key.brand_id.is_empty() {
+            return Err(ApiError::internal(format!(
+                "malformed ledger account key in entry '{}': {key:?}",
+                entry.description
+            )));
+        }
+    }
+    Ok(entry
+        .postings
+        .iter()
+        .filter(|(_, amount)| *amount != 0)
+        .map(|(key, amount)| (key, *amount))
+        .collect())
+}
+
+/// Gets or creates the accounts the legs name: two statements in all.
+async fn accounts_for(
+    conn: &mut Conn,
+    legs: &[(&AccountKey, i64)],
+    now: Timestamp,
+) -> ApiResult<Vec<AccountRow>> {
+    let mut keys: Vec<AccountKeyRow<'_>> = Vec::with_capacity(legs.len());
+    for (key, _) in legs {
+        let row = key.as_row();
+        if !keys.contains(&row) {
+            keys.push(row);
+        }
+    }
+    obol_store::ledger::create_missing_accounts(conn, &keys, now.as_ms()).await?;
+    Ok(obol_store::ledger::find_accounts(conn, &keys).await?)
+}
+
+/// Adds each account's net change to its running balance, one conditional
+/// update per account, in account id order: PostgreSQL then always locks
+/// accounts in the same order, so two posts cannot deadlock.
+async fn apply_balances(
+    conn: &mut Conn,
+    postings: &[PostingRow],
+    accounts: &[AccountRow],
+    order_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let mut changes: Vec<(&str, i64)> = Vec::with_capacity(postings.len());
+    for posting in postings {
+        match changes.iter_mut().find(|(id, _)| *id == posting.account_id) {
+            Some((_, sum)) => {
+                *sum = sum
+                    .checked_add(posting.amount)
+                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+            }
+            None => changes.push((&posting.account_id, posting.amount)),
+        }
+    }
+    changes.sort_unstable();
+    for (account_id, change) in changes.into_iter().filter(|(_, change)| *change != 0) {
+        let balance =
+            obol_store::ledger::add_to_balance(conn, account_id, change, now.as_ms()).await?;
+        let Some(balance) = balance else {
+            // Only a wallet update is conditional: it would have gone below zero.
+            return Err(insufficient_funds(order_id));
+        };
+        debug_assert!(
+            balance >= 0
+                || accounts.iter().any(|account| account.id == account_id
+                    && account.account_type != AccountType::CustomerWallet.as_str()),
+            "wallet {account_id} went below zero: {balance}"
+        );
+    }
+    Ok(())
+}
+
+/// Checks the books: every entry's postings sum to zero per currency, every
+/// account's balance equals the sum of its postings, postings are in their
+/// account's currency, and per currency all postings sum to zero. `Err`
+/// describes the first violations found.
+pub async fn check_invariants(db: &Db) -> Result<(), String> {
+    use obol_store::ledger as store;
+    let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    for (entry_id, currency, sum) in store::unbalanced_entries(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!("entry {entry_id} sums to {sum} {currency}"));
+    }
+    for (account_id, balance, posted) in store::drifted_accounts(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "account {account_id} has balance {balance} but its postings sum to {posted}"
+        ));
+    }
+    for (posting_id, account_id) in store::foreign_currency_postings(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "posting {posting_id} is not in the currency of account {account_id}"
+        ));
+    }
+    for (currency, sum) in store::unbalanced_currencies(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!("all {currency} postings sum to {sum}, not 0"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ledger invariants violated: {}",
+            problems.join("; ")
+        ))
+    }
+}
+
+/// A ledger account as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerAccount {
+    pub id: String,
+    /// Always `ledger_account`.
+    pub object: &'static str,
+    /// `brand_pending`, `brand_available`, `processor_clearing`,
+    /// `customer_wallet`, `fees`, `commission`, `promotions` or `external`.
+    #[serde(rename = "type")]
+    pub account_type: String,
+    pub currency: String,
+    /// Sum of the account's postings in minor units; positive = debit.
+    pub balance: i64,
+    pub brand_id: String,
+    /// The customer of a `customer_wallet`, else null.
+    pub customer_id: Option<String>,
+}
+
+impl From<AccountRow> for LedgerAccount {
+    fn from(row: AccountRow) -> Self {
+        let customer_id = if row.account_type == AccountType::CustomerWallet.as_str() {
+            row.owner_id
+        } else {
+            None
+        };
+        LedgerAccount {
+            id: row.id,
+            object: "ledger_account",
+            account_type: row.account_type,
+            currency: row.currency,
+            balance: row.balance,
+            brand_id: row.brand_id,
+            customer_id,
+        }
+    }
+}
+
+/// One leg of a ledger entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerPosting {
+    pub account_id: String,
+    /// Signed minor units: positive = debit, negative = credit.
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// A ledger entry as the API shows it: its postings sum to zero per currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntry {
+    pub id: String,
+    /// Always `ledger_entry`.
+    pub object: &'static str,
+    pub description: String,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub postings: Vec<LedgerPosting>,
+}
+
+impl LedgerEntry {
+    /// The view of `row`, taking its postings out of `postings`.
+    pub fn new(row: EntryRow, postings: &[PostingRow]) -> LedgerEntry {
+        let postings = postings
+            .iter()
+            .filter(|posting| posting.entry_id == row.id)
+            .map(|posting| LedgerPosting {
+                account_id: posting.account_id.clone(),
+                amount: posting.amount,
+                currency: posting.currency.clone(),
+            })
+            .collect();
+        LedgerEntry {
+            id: row.id,
+            object: "ledger_entry",
+            description: row.description,
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            created_at: Timestamp::from_ms(row.created_at),
+            postings,
+        }
+    }
+}
+
+/// An amount of one currency in `GET /v1/balance`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceAmount {
+    pub currency: String,
+    /// Minor units owed to the brand; `available` goes negative when refunds
+    /// exceed what cleared.
+    pub amount: i64,
+}
+
+/// The brand's money: pending (not yet cleared) and available, per currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Balance {
+    /// Always `balance`.
+    pub object: &'static str,
+    pub pending: Vec<BalanceAmount>,
+    pub available: Vec<BalanceAmount>,
+}
+
+impl Balance {
+    /// Builds the view from the brand's pending and available accounts: they
+    /// are credit-normal, so money owed to the brand is the negated balance.
+    pub fn from_accounts(accounts: Vec<AccountRow>) -> ApiResult<Balance> {
+        let mut balance = Balance {
+            object: "balance",
+            pending: Vec::new(),
+            available: Vec::new(),
+        };
+        for account in accounts {
+            let amount = account
+                .balance
+                .checked_neg()
+                .ok_or_else(|| ApiError::internal("brand balance out of range"))?;
+            let list = match AccountType::parse(&account.account_type) {
+                Some(AccountType::BrandPending) => &mut balance.pending,
+                Some(AccountType::BrandAvailable) => &mut balance.available,
+                _ => continue,
+            };
+            list.push(BalanceAmount {
+                currency: account.currency,
+                amount,
+            });
+        }
+        Ok(balance)
+    }
+}

@@ -1,0 +1,335 @@
+//! Step 3 of a payment operation: apply a connector's outcome to the
+//! transaction, order, ledger and events in one database transaction, only
+//! if the transaction is still open (the writer that wins goes on).
+
+use super::jobs as order_jobs;
+use super::payment::Report;
+use super::views::{self, StatusChange};
+use crate::error::{ApiError, ApiResult};
+use crate::events;
+use crate::ledger::{self, AccountKey, AccountType, NewEntry};
+use crate::state::AppState;
+use obol_core::order::{self as machine, Amounts, CallResult, OrderStatus, TransactionKind, TransactionStatus};
+use obol_core::time::DAY_MS;
+use obol_core::{Currency, Timestamp};
+use obol_store::Conn;
+use obol_store::orders::{OrderRow, TransactionRow};
+use serde_json::json;
+
+/// How long an authorization may wait for its capture.
+pub const CAPTURE_WINDOW_MS: i64 = 7 * DAY_MS;
+
+/// The order and transaction after step 3, and whether this call changed them.
+pub struct Applied {
+    pub order: OrderRow,
+    pub transaction: TransactionRow,
+    pub changed: bool,
+}
+
+/// Applies `report` to transaction `transaction_id` if it is still open.
+pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> ApiResult<Applied> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let mut txn = obol_store::orders::find_transaction(&mut tx, transaction_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
+    let mut order = obol_store::orders::lock_order(&mut tx, state.db.backend, &txn.order_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("order {} vanished", txn.order_id)))?;
+    let from = parse_status(&txn)?;
+    let to = report.result.transaction_status();
+    let kind = TransactionKind::parse(&txn.kind).ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    // The same open status again (a first `pending` answer) changes the
+    // transaction nothing, but may still move the order to `processing`.
+    let refresh = from == to && to.is_open();
+    let order_moves = kind.is_payment()
+        && awaiting_payment(&order)
+        && machine::status_after_payment(kind, report.result).as_str() != order.status;
+    if !(machine::transaction_may_move(from, to) || (refresh && order_moves)) {
+        // Final already, or nothing new: a late or repeated report changes nothing.
+        if from.is_final() && to.is_final() && from != to {
+            tracing::warn!(transaction_id, reported = to.as_str(), kept = from.as_str(), "conflicting late report ignored");
+        }
+        tx.commit().await.map_err(ApiError::internal)?;
+        return Ok(Applied { order, transaction: txn, changed: false });
+    }
+    let expected_version = txn.version;
+    record_transaction(&mut txn, &report, to, now, !refresh)?;
+    if !obol_store::orders::update_transaction(&mut tx, &txn, expected_version).await? {
+        tx.rollback().await.map_err(ApiError::internal)?;
+        return reload(state, transaction_id).await;
+    }
+    let previous_status = order.status.clone();
+    apply_to_order(state, &mut tx, &mut order, &txn, kind, &report, now).await?;
+    if (to.is_final() || to == TransactionStatus::RequiresAction) && order.in_flight_transaction_id.as_deref() == Some(&txn.id) {
+        order.in_flight_transaction_id = None;
+    }
+    if to.is_final() {
+        order_jobs::cancel_sync(&mut tx, &txn.id, now).await?;
+    }
+    order.updated_at = now.as_ms();
+    obol_store::orders::update_order(&mut tx, &order).await?;
+    write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Applied { order, transaction: txn, changed: true })
+}
+
+async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let transaction = obol_store::orders::find_transaction(&mut conn, transaction_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("transaction vanished"))?;
+    let order = obol_store::orders::get_order(&mut conn, &transaction.brand_id, &transaction.order_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("order vanished"))?;
+    Ok(Applied { order, transaction, changed: false })
+}
+
+fn parse_status(txn: &TransactionRow) -> ApiResult<TransactionStatus> {
+    TransactionStatus::parse(&txn.status).ok_or_else(|| ApiError::internal(format!("transaction {} has a corrupt status", txn.id)))
+}
+
+fn record_transaction(txn: &mut TransactionRow, report: &Report, to: TransactionStatus, now: Timestamp, append_history: bool) -> ApiResult<()> {
+    if append_history {
+        let mut history: Vec<StatusChange> = serde_json::from_str(&txn.status_history).map_err(ApiError::internal)?;
+        history.push(StatusChange { status: to.as_str().to_owned(), at: now, amount: txn.amount, http_code: report.http_code });
+        txn.status_history = serde_json::to_string(&history).map_err(ApiError::internal)?;
+    }
+    txn.status = to.as_str().to_owned();
+    if report.connector_transaction_id.is_some() {
+        txn.connector_transaction_id = report.connector_transaction_id.clone();
+    }
+    txn.error = report.error.as_ref().map(|error| error.to_string());
+    if to.is_final() {
+        txn.confirmed_at = Some(now.as_ms());
+    }
+    txn.version += 1;
+    txn.updated_at = now.as_ms();
+    Ok(())
+}
+
+fn amounts(order: &OrderRow) -> Amounts {
+    Amounts {
+        amount: order.amount,
+        authorized: order.amount_authorized,
+        captured: order.amount_captured,
+        refunded: order.amount_refunded,
+        refund_pending: order.amount_refund_pending,
+    }
+}
+
+fn set_status(order: &mut OrderRow, status: OrderStatus) {
+    order.status = status.as_str().to_owned();
+}
+
+/// Whether a payment outcome may still move the order (it was not canceled
+/// or expired meanwhile).
+fn awaiting_payment(order: &OrderRow) -> bool {
+    matches!(
+        OrderStatus::parse(&order.status),
+        Some(OrderStatus::InProgress | OrderStatus::Processing | OrderStatus::RequiresAction)
+    )
+}
+
+async fn apply_to_order(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &mut OrderRow,
+    txn: &TransactionRow,
+    kind: TransactionKind,
+    report: &Report,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let result = report.result;
+    match kind {
+        TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify => {
+            if !awaiting_payment(order) {
+                if result == CallResult::Succeeded {
+                    tracing::error!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
+                        "a payment succeeded on an order that is no longer payable; it needs a refund");
+                }
+                return Ok(());
+            }
+            apply_payment(state, conn, order, txn, kind, report, now).await
+        }
+        TransactionKind::Capture if result == CallResult::Succeeded => {
+            order.amount_captured = txn.amount;
+            order.captured_at = Some(now.as_ms());
+            set_status(order, OrderStatus::Paid);
+            order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
+            captured(state, conn, order, txn, now).await
+        }
+        TransactionKind::IncrementAuthorization if result == CallResult::Succeeded => {
+            order.amount = txn.amount;
+            order.amount_authorized = txn.amount;
+            Ok(())
+        }
+        TransactionKind::Void if result == CallResult::Succeeded => {
+            let status = if txn.trigger_source == "system" { OrderStatus::Expired } else { OrderStatus::Canceled };
+            set_status(order, status);
+            order.next_action = None;
+            order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
+            order_jobs::cancel_expiry(conn, &order.id, now).await?;
+            close_open_payment(conn, order, now).await
+        }
+        TransactionKind::Reverse if result == CallResult::Succeeded => {
+            set_status(order, OrderStatus::Reversed);
+            order_jobs::cancel_clearing(conn, &order.id, now).await?;
+            let entry = money_back(order, txn, "reverse", false)?;
+            ledger::post(conn, entry, now).await.map(drop)
+        }
+        TransactionKind::Refund => super::refunds::settle(state, conn, order, txn, result, report, now).await,
+        _ => Ok(()),
+    }
+}
+
+async fn apply_payment(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &mut OrderRow,
+    txn: &TransactionRow,
+    kind: TransactionKind,
+    report: &Report,
+    now: Timestamp,
+) -> ApiResult<()> {
+    set_status(order, machine::status_after_payment(kind, report.result));
+    order.next_action = report.action_url.as_ref().map(|url| json!({"type": "redirect", "url": url}).to_string());
+    match report.result {
+        CallResult::Succeeded => {
+            order.last_payment_error = None;
+            order.amount_authorized = txn.amount;
+            match kind {
+                TransactionKind::Authorize => {
+                    let capture_before = now.plus_ms(CAPTURE_WINDOW_MS);
+                    order.capture_before = Some(capture_before.as_ms());
+                    order_jobs::schedule_authorization_expiry(conn, order, capture_before, now).await?;
+                }
+                TransactionKind::Sale => {
+                    order.amount_captured = txn.amount;
+                    order.captured_at = Some(now.as_ms());
+                    captured(state, conn, order, txn, now).await?;
+                }
+                _ => {}
+            }
+            order_jobs::cancel_expiry(conn, &order.id, now).await?;
+        }
+        CallResult::Failed => {
+            let mut error = report.error.clone().unwrap_or_else(|| json!({"code": "card_declined"}));
+            error["transaction_id"] = json!(txn.id);
+            order.last_payment_error = Some(error.to_string());
+        }
+        CallResult::Pending | CallResult::Unknown | CallResult::RequiresAction => {}
+    }
+    Ok(())
+}
+
+/// Money captured: the ledger entry and the clearing job.
+async fn captured(state: &AppState, conn: &mut Conn, order: &OrderRow, txn: &TransactionRow, now: Timestamp) -> ApiResult<()> {
+    debug_assert!(order.amount_captured <= order.amount_authorized);
+    let currency = currency_of(order)?;
+    let entry = NewEntry {
+        brand_id: order.brand_id.clone(),
+        description: format!("capture of {}", order.id),
+        order_id: Some(order.id.clone()),
+        customer_id: order.customer_id.clone(),
+        postings: vec![
+            (clearing_account(order, txn, currency), txn.amount),
+            (brand_account(order, AccountType::BrandPending, currency), -txn.amount),
+        ],
+    };
+    ledger::post(conn, entry, now).await?;
+    let brand = obol_store::brands::get(conn, &order.brand_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("brand vanished"))?;
+    order_jobs::schedule_clearing(conn, order, now.plus_ms(brand.clearing_days * DAY_MS), now).await?;
+    let _ = state;
+    Ok(())
+}
+
+/// Marks the order's still-open payment (a 3-D Secure one) failed when the
+/// order is voided, so a late success cannot apply.
+async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
+    for mut payment in obol_store::orders::transactions_of_order(conn, &order.id).await? {
+        let open = TransactionStatus::parse(&payment.status).is_some_and(TransactionStatus::is_open);
+        let is_payment = TransactionKind::parse(&payment.kind).is_some_and(TransactionKind::is_payment);
+        if !(open && is_payment) {
+            continue;
+        }
+        let expected = payment.version;
+        let report = Report {
+            result: CallResult::Failed,
+            connector_transaction_id: None,
+            http_code: None,
+            error: Some(json!({"code": "canceled", "message": "the order was voided before the payment completed"})),
+            action_url: None,
+        };
+        record_transaction(&mut payment, &report, TransactionStatus::Failed, now, true)?;
+        obol_store::orders::update_transaction(conn, &payment, expected).await?;
+        order_jobs::cancel_sync(conn, &payment.id, now).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn currency_of(order: &OrderRow) -> ApiResult<Currency> {
+    Currency::parse(&order.currency).ok_or_else(|| ApiError::internal(format!("order {} has a corrupt currency", order.id)))
+}
+
+pub(crate) fn brand_account(order: &OrderRow, account_type: AccountType, currency: Currency) -> AccountKey {
+    AccountKey { brand_id: order.brand_id.clone(), account_type, currency, owner_id: None }
+}
+
+pub(crate) fn clearing_account(order: &OrderRow, txn: &TransactionRow, currency: Currency) -> AccountKey {
+    AccountKey {
+        brand_id: order.brand_id.clone(),
+        account_type: AccountType::ProcessorClearing,
+        currency,
+        owner_id: Some(txn.connector_account_id.clone()),
+    }
+}
+
+/// Money going back to the customer: out of pending before clearing, out
+/// of available after.
+pub(crate) fn money_back(order: &OrderRow, txn: &TransactionRow, what: &str, after_clearing: bool) -> ApiResult<NewEntry> {
+    let currency = currency_of(order)?;
+    let source = if after_clearing { AccountType::BrandAvailable } else { AccountType::BrandPending };
+    Ok(NewEntry {
+        brand_id: order.brand_id.clone(),
+        description: format!("{what} of {}", order.id),
+        order_id: Some(order.id.clone()),
+        customer_id: order.customer_id.clone(),
+        postings: vec![(brand_account(order, source, currency), txn.amount), (clearing_account(order, txn, currency), -txn.amount)],
+    })
+}
+
+/// `transaction.succeeded|failed`, and `order.<status>` when the status changed.
+async fn write_events(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &OrderRow,
+    txn: &TransactionRow,
+    previous_status: &str,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let customer = order.customer_id.as_deref();
+    let view = super::views::Transaction::try_from(txn)?;
+    match txn.status.as_str() {
+        "succeeded" => {
+            events::record(conn, &order.brand_id, "transaction.succeeded", &txn.id, customer, &view, now).await?;
+        }
+        "failed" => {
+            events::record(conn, &order.brand_id, "transaction.failed", &txn.id, customer, &view, now).await?;
+        }
+        _ => {}
+    }
+    if order.status != previous_status && order.status != OrderStatus::InProgress.as_str() {
+        let rendered = views::render(state, conn, order).await?;
+        let event_type = format!("order.{}", order.status);
+        events::record(conn, &order.brand_id, &event_type, &order.id, customer, &rendered, now).await?;
+    }
+    Ok(())
+}
+
+/// Amounts of the order, for the refund module.
+pub(crate) fn order_amounts(order: &OrderRow) -> Amounts {
+    amounts(order)
+}

@@ -1,0 +1,303 @@
+//! The payment operation in three steps (design.md): record the intent and
+//! claim the order (tx 1), call the connector outside any transaction, and
+//! apply the outcome only if the transaction is still open (tx 2).
+
+use super::views::{self, Order, StatusChange};
+use super::{PaymentMethodInput, jobs as order_jobs};
+use crate::connector_accounts;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use obol_connectors::{
+    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest, Operation, Outcome,
+    SyncRequest,
+};
+use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
+use obol_core::{Money, Timestamp};
+use obol_store::Conn;
+use obol_store::orders::{OrderRow, TransactionRow};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `POST /v1/orders/{id}/confirm` as parsed.
+pub struct ConfirmInput {
+    pub payment_method: PaymentMethodInput,
+    pub connector_account_id: Option<String>,
+    /// `api` (secret key) or `checkout` (publishable key, hosted page).
+    pub trigger: String,
+}
+
+/// A connector's answer, normalized for the state machines.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub result: CallResult,
+    pub connector_transaction_id: Option<String>,
+    pub http_code: Option<u16>,
+    /// `{code, decline_code?, message}` for failures and unknown outcomes.
+    pub error: Option<Value>,
+    pub action_url: Option<String>,
+}
+
+impl Report {
+    /// Normalizes a call's result; `None` means Obol's timeout fired.
+    pub fn from_call(result: Option<ConnectorResult>) -> Report {
+        let unknown = |http_code, message: String| Report {
+            result: CallResult::Unknown,
+            connector_transaction_id: None,
+            http_code,
+            error: Some(json!({"code": "connector_error", "message": message})),
+            action_url: None,
+        };
+        let response = match result {
+            None => return unknown(None, "the connector did not answer in time".into()),
+            Some(Err(ConnectorError::Timeout)) => return unknown(None, "the connector did not answer in time".into()),
+            Some(Err(ConnectorError::Provider { http_code, message })) => return unknown(http_code, message),
+            Some(Err(error @ (ConnectorError::Invalid(_) | ConnectorError::Unsupported(_)))) => {
+                return Report {
+                    result: CallResult::Failed,
+                    connector_transaction_id: None,
+                    http_code: Some(400),
+                    error: Some(json!({"code": "connector_refused", "message": error.to_string()})),
+                    action_url: None,
+                };
+            }
+            Some(Ok(response)) => response,
+        };
+        let (result, error, action_url) = match response.outcome {
+            Outcome::Succeeded => (CallResult::Succeeded, None, None),
+            Outcome::Pending => (CallResult::Pending, None, None),
+            Outcome::RequiresAction { url } => (CallResult::RequiresAction, None, Some(url)),
+            Outcome::Declined { code, message } => (
+                CallResult::Failed,
+                Some(json!({"code": "card_declined", "decline_code": code, "message": message})),
+                None,
+            ),
+            Outcome::NotFound => (
+                CallResult::Failed,
+                Some(json!({"code": "not_found_at_connector", "message": "the connector has no record of this operation"})),
+                None,
+            ),
+        };
+        Report { result, connector_transaction_id: response.connector_transaction_id, http_code: response.http_code, error, action_url }
+    }
+}
+
+/// Extra time after the call timeout before the sync job asks the connector.
+const SYNC_MARGIN_MS: i64 = 30_000;
+
+/// Step 1: records a `pending` transaction and its sync job, and claims the
+/// order for it (refunds reserve their amount instead of claiming).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_intent(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &mut OrderRow,
+    kind: TransactionKind,
+    amount: i64,
+    trigger: &str,
+    account: &obol_store::connector_accounts::ConnectorAccountRow,
+    payment_method: Option<Value>,
+    payment_transaction_id: Option<String>,
+    refund_id: Option<String>,
+) -> ApiResult<TransactionRow> {
+    let now = state.now();
+    let history = vec![StatusChange { status: "pending".into(), at: now, amount, http_code: None }];
+    let txn = TransactionRow {
+        id: obol_core::new_id("txn"),
+        brand_id: order.brand_id.clone(),
+        order_id: order.id.clone(),
+        refund_id,
+        payment_transaction_id,
+        kind: kind.as_str().to_owned(),
+        status: TransactionStatus::Pending.as_str().to_owned(),
+        amount,
+        currency: order.currency.clone(),
+        connector: account.connector.clone(),
+        connector_account_id: account.id.clone(),
+        connector_transaction_id: None,
+        trigger_source: trigger.to_owned(),
+        preauth: i64::from(kind == TransactionKind::Authorize),
+        payment_method: payment_method.map(|value| value.to_string()),
+        error: None,
+        status_history: serde_json::to_string(&history).map_err(ApiError::internal)?,
+        version: 0,
+        created_at: now.as_ms(),
+        confirmed_at: None,
+        updated_at: now.as_ms(),
+    };
+    obol_store::orders::insert_transaction(conn, &txn).await?;
+    if kind != TransactionKind::Refund {
+        order.in_flight_transaction_id = Some(txn.id.clone());
+    }
+    if kind.is_payment() {
+        order.attempted = 1;
+        order.connector_account_id = Some(account.id.clone());
+    }
+    order.updated_at = now.as_ms();
+    obol_store::orders::update_order(conn, order).await?;
+    let first_sync = now.plus_ms(i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS);
+    order_jobs::schedule_sync(conn, &txn, first_sync, now).await?;
+    Ok(txn)
+}
+
+/// What step 2 sends.
+pub(crate) enum Call {
+    Authorize(AuthorizeRequest),
+    Capture(FollowUpRequest),
+    Increment(FollowUpRequest),
+    Void(FollowUpRequest),
+    Reverse(FollowUpRequest),
+    Refund(FollowUpRequest),
+    Sync(SyncRequest),
+}
+
+/// Step 2: the connector call, under Obol's timeout, with no transaction open.
+pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call: Call) -> Report {
+    let limit = Duration::from_millis(state.connector_timeout_ms);
+    let future = async {
+        match call {
+            Call::Authorize(request) => connector.authorize(request).await,
+            Call::Capture(request) => connector.capture(request).await,
+            Call::Increment(request) => connector.increment_authorization(request).await,
+            Call::Void(request) => connector.void(request).await,
+            Call::Reverse(request) => connector.reverse(request).await,
+            Call::Refund(request) => connector.refund(request).await,
+            Call::Sync(request) => connector.sync(request).await,
+        }
+    };
+    let report = Report::from_call(tokio::time::timeout(limit, future).await.ok());
+    if state.failpoint.as_deref() == Some("pause_after_connector_call") {
+        // Test hook: stop between the connector call and step 3, so that a
+        // test can kill the process there and check that sync recovers.
+        tracing::warn!("failpoint pause_after_connector_call reached");
+        std::future::pending::<()>().await;
+    }
+    report
+}
+
+/// Confirms an order: sale, authorization or zero-amount verification.
+pub async fn confirm(state: &AppState, brand_id: &str, order_id: &str, input: ConfirmInput) -> ApiResult<Order> {
+    let now = state.now();
+    let (method_type, card) = payment_method(state, &input.payment_method, now)?;
+    let mut tx = state.db.begin().await?;
+    let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
+    super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
+    let currency = super::currency(&order.currency)?;
+    let account = connector_accounts::route(&mut tx, brand_id, method_type, currency, input.connector_account_id.as_deref()).await?;
+    let (connector, context) = connector_accounts::connector_for(state, &account)?;
+    let (kind, operation) = match (order.amount, order.auto_capture != 0) {
+        (0, _) => (TransactionKind::Verify, Operation::Verify),
+        (_, true) => (TransactionKind::Sale, Operation::Sale),
+        (_, false) => (TransactionKind::Authorize, Operation::Authorize),
+    };
+    require(&connector, operation)?;
+    let method_view = card.as_ref().map(|card| {
+        json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
+               "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
+    });
+    let amount = order.amount;
+    let txn = record_intent(state, &mut tx, &mut order, kind, amount, &input.trigger, &account, method_view, None, None).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    let request = AuthorizeRequest {
+        account: context,
+        transaction_id: txn.id.clone(),
+        order_id: order.id.clone(),
+        amount: Money { amount_minor: order.amount, currency },
+        operation,
+        card,
+        return_url: format!("{}/v1/orders/{}/return", state.public_url, order.id),
+    };
+    let report = call(state, &connector, Call::Authorize(request)).await;
+    let applied = super::apply::apply(state, &txn.id, report).await?;
+    answer(state, &applied.order, &applied.transaction).await
+}
+
+fn payment_method(
+    state: &AppState,
+    input: &PaymentMethodInput,
+    now: Timestamp,
+) -> ApiResult<(&'static str, Option<obol_core::card::CardDetails>)> {
+    let _ = state;
+    match input.method_type.as_str() {
+        "card" => {
+            let card = input.card.as_ref().ok_or_else(|| {
+                ApiError::bad_request("parameter_missing", "a card payment needs payment_method[card]").with_param("payment_method[card]")
+            })?;
+            let details = obol_core::card::parse_card(&card.number, card.exp_month, card.exp_year, card.cvc.as_deref(), card.holder_name.as_deref(), now)?;
+            Ok(("card", Some(details)))
+        }
+        "crypto" => Ok(("crypto", None)),
+        "wallet" | "mandate" => Err(ApiError::bad_request(
+            "operation_unsupported",
+            format!("{} payments are not available on this server yet", input.method_type),
+        )
+        .with_param("payment_method[type]")),
+        _ => Err(ApiError::invalid("payment_method[type]", "payment_method[type] must be card, wallet, mandate or crypto")),
+    }
+}
+
+/// 400 `operation_unsupported` when the connector lacks the operation.
+pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> ApiResult<()> {
+    if connector.capabilities().supports(operation) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "operation_unsupported",
+            format!("the {} connector does not support {}", connector.name(), operation.as_str()),
+        ))
+    }
+}
+
+/// The HTTP answer for an order after an operation: 402 for a declined
+/// payment, 502 for an unknown outcome, else the order.
+pub(crate) async fn answer(state: &AppState, order: &OrderRow, txn: &TransactionRow) -> ApiResult<Order> {
+    let status = TransactionStatus::parse(&txn.status).unwrap_or(TransactionStatus::Unknown);
+    let error: Value = txn.error.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null);
+    let message = error["message"].as_str().unwrap_or("the connector refused the operation").to_owned();
+    match status {
+        TransactionStatus::Failed => {
+            let mut api_error = payment_error(error["code"].as_str().unwrap_or("card_declined"), message)
+                .with_extra("order_id", json!(order.id))
+                .with_extra("transaction_id", json!(txn.id));
+            if let Some(decline_code) = error["decline_code"].as_str() {
+                api_error = api_error.with_extra("decline_code", json!(decline_code));
+            }
+            Err(api_error)
+        }
+        TransactionStatus::Unknown => Err(connector_error(message).with_extra("order_id", json!(order.id)).with_extra("transaction_id", json!(txn.id))),
+        _ => {
+            let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+            views::render(state, &mut conn, order).await
+        }
+    }
+}
+
+/// 402 `payment_error`.
+pub fn payment_error(code: &str, message: impl Into<String>) -> ApiError {
+    let mut error = ApiError::bad_request(code, message);
+    error.status = StatusCode::PAYMENT_REQUIRED;
+    error.error_type = "payment_error";
+    error
+}
+
+/// 502 `connector_error`: the outcome is unknown and kept for sync.
+pub fn connector_error(message: impl Into<String>) -> ApiError {
+    let mut error = ApiError::bad_request("connector_error", format!("{}; the transaction is kept as unknown and resolved by sync", message.into()));
+    error.status = StatusCode::BAD_GATEWAY;
+    error.error_type = "connector_error";
+    error
+}
+
+/// The account context and connector of an existing transaction.
+pub(crate) async fn connector_of(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &str,
+    txn: &TransactionRow,
+) -> ApiResult<(Arc<dyn Connector>, AccountContext)> {
+    let account = connector_accounts::get(conn, brand_id, &txn.connector_account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("transaction {} names a missing connector account", txn.id)))?;
+    connector_accounts::connector_for(state, &account)
+}

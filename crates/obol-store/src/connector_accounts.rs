@@ -1,0 +1,138 @@
+//! A brand's connector accounts: which provider, for which payment methods
+//! and currencies, in which order; secrets only as ciphertexts.
+
+use crate::page::{Page, PageRequest};
+use crate::{Backend, Conn, Result};
+
+/// A stored connector account. `payment_methods` is a JSON array of method
+/// types as text, `currencies` one of ISO 4217 codes (`None`: every currency
+/// the connector takes); both ciphertexts come from the server's master key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectorAccountRow {
+    pub id: String,
+    pub brand_id: String,
+    pub connector: String,
+    pub label: Option<String>,
+    pub credentials_ciphertext: Option<String>,
+    pub payment_methods: String,
+    pub currencies: Option<String>,
+    pub priority: i64,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    pub webhook_secret_ciphertext: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, brand_id, connector, label, credentials_ciphertext, payment_methods, \
+    currencies, priority, status, webhook_secret_ciphertext, created_at, updated_at";
+
+/// Most enabled accounts routing considers for one brand: far above any real
+/// setup, it bounds the scan should a brand ever hold thousands.
+pub const ENABLED_SCAN_LIMIT: i64 = 1000;
+
+/// Inserts an account.
+pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO connector_accounts (id, brand_id, connector, label, credentials_ciphertext, \
+         payment_methods, currencies, priority, status, webhook_secret_ciphertext, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&account.id)
+    .bind(&account.brand_id)
+    .bind(&account.connector)
+    .bind(&account.label)
+    .bind(&account.credentials_ciphertext)
+    .bind(&account.payment_methods)
+    .bind(&account.currencies)
+    .bind(account.priority)
+    .bind(&account.status)
+    .bind(&account.webhook_secret_ciphertext)
+    .bind(account.created_at)
+    .bind(account.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An account of the brand, enabled or not.
+pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Like `get`, locking the row until the transaction ends (PostgreSQL).
+pub async fn get_for_update(
+    conn: &mut Conn,
+    backend: Backend,
+    brand_id: &str,
+    id: &str,
+) -> Result<Option<ConnectorAccountRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2{}",
+        backend.for_update()
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The brand's accounts, enabled and disabled, newest first.
+pub async fn list(
+    conn: &mut Conn,
+    brand_id: &str,
+    page: &PageRequest,
+) -> Result<Page<ConnectorAccountRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 \
+         AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// The brand's enabled accounts in routing order: lowest priority first,
+/// then oldest (ids sort by creation time); at most `ENABLED_SCAN_LIMIT`.
+pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAccountRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND status = 'enabled' \
+         ORDER BY priority, id LIMIT $2"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(ENABLED_SCAN_LIMIT)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// Writes the editable fields back.
+pub async fn update(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE connector_accounts SET label = $3, credentials_ciphertext = $4, \
+         payment_methods = $5, currencies = $6, priority = $7, status = $8, updated_at = $9 \
+         WHERE brand_id = $1 AND id = $2",
+    )
+    .bind(&account.brand_id)
+    .bind(&account.id)
+    .bind(&account.label)
+    .bind(&account.credentials_ciphertext)
+    .bind(&account.payment_methods)
+    .bind(&account.currencies)
+    .bind(account.priority)
+    .bind(&account.status)
+    .bind(account.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! The double-entry ledger: accounts with running balances, entries and their
+//! signed postings (positive = debit).
+
+use crate::page::{Page, PageRequest};
+use crate::{Conn, Result};
+
+/// A stored ledger account; `balance` is the running sum of its postings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: String,
+    pub brand_id: String,
+    #[sqlx(rename = "type")]
+    pub account_type: String,
+    pub currency: String,
+    pub owner_id: Option<String>,
+    pub balance: i64,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, brand_id, type, currency, owner_id, balance, version, created_at, updated_at";
+
+/// What names an account: brand, type, currency and owner (the connector
+/// account of `processor_clearing`, the customer of `customer_wallet`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKeyRow<'a> {
+    pub brand_id: &'a str,
+    pub account_type: &'a str,
+    pub currency: &'a str,
+    pub owner_id: Option<&'a str>,
+}
+
+impl AccountKeyRow<'_> {
+    /// `owner_id` or `''`, as in the unique constraint.
+    pub fn owner_key(&self) -> &str {
+        self.owner_id.unwrap_or("")
+    }
+
+    /// Whether `row` is the account this key names.
+    pub fn names(&self, row: &AccountRow) -> bool {
+        row.brand_id == self.brand_id
+            && row.account_type == self.account_type
+            && row.currency == self.currency
+            && row.owner_id.as_deref() == self.owner_id
+    }
+}
+
+/// A stored ledger entry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntryRow {
+    pub id: String,
+    pub brand_id: String,
+    pub description: String,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub created_at: i64,
+}
+
+const ENTRY_COLUMNS: &str = "id, brand_id, description, order_id, customer_id, created_at";
+
+/// A stored posting: a signed amount on one account, part of one entry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostingRow {
+    pub id: String,
+    pub entry_id: String,
+    pub account_id: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// `($first, $first+1, …)` for `width` placeholders.
+fn placeholders(first: usize, width: usize) -> String {
+    let list: Vec<String> = (first..first + width).map(|n| format!("${n}")).collect();
+    format!("({})", list.join(", "))
+}
+
+/// Creates the named accounts that do not exist yet, at balance zero, in one
+/// statement; concurrent creators meet on the unique constraint.
+pub async fn create_missing_accounts(
+    conn: &mut Conn,
+    keys: &[AccountKeyRow<'_>],
+    now_ms: i64,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // The last parameter is the time; each row is six parameters then the
+    // zero balance and version.
+    let now_param = 1 + keys.len() * 6;
+    let rows: Vec<String> = (0..keys.len())
+        .map(|i| {
+            let n = 1 + i * 6;
+            format!(
+                "(${n}, ${}, ${}, ${}, ${}, ${}, 0, 0, ${now_param}, ${now_param})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO ledger_accounts (id, brand_id, type, currency, owner_id, owner_key, balance, \
+         version, created_at, updated_at) VALUES {} \
+         ON CONFLICT (brand_id, type, currency, owner_key) DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query
+            .bind(obol_core::new_id("lac"))
+            .bind(key.brand_id)
+            .bind(key.account_type)
+            .bind(key.currency)
+            .bind(key.owner_id)
+            .bind(key.owner_key());
+    }
+    query = query.bind(now_ms);
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// The accounts the keys name (those that exist), in one statement.
+pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Result<Vec<AccountRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups: Vec<String> = (0..keys.len())
+        .map(|i| {
+            let n = 1 + i * 4;
+            format!(
+                "(brand_id = ${n} AND type = ${} AND currency = ${} AND owner_key = ${})",
+                n + 1,
+                n + 2,
+                n + 3
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE {}",
+        groups.join(" OR ")
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query
+            .bind(key.brand_id)
+            .bind(key.account_type)
+            .bind(key.currency)
+            .bind(key.owner_key());
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// Adds `amount` to an account's balance in SQL, never read-modify-write, so
+/// concurrent posts cannot lose an update. A customer wallet is only changed
+/// if it stays at or above zero: `None` when it would not (nothing changed).
+/// Returns the new balance.
+pub async fn add_to_balance(
+    conn: &mut Conn,
+    account_id: &str,
+    amount: i64,
+    now_ms: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE ledger_accounts SET balance = balance + $1, version = version + 1, updated_at = $3 \
+         WHERE id = $2 AND (type <> 'customer_wallet' OR balance + $1 >= 0) RETURNING balance",
+    )
+    .bind(amount)
+    .bind(account_id)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Inserts an entry and its postings: two statements whatever the legs.
+pub async fn insert_entry(
+    conn: &mut Conn,
+    entry: &EntryRow,
+    postings: &[PostingRow],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ledger_entries (id, brand_id, description, order_id, customer_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&entry.id)
+    .bind(&entry.brand_id)
+    .bind(&entry.description)
+    .bind(&entry.order_id)
+    .bind(&entry.customer_id)
+    .bind(entry.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if postings.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..postings.len())
+        .map(|i| placeholders(1 + i * 5, 5))
+        .collect();
+    let sql = format!(
+        "INSERT INTO ledger_postings (id, entry_id, account_id, amount, currency) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for posting in postings {
+        query = query
+            .bind(&posting.id)
+            .bind(&posting.entry_id)
+            .bind(&posting.account_id)
+            .bind(posting.amount)
+            .bind(&posting.currency);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// An account of the brand.
+pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
+    let sql =
+        format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Filters of the account list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub account_type: Option<String>,
+    pub currency: Option<String>,
+    /// Only this customer's wallets.
+    pub customer_id: Option<String>,
+}
+
+/// The brand's accounts, newest first.
+pub async fn list_accounts(
+    conn: &mut Conn,
+    brand_id: &str,
+    filter: &AccountFilter,
+    page: &PageRequest,
+) -> Result<Page<AccountRow>> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
+         AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR currency = $3) \
+         AND ($4 IS NULL OR (type = 'customer_wallet' AND owner_id = $4)) \
+         AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(&filter.account_type)
+        .bind(&filter.currency)
+        .bind(&filter.customer_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// The brand's own money accounts (`brand_pending`, `brand_available`), by
+/// currency.
+pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec<AccountRow>> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
+         AND type IN ('brand_pending', 'brand_available') ORDER BY currency, type"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// An entry of the brand.
+pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Filters of the entry list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Only entries with a posting on this account.
+    pub account_id: Option<String>,
+    pub order_id: Option<String>,
+}
+
+/// The brand's entries, newest first.
+pub async fn list_entries(
+    conn: &mut Conn,
+    brand_id: &str,
+    filter: &EntryFilter,
+    page: &PageRequest,
+) -> Result<Page<EntryRow>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 \
+         AND ($2 IS NULL OR id IN (SELECT entry_id FROM ledger_postings WHERE account_id = $2)) \
+         AND ($3 IS NULL OR order_id = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(&filter.account_id)
+        .bind(&filter.order_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// The postings of these entries, in the order they were written.
+pub async fn postings_of(conn: &mut Conn, entry_ids: &[&str]) -> Result<Vec<PostingRow>> {
+    if entry_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, entry_id, account_id, amount, currency FROM ledger_postings \
+         WHERE entry_id IN {} ORDER BY entry_id, id",
+        placeholders(1, entry_ids.len())
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for id in entry_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
+/// How many violations of each invariant a check reports at most.
+const VIOLATIONS_SHOWN: i64 = 5;
+
+/// Entries whose postings do not sum to zero in a currency:
+/// (entry id, currency, sum).
+pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, i64)>> {
+    // PostgreSQL sums BIGINT as NUMERIC: cast back for the `Any` driver.
+    Ok(sqlx::query_as(
+        "SELECT entry_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
+         GROUP BY entry_id, currency HAVING SUM(amount) <> 0 ORDER BY entry_id LIMIT $1",
+    )
+    .bind(VIOLATIONS_SHOWN)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Accounts whose running balance differs from the sum of their postings:
+/// (account id, balance, sum of postings).
+pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) \
+         FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id \
+         GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0) \
+         ORDER BY a.id LIMIT $1",
+    )
+    .bind(VIOLATIONS_SHOWN)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Currencies whose postings do not sum to zero overall: (currency, sum).
+pub async fn unbalanced_currencies(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
+         GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Postings in another currency than their account: (posting id, account id).
+pub async fn foreign_currency_postings(conn: &mut Conn) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT p.id, a.id FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id \
+         WHERE p.currency <> a.currency ORDER BY p.id LIMIT $1",
+    )
+    .bind(VIOLATIONS_SHOWN)
+    .fetch_all(conn)
+    .await?)
+}

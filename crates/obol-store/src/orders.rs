@@ -1,0 +1,383 @@
+//! Orders, their payment transactions and refunds.
+
+use crate::page::{Page, PageRequest};
+use crate::{Backend, Conn, Result};
+
+/// A stored order. JSON columns are text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub brand_id: String,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub description: Option<String>,
+    pub items: Option<String>,
+    #[sqlx(rename = "type")]
+    pub order_type: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub amount_authorized: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub amount_refund_pending: i64,
+    pub auto_capture: i64,
+    pub setup_mandate: i64,
+    pub mandate_id: Option<String>,
+    pub connector_account_id: Option<String>,
+    pub in_flight_transaction_id: Option<String>,
+    pub attempted: i64,
+    pub return_url: Option<String>,
+    pub callback_url: Option<String>,
+    pub expires_at: i64,
+    pub capture_before: Option<i64>,
+    pub captured_at: Option<i64>,
+    pub cleared_at: Option<i64>,
+    pub last_payment_error: Option<String>,
+    pub next_action: Option<String>,
+    pub metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const ORDER_COLUMNS: &str = "id, brand_id, customer_id, customer_email, description, items, type, status, \
+    amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, \
+    auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, \
+    return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, last_payment_error, \
+    next_action, metadata, created_at, updated_at";
+
+pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&o.id)
+        .bind(&o.brand_id)
+        .bind(&o.customer_id)
+        .bind(&o.customer_email)
+        .bind(&o.description)
+        .bind(&o.items)
+        .bind(&o.order_type)
+        .bind(&o.status)
+        .bind(o.amount)
+        .bind(&o.currency)
+        .bind(o.amount_authorized)
+        .bind(o.amount_captured)
+        .bind(o.amount_refunded)
+        .bind(o.amount_refund_pending)
+        .bind(o.auto_capture)
+        .bind(o.setup_mandate)
+        .bind(&o.mandate_id)
+        .bind(&o.connector_account_id)
+        .bind(&o.in_flight_transaction_id)
+        .bind(o.attempted)
+        .bind(&o.return_url)
+        .bind(&o.callback_url)
+        .bind(o.expires_at)
+        .bind(o.capture_before)
+        .bind(o.captured_at)
+        .bind(o.cleared_at)
+        .bind(&o.last_payment_error)
+        .bind(&o.next_action)
+        .bind(&o.metadata)
+        .bind(o.created_at)
+        .bind(o.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes every mutable column of the order back.
+pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE orders SET description = $2, items = $3, status = $4, amount = $5, \
+         amount_authorized = $6, amount_captured = $7, amount_refunded = $8, amount_refund_pending = $9, \
+         mandate_id = $10, connector_account_id = $11, in_flight_transaction_id = $12, attempted = $13, \
+         return_url = $14, callback_url = $15, capture_before = $16, captured_at = $17, cleared_at = $18, \
+         last_payment_error = $19, next_action = $20, metadata = $21, updated_at = $22 WHERE id = $1",
+    )
+    .bind(&o.id)
+    .bind(&o.description)
+    .bind(&o.items)
+    .bind(&o.status)
+    .bind(o.amount)
+    .bind(o.amount_authorized)
+    .bind(o.amount_captured)
+    .bind(o.amount_refunded)
+    .bind(o.amount_refund_pending)
+    .bind(&o.mandate_id)
+    .bind(&o.connector_account_id)
+    .bind(&o.in_flight_transaction_id)
+    .bind(o.attempted)
+    .bind(&o.return_url)
+    .bind(&o.callback_url)
+    .bind(o.capture_before)
+    .bind(o.captured_at)
+    .bind(o.cleared_at)
+    .bind(&o.last_payment_error)
+    .bind(&o.next_action)
+    .bind(&o.metadata)
+    .bind(o.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+}
+
+/// The order, locked until the transaction ends (PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` already excludes other writers).
+pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<Option<OrderRow>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}", backend.for_update());
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+}
+
+/// Filters of the order list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<String>,
+    pub customer_id: Option<String>,
+    pub order_type: Option<String>,
+    pub created_gte: Option<i64>,
+    pub created_lt: Option<i64>,
+}
+
+pub async fn list_orders(conn: &mut Conn, brand_id: &str, f: &OrderFilter, page: &PageRequest) -> Result<Page<OrderRow>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR customer_id = $3) AND ($4 IS NULL OR type = $4) \
+         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+         AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(&f.status)
+        .bind(&f.customer_id)
+        .bind(&f.order_type)
+        .bind(f.created_gte)
+        .bind(f.created_lt)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// Reserves `amount` for a refund unless that would refund more than was
+/// captured; false when it would.
+pub async fn reserve_refund(conn: &mut Conn, order_id: &str, amount: i64, now_ms: i64) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE orders SET amount_refund_pending = amount_refund_pending + $2, updated_at = $3 \
+         WHERE id = $1 AND amount_captured - amount_refunded - amount_refund_pending >= $2",
+    )
+    .bind(order_id)
+    .bind(amount)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A stored payment transaction.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransactionRow {
+    pub id: String,
+    pub brand_id: String,
+    pub order_id: String,
+    pub refund_id: Option<String>,
+    pub payment_transaction_id: Option<String>,
+    pub kind: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub connector: String,
+    pub connector_account_id: String,
+    pub connector_transaction_id: Option<String>,
+    pub trigger_source: String,
+    pub preauth: i64,
+    pub payment_method: Option<String>,
+    pub error: Option<String>,
+    pub status_history: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const TRANSACTION_COLUMNS: &str = "id, brand_id, order_id, refund_id, payment_transaction_id, kind, status, \
+    amount, currency, connector, connector_account_id, connector_transaction_id, trigger_source, preauth, \
+    payment_method, error, status_history, version, created_at, confirmed_at, updated_at";
+
+pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&t.id)
+        .bind(&t.brand_id)
+        .bind(&t.order_id)
+        .bind(&t.refund_id)
+        .bind(&t.payment_transaction_id)
+        .bind(&t.kind)
+        .bind(&t.status)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.connector)
+        .bind(&t.connector_account_id)
+        .bind(&t.connector_transaction_id)
+        .bind(&t.trigger_source)
+        .bind(t.preauth)
+        .bind(&t.payment_method)
+        .bind(&t.error)
+        .bind(&t.status_history)
+        .bind(t.version)
+        .bind(t.created_at)
+        .bind(t.confirmed_at)
+        .bind(t.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes a transaction's outcome if nobody changed it since `expected_version`
+/// and it is still open; false when another writer won.
+pub async fn update_transaction(conn: &mut Conn, t: &TransactionRow, expected_version: i64) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE transactions SET status = $2, connector_transaction_id = $3, error = $4, status_history = $5, \
+         version = $6, confirmed_at = $7, updated_at = $8, amount = $9 \
+         WHERE id = $1 AND version = $10 AND status IN ('pending', 'requires_action', 'unknown')",
+    )
+    .bind(&t.id)
+    .bind(&t.status)
+    .bind(&t.connector_transaction_id)
+    .bind(&t.error)
+    .bind(&t.status_history)
+    .bind(t.version)
+    .bind(t.confirmed_at)
+    .bind(t.updated_at)
+    .bind(t.amount)
+    .bind(expected_version)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn get_transaction(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<TransactionRow>> {
+    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+}
+
+/// A transaction by id alone, for jobs.
+pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<TransactionRow>> {
+    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+}
+
+/// Every transaction of an order, oldest first.
+pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Vec<TransactionRow>> {
+    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?)
+}
+
+pub async fn list_transactions(conn: &mut Conn, brand_id: &str, order_id: Option<&str>, page: &PageRequest) -> Result<Page<TransactionRow>> {
+    let sql = format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(order_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// A stored refund.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRow {
+    pub id: String,
+    pub brand_id: String,
+    pub order_id: String,
+    pub transaction_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub metadata: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const REFUND_COLUMNS: &str =
+    "id, brand_id, order_id, transaction_id, amount, currency, status, reason, failure_reason, metadata, created_at, updated_at";
+
+pub async fn insert_refund(conn: &mut Conn, r: &RefundRow) -> Result<()> {
+    let sql = format!("INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&r.id)
+        .bind(&r.brand_id)
+        .bind(&r.order_id)
+        .bind(&r.transaction_id)
+        .bind(r.amount)
+        .bind(&r.currency)
+        .bind(&r.status)
+        .bind(&r.reason)
+        .bind(&r.failure_reason)
+        .bind(&r.metadata)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Settles a pending refund; false if it was no longer pending.
+pub async fn settle_refund(conn: &mut Conn, id: &str, status: &str, failure_reason: Option<&str>, now_ms: i64) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE refunds SET status = $2, failure_reason = $3, updated_at = $4 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(failure_reason)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+}
+
+pub async fn list_refunds(conn: &mut Conn, brand_id: &str, order_id: Option<&str>, page: &PageRequest) -> Result<Page<RefundRow>> {
+    let sql = format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(order_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// Whether the order has any refund (pending or settled).
+pub async fn has_refunds(conn: &mut Conn, order_id: &str) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM refunds WHERE order_id = $1 AND status <> 'failed' LIMIT 1")
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
