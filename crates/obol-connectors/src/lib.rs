@@ -28,7 +28,9 @@ impl Capabilities {
     }
 
     pub fn supports_currency(&self, currency: Currency) -> bool {
-        self.currencies.as_ref().is_none_or(|list| list.contains(&currency))
+        self.currencies
+            .as_ref()
+            .is_none_or(|list| list.contains(&currency))
     }
 }
 
@@ -87,7 +89,9 @@ pub struct AccountContext {
 
 impl std::fmt::Debug for AccountContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountContext").field("account_id", &self.account_id).finish_non_exhaustive()
+        f.debug_struct("AccountContext")
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,9 +142,14 @@ pub enum Outcome {
     /// Not final yet (asynchronous approval); sync or a notification settles it.
     Pending,
     /// The customer must complete a challenge at `url`.
-    RequiresAction { url: String },
+    RequiresAction {
+        url: String,
+    },
     /// Refused for good; `code` is one of api.md's decline codes.
-    Declined { code: String, message: String },
+    Declined {
+        code: String,
+        message: String,
+    },
     /// The provider does not know this operation (sync only).
     NotFound,
 }
@@ -160,7 +169,10 @@ pub struct ConnectorResponse {
 pub enum ConnectorError {
     /// The provider failed (5xx or similar); the outcome is unknown.
     #[error("the provider failed (HTTP {http_code:?}): {message}")]
-    Provider { http_code: Option<u16>, message: String },
+    Provider {
+        http_code: Option<u16>,
+        message: String,
+    },
     /// The call took longer than Obol's timeout; the outcome is unknown.
     #[error("the provider did not answer in time")]
     Timeout,

@@ -112,7 +112,8 @@ impl Sandbox {
     }
 
     async fn connection(&self) -> Result<PoolConnection<Any>, ConnectorError> {
-        Ok(self.db.pool.acquire().await.map_err(StoreError::from)?)
+        // Its reads may settle a payment (a write): use the writer.
+        Ok(self.db.write_conn().await?)
     }
 
     /// The payment as it stands now: a pending one whose time has come is

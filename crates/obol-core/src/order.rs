@@ -52,12 +52,17 @@ impl OrderStatus {
     }
 
     pub fn parse(text: &str) -> Option<OrderStatus> {
-        ALL_STATUSES.into_iter().find(|status| status.as_str() == text)
+        ALL_STATUSES
+            .into_iter()
+            .find(|status| status.as_str() == text)
     }
 
     /// Whether money was captured and not all of it returned.
     pub fn is_captured(self) -> bool {
-        matches!(self, OrderStatus::Paid | OrderStatus::Completed | OrderStatus::PartiallyRefunded)
+        matches!(
+            self,
+            OrderStatus::Paid | OrderStatus::Completed | OrderStatus::PartiallyRefunded
+        )
     }
 }
 
@@ -133,7 +138,9 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
     let allowed = match command {
         C::Confirm => status == S::InProgress && !facts.in_flight,
         C::Capture | C::IncrementAuthorization => status == S::Authorized && !facts.in_flight,
-        C::Void => matches!(status, S::InProgress | S::RequiresAction | S::Authorized) && !facts.in_flight,
+        C::Void => {
+            matches!(status, S::InProgress | S::RequiresAction | S::Authorized) && !facts.in_flight
+        }
         C::Reverse => status == S::Paid && !facts.cleared && !facts.has_refunds && !facts.in_flight,
         C::Refund => status.is_captured(),
         C::ChangeAmount => status == S::InProgress && !facts.attempted && !facts.in_flight,
@@ -145,11 +152,19 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
         return Ok(());
     }
     let reason = if facts.in_flight && status != S::Processing {
-        format!("another operation on this order is waiting for its connector (status {})", status.as_str())
+        format!(
+            "another operation on this order is waiting for its connector (status {})",
+            status.as_str()
+        )
     } else {
         format!("the order is {}", status.as_str())
     };
-    Err(Refused { message: format!("cannot {} an order in this state: {reason}", command.as_str()) })
+    Err(Refused {
+        message: format!(
+            "cannot {} an order in this state: {reason}",
+            command.as_str()
+        ),
+    })
 }
 
 /// The kind of a payment transaction.
@@ -197,7 +212,10 @@ impl TransactionKind {
 
     /// Whether this kind starts a payment (as opposed to acting on one).
     pub fn is_payment(self) -> bool {
-        matches!(self, TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify)
+        matches!(
+            self,
+            TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify
+        )
     }
 }
 
@@ -236,7 +254,10 @@ impl TransactionStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, TransactionStatus::Succeeded | TransactionStatus::Failed)
+        matches!(
+            self,
+            TransactionStatus::Succeeded | TransactionStatus::Failed
+        )
     }
 
     /// Whether an outcome may still be applied (the writer that wins moves it on).
@@ -305,7 +326,9 @@ pub enum AmountRefused {
 pub fn capture_amount(amounts: Amounts, requested: Option<i64>) -> Result<i64, AmountRefused> {
     let amount = requested.unwrap_or(amounts.authorized);
     if amount <= 0 {
-        return Err(AmountRefused::Invalid("amount must be a positive integer".into()));
+        return Err(AmountRefused::Invalid(
+            "amount must be a positive integer".into(),
+        ));
     }
     if amount > amounts.authorized {
         return Err(AmountRefused::TooLarge(format!(
@@ -332,10 +355,14 @@ pub fn refund_amount(amounts: Amounts, requested: Option<i64>) -> Result<i64, Am
     let refundable = amounts.refundable();
     let amount = requested.unwrap_or(refundable);
     if requested.is_some_and(|value| value <= 0) {
-        return Err(AmountRefused::Invalid("amount must be a positive integer".into()));
+        return Err(AmountRefused::Invalid(
+            "amount must be a positive integer".into(),
+        ));
     }
     if amount <= 0 || amount > refundable {
-        return Err(AmountRefused::TooLarge(format!("amount {amount} is above the refundable {refundable}")));
+        return Err(AmountRefused::TooLarge(format!(
+            "amount {amount} is above the refundable {refundable}"
+        )));
     }
     Ok(amount)
 }

@@ -94,12 +94,7 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
         })?;
     let hash = hash_secret(key);
     if key.starts_with("sk_") || key.starts_with("pk_") {
-        let mut conn = state
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
+        let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
         let row = obol_store::api_keys::find_active_by_hash(&mut conn, &hash)
             .await?
             .ok_or_else(|| ApiError::unauthenticated("invalid API key"))?;
@@ -124,12 +119,7 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
     {
         return Ok(Principal::Admin);
     }
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     if obol_store::api_keys::admin_exists(&mut conn, &hash).await? {
         return Ok(Principal::Admin);
     }
@@ -164,7 +154,10 @@ pub fn authorize(principal: &Principal, method: &str, route: &str) -> Result<(),
 
 /// The routes a publishable key may call (with the order's client_secret).
 fn publishable_route(method: &str, route: &str) -> bool {
-    matches!((method, route), ("GET", "/v1/orders/{id}") | ("POST", "/v1/orders/{id}/confirm"))
+    matches!(
+        (method, route),
+        ("GET", "/v1/orders/{id}") | ("POST", "/v1/orders/{id}/confirm")
+    )
 }
 
 /// The caller of an order route: a secret key of the brand, or a
@@ -189,8 +182,12 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match parts.extensions.get::<Principal>() {
-            Some(Principal::Publishable { brand_id, .. }) => Ok(OrderCaller::Publishable { brand_id: brand_id.clone() }),
-            _ => BrandAuth::from_request_parts(parts, state).await.map(OrderCaller::Secret),
+            Some(Principal::Publishable { brand_id, .. }) => Ok(OrderCaller::Publishable {
+                brand_id: brand_id.clone(),
+            }),
+            _ => BrandAuth::from_request_parts(parts, state)
+                .await
+                .map(OrderCaller::Secret),
         }
     }
 }

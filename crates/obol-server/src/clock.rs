@@ -26,7 +26,7 @@ pub struct TestClock {
 impl TestClock {
     /// Loads the stored time, or starts at the wall-clock time and stores it.
     pub async fn load(db: &Db) -> obol_store::Result<TestClock> {
-        let mut conn = db.pool.acquire().await?;
+        let mut conn = db.write_conn().await?;
         let now_ms = match obol_store::clock::get(&mut conn).await? {
             Some(stored) => stored,
             None => {
@@ -45,7 +45,7 @@ impl TestClock {
     pub async fn set(&self, db: &Db, to: Timestamp) -> obol_store::Result<()> {
         let previous = self.now_ms.fetch_max(to.as_ms(), Ordering::SeqCst);
         if to.as_ms() > previous {
-            let mut conn = db.pool.acquire().await?;
+            let mut conn = db.write_conn().await?;
             obol_store::clock::set(&mut conn, to.as_ms()).await?;
         }
         Ok(())

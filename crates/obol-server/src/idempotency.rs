@@ -130,8 +130,7 @@ async fn handle(
     let internal = |error: obol_store::StoreError| ApiError::from(error).into_response();
     let mut conn = state
         .db
-        .pool
-        .acquire()
+        .write_conn()
         .await
         .map_err(|e| ApiError::internal(e).into_response())?;
     let owned = if idempotency::try_start(&mut conn, &record)
@@ -170,8 +169,7 @@ async fn handle(
         .map_err(|e| ApiError::internal(e).into_response())?;
     let mut conn = state
         .db
-        .pool
-        .acquire()
+        .write_conn()
         .await
         .map_err(|e| ApiError::internal(e).into_response())?;
     if is_stored(parts.status) {

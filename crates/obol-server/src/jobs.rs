@@ -137,7 +137,7 @@ async fn run_job(state: &AppState, job: JobRow) -> obol_store::Result<()> {
         }),
     };
     let now = state.now().as_ms();
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.write_conn().await?;
     match outcome {
         Ok(()) => {
             obol_store::jobs::complete(&mut conn, &job.id, job.attempts, now).await?;
@@ -189,7 +189,14 @@ pub async fn worker(
         if *shutdown.borrow() {
             return;
         }
-        match claim(&state.db, state.now(), CLAIM_BATCH).await {
+        // On the test clock, a round of the worker and an advance exclude
+        // each other, so that time never moves while a job runs.
+        let advance_guard = match &state.test_clock {
+            Some(clock) => Some(clock.advance_lock.lock().await),
+            None => None,
+        };
+        let claimed = claim(&state.db, state.now(), CLAIM_BATCH).await;
+        match claimed {
             Ok(jobs) if !jobs.is_empty() => {
                 let mut jobs = jobs.into_iter();
                 while let Some(job) = jobs.next() {
@@ -206,6 +213,7 @@ pub async fn worker(
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "claiming jobs failed"),
         }
+        drop(advance_guard);
         tokio::select! {
             _ = tokio::time::sleep(poll_interval) => {}
             _ = shutdown.changed() => {}
@@ -217,7 +225,7 @@ pub async fn worker(
 async fn release(state: &AppState, jobs: impl Iterator<Item = JobRow>) {
     let now = state.now().as_ms();
     for job in jobs {
-        let Ok(mut conn) = state.db.pool.acquire().await else {
+        let Ok(mut conn) = state.db.write_conn().await else {
             return;
         };
         if let Err(error) = obol_store::jobs::release(&mut conn, &job.id, job.attempts, now).await {
@@ -282,7 +290,7 @@ pub async fn schedule_maintenance(state: &AppState) -> obol_store::Result<()> {
         now.plus_ms(PURGE_INTERVAL_MS),
     );
     job.unique_key = Some(PURGE_KIND.to_owned());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.write_conn().await?;
     obol_store::jobs::enqueue(&mut conn, &obol_core::new_id("job"), &job, now.as_ms()).await?;
     Ok(())
 }

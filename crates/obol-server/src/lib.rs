@@ -94,9 +94,18 @@ impl Server {
             .unwrap_or_else(|| format!("http://{}", config.listen))
             .trim_end_matches('/')
             .to_owned();
-        let master_key = crypto::load(config.master_key.as_deref(), &config.database_url, db.backend).map_err(StartError::Config)?;
+        let master_key = crypto::load(
+            config.master_key.as_deref(),
+            &config.database_url,
+            db.backend,
+        )
+        .map_err(StartError::Config)?;
         let mut connectors = obol_connectors::ConnectorRegistry::default();
-        connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(db.clone(), clock.clone(), public_url.clone())));
+        connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(
+            db.clone(),
+            clock.clone(),
+            public_url.clone(),
+        )));
         let state = AppState {
             db,
             clock,

@@ -11,8 +11,8 @@ pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
 pub mod meta;
-pub mod orders;
 mod migrate;
+pub mod orders;
 pub mod page;
 pub mod sandbox;
 
@@ -78,10 +78,17 @@ impl Backend {
     }
 }
 
-/// The database: a pool and which backend it is.
+/// The database: a pool for reads, the pool that writes, and which backend
+/// it is.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// For reads (and, on PostgreSQL, everything).
     pub pool: AnyPool,
+    /// For writes. On SQLite one connection: SQLite has one writer at a time,
+    /// and waiting for this connection queues writers in order, where many
+    /// connections would spin in SQLite's busy handler with growing sleeps.
+    /// On PostgreSQL the same pool as `pool`.
+    pub writer: AnyPool,
     pub backend: Backend,
 }
 
@@ -113,32 +120,43 @@ impl Db {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(SQLITE_MAX_CONNECTIONS)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            let pragmas = format!(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
-                            );
-                            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))).await?;
-                            Ok(())
-                        })
+        let sqlite_pool = |max_connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA wal_autocheckpoint = 0;"
+                        );
+                        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))).await?;
+                        Ok(())
                     })
+                })
+        };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
+                let pool = sqlite_pool(SQLITE_MAX_CONNECTIONS)
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool, writer)
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Applies the migrations this binary carries for the backend.
@@ -151,14 +169,20 @@ impl Db {
     /// of failing when a read lock would have to be upgraded.
     pub async fn begin(&self) -> Result<Tx> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }
 
+    /// A connection for a single-statement write outside a transaction.
+    pub async fn write_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.writer.acquire().await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -6,14 +6,23 @@ use sqlx::{AssertSqlSafe, Executor};
 /// (version, SQL) for each backend; versions must match across the lists.
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
-    (2, include_str!("../migrations/sqlite/0002_connector_accounts.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_connector_accounts.sql"),
+    ),
     (3, include_str!("../migrations/sqlite/0003_sandbox.sql")),
     (4, include_str!("../migrations/sqlite/0004_ledger.sql")),
     (5, include_str!("../migrations/sqlite/0005_orders.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_foundation.sql")),
-    (2, include_str!("../migrations/postgres/0002_connector_accounts.sql")),
+    (
+        1,
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_connector_accounts.sql"),
+    ),
     (3, include_str!("../migrations/postgres/0003_sandbox.sql")),
     (4, include_str!("../migrations/postgres/0004_ledger.sql")),
     (5, include_str!("../migrations/postgres/0005_orders.sql")),

@@ -126,14 +126,24 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// The order, locked until the transaction ends (PostgreSQL; SQLite's
 /// `BEGIN IMMEDIATE` already excludes other writers).
 pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<Option<OrderRow>> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}", backend.for_update());
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
+        backend.for_update()
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Filters of the order list.
@@ -146,7 +156,12 @@ pub struct OrderFilter {
     pub created_lt: Option<i64>,
 }
 
-pub async fn list_orders(conn: &mut Conn, brand_id: &str, f: &OrderFilter, page: &PageRequest) -> Result<Page<OrderRow>> {
+pub async fn list_orders(
+    conn: &mut Conn,
+    brand_id: &str,
+    f: &OrderFilter,
+    page: &PageRequest,
+) -> Result<Page<OrderRow>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND ($2 IS NULL OR status = $2) \
          AND ($3 IS NULL OR customer_id = $3) AND ($4 IS NULL OR type = $4) \
@@ -169,7 +184,12 @@ pub async fn list_orders(conn: &mut Conn, brand_id: &str, f: &OrderFilter, page:
 
 /// Reserves `amount` for a refund unless that would refund more than was
 /// captured; false when it would.
-pub async fn reserve_refund(conn: &mut Conn, order_id: &str, amount: i64, now_ms: i64) -> Result<bool> {
+pub async fn reserve_refund(
+    conn: &mut Conn,
+    order_id: &str,
+    amount: i64,
+    now_ms: i64,
+) -> Result<bool> {
     let result = sqlx::query(
         "UPDATE orders SET amount_refund_pending = amount_refund_pending + $2, updated_at = $3 \
          WHERE id = $1 AND amount_captured - amount_refunded - amount_refund_pending >= $2",
@@ -246,7 +266,11 @@ pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<(
 
 /// Writes a transaction's outcome if nobody changed it since `expected_version`
 /// and it is still open; false when another writer won.
-pub async fn update_transaction(conn: &mut Conn, t: &TransactionRow, expected_version: i64) -> Result<bool> {
+pub async fn update_transaction(
+    conn: &mut Conn,
+    t: &TransactionRow,
+    expected_version: i64,
+) -> Result<bool> {
     let result = sqlx::query(
         "UPDATE transactions SET status = $2, connector_transaction_id = $3, error = $4, status_history = $5, \
          version = $6, confirmed_at = $7, updated_at = $8, amount = $9 \
@@ -267,24 +291,45 @@ pub async fn update_transaction(conn: &mut Conn, t: &TransactionRow, expected_ve
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn get_transaction(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<TransactionRow>> {
-    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+pub async fn get_transaction(
+    conn: &mut Conn,
+    brand_id: &str,
+    id: &str,
+) -> Result<Option<TransactionRow>> {
+    let sql =
+        format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// A transaction by id alone, for jobs.
 pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Every transaction of an order, oldest first.
 pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Vec<TransactionRow>> {
-    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?)
+    let sql =
+        format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_all(conn)
+        .await?)
 }
 
-pub async fn list_transactions(conn: &mut Conn, brand_id: &str, order_id: Option<&str>, page: &PageRequest) -> Result<Page<TransactionRow>> {
+pub async fn list_transactions(
+    conn: &mut Conn,
+    brand_id: &str,
+    order_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<TransactionRow>> {
     let sql = format!(
         "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -316,11 +361,12 @@ pub struct RefundRow {
     pub updated_at: i64,
 }
 
-const REFUND_COLUMNS: &str =
-    "id, brand_id, order_id, transaction_id, amount, currency, status, reason, failure_reason, metadata, created_at, updated_at";
+const REFUND_COLUMNS: &str = "id, brand_id, order_id, transaction_id, amount, currency, status, reason, failure_reason, metadata, created_at, updated_at";
 
 pub async fn insert_refund(conn: &mut Conn, r: &RefundRow) -> Result<()> {
-    let sql = format!("INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    let sql = format!(
+        "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&r.id)
         .bind(&r.brand_id)
@@ -340,7 +386,13 @@ pub async fn insert_refund(conn: &mut Conn, r: &RefundRow) -> Result<()> {
 }
 
 /// Settles a pending refund; false if it was no longer pending.
-pub async fn settle_refund(conn: &mut Conn, id: &str, status: &str, failure_reason: Option<&str>, now_ms: i64) -> Result<bool> {
+pub async fn settle_refund(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    failure_reason: Option<&str>,
+    now_ms: i64,
+) -> Result<bool> {
     let result = sqlx::query(
         "UPDATE refunds SET status = $2, failure_reason = $3, updated_at = $4 WHERE id = $1 AND status = 'pending'",
     )
@@ -355,10 +407,19 @@ pub async fn settle_refund(conn: &mut Conn, id: &str, status: &str, failure_reas
 
 pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(id).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
-pub async fn list_refunds(conn: &mut Conn, brand_id: &str, order_id: Option<&str>, page: &PageRequest) -> Result<Page<RefundRow>> {
+pub async fn list_refunds(
+    conn: &mut Conn,
+    brand_id: &str,
+    order_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<RefundRow>> {
     let sql = format!(
         "SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -375,9 +436,11 @@ pub async fn list_refunds(conn: &mut Conn, brand_id: &str, order_id: Option<&str
 
 /// Whether the order has any refund (pending or settled).
 pub async fn has_refunds(conn: &mut Conn, order_id: &str) -> Result<bool> {
-    let found: Option<String> = sqlx::query_scalar("SELECT id FROM refunds WHERE order_id = $1 AND status <> 'failed' LIMIT 1")
-        .bind(order_id)
-        .fetch_optional(conn)
-        .await?;
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM refunds WHERE order_id = $1 AND status <> 'failed' LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(conn)
+    .await?;
     Ok(found.is_some())
 }

@@ -20,9 +20,20 @@ pub struct BenchArgs {
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build().context("HTTP client")?;
-    let health = client.get(format!("{}/health", args.url)).send().await.context("the server is not reachable")?;
-    anyhow::ensure!(health.status().is_success(), "the server is not healthy: {}", health.status());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .context("HTTP client")?;
+    let health = client
+        .get(format!("{}/health", args.url))
+        .send()
+        .await
+        .context("the server is not reachable")?;
+    anyhow::ensure!(
+        health.status().is_success(),
+        "the server is not healthy: {}",
+        health.status()
+    );
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + args.duration;
     let args = Arc::new(args);
@@ -52,12 +63,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     latencies_us.sort_unstable();
-    let percentile = |p: usize| latencies_us.get((latencies_us.len() * p / 100).min(latencies_us.len().saturating_sub(1))).copied().unwrap_or(0);
+    let percentile = |p: usize| {
+        latencies_us
+            .get((latencies_us.len() * p / 100).min(latencies_us.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     let checkouts = latencies_us.len();
     println!("clients:      {}", args.clients);
     println!("duration:     {:.1} s", elapsed.as_secs_f64());
     println!("checkouts:    {checkouts} (create + confirm, auto capture)");
-    println!("checkouts/s:  {:.0}", checkouts as f64 / elapsed.as_secs_f64());
+    println!(
+        "checkouts/s:  {:.0}",
+        checkouts as f64 / elapsed.as_secs_f64()
+    );
     println!("p50 latency:  {:.1} ms", percentile(50) as f64 / 1000.0);
     println!("p99 latency:  {:.1} ms", percentile(99) as f64 / 1000.0);
     println!("errors:       {}", errors.load(Ordering::Relaxed));
@@ -66,15 +85,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// One checkout: create an order, confirm it with 4242…, expect `paid`.
 async fn checkout(client: &reqwest::Client, args: &BenchArgs) -> anyhow::Result<()> {
-    let order = post(client, args, "/v1/orders", json!({"amount": args.amount, "currency": args.currency})).await?;
+    let order = post(
+        client,
+        args,
+        "/v1/orders",
+        json!({"amount": args.amount, "currency": args.currency}),
+    )
+    .await?;
     let id = order["id"].as_str().context("order without id")?;
     let card = json!({"payment_method": {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}}});
     let paid = post(client, args, &format!("/v1/orders/{id}/confirm"), card).await?;
-    anyhow::ensure!(paid["status"] == "paid", "order {id} is {} after confirm", paid["status"]);
+    anyhow::ensure!(
+        paid["status"] == "paid",
+        "order {id} is {} after confirm",
+        paid["status"]
+    );
     Ok(())
 }
 
-async fn post(client: &reqwest::Client, args: &BenchArgs, path: &str, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    client: &reqwest::Client,
+    args: &BenchArgs,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let response = client
         .post(format!("{}{path}", args.url))
         .bearer_auth(&args.key)

@@ -119,7 +119,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(cli.common, args).await,
-        Command::Bench { url, key, clients, duration_secs, currency, amount } => {
+        Command::Bench {
+            url,
+            key,
+            clients,
+            duration_secs,
+            currency,
+            amount,
+        } => {
             let args = bench::BenchArgs {
                 url: url.trim_end_matches('/').to_owned(),
                 key,
@@ -176,7 +183,9 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         job_poll_interval_ms: 250,
         master_key: args.master_key.filter(|key| !key.is_empty()),
         connector_timeout_ms: args.connector_timeout_ms,
-        failpoint: std::env::var("OBOL_FAILPOINT").ok().filter(|value| !value.is_empty()),
+        failpoint: std::env::var("OBOL_FAILPOINT")
+            .ok()
+            .filter(|value| !value.is_empty()),
     };
     let server = Server::new(&config, JobRegistry::builtin()).await?;
     if let Some(first) =

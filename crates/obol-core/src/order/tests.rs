@@ -34,25 +34,47 @@ fn table_of_allowed_commands() {
 
 #[test]
 fn in_flight_blocks_connector_operations_but_not_refunds() {
-    let busy = OrderFacts { in_flight: true, ..OrderFacts::default() };
+    let busy = OrderFacts {
+        in_flight: true,
+        ..OrderFacts::default()
+    };
     assert!(check(OrderStatus::Authorized, OrderCommand::Capture, busy).is_err());
     assert!(check(OrderStatus::Authorized, OrderCommand::Void, busy).is_err());
     assert!(check(OrderStatus::InProgress, OrderCommand::Confirm, busy).is_err());
     assert!(check(OrderStatus::Paid, OrderCommand::Refund, busy).is_ok());
-    let cleared = OrderFacts { cleared: true, ..OrderFacts::default() };
+    let cleared = OrderFacts {
+        cleared: true,
+        ..OrderFacts::default()
+    };
     assert!(check(OrderStatus::Paid, OrderCommand::Reverse, cleared).is_err());
-    let refunded = OrderFacts { has_refunds: true, ..OrderFacts::default() };
+    let refunded = OrderFacts {
+        has_refunds: true,
+        ..OrderFacts::default()
+    };
     assert!(check(OrderStatus::Paid, OrderCommand::Reverse, refunded).is_err());
-    let message = check(OrderStatus::Canceled, OrderCommand::Capture, OrderFacts::default())
-        .expect_err("refused")
-        .message;
-    assert!(message.contains("capture") && message.contains("canceled"), "{message}");
+    let message = check(
+        OrderStatus::Canceled,
+        OrderCommand::Capture,
+        OrderFacts::default(),
+    )
+    .expect_err("refused")
+    .message;
+    assert!(
+        message.contains("capture") && message.contains("canceled"),
+        "{message}"
+    );
 }
 
 #[test]
 fn final_transactions_never_move() {
     use TransactionStatus as T;
-    for to in [T::Pending, T::RequiresAction, T::Succeeded, T::Failed, T::Unknown] {
+    for to in [
+        T::Pending,
+        T::RequiresAction,
+        T::Succeeded,
+        T::Failed,
+        T::Unknown,
+    ] {
         assert!(!transaction_may_move(T::Succeeded, to));
         assert!(!transaction_may_move(T::Failed, to));
     }

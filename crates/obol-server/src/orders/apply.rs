@@ -9,7 +9,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::ledger::{self, AccountKey, AccountType, NewEntry};
 use crate::state::AppState;
-use obol_core::order::{self as machine, Amounts, CallResult, OrderStatus, TransactionKind, TransactionStatus};
+use obol_core::order::{
+    self as machine, Amounts, CallResult, OrderStatus, TransactionKind, TransactionStatus,
+};
 use obol_core::time::DAY_MS;
 use obol_core::{Currency, Timestamp};
 use obol_store::Conn;
@@ -38,7 +40,8 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         .ok_or_else(|| ApiError::internal(format!("order {} vanished", txn.order_id)))?;
     let from = parse_status(&txn)?;
     let to = report.result.transaction_status();
-    let kind = TransactionKind::parse(&txn.kind).ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let kind = TransactionKind::parse(&txn.kind)
+        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
     // The same open status again (a first `pending` answer) changes the
     // transaction nothing, but may still move the order to `processing`.
     let refresh = from == to && to.is_open();
@@ -48,10 +51,19 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     if !(machine::transaction_may_move(from, to) || (refresh && order_moves)) {
         // Final already, or nothing new: a late or repeated report changes nothing.
         if from.is_final() && to.is_final() && from != to {
-            tracing::warn!(transaction_id, reported = to.as_str(), kept = from.as_str(), "conflicting late report ignored");
+            tracing::warn!(
+                transaction_id,
+                reported = to.as_str(),
+                kept = from.as_str(),
+                "conflicting late report ignored"
+            );
         }
         tx.commit().await.map_err(ApiError::internal)?;
-        return Ok(Applied { order, transaction: txn, changed: false });
+        return Ok(Applied {
+            order,
+            transaction: txn,
+            changed: false,
+        });
     }
     let expected_version = txn.version;
     record_transaction(&mut txn, &report, to, now, !refresh)?;
@@ -61,7 +73,9 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     let previous_status = order.status.clone();
     apply_to_order(state, &mut tx, &mut order, &txn, kind, &report, now).await?;
-    if (to.is_final() || to == TransactionStatus::RequiresAction) && order.in_flight_transaction_id.as_deref() == Some(&txn.id) {
+    if (to.is_final() || to == TransactionStatus::RequiresAction)
+        && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
+    {
         order.in_flight_transaction_id = None;
     }
     if to.is_final() {
@@ -71,7 +85,11 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     obol_store::orders::update_order(&mut tx, &order).await?;
     write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
     tx.commit().await.map_err(ApiError::internal)?;
-    Ok(Applied { order, transaction: txn, changed: true })
+    Ok(Applied {
+        order,
+        transaction: txn,
+        changed: true,
+    })
 }
 
 async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
@@ -79,20 +97,38 @@ async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
     let transaction = obol_store::orders::find_transaction(&mut conn, transaction_id)
         .await?
         .ok_or_else(|| ApiError::internal("transaction vanished"))?;
-    let order = obol_store::orders::get_order(&mut conn, &transaction.brand_id, &transaction.order_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("order vanished"))?;
-    Ok(Applied { order, transaction, changed: false })
+    let order =
+        obol_store::orders::get_order(&mut conn, &transaction.brand_id, &transaction.order_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("order vanished"))?;
+    Ok(Applied {
+        order,
+        transaction,
+        changed: false,
+    })
 }
 
 fn parse_status(txn: &TransactionRow) -> ApiResult<TransactionStatus> {
-    TransactionStatus::parse(&txn.status).ok_or_else(|| ApiError::internal(format!("transaction {} has a corrupt status", txn.id)))
+    TransactionStatus::parse(&txn.status)
+        .ok_or_else(|| ApiError::internal(format!("transaction {} has a corrupt status", txn.id)))
 }
 
-fn record_transaction(txn: &mut TransactionRow, report: &Report, to: TransactionStatus, now: Timestamp, append_history: bool) -> ApiResult<()> {
+fn record_transaction(
+    txn: &mut TransactionRow,
+    report: &Report,
+    to: TransactionStatus,
+    now: Timestamp,
+    append_history: bool,
+) -> ApiResult<()> {
     if append_history {
-        let mut history: Vec<StatusChange> = serde_json::from_str(&txn.status_history).map_err(ApiError::internal)?;
-        history.push(StatusChange { status: to.as_str().to_owned(), at: now, amount: txn.amount, http_code: report.http_code });
+        let mut history: Vec<StatusChange> =
+            serde_json::from_str(&txn.status_history).map_err(ApiError::internal)?;
+        history.push(StatusChange {
+            status: to.as_str().to_owned(),
+            at: now,
+            amount: txn.amount,
+            http_code: report.http_code,
+        });
         txn.status_history = serde_json::to_string(&history).map_err(ApiError::internal)?;
     }
     txn.status = to.as_str().to_owned();
@@ -165,7 +201,11 @@ async fn apply_to_order(
             Ok(())
         }
         TransactionKind::Void if result == CallResult::Succeeded => {
-            let status = if txn.trigger_source == "system" { OrderStatus::Expired } else { OrderStatus::Canceled };
+            let status = if txn.trigger_source == "system" {
+                OrderStatus::Expired
+            } else {
+                OrderStatus::Canceled
+            };
             set_status(order, status);
             order.next_action = None;
             order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
@@ -178,7 +218,9 @@ async fn apply_to_order(
             let entry = money_back(order, txn, "reverse", false)?;
             ledger::post(conn, entry, now).await.map(drop)
         }
-        TransactionKind::Refund => super::refunds::settle(state, conn, order, txn, result, report, now).await,
+        TransactionKind::Refund => {
+            super::refunds::settle(state, conn, order, txn, result, report, now).await
+        }
         _ => Ok(()),
     }
 }
@@ -193,7 +235,10 @@ async fn apply_payment(
     now: Timestamp,
 ) -> ApiResult<()> {
     set_status(order, machine::status_after_payment(kind, report.result));
-    order.next_action = report.action_url.as_ref().map(|url| json!({"type": "redirect", "url": url}).to_string());
+    order.next_action = report
+        .action_url
+        .as_ref()
+        .map(|url| json!({"type": "redirect", "url": url}).to_string());
     match report.result {
         CallResult::Succeeded => {
             order.last_payment_error = None;
@@ -202,7 +247,8 @@ async fn apply_payment(
                 TransactionKind::Authorize => {
                     let capture_before = now.plus_ms(CAPTURE_WINDOW_MS);
                     order.capture_before = Some(capture_before.as_ms());
-                    order_jobs::schedule_authorization_expiry(conn, order, capture_before, now).await?;
+                    order_jobs::schedule_authorization_expiry(conn, order, capture_before, now)
+                        .await?;
                 }
                 TransactionKind::Sale => {
                     order.amount_captured = txn.amount;
@@ -214,7 +260,10 @@ async fn apply_payment(
             order_jobs::cancel_expiry(conn, &order.id, now).await?;
         }
         CallResult::Failed => {
-            let mut error = report.error.clone().unwrap_or_else(|| json!({"code": "card_declined"}));
+            let mut error = report
+                .error
+                .clone()
+                .unwrap_or_else(|| json!({"code": "card_declined"}));
             error["transaction_id"] = json!(txn.id);
             order.last_payment_error = Some(error.to_string());
         }
@@ -224,7 +273,13 @@ async fn apply_payment(
 }
 
 /// Money captured: the ledger entry and the clearing job.
-async fn captured(state: &AppState, conn: &mut Conn, order: &OrderRow, txn: &TransactionRow, now: Timestamp) -> ApiResult<()> {
+async fn captured(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &OrderRow,
+    txn: &TransactionRow,
+    now: Timestamp,
+) -> ApiResult<()> {
     debug_assert!(order.amount_captured <= order.amount_authorized);
     let currency = currency_of(order)?;
     let entry = NewEntry {
@@ -234,14 +289,18 @@ async fn captured(state: &AppState, conn: &mut Conn, order: &OrderRow, txn: &Tra
         customer_id: order.customer_id.clone(),
         postings: vec![
             (clearing_account(order, txn, currency), txn.amount),
-            (brand_account(order, AccountType::BrandPending, currency), -txn.amount),
+            (
+                brand_account(order, AccountType::BrandPending, currency),
+                -txn.amount,
+            ),
         ],
     };
     ledger::post(conn, entry, now).await?;
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
         .ok_or_else(|| ApiError::internal("brand vanished"))?;
-    order_jobs::schedule_clearing(conn, order, now.plus_ms(brand.clearing_days * DAY_MS), now).await?;
+    order_jobs::schedule_clearing(conn, order, now.plus_ms(brand.clearing_days * DAY_MS), now)
+        .await?;
     let _ = state;
     Ok(())
 }
@@ -250,8 +309,10 @@ async fn captured(state: &AppState, conn: &mut Conn, order: &OrderRow, txn: &Tra
 /// order is voided, so a late success cannot apply.
 async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
     for mut payment in obol_store::orders::transactions_of_order(conn, &order.id).await? {
-        let open = TransactionStatus::parse(&payment.status).is_some_and(TransactionStatus::is_open);
-        let is_payment = TransactionKind::parse(&payment.kind).is_some_and(TransactionKind::is_payment);
+        let open =
+            TransactionStatus::parse(&payment.status).is_some_and(TransactionStatus::is_open);
+        let is_payment =
+            TransactionKind::parse(&payment.kind).is_some_and(TransactionKind::is_payment);
         if !(open && is_payment) {
             continue;
         }
@@ -260,7 +321,9 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
             result: CallResult::Failed,
             connector_transaction_id: None,
             http_code: None,
-            error: Some(json!({"code": "canceled", "message": "the order was voided before the payment completed"})),
+            error: Some(
+                json!({"code": "canceled", "message": "the order was voided before the payment completed"}),
+            ),
             action_url: None,
         };
         record_transaction(&mut payment, &report, TransactionStatus::Failed, now, true)?;
@@ -271,14 +334,28 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
 }
 
 pub(crate) fn currency_of(order: &OrderRow) -> ApiResult<Currency> {
-    Currency::parse(&order.currency).ok_or_else(|| ApiError::internal(format!("order {} has a corrupt currency", order.id)))
+    Currency::parse(&order.currency)
+        .ok_or_else(|| ApiError::internal(format!("order {} has a corrupt currency", order.id)))
 }
 
-pub(crate) fn brand_account(order: &OrderRow, account_type: AccountType, currency: Currency) -> AccountKey {
-    AccountKey { brand_id: order.brand_id.clone(), account_type, currency, owner_id: None }
+pub(crate) fn brand_account(
+    order: &OrderRow,
+    account_type: AccountType,
+    currency: Currency,
+) -> AccountKey {
+    AccountKey {
+        brand_id: order.brand_id.clone(),
+        account_type,
+        currency,
+        owner_id: None,
+    }
 }
 
-pub(crate) fn clearing_account(order: &OrderRow, txn: &TransactionRow, currency: Currency) -> AccountKey {
+pub(crate) fn clearing_account(
+    order: &OrderRow,
+    txn: &TransactionRow,
+    currency: Currency,
+) -> AccountKey {
     AccountKey {
         brand_id: order.brand_id.clone(),
         account_type: AccountType::ProcessorClearing,
@@ -289,15 +366,27 @@ pub(crate) fn clearing_account(order: &OrderRow, txn: &TransactionRow, currency:
 
 /// Money going back to the customer: out of pending before clearing, out
 /// of available after.
-pub(crate) fn money_back(order: &OrderRow, txn: &TransactionRow, what: &str, after_clearing: bool) -> ApiResult<NewEntry> {
+pub(crate) fn money_back(
+    order: &OrderRow,
+    txn: &TransactionRow,
+    what: &str,
+    after_clearing: bool,
+) -> ApiResult<NewEntry> {
     let currency = currency_of(order)?;
-    let source = if after_clearing { AccountType::BrandAvailable } else { AccountType::BrandPending };
+    let source = if after_clearing {
+        AccountType::BrandAvailable
+    } else {
+        AccountType::BrandPending
+    };
     Ok(NewEntry {
         brand_id: order.brand_id.clone(),
         description: format!("{what} of {}", order.id),
         order_id: Some(order.id.clone()),
         customer_id: order.customer_id.clone(),
-        postings: vec![(brand_account(order, source, currency), txn.amount), (clearing_account(order, txn, currency), -txn.amount)],
+        postings: vec![
+            (brand_account(order, source, currency), txn.amount),
+            (clearing_account(order, txn, currency), -txn.amount),
+        ],
     })
 }
 
@@ -314,17 +403,44 @@ async fn write_events(
     let view = super::views::Transaction::try_from(txn)?;
     match txn.status.as_str() {
         "succeeded" => {
-            events::record(conn, &order.brand_id, "transaction.succeeded", &txn.id, customer, &view, now).await?;
+            events::record(
+                conn,
+                &order.brand_id,
+                "transaction.succeeded",
+                &txn.id,
+                customer,
+                &view,
+                now,
+            )
+            .await?;
         }
         "failed" => {
-            events::record(conn, &order.brand_id, "transaction.failed", &txn.id, customer, &view, now).await?;
+            events::record(
+                conn,
+                &order.brand_id,
+                "transaction.failed",
+                &txn.id,
+                customer,
+                &view,
+                now,
+            )
+            .await?;
         }
         _ => {}
     }
     if order.status != previous_status && order.status != OrderStatus::InProgress.as_str() {
         let rendered = views::render(state, conn, order).await?;
         let event_type = format!("order.{}", order.status);
-        events::record(conn, &order.brand_id, &event_type, &order.id, customer, &rendered, now).await?;
+        events::record(
+            conn,
+            &order.brand_id,
+            &event_type,
+            &order.id,
+            customer,
+            &rendered,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

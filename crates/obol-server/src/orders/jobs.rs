@@ -39,13 +39,26 @@ pub fn sync_backoff_ms(attempts: i64) -> i64 {
 
 /// Adds the order jobs to the registry.
 pub fn register(registry: &mut JobRegistry) {
-    registry.register(EXPIRE, |state, job| async move { expire(&state, &job).await });
-    registry.register(EXPIRE_AUTHORIZATION, |state, job| async move { expire_authorization(&state, &job).await });
+    registry.register(
+        EXPIRE,
+        |state, job| async move { expire(&state, &job).await },
+    );
+    registry.register(EXPIRE_AUTHORIZATION, |state, job| async move {
+        expire_authorization(&state, &job).await
+    });
     registry.register(CLEAR, |state, job| async move { clear(&state, &job).await });
     registry.register(SYNC, |state, job| async move { sync(&state, &job).await });
 }
 
-async fn schedule(conn: &mut Conn, kind: &str, key: String, payload: serde_json::Value, brand_id: &str, at: Timestamp, now: Timestamp) -> ApiResult<()> {
+async fn schedule(
+    conn: &mut Conn,
+    kind: &str,
+    key: String,
+    payload: serde_json::Value,
+    brand_id: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> ApiResult<()> {
     let mut job = new_job(kind, payload, at);
     job.unique_key = Some(key);
     job.brand_id = Some(brand_id.to_owned());
@@ -59,31 +72,77 @@ async fn cancel(conn: &mut Conn, key: &str, now: Timestamp) -> ApiResult<()> {
 
 pub async fn schedule_expiry(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
     let at = Timestamp::from_ms(order.expires_at);
-    schedule(conn, EXPIRE, format!("{EXPIRE}:{}", order.id), json!({"order_id": order.id}), &order.brand_id, at, now).await
+    schedule(
+        conn,
+        EXPIRE,
+        format!("{EXPIRE}:{}", order.id),
+        json!({"order_id": order.id}),
+        &order.brand_id,
+        at,
+        now,
+    )
+    .await
 }
 
 pub async fn cancel_expiry(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
     cancel(conn, &format!("{EXPIRE}:{order_id}"), now).await
 }
 
-pub async fn schedule_authorization_expiry(conn: &mut Conn, order: &OrderRow, at: Timestamp, now: Timestamp) -> ApiResult<()> {
+pub async fn schedule_authorization_expiry(
+    conn: &mut Conn,
+    order: &OrderRow,
+    at: Timestamp,
+    now: Timestamp,
+) -> ApiResult<()> {
     let key = format!("{EXPIRE_AUTHORIZATION}:{}", order.id);
-    schedule(conn, EXPIRE_AUTHORIZATION, key, json!({"order_id": order.id}), &order.brand_id, at, now).await
+    schedule(
+        conn,
+        EXPIRE_AUTHORIZATION,
+        key,
+        json!({"order_id": order.id}),
+        &order.brand_id,
+        at,
+        now,
+    )
+    .await
 }
 
-pub async fn cancel_authorization_expiry(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
+pub async fn cancel_authorization_expiry(
+    conn: &mut Conn,
+    order_id: &str,
+    now: Timestamp,
+) -> ApiResult<()> {
     cancel(conn, &format!("{EXPIRE_AUTHORIZATION}:{order_id}"), now).await
 }
 
-pub async fn schedule_clearing(conn: &mut Conn, order: &OrderRow, at: Timestamp, now: Timestamp) -> ApiResult<()> {
-    schedule(conn, CLEAR, format!("{CLEAR}:{}", order.id), json!({"order_id": order.id}), &order.brand_id, at, now).await
+pub async fn schedule_clearing(
+    conn: &mut Conn,
+    order: &OrderRow,
+    at: Timestamp,
+    now: Timestamp,
+) -> ApiResult<()> {
+    schedule(
+        conn,
+        CLEAR,
+        format!("{CLEAR}:{}", order.id),
+        json!({"order_id": order.id}),
+        &order.brand_id,
+        at,
+        now,
+    )
+    .await
 }
 
 pub async fn cancel_clearing(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
     cancel(conn, &format!("{CLEAR}:{order_id}"), now).await
 }
 
-pub async fn schedule_sync(conn: &mut Conn, txn: &TransactionRow, at: Timestamp, now: Timestamp) -> ApiResult<()> {
+pub async fn schedule_sync(
+    conn: &mut Conn,
+    txn: &TransactionRow,
+    at: Timestamp,
+    now: Timestamp,
+) -> ApiResult<()> {
     let mut job = new_job(SYNC, json!({"transaction_id": txn.id}), at);
     job.unique_key = Some(format!("{SYNC}:{}", txn.id));
     job.brand_id = Some(txn.brand_id.clone());
@@ -97,7 +156,10 @@ pub async fn cancel_sync(conn: &mut Conn, transaction_id: &str, now: Timestamp) 
 
 fn payload_id(job: &JobRow, field: &str) -> Result<String, JobError> {
     let payload: serde_json::Value = serde_json::from_str(&job.payload)?;
-    payload[field].as_str().map(str::to_owned).ok_or_else(|| JobError::new(format!("job payload lacks {field}")))
+    payload[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| JobError::new(format!("job payload lacks {field}")))
 }
 
 fn job_error(error: ApiError) -> JobError {
@@ -109,24 +171,42 @@ async fn expire(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let order_id = payload_id(job, "order_id")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let Some(mut order) = obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await? else {
+    let Some(mut order) =
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await?
+    else {
         return Ok(());
     };
-    if super::allow(&mut tx, &order, OrderCommand::Expire).await.is_err() {
+    if super::allow(&mut tx, &order, OrderCommand::Expire)
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     if order.status == OrderStatus::RequiresAction.as_str() {
         // An open challenge is released at the connector first.
         tx.rollback().await?;
-        return super::operations::void(state, &order.brand_id, &order.id, "system").await.map(drop).map_err(job_error);
+        return super::operations::void(state, &order.brand_id, &order.id, "system")
+            .await
+            .map(drop)
+            .map_err(job_error);
     }
     order.status = OrderStatus::Expired.as_str().to_owned();
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
-    let view = super::views::render(state, &mut tx, &order).await.map_err(job_error)?;
-    events::record(&mut tx, &order.brand_id, "order.expired", &order.id, order.customer_id.as_deref(), &view, now)
+    let view = super::views::render(state, &mut tx, &order)
         .await
         .map_err(job_error)?;
+    events::record(
+        &mut tx,
+        &order.brand_id,
+        "order.expired",
+        &order.id,
+        order.customer_id.as_deref(),
+        &view,
+        now,
+    )
+    .await
+    .map_err(job_error)?;
     tx.commit().await?;
     Ok(())
 }
@@ -135,7 +215,9 @@ async fn expire(state: &AppState, job: &JobRow) -> Result<(), JobError> {
 async fn expire_authorization(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let order_id = payload_id(job, "order_id")?;
     let mut conn = state.db.pool.acquire().await?;
-    let Some(order) = obol_store::orders::lock_order(&mut conn, state.db.backend, &order_id).await? else {
+    let Some(order) =
+        obol_store::orders::lock_order(&mut conn, state.db.backend, &order_id).await?
+    else {
         return Ok(());
     };
     drop(conn);
@@ -145,7 +227,10 @@ async fn expire_authorization(state: &AppState, job: &JobRow) -> Result<(), JobE
     match super::operations::void(state, &order.brand_id, &order.id, "system").await {
         Ok(_) => Ok(()),
         // Another operation is in flight: try again shortly.
-        Err(error) if error.code == "invalid_state" => Err(JobError { message: error.message, retry_in_ms: Some(MINUTE_MS) }),
+        Err(error) if error.code == "invalid_state" => Err(JobError {
+            message: error.message,
+            retry_in_ms: Some(MINUTE_MS),
+        }),
         Err(error) => Err(job_error(error)),
     }
 }
@@ -156,15 +241,22 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let order_id = payload_id(job, "order_id")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let Some(mut order) = obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await? else {
+    let Some(mut order) =
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await?
+    else {
         return Ok(());
     };
-    if super::allow(&mut tx, &order, OrderCommand::Clear).await.is_err() {
+    if super::allow(&mut tx, &order, OrderCommand::Clear)
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     let net = order.amount_captured - order.amount_refunded;
     if net > 0 {
-        let entry = clearing_entry(&mut tx, &order, net).await.map_err(job_error)?;
+        let entry = clearing_entry(&mut tx, &order, net)
+            .await
+            .map_err(job_error)?;
         ledger::post(&mut tx, entry, now).await.map_err(job_error)?;
     }
     let previous = order.status.clone();
@@ -175,10 +267,20 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
     if order.status != previous {
-        let view = super::views::render(state, &mut tx, &order).await.map_err(job_error)?;
-        events::record(&mut tx, &order.brand_id, "order.completed", &order.id, order.customer_id.as_deref(), &view, now)
+        let view = super::views::render(state, &mut tx, &order)
             .await
             .map_err(job_error)?;
+        events::record(
+            &mut tx,
+            &order.brand_id,
+            "order.completed",
+            &order.id,
+            order.customer_id.as_deref(),
+            &view,
+            now,
+        )
+        .await
+        .map_err(job_error)?;
     }
     tx.commit().await?;
     Ok(())
@@ -186,17 +288,32 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
 
 async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> ApiResult<NewEntry> {
     let currency = apply::currency_of(order)?;
-    let brand = obol_store::brands::get(conn, &order.brand_id).await?.ok_or_else(|| ApiError::internal("brand vanished"))?;
+    let brand = obol_store::brands::get(conn, &order.brand_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("brand vanished"))?;
     let commission = match &brand.parent_brand_id {
-        Some(_) if brand.commission_rate_bps > 0 => obol_core::ledger::commission_minor(net, brand.commission_rate_bps),
+        Some(_) if brand.commission_rate_bps > 0 => {
+            obol_core::ledger::commission_minor(net, brand.commission_rate_bps)
+        }
         _ => 0,
     };
     let mut postings = vec![
-        (brand_account(order, AccountType::BrandPending, currency), net),
-        (brand_account(order, AccountType::BrandAvailable, currency), -(net - commission)),
+        (
+            brand_account(order, AccountType::BrandPending, currency),
+            net,
+        ),
+        (
+            brand_account(order, AccountType::BrandAvailable, currency),
+            -(net - commission),
+        ),
     ];
     if let (Some(parent), true) = (&brand.parent_brand_id, commission > 0) {
-        let account = AccountKey { brand_id: parent.clone(), account_type: AccountType::Commission, currency, owner_id: Some(order.brand_id.clone()) };
+        let account = AccountKey {
+            brand_id: parent.clone(),
+            account_type: AccountType::Commission,
+            currency,
+            owner_id: Some(order.brand_id.clone()),
+        };
         postings.push((account, -commission));
     }
     Ok(NewEntry {
@@ -220,7 +337,9 @@ async fn sync(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     if !obol_core::order::TransactionStatus::parse(&txn.status).is_some_and(|s| s.is_open()) {
         return Ok(());
     }
-    let after = super::operations::sync_transaction(state, &txn).await.map_err(job_error)?;
+    let after = super::operations::sync_transaction(state, &txn)
+        .await
+        .map_err(job_error)?;
     if !obol_core::order::TransactionStatus::parse(&after.status).is_some_and(|s| s.is_open()) {
         return Ok(());
     }
@@ -228,9 +347,22 @@ async fn sync(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     if now.as_ms() - after.created_at >= UNRESOLVED_AFTER_MS || job.attempts >= job.max_attempts {
         let mut tx = state.db.begin().await?;
         let view = super::views::Transaction::try_from(&after).map_err(job_error)?;
-        events::record(&mut tx, &after.brand_id, "transaction.unresolved", &after.id, None, &view, now).await.map_err(job_error)?;
+        events::record(
+            &mut tx,
+            &after.brand_id,
+            "transaction.unresolved",
+            &after.id,
+            None,
+            &view,
+            now,
+        )
+        .await
+        .map_err(job_error)?;
         tx.commit().await?;
         return Ok(());
     }
-    Err(JobError { message: format!("transaction {} is still {}", after.id, after.status), retry_in_ms: Some(sync_backoff_ms(job.attempts)) })
+    Err(JobError {
+        message: format!("transaction {} is still {}", after.id, after.status),
+        retry_in_ms: Some(sync_backoff_ms(job.attempts)),
+    })
 }

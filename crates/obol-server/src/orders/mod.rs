@@ -116,12 +116,22 @@ pub fn currency(value: &str) -> ApiResult<Currency> {
 /// Checks an amount in minor units: 1 to 2^53 − 1 (0 when `zero_allowed`).
 pub fn amount(param: &str, value: i64, zero_allowed: bool) -> ApiResult<i64> {
     if value < 0 || (value == 0 && !zero_allowed) {
-        let what = if zero_allowed { "a non-negative" } else { "a positive" };
-        return Err(ApiError::invalid(param, format!("{param} must be {what} integer in minor units")));
+        let what = if zero_allowed {
+            "a non-negative"
+        } else {
+            "a positive"
+        };
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must be {what} integer in minor units"),
+        ));
     }
     if value > AMOUNT_MAX {
-        return Err(ApiError::bad_request("amount_too_large", format!("{param} must be at most {AMOUNT_MAX}"))
-            .with_param(param));
+        return Err(ApiError::bad_request(
+            "amount_too_large",
+            format!("{param} must be at most {AMOUNT_MAX}"),
+        )
+        .with_param(param));
     }
     Ok(value)
 }
@@ -131,17 +141,30 @@ fn items(list: &[Item], total: i64) -> ApiResult<String> {
     for (index, item) in list.iter().enumerate() {
         validate::text(&format!("items[{index}][name]"), &item.name, 1, 200)?;
         if item.quantity < 1 {
-            return Err(ApiError::invalid(format!("items[{index}][quantity]"), "quantity must be at least 1"));
+            return Err(ApiError::invalid(
+                format!("items[{index}][quantity]"),
+                "quantity must be at least 1",
+            ));
         }
-        amount(&format!("items[{index}][unit_amount]"), item.unit_amount, true)?;
+        amount(
+            &format!("items[{index}][unit_amount]"),
+            item.unit_amount,
+            true,
+        )?;
         sum = item
             .quantity
             .checked_mul(item.unit_amount)
             .and_then(|line| sum.checked_add(line))
-            .ok_or_else(|| ApiError::bad_request("amount_too_large", "items add up to too much").with_param("items"))?;
+            .ok_or_else(|| {
+                ApiError::bad_request("amount_too_large", "items add up to too much")
+                    .with_param("items")
+            })?;
     }
     if sum != total {
-        return Err(ApiError::invalid("items", format!("items add up to {sum}, not to amount {total}")));
+        return Err(ApiError::invalid(
+            "items",
+            format!("items add up to {sum}, not to amount {total}"),
+        ));
     }
     serde_json::to_string(list).map_err(ApiError::internal)
 }
@@ -150,16 +173,32 @@ fn url(param: &str, value: &str) -> ApiResult<String> {
     let ok = (value.starts_with("https://") || value.starts_with("http://"))
         && value.len() <= 2048
         && !value.contains(char::is_whitespace);
-    if ok { Ok(value.to_owned()) } else { Err(ApiError::invalid(param, format!("{param} must be an http(s) URL"))) }
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            format!("{param} must be an http(s) URL"),
+        ))
+    }
 }
 
 fn metadata_text(value: Option<&Value>) -> ApiResult<String> {
-    let metadata: Metadata = value.map(validate::metadata).transpose()?.unwrap_or_default();
+    let metadata: Metadata = value
+        .map(validate::metadata)
+        .transpose()?
+        .unwrap_or_default();
     serde_json::to_string(&metadata).map_err(ApiError::internal)
 }
 
 /// Validates a new order and builds its row (nothing written yet).
-async fn build(state: &AppState, conn: &mut Conn, brand_id: &str, input: &CreateOrder, now: Timestamp) -> ApiResult<OrderRow> {
+async fn build(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &str,
+    input: &CreateOrder,
+    now: Timestamp,
+) -> ApiResult<OrderRow> {
     let setup_mandate = input.setup_mandate.unwrap_or(false);
     let currency = currency(&input.currency)?;
     let total = amount("amount", input.amount, setup_mandate)?;
@@ -167,29 +206,64 @@ async fn build(state: &AppState, conn: &mut Conn, brand_id: &str, input: &Create
     match order_type {
         "one_time" => {}
         "credit_top_up" if input.customer_id.is_some() => {}
-        "credit_top_up" => return Err(ApiError::bad_request("parameter_missing", "a credit_top_up order needs a customer_id").with_param("customer_id")),
-        "subscription" | "invoice" => return Err(ApiError::invalid("type", format!("{order_type} orders are made by billing, not by clients"))),
-        _ => return Err(ApiError::invalid("type", "type must be one_time or credit_top_up")),
+        "credit_top_up" => {
+            return Err(ApiError::bad_request(
+                "parameter_missing",
+                "a credit_top_up order needs a customer_id",
+            )
+            .with_param("customer_id"));
+        }
+        "subscription" | "invoice" => {
+            return Err(ApiError::invalid(
+                "type",
+                format!("{order_type} orders are made by billing, not by clients"),
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "type must be one_time or credit_top_up",
+            ));
+        }
     }
     if input.mandate_id.is_some() {
-        return Err(ApiError::bad_request("operation_unsupported", "charging a stored mandate is not available on this server yet").with_param("mandate_id"));
+        return Err(ApiError::bad_request(
+            "operation_unsupported",
+            "charging a stored mandate is not available on this server yet",
+        )
+        .with_param("mandate_id"));
     }
-    let mut customer_email = input.customer_email.as_deref().map(|e| validate::email("customer_email", e)).transpose()?;
+    let mut customer_email = input
+        .customer_email
+        .as_deref()
+        .map(|e| validate::email("customer_email", e))
+        .transpose()?;
     if let Some(customer_id) = &input.customer_id {
         let customer = obol_store::customers::get(conn, brand_id, customer_id)
             .await?
             .filter(|c| c.deleted_at.is_none())
-            .ok_or_else(|| ApiError::not_found("customer", customer_id).with_param("customer_id"))?;
+            .ok_or_else(|| {
+                ApiError::not_found("customer", customer_id).with_param("customer_id")
+            })?;
         customer_email.get_or_insert(customer.email);
     }
     let expires_at = match &input.expires_at {
         None => now.plus_ms(DEFAULT_EXPIRY_MS),
         Some(text) => Timestamp::parse_rfc3339(text)
             .filter(|at| *at > now)
-            .ok_or_else(|| ApiError::invalid("expires_at", "expires_at must be an RFC 3339 time in the future"))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "expires_at",
+                    "expires_at must be an RFC 3339 time in the future",
+                )
+            })?,
     };
     if input.confirm == Some(true) && input.payment_method.is_none() {
-        return Err(ApiError::bad_request("parameter_missing", "confirm: true needs a payment_method").with_param("payment_method"));
+        return Err(ApiError::bad_request(
+            "parameter_missing",
+            "confirm: true needs a payment_method",
+        )
+        .with_param("payment_method"));
     }
     let _ = state;
     Ok(OrderRow {
@@ -197,8 +271,16 @@ async fn build(state: &AppState, conn: &mut Conn, brand_id: &str, input: &Create
         brand_id: brand_id.to_owned(),
         customer_id: input.customer_id.clone(),
         customer_email,
-        description: input.description.as_deref().map(|d| validate::text("description", d, 1, 1000)).transpose()?,
-        items: input.items.as_deref().map(|list| items(list, total)).transpose()?,
+        description: input
+            .description
+            .as_deref()
+            .map(|d| validate::text("description", d, 1, 1000))
+            .transpose()?,
+        items: input
+            .items
+            .as_deref()
+            .map(|list| items(list, total))
+            .transpose()?,
         order_type: order_type.to_owned(),
         status: OrderStatus::InProgress.as_str().to_owned(),
         amount: total,
@@ -213,8 +295,16 @@ async fn build(state: &AppState, conn: &mut Conn, brand_id: &str, input: &Create
         connector_account_id: None,
         in_flight_transaction_id: None,
         attempted: 0,
-        return_url: input.return_url.as_deref().map(|u| url("return_url", u)).transpose()?,
-        callback_url: input.callback_url.as_deref().map(|u| url("callback_url", u)).transpose()?,
+        return_url: input
+            .return_url
+            .as_deref()
+            .map(|u| url("return_url", u))
+            .transpose()?,
+        callback_url: input
+            .callback_url
+            .as_deref()
+            .map(|u| url("callback_url", u))
+            .transpose()?,
         expires_at: expires_at.as_ms(),
         capture_before: None,
         captured_at: None,
@@ -229,18 +319,36 @@ async fn build(state: &AppState, conn: &mut Conn, brand_id: &str, input: &Create
 
 /// Creates an order (with its expiry job and `order.created`), and confirms
 /// it at once when asked.
-pub async fn create(state: &AppState, brand_id: &str, input: CreateOrder, trigger: &str) -> ApiResult<Order> {
+pub async fn create(
+    state: &AppState,
+    brand_id: &str,
+    input: CreateOrder,
+    trigger: &str,
+) -> ApiResult<Order> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let row = build(state, &mut tx, brand_id, &input, now).await?;
     obol_store::orders::insert_order(&mut tx, &row).await?;
     let order = views::render(state, &mut tx, &row).await?;
-    events::record(&mut tx, brand_id, "order.created", &row.id, row.customer_id.as_deref(), &order, now).await?;
+    events::record(
+        &mut tx,
+        brand_id,
+        "order.created",
+        &row.id,
+        row.customer_id.as_deref(),
+        &order,
+        now,
+    )
+    .await?;
     jobs::schedule_expiry(&mut tx, &row, now).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     match (input.confirm, input.payment_method) {
         (Some(true), Some(method)) => {
-            let confirm = payment::ConfirmInput { payment_method: method, connector_account_id: input.connector_account_id, trigger: trigger.to_owned() };
+            let confirm = payment::ConfirmInput {
+                payment_method: method,
+                connector_account_id: input.connector_account_id,
+                trigger: trigger.to_owned(),
+            };
             payment::confirm(state, brand_id, &row.id, confirm).await
         }
         _ => Ok(order),
@@ -250,56 +358,91 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateOrder, trigge
 /// An order of the brand with its payments, or 404.
 pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Order> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::get_order(&mut conn, brand_id, id).await?.ok_or_else(|| ApiError::not_found("order", id))?;
+    let row = obol_store::orders::get_order(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", id))?;
     views::render(state, &mut conn, &row).await
 }
 
 /// Locks an order of the brand for a change, or 404.
-pub async fn lock(state: &AppState, conn: &mut Conn, brand_id: &str, id: &str) -> ApiResult<OrderRow> {
+pub async fn lock(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &str,
+    id: &str,
+) -> ApiResult<OrderRow> {
     obol_store::orders::lock_order(conn, state.db.backend, id)
         .await?
         .filter(|row| row.brand_id == brand_id)
         .ok_or_else(|| ApiError::not_found("order", id))
 }
 
-/// The facts the state machine needs beyond the status.
-pub async fn facts(conn: &mut Conn, row: &OrderRow) -> ApiResult<OrderFacts> {
+/// The facts the state machine needs beyond the status; whether a refund
+/// exists is read only for a reverse, the one command it decides.
+pub async fn facts(
+    conn: &mut Conn,
+    row: &OrderRow,
+    command: OrderCommand,
+) -> ApiResult<OrderFacts> {
+    let amounts_refunded = row.amount_refunded > 0 || row.amount_refund_pending > 0;
+    let has_refunds = amounts_refunded
+        || (command == OrderCommand::Reverse
+            && obol_store::orders::has_refunds(conn, &row.id).await?);
     Ok(OrderFacts {
         in_flight: row.in_flight_transaction_id.is_some(),
         cleared: row.cleared_at.is_some(),
-        has_refunds: row.amount_refunded > 0 || row.amount_refund_pending > 0 || obol_store::orders::has_refunds(conn, &row.id).await?,
+        has_refunds,
         attempted: row.attempted != 0,
     })
 }
 
 /// The order's status, parsed.
 pub fn status(row: &OrderRow) -> ApiResult<OrderStatus> {
-    OrderStatus::parse(&row.status).ok_or_else(|| ApiError::internal(format!("order {} has a corrupt status", row.id)))
+    OrderStatus::parse(&row.status)
+        .ok_or_else(|| ApiError::internal(format!("order {} has a corrupt status", row.id)))
 }
 
 /// Checks `command` against the order's state: 409 `invalid_state` if refused.
 pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> ApiResult<()> {
-    let facts = facts(conn, row).await?;
-    obol_core::order::check(status(row)?, command, facts).map_err(|refused| ApiError::invalid_state(refused.message))
+    let facts = facts(conn, row, command).await?;
+    obol_core::order::check(status(row)?, command, facts)
+        .map_err(|refused| ApiError::invalid_state(refused.message))
 }
 
 /// Applies a PATCH: text fields any time; amount and items only before any
 /// payment attempt.
-pub async fn update(state: &AppState, brand_id: &str, id: &str, input: UpdateOrder) -> ApiResult<Order> {
+pub async fn update(
+    state: &AppState,
+    brand_id: &str,
+    id: &str,
+    input: UpdateOrder,
+) -> ApiResult<Order> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = lock(state, &mut tx, brand_id, id).await?;
     if let Some(value) = input.description {
-        row.description = value.as_deref().map(|d| validate::text("description", d, 1, 1000)).transpose()?;
+        row.description = value
+            .as_deref()
+            .map(|d| validate::text("description", d, 1, 1000))
+            .transpose()?;
     }
     if let Some(value) = input.return_url {
         row.return_url = value.as_deref().map(|u| url("return_url", u)).transpose()?;
     }
     if let Some(value) = input.callback_url {
-        row.callback_url = value.as_deref().map(|u| url("callback_url", u)).transpose()?;
+        row.callback_url = value
+            .as_deref()
+            .map(|u| url("callback_url", u))
+            .transpose()?;
     }
-    if let Some(patch) = input.metadata.as_ref().map(validate::metadata).transpose()? {
-        let mut metadata: Metadata = serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
+    if let Some(patch) = input
+        .metadata
+        .as_ref()
+        .map(validate::metadata)
+        .transpose()?
+    {
+        let mut metadata: Metadata =
+            serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
         for (key, value) in patch {
             if value.is_empty() {
                 metadata.remove(&key);
@@ -311,7 +454,11 @@ pub async fn update(state: &AppState, brand_id: &str, id: &str, input: UpdateOrd
     }
     if input.amount.is_some() || input.items.is_some() {
         allow(&mut tx, &row, OrderCommand::ChangeAmount).await?;
-        let total = amount("amount", input.amount.unwrap_or(row.amount), row.setup_mandate != 0)?;
+        let total = amount(
+            "amount",
+            input.amount.unwrap_or(row.amount),
+            row.setup_mandate != 0,
+        )?;
         row.items = match &input.items {
             Some(list) => Some(items(list, total)?),
             None if input.amount.is_some() => None,
@@ -322,7 +469,16 @@ pub async fn update(state: &AppState, brand_id: &str, id: &str, input: UpdateOrd
     row.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &row).await?;
     let order = views::render(state, &mut tx, &row).await?;
-    events::record(&mut tx, brand_id, "order.updated", &row.id, row.customer_id.as_deref(), &order, now).await?;
+    events::record(
+        &mut tx,
+        brand_id,
+        "order.updated",
+        &row.id,
+        row.customer_id.as_deref(),
+        &order,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(order)
 }

@@ -8,24 +8,37 @@ use crate::events;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation, SyncRequest};
 use obol_core::Money;
-use obol_core::order::{self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus};
+use obol_core::order::{
+    self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
+};
 use obol_store::orders::{OrderRow, TransactionRow};
 
 fn amount_error(refused: AmountRefused) -> ApiError {
     match refused {
-        AmountRefused::TooLarge(message) => ApiError::bad_request("amount_too_large", message).with_param("amount"),
+        AmountRefused::TooLarge(message) => {
+            ApiError::bad_request("amount_too_large", message).with_param("amount")
+        }
         AmountRefused::Invalid(message) => ApiError::invalid("amount", message),
     }
 }
 
 /// The order's latest payment (authorize/sale/verify) that is succeeded, or
 /// still open when `open_too`.
-async fn payment_of(conn: &mut obol_store::Conn, order: &OrderRow, open_too: bool) -> ApiResult<Option<TransactionRow>> {
-    Ok(obol_store::orders::transactions_of_order(conn, &order.id).await?.into_iter().rev().find(|t| {
-        let status = TransactionStatus::parse(&t.status);
-        TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
-            && (status == Some(TransactionStatus::Succeeded) || (open_too && status.is_some_and(TransactionStatus::is_open)))
-    }))
+async fn payment_of(
+    conn: &mut obol_store::Conn,
+    order: &OrderRow,
+    open_too: bool,
+) -> ApiResult<Option<TransactionRow>> {
+    Ok(obol_store::orders::transactions_of_order(conn, &order.id)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|t| {
+            let status = TransactionStatus::parse(&t.status);
+            TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
+                && (status == Some(TransactionStatus::Succeeded)
+                    || (open_too && status.is_some_and(TransactionStatus::is_open)))
+        }))
 }
 
 /// Runs a follow-up operation through the three steps.
@@ -37,12 +50,17 @@ async fn follow_up(
     trigger: &str,
     amount_for: impl FnOnce(&OrderRow) -> ApiResult<i64>,
 ) -> ApiResult<Order> {
-    let (kind, operation, wrap): (TransactionKind, Operation, fn(FollowUpRequest) -> Call) = match command {
-        OrderCommand::Capture => (TransactionKind::Capture, Operation::Capture, Call::Capture),
-        OrderCommand::IncrementAuthorization => (TransactionKind::IncrementAuthorization, Operation::IncrementAuthorization, Call::Increment),
-        OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
-        _ => (TransactionKind::Void, Operation::Void, Call::Void),
-    };
+    let (kind, operation, wrap): (TransactionKind, Operation, fn(FollowUpRequest) -> Call) =
+        match command {
+            OrderCommand::Capture => (TransactionKind::Capture, Operation::Capture, Call::Capture),
+            OrderCommand::IncrementAuthorization => (
+                TransactionKind::IncrementAuthorization,
+                Operation::IncrementAuthorization,
+                Call::Increment,
+            ),
+            OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
+            _ => (TransactionKind::Void, Operation::Void, Call::Void),
+        };
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
     super::allow(&mut tx, &order, command).await?;
@@ -56,65 +74,142 @@ async fn follow_up(
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
         .ok_or_else(|| ApiError::internal("connector account vanished"))?;
-    let txn = payment::record_intent(state, &mut tx, &mut order, kind, amount, trigger, &account, None, Some(payment.id.clone()), None).await?;
+    let txn = payment::record_intent(
+        state,
+        &mut tx,
+        &mut order,
+        kind,
+        amount,
+        trigger,
+        &account,
+        None,
+        Some(payment.id.clone()),
+        None,
+    )
+    .await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let request = FollowUpRequest {
         account: context,
         transaction_id: txn.id.clone(),
         payment_transaction_id: payment.id.clone(),
         connector_payment_id: payment.connector_transaction_id.clone(),
-        amount: Money { amount_minor: amount, currency: apply::currency_of(&order)? },
+        amount: Money {
+            amount_minor: amount,
+            currency: apply::currency_of(&order)?,
+        },
     };
     let report = payment::call(state, &connector, wrap(request)).await;
-    let Applied { order, transaction, .. } = apply::apply(state, &txn.id, report).await?;
+    let Applied {
+        order, transaction, ..
+    } = apply::apply(state, &txn.id, report).await?;
     payment::answer(state, &order, &transaction).await
 }
 
-async fn cancel_unpaid(state: &AppState, mut tx: obol_store::Tx, mut order: OrderRow) -> ApiResult<Order> {
+async fn cancel_unpaid(
+    state: &AppState,
+    mut tx: obol_store::Tx,
+    mut order: OrderRow,
+) -> ApiResult<Order> {
     let now = state.now();
     order.status = OrderStatus::Canceled.as_str().to_owned();
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
     super::jobs::cancel_expiry(&mut tx, &order.id, now).await?;
     let view = super::views::render(state, &mut tx, &order).await?;
-    events::record(&mut tx, &order.brand_id, "order.canceled", &order.id, order.customer_id.as_deref(), &view, now).await?;
+    events::record(
+        &mut tx,
+        &order.brand_id,
+        "order.canceled",
+        &order.id,
+        order.customer_id.as_deref(),
+        &view,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(view)
 }
 
 /// Captures all or part of an authorization; the rest is released.
-pub async fn capture(state: &AppState, brand_id: &str, order_id: &str, requested: Option<i64>) -> ApiResult<Order> {
-    follow_up(state, brand_id, order_id, OrderCommand::Capture, "api", |order| {
-        machine::capture_amount(apply::order_amounts(order), requested).map_err(amount_error)
-    })
+pub async fn capture(
+    state: &AppState,
+    brand_id: &str,
+    order_id: &str,
+    requested: Option<i64>,
+) -> ApiResult<Order> {
+    follow_up(
+        state,
+        brand_id,
+        order_id,
+        OrderCommand::Capture,
+        "api",
+        |order| {
+            machine::capture_amount(apply::order_amounts(order), requested).map_err(amount_error)
+        },
+    )
     .await
 }
 
 /// Raises an authorization to a new total.
-pub async fn increment(state: &AppState, brand_id: &str, order_id: &str, new_total: i64) -> ApiResult<Order> {
+pub async fn increment(
+    state: &AppState,
+    brand_id: &str,
+    order_id: &str,
+    new_total: i64,
+) -> ApiResult<Order> {
     super::amount("amount", new_total, false)?;
-    follow_up(state, brand_id, order_id, OrderCommand::IncrementAuthorization, "api", |order| {
-        machine::increment_amount(apply::order_amounts(order), new_total).map_err(amount_error)
-    })
+    follow_up(
+        state,
+        brand_id,
+        order_id,
+        OrderCommand::IncrementAuthorization,
+        "api",
+        |order| {
+            machine::increment_amount(apply::order_amounts(order), new_total).map_err(amount_error)
+        },
+    )
     .await
 }
 
 /// Voids an order: releases its authorization, or cancels an unpaid order.
-pub async fn void(state: &AppState, brand_id: &str, order_id: &str, trigger: &str) -> ApiResult<Order> {
+pub async fn void(
+    state: &AppState,
+    brand_id: &str,
+    order_id: &str,
+    trigger: &str,
+) -> ApiResult<Order> {
     // A system void (expiry) leaves the order `expired` rather than `canceled`.
-    follow_up(state, brand_id, order_id, OrderCommand::Void, trigger, |order| Ok(order.amount_authorized.max(order.amount))).await
+    follow_up(
+        state,
+        brand_id,
+        order_id,
+        OrderCommand::Void,
+        trigger,
+        |order| Ok(order.amount_authorized.max(order.amount)),
+    )
+    .await
 }
 
 /// Reverses a paid, uncleared, unrefunded order: all of it goes back.
 pub async fn reverse(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<Order> {
-    follow_up(state, brand_id, order_id, OrderCommand::Reverse, "api", |order| Ok(order.amount_captured)).await
+    follow_up(
+        state,
+        brand_id,
+        order_id,
+        OrderCommand::Reverse,
+        "api",
+        |order| Ok(order.amount_captured),
+    )
+    .await
 }
 
 /// Asks the connector about every open transaction of the order and applies
 /// what it says; an unreachable connector leaves them open (not an error).
 pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<Order> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let order = obol_store::orders::get_order(&mut conn, brand_id, order_id).await?.ok_or_else(|| ApiError::not_found("order", order_id))?;
+    let order = obol_store::orders::get_order(&mut conn, brand_id, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", order_id))?;
     let open: Vec<TransactionRow> = obol_store::orders::transactions_of_order(&mut conn, &order.id)
         .await?
         .into_iter()
@@ -132,7 +227,8 @@ pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResu
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
     drop(conn);
-    let operation = Operation::parse(&txn.kind).ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let operation = Operation::parse(&txn.kind)
+        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
     let request = SyncRequest {
         account: context,
         transaction_id: txn.id.clone(),

@@ -9,8 +9,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use obol_connectors::{
-    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest, Operation, Outcome,
-    SyncRequest,
+    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
+    Operation, Outcome, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{Money, Timestamp};
@@ -51,8 +51,12 @@ impl Report {
         };
         let response = match result {
             None => return unknown(None, "the connector did not answer in time".into()),
-            Some(Err(ConnectorError::Timeout)) => return unknown(None, "the connector did not answer in time".into()),
-            Some(Err(ConnectorError::Provider { http_code, message })) => return unknown(http_code, message),
+            Some(Err(ConnectorError::Timeout)) => {
+                return unknown(None, "the connector did not answer in time".into());
+            }
+            Some(Err(ConnectorError::Provider { http_code, message })) => {
+                return unknown(http_code, message);
+            }
             Some(Err(error @ (ConnectorError::Invalid(_) | ConnectorError::Unsupported(_)))) => {
                 return Report {
                     result: CallResult::Failed,
@@ -75,11 +79,19 @@ impl Report {
             ),
             Outcome::NotFound => (
                 CallResult::Failed,
-                Some(json!({"code": "not_found_at_connector", "message": "the connector has no record of this operation"})),
+                Some(
+                    json!({"code": "not_found_at_connector", "message": "the connector has no record of this operation"}),
+                ),
                 None,
             ),
         };
-        Report { result, connector_transaction_id: response.connector_transaction_id, http_code: response.http_code, error, action_url }
+        Report {
+            result,
+            connector_transaction_id: response.connector_transaction_id,
+            http_code: response.http_code,
+            error,
+            action_url,
+        }
     }
 }
 
@@ -102,7 +114,12 @@ pub(crate) async fn record_intent(
     refund_id: Option<String>,
 ) -> ApiResult<TransactionRow> {
     let now = state.now();
-    let history = vec![StatusChange { status: "pending".into(), at: now, amount, http_code: None }];
+    let history = vec![StatusChange {
+        status: "pending".into(),
+        at: now,
+        amount,
+        http_code: None,
+    }];
     let txn = TransactionRow {
         id: obol_core::new_id("txn"),
         brand_id: order.brand_id.clone(),
@@ -136,7 +153,9 @@ pub(crate) async fn record_intent(
     }
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(conn, order).await?;
-    let first_sync = now.plus_ms(i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS);
+    let first_sync = now.plus_ms(
+        i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS,
+    );
     order_jobs::schedule_sync(conn, &txn, first_sync, now).await?;
     Ok(txn)
 }
@@ -177,14 +196,26 @@ pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call:
 }
 
 /// Confirms an order: sale, authorization or zero-amount verification.
-pub async fn confirm(state: &AppState, brand_id: &str, order_id: &str, input: ConfirmInput) -> ApiResult<Order> {
+pub async fn confirm(
+    state: &AppState,
+    brand_id: &str,
+    order_id: &str,
+    input: ConfirmInput,
+) -> ApiResult<Order> {
     let now = state.now();
     let (method_type, card) = payment_method(state, &input.payment_method, now)?;
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
     super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
     let currency = super::currency(&order.currency)?;
-    let account = connector_accounts::route(&mut tx, brand_id, method_type, currency, input.connector_account_id.as_deref()).await?;
+    let account = connector_accounts::route(
+        &mut tx,
+        brand_id,
+        method_type,
+        currency,
+        input.connector_account_id.as_deref(),
+    )
+    .await?;
     let (connector, context) = connector_accounts::connector_for(state, &account)?;
     let (kind, operation) = match (order.amount, order.auto_capture != 0) {
         (0, _) => (TransactionKind::Verify, Operation::Verify),
@@ -197,13 +228,28 @@ pub async fn confirm(state: &AppState, brand_id: &str, order_id: &str, input: Co
                "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
     });
     let amount = order.amount;
-    let txn = record_intent(state, &mut tx, &mut order, kind, amount, &input.trigger, &account, method_view, None, None).await?;
+    let txn = record_intent(
+        state,
+        &mut tx,
+        &mut order,
+        kind,
+        amount,
+        &input.trigger,
+        &account,
+        method_view,
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let request = AuthorizeRequest {
         account: context,
         transaction_id: txn.id.clone(),
         order_id: order.id.clone(),
-        amount: Money { amount_minor: order.amount, currency },
+        amount: Money {
+            amount_minor: order.amount,
+            currency,
+        },
         operation,
         card,
         return_url: format!("{}/v1/orders/{}/return", state.public_url, order.id),
@@ -222,18 +268,35 @@ fn payment_method(
     match input.method_type.as_str() {
         "card" => {
             let card = input.card.as_ref().ok_or_else(|| {
-                ApiError::bad_request("parameter_missing", "a card payment needs payment_method[card]").with_param("payment_method[card]")
+                ApiError::bad_request(
+                    "parameter_missing",
+                    "a card payment needs payment_method[card]",
+                )
+                .with_param("payment_method[card]")
             })?;
-            let details = obol_core::card::parse_card(&card.number, card.exp_month, card.exp_year, card.cvc.as_deref(), card.holder_name.as_deref(), now)?;
+            let details = obol_core::card::parse_card(
+                &card.number,
+                card.exp_month,
+                card.exp_year,
+                card.cvc.as_deref(),
+                card.holder_name.as_deref(),
+                now,
+            )?;
             Ok(("card", Some(details)))
         }
         "crypto" => Ok(("crypto", None)),
         "wallet" | "mandate" => Err(ApiError::bad_request(
             "operation_unsupported",
-            format!("{} payments are not available on this server yet", input.method_type),
+            format!(
+                "{} payments are not available on this server yet",
+                input.method_type
+            ),
         )
         .with_param("payment_method[type]")),
-        _ => Err(ApiError::invalid("payment_method[type]", "payment_method[type] must be card, wallet, mandate or crypto")),
+        _ => Err(ApiError::invalid(
+            "payment_method[type]",
+            "payment_method[type] must be card, wallet, mandate or crypto",
+        )),
     }
 }
 
@@ -244,28 +307,46 @@ pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> A
     } else {
         Err(ApiError::bad_request(
             "operation_unsupported",
-            format!("the {} connector does not support {}", connector.name(), operation.as_str()),
+            format!(
+                "the {} connector does not support {}",
+                connector.name(),
+                operation.as_str()
+            ),
         ))
     }
 }
 
 /// The HTTP answer for an order after an operation: 402 for a declined
 /// payment, 502 for an unknown outcome, else the order.
-pub(crate) async fn answer(state: &AppState, order: &OrderRow, txn: &TransactionRow) -> ApiResult<Order> {
+pub(crate) async fn answer(
+    state: &AppState,
+    order: &OrderRow,
+    txn: &TransactionRow,
+) -> ApiResult<Order> {
     let status = TransactionStatus::parse(&txn.status).unwrap_or(TransactionStatus::Unknown);
-    let error: Value = txn.error.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null);
-    let message = error["message"].as_str().unwrap_or("the connector refused the operation").to_owned();
+    let error: Value = txn
+        .error
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    let message = error["message"]
+        .as_str()
+        .unwrap_or("the connector refused the operation")
+        .to_owned();
     match status {
         TransactionStatus::Failed => {
-            let mut api_error = payment_error(error["code"].as_str().unwrap_or("card_declined"), message)
-                .with_extra("order_id", json!(order.id))
-                .with_extra("transaction_id", json!(txn.id));
+            let mut api_error =
+                payment_error(error["code"].as_str().unwrap_or("card_declined"), message)
+                    .with_extra("order_id", json!(order.id))
+                    .with_extra("transaction_id", json!(txn.id));
             if let Some(decline_code) = error["decline_code"].as_str() {
                 api_error = api_error.with_extra("decline_code", json!(decline_code));
             }
             Err(api_error)
         }
-        TransactionStatus::Unknown => Err(connector_error(message).with_extra("order_id", json!(order.id)).with_extra("transaction_id", json!(txn.id))),
+        TransactionStatus::Unknown => Err(connector_error(message)
+            .with_extra("order_id", json!(order.id))
+            .with_extra("transaction_id", json!(txn.id))),
         _ => {
             let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
             views::render(state, &mut conn, order).await
@@ -283,7 +364,13 @@ pub fn payment_error(code: &str, message: impl Into<String>) -> ApiError {
 
 /// 502 `connector_error`: the outcome is unknown and kept for sync.
 pub fn connector_error(message: impl Into<String>) -> ApiError {
-    let mut error = ApiError::bad_request("connector_error", format!("{}; the transaction is kept as unknown and resolved by sync", message.into()));
+    let mut error = ApiError::bad_request(
+        "connector_error",
+        format!(
+            "{}; the transaction is kept as unknown and resolved by sync",
+            message.into()
+        ),
+    );
     error.status = StatusCode::BAD_GATEWAY;
     error.error_type = "connector_error";
     error
@@ -298,6 +385,11 @@ pub(crate) async fn connector_of(
 ) -> ApiResult<(Arc<dyn Connector>, AccountContext)> {
     let account = connector_accounts::get(conn, brand_id, &txn.connector_account_id)
         .await?
-        .ok_or_else(|| ApiError::internal(format!("transaction {} names a missing connector account", txn.id)))?;
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "transaction {} names a missing connector account",
+                txn.id
+            ))
+        })?;
     connector_accounts::connector_for(state, &account)
 }

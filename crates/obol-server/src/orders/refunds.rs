@@ -8,7 +8,9 @@ use crate::events;
 use crate::ledger;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation};
-use obol_core::order::{self as machine, AmountRefused, CallResult, OrderCommand, OrderStatus, TransactionKind};
+use obol_core::order::{
+    self as machine, AmountRefused, CallResult, OrderCommand, OrderStatus, TransactionKind,
+};
 use obol_core::validate;
 use obol_core::{Money, Timestamp};
 use obol_store::Conn;
@@ -33,12 +35,18 @@ pub struct CreateRefund {
 const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 
 /// The succeeded payment (sale or authorize) that captured the money.
-pub(crate) async fn captured_payment(conn: &mut Conn, order: &OrderRow) -> ApiResult<TransactionRow> {
+pub(crate) async fn captured_payment(
+    conn: &mut Conn,
+    order: &OrderRow,
+) -> ApiResult<TransactionRow> {
     obol_store::orders::transactions_of_order(conn, &order.id)
         .await?
         .into_iter()
         .rev()
-        .find(|t| t.status == "succeeded" && TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment))
+        .find(|t| {
+            t.status == "succeeded"
+                && TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
+        })
         .ok_or_else(|| ApiError::internal(format!("order {} has no succeeded payment", order.id)))
 }
 
@@ -48,24 +56,44 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
     if let Some(reason) = &input.reason
         && !REASONS.contains(&reason.as_str())
     {
-        return Err(ApiError::invalid("reason", "reason must be duplicate, fraudulent or requested_by_customer"));
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be duplicate, fraudulent or requested_by_customer",
+        ));
     }
     if input.amount.is_some_and(|amount| amount <= 0) {
-        return Err(ApiError::invalid("amount", "amount must be a positive integer"));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount must be a positive integer",
+        ));
     }
-    let metadata = validate::metadata(input.metadata.as_ref().unwrap_or(&Value::Object(Default::default())))?;
+    let metadata = validate::metadata(
+        input
+            .metadata
+            .as_ref()
+            .unwrap_or(&Value::Object(Default::default())),
+    )?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, &input.order_id)
         .await
         .map_err(|error| error.with_param("order_id"))?;
     super::allow(&mut tx, &order, OrderCommand::Refund).await?;
-    let amount = machine::refund_amount(apply::order_amounts(&order), input.amount).map_err(|refused| match refused {
-        AmountRefused::TooLarge(message) => ApiError::bad_request("amount_too_large", message).with_param("amount"),
-        AmountRefused::Invalid(message) => ApiError::invalid("amount", message),
-    })?;
+    let amount =
+        machine::refund_amount(apply::order_amounts(&order), input.amount).map_err(|refused| {
+            match refused {
+                AmountRefused::TooLarge(message) => {
+                    ApiError::bad_request("amount_too_large", message).with_param("amount")
+                }
+                AmountRefused::Invalid(message) => ApiError::invalid("amount", message),
+            }
+        })?;
     if !obol_store::orders::reserve_refund(&mut tx, &order.id, amount, now.as_ms()).await? {
-        return Err(ApiError::bad_request("amount_too_large", "the amount is above what is still refundable").with_param("amount"));
+        return Err(ApiError::bad_request(
+            "amount_too_large",
+            "the amount is above what is still refundable",
+        )
+        .with_param("amount"));
     }
     order.amount_refund_pending += amount;
     let payment = captured_payment(&mut tx, &order).await?;
@@ -76,7 +104,16 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
     payment::require(&connector, Operation::Refund)?;
     let refund_id = obol_core::new_id("ref");
     let txn = payment::record_intent(
-        state, &mut tx, &mut order, TransactionKind::Refund, amount, "api", &account, None, Some(payment.id.clone()), Some(refund_id.clone()),
+        state,
+        &mut tx,
+        &mut order,
+        TransactionKind::Refund,
+        amount,
+        "api",
+        &account,
+        None,
+        Some(payment.id.clone()),
+        Some(refund_id.clone()),
     )
     .await?;
     let row = RefundRow {
@@ -100,17 +137,24 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
         transaction_id: txn.id.clone(),
         payment_transaction_id: payment.id.clone(),
         connector_payment_id: payment.connector_transaction_id.clone(),
-        amount: Money { amount_minor: amount, currency: apply::currency_of(&order)? },
+        amount: Money {
+            amount_minor: amount,
+            currency: apply::currency_of(&order)?,
+        },
     };
     let report = payment::call(state, &connector, Call::Refund(request)).await;
     let Applied { transaction, .. } = apply::apply(state, &txn.id, report).await?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id).await?.ok_or_else(|| ApiError::internal("refund vanished"))?;
+    let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("refund vanished"))?;
     if transaction.status == "unknown" {
-        return Err(payment::connector_error("the connector did not confirm the refund")
-            .with_extra("order_id", serde_json::json!(order.id))
-            .with_extra("transaction_id", serde_json::json!(transaction.id))
-            .with_extra("refund_id", serde_json::json!(refund.id)));
+        return Err(
+            payment::connector_error("the connector did not confirm the refund")
+                .with_extra("order_id", serde_json::json!(order.id))
+                .with_extra("transaction_id", serde_json::json!(transaction.id))
+                .with_extra("refund_id", serde_json::json!(refund.id)),
+        );
     }
     Refund::try_from(&refund)
 }
@@ -127,31 +171,60 @@ pub(crate) async fn settle(
     now: Timestamp,
 ) -> ApiResult<()> {
     let Some(refund_id) = txn.refund_id.as_deref() else {
-        return Err(ApiError::internal(format!("refund transaction {} has no refund", txn.id)));
+        return Err(ApiError::internal(format!(
+            "refund transaction {} has no refund",
+            txn.id
+        )));
     };
     let (status, failure_reason) = match result {
         CallResult::Succeeded => ("succeeded", None),
         CallResult::Failed => {
-            let reason = report.error.as_ref().and_then(|e| e["message"].as_str()).unwrap_or("the connector refused the refund");
+            let reason = report
+                .error
+                .as_ref()
+                .and_then(|e| e["message"].as_str())
+                .unwrap_or("the connector refused the refund");
             ("failed", Some(reason.to_owned()))
         }
         _ => return Ok(()),
     };
-    if !obol_store::orders::settle_refund(conn, refund_id, status, failure_reason.as_deref(), now.as_ms()).await? {
+    if !obol_store::orders::settle_refund(
+        conn,
+        refund_id,
+        status,
+        failure_reason.as_deref(),
+        now.as_ms(),
+    )
+    .await?
+    {
         return Ok(());
     }
     order.amount_refund_pending -= txn.amount;
     if status == "succeeded" {
         order.amount_refunded += txn.amount;
-        let current = OrderStatus::parse(&order.status).ok_or_else(|| ApiError::internal("corrupt order status"))?;
-        order.status = machine::status_after_refund(apply::order_amounts(order), current).as_str().to_owned();
+        let current = OrderStatus::parse(&order.status)
+            .ok_or_else(|| ApiError::internal("corrupt order status"))?;
+        order.status = machine::status_after_refund(apply::order_amounts(order), current)
+            .as_str()
+            .to_owned();
         let entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
         ledger::post(conn, entry, now).await?;
     }
     debug_assert!(order.amount_refunded + order.amount_refund_pending <= order.amount_captured);
-    let refund = obol_store::orders::get_refund(conn, &order.brand_id, refund_id).await?.ok_or_else(|| ApiError::internal("refund vanished"))?;
+    let refund = obol_store::orders::get_refund(conn, &order.brand_id, refund_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("refund vanished"))?;
     let view = Refund::try_from(&refund)?;
     let event_type = format!("refund.{status}");
-    events::record(conn, &order.brand_id, &event_type, &refund.id, order.customer_id.as_deref(), &view, now).await?;
+    events::record(
+        conn,
+        &order.brand_id,
+        &event_type,
+        &refund.id,
+        order.customer_id.as_deref(),
+        &view,
+        now,
+    )
+    .await?;
     Ok(())
 }

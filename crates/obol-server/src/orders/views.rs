@@ -113,19 +113,26 @@ pub struct Refund {
 }
 
 fn json_column(text: &Option<String>) -> ApiResult<Option<Value>> {
-    text.as_deref().map(serde_json::from_str).transpose().map_err(ApiError::internal)
+    text.as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(ApiError::internal)
 }
 
 /// The client secret of an order: derived, never stored, so it cannot leak
 /// from the database.
 pub fn client_secret(state: &AppState, order_id: &str) -> String {
-    let mac = state.master_key.hmac_hex("client_secret", order_id.as_bytes());
+    let mac = state
+        .master_key
+        .hmac_hex("client_secret", order_id.as_bytes());
     format!("{order_id}_secret_{}", &mac[..32])
 }
 
 /// The signed payment link of an order.
 pub fn payment_link(state: &AppState, order_id: &str) -> String {
-    let mac = state.master_key.hmac_hex("payment_link", order_id.as_bytes());
+    let mac = state
+        .master_key
+        .hmac_hex("payment_link", order_id.as_bytes());
     format!("{}/pay/{order_id}?sig={}", state.public_url, &mac[..32])
 }
 
@@ -149,7 +156,8 @@ impl TryFrom<&TransactionRow> for Transaction {
             refund_id: row.refund_id.clone(),
             payment_method: json_column(&row.payment_method)?,
             error: json_column(&row.error)?,
-            status_history: serde_json::from_str(&row.status_history).map_err(ApiError::internal)?,
+            status_history: serde_json::from_str(&row.status_history)
+                .map_err(ApiError::internal)?,
             created_at: Timestamp::from_ms(row.created_at),
             confirmed_at: row.confirmed_at.map(Timestamp::from_ms),
         })
@@ -183,7 +191,11 @@ pub async fn render(state: &AppState, conn: &mut Conn, row: &OrderRow) -> ApiRes
 }
 
 /// Renders an order with the transactions given.
-pub fn render_with(state: &AppState, row: &OrderRow, transactions: &[TransactionRow]) -> ApiResult<Order> {
+pub fn render_with(
+    state: &AppState,
+    row: &OrderRow,
+    transactions: &[TransactionRow],
+) -> ApiResult<Order> {
     Ok(Order {
         id: row.id.clone(),
         object: "order",
@@ -209,7 +221,10 @@ pub fn render_with(state: &AppState, row: &OrderRow, transactions: &[Transaction
         return_url: row.return_url.clone(),
         callback_url: row.callback_url.clone(),
         metadata: serde_json::from_str(&row.metadata).map_err(ApiError::internal)?,
-        payments: transactions.iter().map(Transaction::try_from).collect::<ApiResult<_>>()?,
+        payments: transactions
+            .iter()
+            .map(Transaction::try_from)
+            .collect::<ApiResult<_>>()?,
         capture_before: row.capture_before.map(Timestamp::from_ms),
         expires_at: Timestamp::from_ms(row.expires_at),
         created_at: Timestamp::from_ms(row.created_at),

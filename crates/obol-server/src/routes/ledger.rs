@@ -145,6 +145,13 @@ async fn list_entries(
     {
         return Err(ApiError::not_found("ledger account", account_id).with_param("account_id"));
     }
+    if let Some(order_id) = &filter.order_id
+        && obol_store::orders::get_order(&mut conn, &auth.brand_id, order_id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::not_found("order", order_id).with_param("order_id"));
+    }
     if let Some(after) = &page.starting_after
         && obol_store::ledger::get_entry(&mut conn, &auth.brand_id, after)
             .await?

@@ -5,7 +5,10 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, QueryParams, unknown_cursor};
 use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
-use crate::orders::{self, CreateOrder, Order, PaymentMethodInput, Refund, Transaction, UpdateOrder, operations, payment, refunds, views};
+use crate::orders::{
+    self, CreateOrder, Order, PaymentMethodInput, Refund, Transaction, UpdateOrder, operations,
+    payment, refunds, views,
+};
 use crate::routes::List;
 use crate::state::AppState;
 use axum::Json;
@@ -69,8 +72,14 @@ pub struct Empty {}
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = CreateOrder,
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_order(State(state): State<AppState>, auth: BrandAuth, ApiJson(input): ApiJson<CreateOrder>) -> ApiResult<Json<Order>> {
-    Ok(Json(orders::create(&state, &auth.brand_id, input, "api").await?))
+async fn create_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    ApiJson(input): ApiJson<CreateOrder>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        orders::create(&state, &auth.brand_id, input, "api").await?,
+    ))
 }
 
 fn time_param(query: &mut QueryParams, name: &str) -> ApiResult<Option<i64>> {
@@ -91,7 +100,11 @@ fn time_param(query: &mut QueryParams, name: &str) -> ApiResult<Option<i64>> {
            ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
     responses((status = 200, body = List<Order>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_orders(State(state): State<AppState>, auth: BrandAuth, mut query: QueryParams) -> ApiResult<Json<List<Order>>> {
+async fn list_orders(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    mut query: QueryParams,
+) -> ApiResult<Json<List<Order>>> {
     let page = query.page()?;
     let filter = OrderFilter {
         status: query.take("status")?,
@@ -108,12 +121,16 @@ async fn list_orders(State(state): State<AppState>, auth: BrandAuth, mut query: 
     }
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     if let Some(customer_id) = &filter.customer_id
-        && obol_store::customers::get(&mut conn, &auth.brand_id, customer_id).await?.is_none()
+        && obol_store::customers::get(&mut conn, &auth.brand_id, customer_id)
+            .await?
+            .is_none()
     {
         return Err(ApiError::not_found("customer", customer_id).with_param("customer_id"));
     }
     if let Some(after) = &page.starting_after
-        && obol_store::orders::get_order(&mut conn, &auth.brand_id, after).await?.is_none()
+        && obol_store::orders::get_order(&mut conn, &auth.brand_id, after)
+            .await?
+            .is_none()
     {
         return Err(unknown_cursor(after));
     }
@@ -126,9 +143,16 @@ async fn list_orders(State(state): State<AppState>, auth: BrandAuth, mut query: 
 }
 
 /// A publishable key acts on one order only: the one its client secret names.
-fn check_client_secret(state: &AppState, caller: &OrderCaller, order_id: &str, client_secret: Option<&str>) -> ApiResult<()> {
+fn check_client_secret(
+    state: &AppState,
+    caller: &OrderCaller,
+    order_id: &str,
+    client_secret: Option<&str>,
+) -> ApiResult<()> {
     if let OrderCaller::Publishable { .. } = caller {
-        let given = client_secret.ok_or_else(|| ApiError::unauthenticated("a publishable key needs the order's client_secret"))?;
+        let given = client_secret.ok_or_else(|| {
+            ApiError::unauthenticated("a publishable key needs the order's client_secret")
+        })?;
         if !constant_time_eq(given, &views::client_secret(state, order_id)) {
             return Err(ApiError::not_found("order", order_id));
         }
@@ -141,7 +165,12 @@ fn check_client_secret(state: &AppState, caller: &OrderCaller, order_id: &str, c
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path), ("client_secret" = Option<String>, Query, description = "with a publishable key")),
     responses((status = 200, body = Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_order(State(state): State<AppState>, caller: OrderCaller, Path(id): Path<String>, mut query: QueryParams) -> ApiResult<Json<Order>> {
+async fn get_order(
+    State(state): State<AppState>,
+    caller: OrderCaller,
+    Path(id): Path<String>,
+    mut query: QueryParams,
+) -> ApiResult<Json<Order>> {
     let client_secret = query.take("client_secret")?;
     query.finish()?;
     check_client_secret(&state, &caller, &id, client_secret.as_deref())?;
@@ -152,68 +181,125 @@ async fn get_order(State(state): State<AppState>, caller: OrderCaller, Path(id):
 #[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)), request_body = UpdateOrder,
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn update_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(input): ApiJson<UpdateOrder>) -> ApiResult<Json<Order>> {
-    Ok(Json(orders::update(&state, &auth.brand_id, &id, input).await?))
+async fn update_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateOrder>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        orders::update(&state, &auth.brand_id, &id, input).await?,
+    ))
 }
 
 /// Pays an order: sale with auto capture, else an authorization.
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders", params(("id" = String, Path)), request_body = ConfirmOrder,
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn confirm_order(State(state): State<AppState>, caller: OrderCaller, Path(id): Path<String>, ApiJson(input): ApiJson<ConfirmOrder>) -> ApiResult<Json<Order>> {
+async fn confirm_order(
+    State(state): State<AppState>,
+    caller: OrderCaller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ConfirmOrder>,
+) -> ApiResult<Json<Order>> {
     check_client_secret(&state, &caller, &id, input.client_secret.as_deref())?;
     let trigger = match &caller {
         OrderCaller::Secret(_) => "api",
         OrderCaller::Publishable { .. } => {
             if input.connector_account_id.is_some() {
-                return Err(ApiError::invalid("connector_account_id", "a publishable key cannot choose the connector account"));
+                return Err(ApiError::invalid(
+                    "connector_account_id",
+                    "a publishable key cannot choose the connector account",
+                ));
             }
             if !matches!(input.payment_method.method_type.as_str(), "card" | "crypto") {
-                return Err(ApiError::invalid("payment_method[type]", "a publishable key pays with card or crypto only"));
+                return Err(ApiError::invalid(
+                    "payment_method[type]",
+                    "a publishable key pays with card or crypto only",
+                ));
             }
             "checkout"
         }
     };
-    let confirm = ConfirmInput { payment_method: input.payment_method, connector_account_id: input.connector_account_id, trigger: trigger.into() };
-    Ok(Json(payment::confirm(&state, caller.brand_id(), &id, confirm).await?))
+    let confirm = ConfirmInput {
+        payment_method: input.payment_method,
+        connector_account_id: input.connector_account_id,
+        trigger: trigger.into(),
+    };
+    Ok(Json(
+        payment::confirm(&state, caller.brand_id(), &id, confirm).await?,
+    ))
 }
 
 /// Captures all or part of an authorization; the rest is released.
 #[utoipa::path(post, path = "/v1/orders/{id}/capture", tag = "orders", params(("id" = String, Path)), request_body = CaptureOrder,
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn capture_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(input): ApiJson<CaptureOrder>) -> ApiResult<Json<Order>> {
-    Ok(Json(operations::capture(&state, &auth.brand_id, &id, input.amount).await?))
+async fn capture_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<CaptureOrder>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        operations::capture(&state, &auth.brand_id, &id, input.amount).await?,
+    ))
 }
 
 /// Raises an authorization to a new total.
 #[utoipa::path(post, path = "/v1/orders/{id}/increment_authorization", tag = "orders", params(("id" = String, Path)), request_body = IncrementAuthorization,
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn increment_authorization(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(input): ApiJson<IncrementAuthorization>) -> ApiResult<Json<Order>> {
-    Ok(Json(operations::increment(&state, &auth.brand_id, &id, input.amount).await?))
+async fn increment_authorization(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<IncrementAuthorization>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        operations::increment(&state, &auth.brand_id, &id, input.amount).await?,
+    ))
 }
 
 /// Cancels an unpaid order or releases an authorization.
 #[utoipa::path(post, path = "/v1/orders/{id}/void", tag = "orders", params(("id" = String, Path)), request_body = Empty,
     responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn void_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(_input): ApiJson<Empty>) -> ApiResult<Json<Order>> {
-    Ok(Json(operations::void(&state, &auth.brand_id, &id, "api").await?))
+async fn void_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(_input): ApiJson<Empty>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        operations::void(&state, &auth.brand_id, &id, "api").await?,
+    ))
 }
 
 /// Returns all of a paid, uncleared, unrefunded order.
 #[utoipa::path(post, path = "/v1/orders/{id}/reverse", tag = "orders", params(("id" = String, Path)), request_body = Empty,
     responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn reverse_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(_input): ApiJson<Empty>) -> ApiResult<Json<Order>> {
-    Ok(Json(operations::reverse(&state, &auth.brand_id, &id).await?))
+async fn reverse_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(_input): ApiJson<Empty>,
+) -> ApiResult<Json<Order>> {
+    Ok(Json(
+        operations::reverse(&state, &auth.brand_id, &id).await?,
+    ))
 }
 
 /// Asks the connector about `pending` and `unknown` transactions now.
 #[utoipa::path(post, path = "/v1/orders/{id}/sync", tag = "orders", params(("id" = String, Path)), request_body = Empty,
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn sync_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>, ApiJson(_input): ApiJson<Empty>) -> ApiResult<Json<Order>> {
+async fn sync_order(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+    ApiJson(_input): ApiJson<Empty>,
+) -> ApiResult<Json<Order>> {
     Ok(Json(operations::sync(&state, &auth.brand_id, &id).await?))
 }
 
@@ -222,25 +308,47 @@ async fn sync_order(State(state): State<AppState>, auth: BrandAuth, Path(id): Pa
     params(("order_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
     responses((status = 200, body = List<Transaction>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_transactions(State(state): State<AppState>, auth: BrandAuth, mut query: QueryParams) -> ApiResult<Json<List<Transaction>>> {
+async fn list_transactions(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    mut query: QueryParams,
+) -> ApiResult<Json<List<Transaction>>> {
     let page = query.page()?;
     let order_id = query.take("order_id")?;
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
     if let Some(after) = &page.starting_after
-        && obol_store::orders::get_transaction(&mut conn, &auth.brand_id, after).await?.is_none()
+        && obol_store::orders::get_transaction(&mut conn, &auth.brand_id, after)
+            .await?
+            .is_none()
     {
         return Err(unknown_cursor(after));
     }
-    let rows = obol_store::orders::list_transactions(&mut conn, &auth.brand_id, order_id.as_deref(), &page).await?;
-    let data = rows.data.iter().map(Transaction::try_from).collect::<ApiResult<Vec<_>>>()?;
+    let rows = obol_store::orders::list_transactions(
+        &mut conn,
+        &auth.brand_id,
+        order_id.as_deref(),
+        &page,
+    )
+    .await?;
+    let data = rows
+        .data
+        .iter()
+        .map(Transaction::try_from)
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(List::new(data, rows.has_more)))
 }
 
-async fn check_order_filter(conn: &mut obol_store::Conn, brand_id: &str, order_id: Option<&str>) -> ApiResult<()> {
+async fn check_order_filter(
+    conn: &mut obol_store::Conn,
+    brand_id: &str,
+    order_id: Option<&str>,
+) -> ApiResult<()> {
     if let Some(order_id) = order_id
-        && obol_store::orders::get_order(conn, brand_id, order_id).await?.is_none()
+        && obol_store::orders::get_order(conn, brand_id, order_id)
+            .await?
+            .is_none()
     {
         return Err(ApiError::not_found("order", order_id).with_param("order_id"));
     }
@@ -250,9 +358,15 @@ async fn check_order_filter(conn: &mut obol_store::Conn, brand_id: &str, order_i
 /// One payment transaction with its status history.
 #[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions", params(("id" = String, Path)),
     responses((status = 200, body = Transaction), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_transaction(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>) -> ApiResult<Json<Transaction>> {
+async fn get_transaction(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Transaction>> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::get_transaction(&mut conn, &auth.brand_id, &id).await?.ok_or_else(|| ApiError::not_found("transaction", &id))?;
+    let row = obol_store::orders::get_transaction(&mut conn, &auth.brand_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction", &id))?;
     Ok(Json(Transaction::try_from(&row)?))
 }
 
@@ -260,7 +374,11 @@ async fn get_transaction(State(state): State<AppState>, auth: BrandAuth, Path(id
 #[utoipa::path(post, path = "/v1/refunds", tag = "refunds", request_body = CreateRefund,
     responses((status = 200, body = Refund), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_refund(State(state): State<AppState>, auth: BrandAuth, ApiJson(input): ApiJson<CreateRefund>) -> ApiResult<Json<Refund>> {
+async fn create_refund(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    ApiJson(input): ApiJson<CreateRefund>,
+) -> ApiResult<Json<Refund>> {
     Ok(Json(refunds::create(&state, &auth.brand_id, input).await?))
 }
 
@@ -269,27 +387,45 @@ async fn create_refund(State(state): State<AppState>, auth: BrandAuth, ApiJson(i
     params(("order_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
     responses((status = 200, body = List<Refund>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_refunds(State(state): State<AppState>, auth: BrandAuth, mut query: QueryParams) -> ApiResult<Json<List<Refund>>> {
+async fn list_refunds(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    mut query: QueryParams,
+) -> ApiResult<Json<List<Refund>>> {
     let page = query.page()?;
     let order_id = query.take("order_id")?;
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
     if let Some(after) = &page.starting_after
-        && obol_store::orders::get_refund(&mut conn, &auth.brand_id, after).await?.is_none()
+        && obol_store::orders::get_refund(&mut conn, &auth.brand_id, after)
+            .await?
+            .is_none()
     {
         return Err(unknown_cursor(after));
     }
-    let rows = obol_store::orders::list_refunds(&mut conn, &auth.brand_id, order_id.as_deref(), &page).await?;
-    let data = rows.data.iter().map(Refund::try_from).collect::<ApiResult<Vec<_>>>()?;
+    let rows =
+        obol_store::orders::list_refunds(&mut conn, &auth.brand_id, order_id.as_deref(), &page)
+            .await?;
+    let data = rows
+        .data
+        .iter()
+        .map(Refund::try_from)
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(List::new(data, rows.has_more)))
 }
 
 /// One refund.
 #[utoipa::path(get, path = "/v1/refunds/{id}", tag = "refunds", params(("id" = String, Path)),
     responses((status = 200, body = Refund), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_refund(State(state): State<AppState>, auth: BrandAuth, Path(id): Path<String>) -> ApiResult<Json<Refund>> {
+async fn get_refund(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Refund>> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::get_refund(&mut conn, &auth.brand_id, &id).await?.ok_or_else(|| ApiError::not_found("refund", &id))?;
+    let row = obol_store::orders::get_refund(&mut conn, &auth.brand_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("refund", &id))?;
     Ok(Json(Refund::try_from(&row)?))
 }

@@ -444,7 +444,10 @@ impl TestApp {
             .await
             .expect(200)
             .clone();
-        body["id"].as_str().expect("connector account id").to_owned()
+        body["id"]
+            .as_str()
+            .expect("connector account id")
+            .to_owned()
     }
 
     /// A card payment method with `number` (expiry 12/2030, CVC 123).
@@ -478,7 +481,9 @@ impl TestApp {
     /// `auto_capture`, else `authorized`. Needs a sandbox account.
     pub async fn paid_order(&self, amount: i64, auto_capture: bool) -> Value {
         let order = self
-            .create_order(json!({"amount": amount, "currency": "EUR", "auto_capture": auto_capture}))
+            .create_order(
+                json!({"amount": amount, "currency": "EUR", "auto_capture": auto_capture}),
+            )
             .await;
         let id = order["id"].as_str().expect("order id");
         self.confirm_card(id, "4242424242424242")

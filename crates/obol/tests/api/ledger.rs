@@ -16,6 +16,7 @@ on_both!(
     lists_page_newest_first,
     invariant_check_catches_corruption,
     concurrent_wallet_debits_never_overdraw,
+    concurrent_first_posts_share_accounts,
 );
 
 /// The connector account a test's processor_clearing account belongs to.
@@ -142,9 +143,18 @@ async fn assert_books_balance(app: &TestApp) {
     }
 }
 
+/// A new order of `amount` EUR, made through the API; its id.
+async fn order_id(app: &TestApp, amount: i64) -> String {
+    let order = app
+        .create_order(json!({"amount": amount, "currency": "EUR"}))
+        .await;
+    order["id"].as_str().expect("order id").to_owned()
+}
+
 async fn capture_and_clearing_move_the_balance(backend: Backend) {
     let app = spawn(backend).await;
-    let capture_id = post_entry(&app, capture(&app, "ord_test_1", 8925))
+    let order_id = order_id(&app, 8925).await;
+    let capture_id = post_entry(&app, capture(&app, &order_id, 8925))
         .await
         .expect("capture posts");
     assert!(capture_id.starts_with("lje_"));
@@ -211,7 +221,7 @@ async fn capture_and_clearing_move_the_balance(backend: Backend) {
         .await
         .expect(200)
         .clone();
-    assert_eq!(ids(&entries), [clearing_id.clone(), capture_id.clone()]);
+    assert_eq!(ids(&entries), [clearing_id.as_str(), capture_id.as_str()]);
     let newest = &entries["data"][0];
     assert_eq!(newest["object"], "ledger_entry");
     assert_eq!(newest["description"], "clearing");
@@ -236,13 +246,18 @@ async fn capture_and_clearing_move_the_balance(backend: Backend) {
                {"account_id": pending_id, "amount": -8925, "currency": "EUR"}])
     );
 
-    let by_order = app.get("/v1/ledger/entries?order_id=ord_test_1").await;
-    assert_eq!(ids(by_order.expect(200)), [capture_id.clone()]);
+    let by_order = app
+        .get(&format!("/v1/ledger/entries?order_id={order_id}"))
+        .await;
+    assert_eq!(ids(by_order.expect(200)), [capture_id.as_str()]);
     let one = app.get(&format!("/v1/ledger/entries/{capture_id}")).await;
     assert_eq!(one.expect(200), oldest);
     let missing = app.get("/v1/ledger/entries?account_id=lac_unknown").await;
     missing.expect(404);
     assert_eq!(missing.param(), Some("account_id"));
+    let no_order = app.get("/v1/ledger/entries?order_id=ord_unknown").await;
+    no_order.expect(404);
+    assert_eq!(no_order.param(), Some("order_id"));
     assert_books_balance(&app).await;
 }
 
@@ -296,7 +311,8 @@ async fn wallet_never_goes_below_zero(backend: Backend) {
 
 async fn another_brand_sees_nothing(backend: Backend) {
     let app = spawn(backend).await;
-    let entry_id = post_entry(&app, capture(&app, "ord_test_2", 500))
+    let order_id = order_id(&app, 500).await;
+    let entry_id = post_entry(&app, capture(&app, &order_id, 500))
         .await
         .expect("capture posts");
     let account_id = only_account(&app, "type=brand_pending").await["id"]
@@ -324,8 +340,10 @@ async fn another_brand_sees_nothing(backend: Backend) {
     );
     let accounts = as_other("/v1/ledger/accounts".into()).await;
     assert_eq!(accounts.expect(200)["data"], json!([]));
-    let entries = as_other("/v1/ledger/entries?order_id=ord_test_2".into()).await;
-    assert_eq!(entries.expect(200)["data"], json!([]));
+    let entries = as_other(format!("/v1/ledger/entries?order_id={order_id}")).await;
+    assert_eq!(entries.expect(404)["error"]["param"], "order_id");
+    let all = as_other("/v1/ledger/entries".into()).await;
+    assert_eq!(all.expect(200)["data"], json!([]));
     let cursor = as_other(format!("/v1/ledger/entries?starting_after={entry_id}")).await;
     assert_eq!(cursor.expect(400)["error"]["param"], "starting_after");
 }
@@ -362,7 +380,7 @@ async fn lists_page_newest_first(backend: Backend) {
     assert_eq!(rest["has_more"], false);
     assert_eq!(ids(&rest), entry_ids[2..]);
 
-    // Six accounts: promotions first, then one wallet per customer.
+    // Six accounts: one wallet per customer and the promotions account.
     let accounts = app
         .get("/v1/ledger/accounts?type=customer_wallet&limit=3")
         .await
@@ -385,9 +403,19 @@ async fn lists_page_newest_first(backend: Backend) {
         .await
         .expect(200)
         .clone();
-    assert_eq!(more["data"].as_array().map(Vec::len), Some(3));
-    assert_eq!(more["data"][2]["type"], "promotions");
-    assert_eq!(more["data"][2]["balance"], -(100 + 101 + 102 + 103 + 104));
+    // The rest: the two older wallets and the promotions account, which the
+    // first credit created alongside the first wallet.
+    let rest = more["data"].as_array().expect("data");
+    assert_eq!(more["has_more"], false);
+    assert_eq!(rest.len(), 3);
+    let promotions: Vec<&Value> = rest.iter().filter(|a| a["type"] == "promotions").collect();
+    assert_eq!(promotions.len(), 1);
+    assert_eq!(promotions[0]["balance"], -(100 + 101 + 102 + 103 + 104));
+    let older: Vec<&str> = rest
+        .iter()
+        .filter_map(|account| account["customer_id"].as_str())
+        .collect();
+    assert_eq!(older, [&customer_ids[1], &customer_ids[0]]);
     let unknown = app
         .get("/v1/ledger/accounts?starting_after=lac_unknown")
         .await;
@@ -470,5 +498,27 @@ async fn concurrent_wallet_debits_never_overdraw(backend: Backend) {
     let wallet = only_account(&app, &format!("customer_id={customer_id}")).await;
     assert_eq!(wallet["balance"], 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 11);
+    assert_books_balance(&app).await;
+}
+
+async fn concurrent_first_posts_share_accounts(backend: Backend) {
+    let app = spawn(backend).await;
+    // The brand's first captures race to create the same two accounts, half
+    // of them naming the legs in the other order.
+    let captures = (0..20i64).map(|i| {
+        let mut capture = capture(&app, "ord_race", 100 + i);
+        if i % 2 == 1 {
+            capture.postings.reverse();
+        }
+        let state = app.state.clone();
+        tokio::spawn(async move { post_in(&state, capture).await })
+    });
+    for joined in futures_util::future::join_all(captures).await {
+        joined.expect("capture task").expect("capture posts");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_accounts").await, 2);
+    let pending = only_account(&app, "type=brand_pending").await;
+    let total: i64 = (0..20).map(|i| 100 + i).sum();
+    assert_eq!(pending["balance"], -total);
     assert_books_balance(&app).await;
 }

@@ -906,6 +906,7 @@ async fn unpaid_order_expires(backend: Backend) {
     assert_eq!(expired[0]["data"]["object"]["id"], id.as_str());
     assert_invalid_state(&app.confirm_card(&id, VISA).await, "confirm when expired");
     assert_eq!(app.count("SELECT COUNT(*) FROM sandbox_payments").await, 1);
+    app.assert_ledger_balanced().await;
 }
 
 async fn uncaptured_authorization_expires(backend: Backend) {
@@ -916,9 +917,6 @@ async fn uncaptured_authorization_expires(backend: Backend) {
 
     app.advance(24 * 3600 + 60).await;
     let order = app.order(&id).await;
-    // TEMPDEBUG
-    let rows: Vec<(String, String, i64, i64, Option<String>, i64)> = sqlx::query_as("SELECT kind, status, run_at, attempts, last_error, updated_at FROM jobs ORDER BY run_at").fetch_all(&app.state.db.pool).await.unwrap();
-    eprintln!("JOBS {rows:#?}");
     assert_eq!(order["status"], "expired", "{order}");
     assert_eq!(
         transaction_summary(&order),
@@ -1089,6 +1087,7 @@ async fn events_of_a_payment_flow(backend: Backend) {
     assert!(sequence(&created) < sequence(&order_paid));
     assert!(sequence(&order_paid) < sequence(&partial));
     assert!(events_of(&app, "transaction.failed").await.is_empty());
+    app.assert_ledger_balanced().await;
 }
 
 async fn transactions_list_and_get(backend: Backend) {
@@ -1144,6 +1143,7 @@ async fn transactions_list_and_get(backend: Backend) {
     let missing = app.get("/v1/transactions/txn_missing").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.code(), "resource_missing");
+    app.assert_ledger_balanced().await;
 }
 
 async fn another_brand_sees_nothing(backend: Backend) {
@@ -1199,4 +1199,5 @@ async fn another_brand_sees_nothing(backend: Backend) {
     assert_eq!(app.order(&id).await["status"], "paid");
     assert_eq!(app.count("SELECT COUNT(*) FROM transactions").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM refunds").await, 0);
+    app.assert_ledger_balanced().await;
 }

@@ -471,7 +471,10 @@ impl Serve {
         assert!(sent.success(), "kill -KILL failed");
         let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
         while self.child.try_wait().expect("wait").is_none() {
-            assert!(tokio::time::Instant::now() < deadline, "obol serve survived SIGKILL");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "obol serve survived SIGKILL"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -480,7 +483,11 @@ impl Serve {
     async fn wait_for_log(&self, needle: &str) {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         while !self.stderr().contains(needle) {
-            assert!(tokio::time::Instant::now() < deadline, "no '{needle}' in the log:\n{}", self.stderr());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no '{needle}' in the log:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -500,7 +507,10 @@ fn card(number: &str, cvc: &str) -> Value {
     json!({"payment_method": {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": cvc}}})
 }
 
-on_both!(crash_between_connector_call_and_step_3, card_data_is_never_stored_or_logged);
+on_both!(
+    crash_between_connector_call_and_step_3,
+    card_data_is_never_stored_or_logged
+);
 
 /// Acceptance: a server killed between the connector call and step 3 leaves
 /// a `pending` transaction that sync completes after a restart; nothing is
@@ -514,7 +524,13 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
     let mut first = Serve::start(command);
     let (lines, base) = first.listening().await;
     let key = printed(&lines, "demo secret key:");
-    let (status, order) = call(reqwest::Method::POST, format!("{base}/v1/orders"), &key, Some(json!({"amount": 5000, "currency": "EUR"}))).await;
+    let (status, order) = call(
+        reqwest::Method::POST,
+        format!("{base}/v1/orders"),
+        &key,
+        Some(json!({"amount": 5000, "currency": "EUR"})),
+    )
+    .await;
     assert_eq!(status, 200, "{order}");
     let order_id = order["id"].as_str().expect("order id").to_owned();
     let confirm_url = format!("{base}/v1/orders/{order_id}/confirm");
@@ -528,12 +544,17 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
             .send()
             .await;
     });
-    first.wait_for_log("failpoint pause_after_connector_call reached").await;
+    first
+        .wait_for_log("failpoint pause_after_connector_call reached")
+        .await;
     first.kill_hard().await;
     let _ = confirm.await;
 
     let store = obol_store::Db::connect(&url).await.expect("database");
-    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments").fetch_one(&store.pool).await.expect("count");
+    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
+        .fetch_one(&store.pool)
+        .await
+        .expect("count");
     assert_eq!(charges, 1, "the sandbox charged before the crash");
     let pending: String = sqlx::query_scalar("SELECT status FROM transactions WHERE order_id = $1")
         .bind(&order_id)
@@ -544,23 +565,61 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
 
     let mut second = Serve::start(obol(&dir.0, db.as_ref().map(|db| db.url.as_str())));
     let (lines, base) = second.listening().await;
-    assert!(lines.iter().all(|line| !line.contains("sk_")), "a restart prints no secret");
+    assert!(
+        lines.iter().all(|line| !line.contains("sk_")),
+        "a restart prints no secret"
+    );
     let order_url = format!("{base}/v1/orders/{order_id}");
-    let (status, again) = call(reqwest::Method::POST, format!("{order_url}/confirm"), &key, Some(card(CARD, "123"))).await;
-    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("invalid_state")), "{again}");
-    let (status, synced) = call(reqwest::Method::POST, format!("{order_url}/sync"), &key, Some(json!({}))).await;
+    let (status, again) = call(
+        reqwest::Method::POST,
+        format!("{order_url}/confirm"),
+        &key,
+        Some(card(CARD, "123")),
+    )
+    .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("invalid_state")),
+        "{again}"
+    );
+    let (status, synced) = call(
+        reqwest::Method::POST,
+        format!("{order_url}/sync"),
+        &key,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 200, "{synced}");
     assert_eq!(synced["status"], "paid");
     assert_eq!(synced["amount_captured"], 5000);
     let payments = synced["payments"].as_array().expect("payments");
     assert_eq!(payments.len(), 1);
-    let history: Vec<&str> = payments[0]["status_history"].as_array().expect("history").iter().map(|h| h["status"].as_str().unwrap_or("")).collect();
+    let history: Vec<&str> = payments[0]["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["status"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(history, ["pending", "succeeded"]);
-    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments").fetch_one(&store.pool).await.expect("count");
+    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
+        .fetch_one(&store.pool)
+        .await
+        .expect("count");
     assert_eq!(charges, 1, "nothing charged twice");
-    let (_, balance) = call(reqwest::Method::GET, format!("{base}/v1/balance"), &key, None).await;
-    assert_eq!(balance["pending"], json!([{"currency": "EUR", "amount": 5000}]));
-    obol_server::ledger::check_invariants(&store).await.expect("ledger balanced");
+    let (_, balance) = call(
+        reqwest::Method::GET,
+        format!("{base}/v1/balance"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        balance["pending"],
+        json!([{"currency": "EUR", "amount": 5000}])
+    );
+    obol_server::ledger::check_invariants(&store)
+        .await
+        .expect("ledger balanced");
     store.close().await;
     second.terminate().await;
 }
@@ -583,23 +642,52 @@ async fn card_data_is_never_stored_or_logged(backend: Backend) {
     let db = database(backend).await;
     let url = url_of(&dir.0, db.as_ref());
     let mut command = obol(&dir.0, db.as_ref().map(|db| db.url.as_str()));
-    command.env("OBOL_LOG", "debug").env("OBOL_CONNECTOR_TIMEOUT_MS", "300");
+    command
+        .env("OBOL_LOG", "debug")
+        .env("OBOL_CONNECTOR_TIMEOUT_MS", "300");
     let mut serve = Serve::start(command);
     let (lines, base) = serve.listening().await;
     let key = printed(&lines, "demo secret key:");
     let mut numbers: Vec<String> = CARDS.iter().map(|n| n.to_string()).collect();
     numbers.push("4000000000006975".into());
     for number in &numbers {
-        let (status, order) = call(reqwest::Method::POST, format!("{base}/v1/orders"), &key, Some(json!({"amount": 1500, "currency": "EUR"}))).await;
+        let (status, order) = call(
+            reqwest::Method::POST,
+            format!("{base}/v1/orders"),
+            &key,
+            Some(json!({"amount": 1500, "currency": "EUR"})),
+        )
+        .await;
         assert_eq!(status, 200);
-        let confirm = format!("{base}/v1/orders/{}/confirm", order["id"].as_str().expect("id"));
-        let (status, answer) = call(reqwest::Method::POST, confirm.clone(), &key, Some(card(number, "987"))).await;
+        let confirm = format!(
+            "{base}/v1/orders/{}/confirm",
+            order["id"].as_str().expect("id")
+        );
+        let (status, answer) = call(
+            reqwest::Method::POST,
+            confirm.clone(),
+            &key,
+            Some(card(number, "987")),
+        )
+        .await;
         assert!([200, 402, 502].contains(&status), "{number}: {answer}");
-        assert!(!answer.to_string().contains(number.as_str()), "an answer echoes the card number");
+        assert!(
+            !answer.to_string().contains(number.as_str()),
+            "an answer echoes the card number"
+        );
     }
     // Refused by Obol's own checks: bad Luhn, expired, bad CVC shape.
-    let (_, order) = call(reqwest::Method::POST, format!("{base}/v1/orders"), &key, Some(json!({"amount": 1500, "currency": "EUR"}))).await;
-    let confirm = format!("{base}/v1/orders/{}/confirm", order["id"].as_str().expect("id"));
+    let (_, order) = call(
+        reqwest::Method::POST,
+        format!("{base}/v1/orders"),
+        &key,
+        Some(json!({"amount": 1500, "currency": "EUR"})),
+    )
+    .await;
+    let confirm = format!(
+        "{base}/v1/orders/{}/confirm",
+        order["id"].as_str().expect("id")
+    );
     let refused = [
         json!({"payment_method": {"type": "card", "card": {"number": "4242424242424241", "exp_month": 12, "exp_year": 2030, "cvc": "987"}}}),
         json!({"payment_method": {"type": "card", "card": {"number": CARD, "exp_month": 1, "exp_year": 2020, "cvc": "987"}}}),
@@ -610,15 +698,24 @@ async fn card_data_is_never_stored_or_logged(backend: Backend) {
     for body in refused {
         let (status, answer) = call(reqwest::Method::POST, confirm.clone(), &key, Some(body)).await;
         assert_eq!(status, 400, "{answer}");
-        assert!(!answer.to_string().contains("424242424242"), "an error echoes the card number: {answer}");
+        assert!(
+            !answer.to_string().contains("424242424242"),
+            "an error echoes the card number: {answer}"
+        );
     }
     serve.terminate().await;
 
     let dump = database_dump(&dir.0, &url).await;
     let log = serve.stderr();
     for number in &numbers {
-        assert!(!dump.contains(number.as_str()), "card number {number} is in the database");
-        assert!(!log.contains(number.as_str()), "card number {number} is in the log");
+        assert!(
+            !dump.contains(number.as_str()),
+            "card number {number} is in the database"
+        );
+        assert!(
+            !log.contains(number.as_str()),
+            "card number {number} is in the log"
+        );
     }
     assert!(dump.contains("4242"), "the dump is real: last4 is kept");
     // The decline code `incorrect_cvc` is the only mention of a CVC allowed.
@@ -626,7 +723,10 @@ async fn card_data_is_never_stored_or_logged(backend: Backend) {
     let log = log.to_lowercase().replace("incorrect_cvc", "");
     assert!(!dump.contains("cvc"), "a CVC field is in the database");
     // The CVC value as a debug or JSON string would show it quoted.
-    assert!(!log.contains("\"987\"") && !log.contains("cvc=987") && !log.contains("cvc: 987"), "a CVC is in the log");
+    assert!(
+        !log.contains("\"987\"") && !log.contains("cvc=987") && !log.contains("cvc: 987"),
+        "a CVC is in the log"
+    );
 }
 
 /// Everything the database holds, as text: the SQLite files, or every row
@@ -638,14 +738,19 @@ async fn database_dump(dir: &Path, url: &str) -> String {
         return String::from_utf8_lossy(&bytes).into_owned();
     }
     let db = obol_store::Db::connect(url).await.expect("database");
-    let tables: Vec<String> = sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
-        .fetch_all(&db.pool)
-        .await
-        .expect("tables");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("tables");
     let mut dump = String::new();
     for table in tables {
         let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await.expect("rows");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&db.pool)
+            .await
+            .expect("rows");
         dump.push_str(&rows.join("\n"));
     }
     db.close().await;
