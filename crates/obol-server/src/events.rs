@@ -22,7 +22,7 @@ pub async fn record(
     let mut event = EventRow {
         id: obol_core::new_id("evt"),
         brand_id: brand_id.to_owned(),
-        sequence: 0,
+        sequence: None,
         event_type: event_type.to_owned(),
         object_id: object_id.to_owned(),
         customer_id: customer_id.map(str::to_owned),
@@ -31,6 +31,20 @@ pub async fn record(
     };
     obol_store::events::insert(conn, &mut event).await?;
     Ok(event)
+}
+
+/// Numbers the brand's committed events that have no sequence yet, so that
+/// readers see every event with its final number.
+pub async fn sequence(state: &crate::state::AppState, brand_id: &str) -> Result<(), ApiError> {
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    if !obol_store::events::has_unsequenced(&mut conn, brand_id).await? {
+        return Ok(());
+    }
+    drop(conn);
+    let mut tx = state.db.begin().await?;
+    obol_store::events::assign_sequences(&mut tx, state.db.backend, brand_id).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(())
 }
 
 /// An event as the API shows it.
@@ -59,7 +73,7 @@ impl TryFrom<EventRow> for Event {
             id: row.id,
             object: "event",
             event_type: row.event_type,
-            sequence: row.sequence,
+            sequence: row.sequence.ok_or_else(|| ApiError::internal("event read before it was numbered"))?,
             created_at: Timestamp::from_ms(row.created_at),
             data,
         })

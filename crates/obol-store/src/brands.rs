@@ -76,14 +76,3 @@ pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .await?;
     Ok(())
 }
-
-/// Takes the brand's next event sequence number. The row stays locked until
-/// the transaction ends, so a brand's sequence numbers follow commit order.
-pub async fn next_event_sequence(conn: &mut Conn, brand_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "UPDATE brands SET event_sequence = event_sequence + 1 WHERE id = $1 RETURNING event_sequence",
-    )
-    .bind(brand_id)
-    .fetch_one(conn)
-    .await?)
-}

@@ -8,7 +8,8 @@ use crate::{Conn, Result};
 pub struct EventRow {
     pub id: String,
     pub brand_id: String,
-    pub sequence: i64,
+    /// `None` until the sequencer numbers it.
+    pub sequence: Option<i64>,
     #[sqlx(rename = "type")]
     pub event_type: String,
     pub object_id: String,
@@ -19,9 +20,8 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, brand_id, sequence, type, object_id, customer_id, data, created_at";
 
-/// Inserts an event, taking the brand's next sequence number.
+/// Inserts an event; its sequence number comes later from `assign_sequences`.
 pub async fn insert(conn: &mut Conn, event: &mut EventRow) -> Result<()> {
-    event.sequence = crate::brands::next_event_sequence(conn, &event.brand_id).await?;
     sqlx::query(
         "INSERT INTO events (id, brand_id, sequence, type, object_id, customer_id, data, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -56,6 +56,45 @@ pub struct EventFilter {
     pub customer_id: Option<String>,
 }
 
+/// Whether the brand has events not numbered yet.
+pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT id FROM events WHERE brand_id = $1 AND sequence IS NULL LIMIT 1")
+            .bind(brand_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Numbers the brand's committed, unnumbered events after the last number,
+/// in id order; returns how many. Run in a write transaction: the brand row
+/// lock (PostgreSQL) or the write lock (SQLite) makes sequencers take turns,
+/// and each sees every event committed before it, so numbers follow commit
+/// order.
+pub async fn assign_sequences(conn: &mut Conn, backend: crate::Backend, brand_id: &str) -> Result<u64> {
+    let sql = format!("SELECT event_sequence FROM brands WHERE id = $1{}", backend.for_update());
+    let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(brand_id).fetch_one(&mut *conn).await?;
+    let numbered = sqlx::query(
+        "UPDATE events SET sequence = $2 + numbered.position FROM \
+         (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS position FROM events \
+          WHERE brand_id = $1 AND sequence IS NULL) AS numbered \
+         WHERE events.id = numbered.id",
+    )
+    .bind(brand_id)
+    .bind(last)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if numbered > 0 {
+        sqlx::query("UPDATE brands SET event_sequence = event_sequence + $2 WHERE id = $1")
+            .bind(brand_id)
+            .bind(i64::try_from(numbered).unwrap_or(i64::MAX))
+            .execute(conn)
+            .await?;
+    }
+    Ok(numbered)
+}
+
 /// The brand's events, newest (highest sequence) first. `after_sequence` is
 /// the sequence of the `starting_after` event.
 pub async fn list(
@@ -68,7 +107,7 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND ($2 IS NULL OR type = $2) \
          AND ($3 IS NULL OR object_id = $3) AND ($4 IS NULL OR customer_id = $4) \
-         AND ($5 IS NULL OR sequence < $5) ORDER BY sequence DESC LIMIT $6"
+         AND sequence IS NOT NULL AND ($5 IS NULL OR sequence < $5) ORDER BY sequence DESC LIMIT $6"
     );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(brand_id)

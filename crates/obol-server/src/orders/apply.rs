@@ -72,7 +72,8 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         return reload(state, transaction_id).await;
     }
     let previous_status = order.status.clone();
-    apply_to_order(state, &mut tx, &mut order, &txn, kind, &report, now).await?;
+    let mut entries = Vec::new();
+    apply_to_order(state, &mut tx, &mut order, &txn, kind, &report, now, &mut entries).await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
@@ -84,6 +85,11 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
     write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
+    // Ledger entries go last: their balance rows are shared by every payment
+    // of the brand, so their row locks are held only until the commit.
+    for entry in entries {
+        ledger::post(&mut tx, entry, now).await?;
+    }
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(Applied {
         order,
@@ -167,6 +173,7 @@ fn awaiting_payment(order: &OrderRow) -> bool {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_to_order(
     state: &AppState,
     conn: &mut Conn,
@@ -175,6 +182,7 @@ async fn apply_to_order(
     kind: TransactionKind,
     report: &Report,
     now: Timestamp,
+    entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
     let result = report.result;
     match kind {
@@ -186,14 +194,14 @@ async fn apply_to_order(
                 }
                 return Ok(());
             }
-            apply_payment(state, conn, order, txn, kind, report, now).await
+            apply_payment(state, conn, order, txn, kind, report, now, entries).await
         }
         TransactionKind::Capture if result == CallResult::Succeeded => {
             order.amount_captured = txn.amount;
             order.captured_at = Some(now.as_ms());
             set_status(order, OrderStatus::Paid);
             order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
-            captured(state, conn, order, txn, now).await
+            captured(state, conn, order, txn, now, entries).await
         }
         TransactionKind::IncrementAuthorization if result == CallResult::Succeeded => {
             order.amount = txn.amount;
@@ -216,15 +224,17 @@ async fn apply_to_order(
             set_status(order, OrderStatus::Reversed);
             order_jobs::cancel_clearing(conn, &order.id, now).await?;
             let entry = money_back(order, txn, "reverse", false)?;
-            ledger::post(conn, entry, now).await.map(drop)
+            entries.push(entry);
+            Ok(())
         }
         TransactionKind::Refund => {
-            super::refunds::settle(state, conn, order, txn, result, report, now).await
+            super::refunds::settle(state, conn, order, txn, result, report, now, entries).await
         }
         _ => Ok(()),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_payment(
     state: &AppState,
     conn: &mut Conn,
@@ -233,6 +243,7 @@ async fn apply_payment(
     kind: TransactionKind,
     report: &Report,
     now: Timestamp,
+    entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
     set_status(order, machine::status_after_payment(kind, report.result));
     order.next_action = report
@@ -253,7 +264,7 @@ async fn apply_payment(
                 TransactionKind::Sale => {
                     order.amount_captured = txn.amount;
                     order.captured_at = Some(now.as_ms());
-                    captured(state, conn, order, txn, now).await?;
+                    captured(state, conn, order, txn, now, entries).await?;
                 }
                 _ => {}
             }
@@ -279,6 +290,7 @@ async fn captured(
     order: &OrderRow,
     txn: &TransactionRow,
     now: Timestamp,
+    entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
     debug_assert!(order.amount_captured <= order.amount_authorized);
     let currency = currency_of(order)?;
@@ -295,7 +307,7 @@ async fn captured(
             ),
         ],
     };
-    ledger::post(conn, entry, now).await?;
+    entries.push(entry);
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
         .ok_or_else(|| ApiError::internal("brand vanished"))?;

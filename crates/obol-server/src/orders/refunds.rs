@@ -5,7 +5,6 @@ use super::payment::{self, Call, Report};
 use super::views::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
-use crate::ledger;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation};
 use obol_core::order::{
@@ -161,6 +160,7 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
 
 /// Step 3 for a refund transaction: settle the refund, the order's amounts,
 /// the ledger and the refund events.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn settle(
     _state: &AppState,
     conn: &mut Conn,
@@ -169,6 +169,7 @@ pub(crate) async fn settle(
     result: CallResult,
     report: &Report,
     now: Timestamp,
+    entries: &mut Vec<crate::ledger::NewEntry>,
 ) -> ApiResult<()> {
     let Some(refund_id) = txn.refund_id.as_deref() else {
         return Err(ApiError::internal(format!(
@@ -208,7 +209,7 @@ pub(crate) async fn settle(
             .as_str()
             .to_owned();
         let entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
-        ledger::post(conn, entry, now).await?;
+        entries.push(entry);
     }
     debug_assert!(order.amount_refunded + order.amount_refund_pending <= order.amount_captured);
     let refund = obol_store::orders::get_refund(conn, &order.brand_id, refund_id)

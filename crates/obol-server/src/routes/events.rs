@@ -36,6 +36,7 @@ async fn list_events(
         customer_id: query.take("customer_id")?,
     };
     query.finish()?;
+    crate::events::sequence(&state, &auth.brand_id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     if let Some(customer_id) = &filter.customer_id
         && obol_store::customers::get(&mut conn, &auth.brand_id, customer_id)
@@ -46,12 +47,11 @@ async fn list_events(
     }
     let after_sequence = match &page.starting_after {
         None => None,
-        Some(after) => Some(
-            obol_store::events::get(&mut conn, &auth.brand_id, after)
-                .await?
-                .ok_or_else(|| unknown_cursor(after))?
-                .sequence,
-        ),
+        Some(after) => obol_store::events::get(&mut conn, &auth.brand_id, after)
+            .await?
+            .and_then(|event| event.sequence)
+            .map(Some)
+            .ok_or_else(|| unknown_cursor(after))?,
     };
     let rows = obol_store::events::list(
         &mut conn,
@@ -79,6 +79,7 @@ async fn get_event(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Event>> {
+    crate::events::sequence(&state, &auth.brand_id).await?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let row = obol_store::events::get(&mut conn, &auth.brand_id, &id)
         .await?

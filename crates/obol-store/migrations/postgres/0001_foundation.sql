@@ -63,7 +63,9 @@ CREATE INDEX customers_brand ON customers (brand_id, id);
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
     brand_id TEXT NOT NULL REFERENCES brands (id),
-    sequence BIGINT NOT NULL,
+    -- Assigned after commit by the sequencer, in the order events become
+    -- visible (commit order), so that no write holds a per-brand lock.
+    sequence BIGINT,
     type TEXT NOT NULL,
     object_id TEXT NOT NULL,
     customer_id TEXT,
@@ -72,6 +74,7 @@ CREATE TABLE events (
     UNIQUE (brand_id, sequence)
 );
 CREATE INDEX events_customer ON events (brand_id, customer_id, sequence);
+CREATE INDEX events_unsequenced ON events (brand_id, id) WHERE sequence IS NULL;
 
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
