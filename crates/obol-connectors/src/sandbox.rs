@@ -132,18 +132,31 @@ impl Sandbox {
 
     /// The answer a payment's recorded outcome gives.
     fn payment_response(&self, payment: &PaymentRow) -> ConnectorResponse {
-        let outcome = match payment.status.as_str() {
+        self.response(
+            &payment.id,
+            &payment.status,
+            payment.decline_code.as_deref(),
+            payment.amount,
+        )
+    }
+
+    /// The answer for a payment in `status`.
+    fn response(
+        &self,
+        id: &str,
+        status: &str,
+        decline_code: Option<&str>,
+        amount: i64,
+    ) -> ConnectorResponse {
+        let outcome = match status {
             "succeeded" => Outcome::Succeeded,
             "pending" => Outcome::Pending,
             "requires_action" => {
-                let url = format!(
-                    "{}/sandbox/challenge/{}",
-                    self.challenge_base_url, payment.id
-                );
+                let url = format!("{}/sandbox/challenge/{id}", self.challenge_base_url);
                 Outcome::RequiresAction { url }
             }
             _ => {
-                let code = payment.decline_code.as_deref().unwrap_or("generic_decline");
+                let code = decline_code.unwrap_or("generic_decline");
                 let message = decline_message(code).to_owned();
                 Outcome::Declined {
                     code: code.to_owned(),
@@ -158,9 +171,9 @@ impl Sandbox {
         };
         ConnectorResponse {
             outcome,
-            connector_transaction_id: Some(payment.id.clone()),
+            connector_transaction_id: Some(id.to_owned()),
             http_code: Some(http_code),
-            amount: Some(payment.amount),
+            amount: Some(amount),
         }
     }
 
@@ -187,11 +200,7 @@ impl Sandbox {
             request.account.account_id.as_str(),
             request.transaction_id.as_str(),
         );
-        if let Some(payment) =
-            store::payment_by_transaction(&mut conn, account_id, transaction_id).await?
-        {
-            return self.replay_payment(&mut conn, payment).await;
-        }
+        // The unique (account, transaction) key catches a repeat: no read first.
         let scenario = Scenario::for_card(digits);
         let id = new_id("sbx_pay");
         let payment = new_payment(request, card, scenario, &id, self.clock.now().as_ms());
@@ -208,17 +217,17 @@ impl Sandbox {
             }
             Err(error) => return Err(error.into()),
         }
-        let recorded = reload(&mut conn, &id).await?;
         drop(conn);
+        let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);
         match scenario {
             Scenario::ProcessorError => Err(processor_failure()),
             Scenario::Timeout => {
                 // The money is taken (recorded above), but the caller's own
                 // timeout fires long before this answer.
                 tokio::time::sleep(TIMEOUT_CARD_DELAY).await;
-                Ok(self.payment_response(&recorded))
+                Ok(answer)
             }
-            _ => Ok(self.payment_response(&recorded)),
+            _ => Ok(answer),
         }
     }
 

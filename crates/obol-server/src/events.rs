@@ -73,7 +73,9 @@ impl TryFrom<EventRow> for Event {
             id: row.id,
             object: "event",
             event_type: row.event_type,
-            sequence: row.sequence.ok_or_else(|| ApiError::internal("event read before it was numbered"))?,
+            sequence: row
+                .sequence
+                .ok_or_else(|| ApiError::internal("event read before it was numbered"))?,
             created_at: Timestamp::from_ms(row.created_at),
             data,
         })

@@ -58,11 +58,12 @@ pub struct EventFilter {
 
 /// Whether the brand has events not numbered yet.
 pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT id FROM events WHERE brand_id = $1 AND sequence IS NULL LIMIT 1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?;
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM events WHERE brand_id = $1 AND sequence IS NULL LIMIT 1",
+    )
+    .bind(brand_id)
+    .fetch_optional(conn)
+    .await?;
     Ok(found.is_some())
 }
 
@@ -71,9 +72,19 @@ pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
 /// lock (PostgreSQL) or the write lock (SQLite) makes sequencers take turns,
 /// and each sees every event committed before it, so numbers follow commit
 /// order.
-pub async fn assign_sequences(conn: &mut Conn, backend: crate::Backend, brand_id: &str) -> Result<u64> {
-    let sql = format!("SELECT event_sequence FROM brands WHERE id = $1{}", backend.for_update());
-    let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(brand_id).fetch_one(&mut *conn).await?;
+pub async fn assign_sequences(
+    conn: &mut Conn,
+    backend: crate::Backend,
+    brand_id: &str,
+) -> Result<u64> {
+    let sql = format!(
+        "SELECT event_sequence FROM brands WHERE id = $1{}",
+        backend.for_update()
+    );
+    let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(brand_id)
+        .fetch_one(&mut *conn)
+        .await?;
     let numbered = sqlx::query(
         "UPDATE events SET sequence = $2 + numbered.position FROM \
          (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS position FROM events \

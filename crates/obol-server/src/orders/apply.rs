@@ -26,6 +26,8 @@ pub struct Applied {
     pub order: OrderRow,
     pub transaction: TransactionRow,
     pub changed: bool,
+    /// The order as rendered for its event, when its status changed.
+    pub rendered: Option<views::Order>,
 }
 
 /// Applies `report` to transaction `transaction_id` if it is still open.
@@ -63,6 +65,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
             order,
             transaction: txn,
             changed: false,
+            rendered: None,
         });
     }
     let expected_version = txn.version;
@@ -73,7 +76,17 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     let previous_status = order.status.clone();
     let mut entries = Vec::new();
-    apply_to_order(state, &mut tx, &mut order, &txn, kind, &report, now, &mut entries).await?;
+    apply_to_order(
+        state,
+        &mut tx,
+        &mut order,
+        &txn,
+        kind,
+        &report,
+        now,
+        &mut entries,
+    )
+    .await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
@@ -84,7 +97,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
-    write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
+    let rendered = write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
     // Ledger entries go last: their balance rows are shared by every payment
     // of the brand, so their row locks are held only until the commit.
     for entry in entries {
@@ -95,6 +108,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         order,
         transaction: txn,
         changed: true,
+        rendered,
     })
 }
 
@@ -111,6 +125,7 @@ async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
         order,
         transaction,
         changed: false,
+        rendered: None,
     })
 }
 
@@ -410,7 +425,7 @@ async fn write_events(
     txn: &TransactionRow,
     previous_status: &str,
     now: Timestamp,
-) -> ApiResult<()> {
+) -> ApiResult<Option<views::Order>> {
     let customer = order.customer_id.as_deref();
     let view = super::views::Transaction::try_from(txn)?;
     match txn.status.as_str() {
@@ -453,8 +468,9 @@ async fn write_events(
             now,
         )
         .await?;
+        return Ok(Some(rendered));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Amounts of the order, for the refund module.

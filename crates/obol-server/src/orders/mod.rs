@@ -329,7 +329,8 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     let row = build(state, &mut tx, brand_id, &input, now).await?;
     obol_store::orders::insert_order(&mut tx, &row).await?;
-    let order = views::render(state, &mut tx, &row).await?;
+    // A new order has no transactions yet: nothing to read.
+    let order = views::render_with(state, &row, &[])?;
     events::record(
         &mut tx,
         brand_id,

@@ -100,9 +100,12 @@ async fn follow_up(
     };
     let report = payment::call(state, &connector, wrap(request)).await;
     let Applied {
-        order, transaction, ..
+        order,
+        transaction,
+        rendered,
+        ..
     } = apply::apply(state, &txn.id, report).await?;
-    payment::answer(state, &order, &transaction).await
+    payment::answer(state, &order, &transaction, rendered).await
 }
 
 async fn cancel_unpaid(

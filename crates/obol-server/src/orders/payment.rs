@@ -256,7 +256,13 @@ pub async fn confirm(
     };
     let report = call(state, &connector, Call::Authorize(request)).await;
     let applied = super::apply::apply(state, &txn.id, report).await?;
-    answer(state, &applied.order, &applied.transaction).await
+    answer(
+        state,
+        &applied.order,
+        &applied.transaction,
+        applied.rendered,
+    )
+    .await
 }
 
 fn payment_method(
@@ -322,6 +328,7 @@ pub(crate) async fn answer(
     state: &AppState,
     order: &OrderRow,
     txn: &TransactionRow,
+    rendered: Option<Order>,
 ) -> ApiResult<Order> {
     let status = TransactionStatus::parse(&txn.status).unwrap_or(TransactionStatus::Unknown);
     let error: Value = txn
@@ -347,10 +354,13 @@ pub(crate) async fn answer(
         TransactionStatus::Unknown => Err(connector_error(message)
             .with_extra("order_id", json!(order.id))
             .with_extra("transaction_id", json!(txn.id))),
-        _ => {
-            let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-            views::render(state, &mut conn, order).await
-        }
+        _ => match rendered {
+            Some(order) => Ok(order),
+            None => {
+                let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+                views::render(state, &mut conn, order).await
+            }
+        },
     }
 }
 
