@@ -146,13 +146,37 @@ impl Server {
             self.poll_interval,
             worker_stop,
         ));
+        let checkpointer = tokio::spawn(checkpoint_loop(
+            self.state.db.clone(),
+            stop_worker.subscribe(),
+        ));
         let result = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        let _ = checkpointer.await;
         self.state.db.close().await;
         result
+    }
+}
+
+/// How often the SQLite write-ahead log is checkpointed.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Checkpoints SQLite's write-ahead log beside the writer until `stop`.
+async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if db.backend != obol_store::Backend::Sqlite {
+        return;
+    }
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+        if let Err(error) = db.checkpoint().await {
+            tracing::warn!(%error, "checkpoint failed");
+        }
     }
 }
 

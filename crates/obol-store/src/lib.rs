@@ -126,9 +126,12 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
+                        // No automatic checkpoints: they would run inside a
+                        // writer's commit; `checkpoint` runs them beside it.
                         let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA wal_autocheckpoint = 0;"
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                             PRAGMA wal_autocheckpoint = 0;"
                         );
                         conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))).await?;
                         Ok(())
@@ -173,6 +176,19 @@ impl Db {
             Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Copies the SQLite write-ahead log into the database file without
+    /// blocking the writer (a no-op on PostgreSQL); the server runs it
+    /// periodically since automatic checkpoints are off.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// A connection for a single-statement write outside a transaction.
