@@ -64,6 +64,25 @@ pub fn metadata(value: &Value) -> Result<Metadata, InvalidParam> {
     Ok(out)
 }
 
+/// Applies a metadata patch (Stripe's rule): keys merge, a key set to `""`
+/// is removed; the result must still fit the key limit.
+pub fn merge_metadata(stored: &mut Metadata, patch: Metadata) -> Result<(), InvalidParam> {
+    for (key, value) in patch {
+        if value.is_empty() {
+            stored.remove(&key);
+        } else {
+            stored.insert(key, value);
+        }
+    }
+    if stored.len() > METADATA_MAX_KEYS {
+        return Err(InvalidParam::new(
+            "metadata",
+            format!("metadata can have at most {METADATA_MAX_KEYS} keys"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an email address: one `@`, a non-empty local part, and a dotted
 /// domain; no whitespace; at most 254 characters. Returns it trimmed, with
 /// the domain lower-cased.

@@ -259,19 +259,7 @@ pub async fn update(
     if let Some(patch) = metadata_patch {
         let mut metadata: Metadata =
             serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
-        for (key, value) in patch {
-            if value.is_empty() {
-                metadata.remove(&key);
-            } else {
-                metadata.insert(key, value);
-            }
-        }
-        if metadata.len() > validate::METADATA_MAX_KEYS {
-            return Err(ApiError::invalid(
-                "metadata",
-                "metadata can have at most 50 keys",
-            ));
-        }
+        validate::merge_metadata(&mut metadata, patch)?;
         row.metadata = serde_json::to_string(&metadata).map_err(ApiError::internal)?;
     }
     row.updated_at = now.as_ms();

@@ -444,13 +444,7 @@ pub async fn update(
     {
         let mut metadata: Metadata =
             serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
-        for (key, value) in patch {
-            if value.is_empty() {
-                metadata.remove(&key);
-            } else {
-                metadata.insert(key, value);
-            }
-        }
+        validate::merge_metadata(&mut metadata, patch)?;
         row.metadata = serde_json::to_string(&metadata).map_err(ApiError::internal)?;
     }
     if input.amount.is_some() || input.items.is_some() {
