@@ -142,11 +142,14 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
             matches!(status, S::InProgress | S::RequiresAction | S::Authorized) && !facts.in_flight
         }
         C::Reverse => status == S::Paid && !facts.cleared && !facts.has_refunds && !facts.in_flight,
-        C::Refund => status.is_captured(),
+        // Refunds reserve instead of claiming, but never overlap a reverse.
+        C::Refund => status.is_captured() && !facts.in_flight,
         C::ChangeAmount => status == S::InProgress && !facts.attempted && !facts.in_flight,
         C::Expire => matches!(status, S::InProgress | S::RequiresAction) && !facts.in_flight,
         C::ExpireAuthorization => status == S::Authorized && !facts.in_flight,
-        C::Clear => matches!(status, S::Paid | S::PartiallyRefunded) && !facts.cleared,
+        C::Clear => {
+            matches!(status, S::Paid | S::PartiallyRefunded) && !facts.cleared && !facts.in_flight
+        }
     };
     if allowed {
         return Ok(());

@@ -30,9 +30,10 @@ impl Principal {
     pub fn idempotency_scope(&self) -> String {
         match self {
             Principal::Admin => "admin".into(),
-            Principal::Secret { brand_id, .. } | Principal::Publishable { brand_id, .. } => {
-                brand_id.clone()
-            }
+            Principal::Secret { brand_id, .. } => brand_id.clone(),
+            // Apart from the brand's secret keys, so a checkout page can
+            // neither replay nor block a key the merchant uses.
+            Principal::Publishable { brand_id, .. } => format!("pk:{brand_id}"),
         }
     }
 }

@@ -33,7 +33,7 @@ fn table_of_allowed_commands() {
 }
 
 #[test]
-fn in_flight_blocks_connector_operations_but_not_refunds() {
+fn in_flight_blocks_every_operation() {
     let busy = OrderFacts {
         in_flight: true,
         ..OrderFacts::default()
@@ -41,7 +41,9 @@ fn in_flight_blocks_connector_operations_but_not_refunds() {
     assert!(check(OrderStatus::Authorized, OrderCommand::Capture, busy).is_err());
     assert!(check(OrderStatus::Authorized, OrderCommand::Void, busy).is_err());
     assert!(check(OrderStatus::InProgress, OrderCommand::Confirm, busy).is_err());
-    assert!(check(OrderStatus::Paid, OrderCommand::Refund, busy).is_ok());
+    // A refund never overlaps a reverse in flight: the money would go back twice.
+    assert!(check(OrderStatus::Paid, OrderCommand::Refund, busy).is_err());
+    assert!(check(OrderStatus::Paid, OrderCommand::Clear, busy).is_err());
     let cleared = OrderFacts {
         cleared: true,
         ..OrderFacts::default()

@@ -238,7 +238,7 @@ async fn apply_to_order(
         TransactionKind::Reverse if result == CallResult::Succeeded => {
             set_status(order, OrderStatus::Reversed);
             order_jobs::cancel_clearing(conn, &order.id, now).await?;
-            let entry = money_back(order, txn, "reverse", false)?;
+            let entry = money_back(order, txn, "reverse", order.cleared_at.is_some())?;
             entries.push(entry);
             Ok(())
         }
@@ -352,9 +352,22 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
                 json!({"code": "canceled", "message": "the order was voided before the payment completed"}),
             ),
             action_url: None,
+            not_found: false,
         };
         record_transaction(&mut payment, &report, TransactionStatus::Failed, now, true)?;
-        obol_store::orders::update_transaction(conn, &payment, expected).await?;
+        if obol_store::orders::update_transaction(conn, &payment, expected).await? {
+            let view = super::views::Transaction::try_from(&payment)?;
+            events::record(
+                conn,
+                &order.brand_id,
+                "transaction.failed",
+                &payment.id,
+                order.customer_id.as_deref(),
+                &view,
+                now,
+            )
+            .await?;
+        }
         order_jobs::cancel_sync(conn, &payment.id, now).await?;
     }
     Ok(())

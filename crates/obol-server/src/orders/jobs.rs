@@ -25,6 +25,10 @@ const SYNC: &str = "transaction.sync";
 const UNRESOLVED_AFTER_MS: i64 = 7 * DAY_MS;
 /// Enough attempts for the backoff below to span the 7 days.
 const SYNC_MAX_ATTEMPTS: i64 = 40;
+/// Expiry and clearing wait for an operation in flight, which sync settles
+/// within 7 days: every 5 minutes, for longer than that.
+const IN_FLIGHT_RETRY_MS: i64 = 5 * MINUTE_MS;
+const ORDER_JOB_MAX_ATTEMPTS: i64 = 3_000;
 
 /// Delay before the next sync attempt: 1 min, 5 min, 30 min, 2 h, then 6 h.
 pub fn sync_backoff_ms(attempts: i64) -> i64 {
@@ -62,6 +66,7 @@ async fn schedule(
     let mut job = new_job(kind, payload, at);
     job.unique_key = Some(key);
     job.brand_id = Some(brand_id.to_owned());
+    job.max_attempts = ORDER_JOB_MAX_ATTEMPTS;
     crate::jobs::enqueue(conn, &job, now).await.map(drop)
 }
 
@@ -162,6 +167,19 @@ fn payload_id(job: &JobRow, field: &str) -> Result<String, JobError> {
         .ok_or_else(|| JobError::new(format!("job payload lacks {field}")))
 }
 
+/// A time-driven change refused only because another operation on the order
+/// is waiting for its connector is tried again later; otherwise it no
+/// longer applies.
+fn retry_if_in_flight(order: &OrderRow) -> Result<(), JobError> {
+    match &order.in_flight_transaction_id {
+        Some(transaction_id) => Err(JobError {
+            message: format!("order {} waits for transaction {transaction_id}", order.id),
+            retry_in_ms: Some(IN_FLIGHT_RETRY_MS),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn job_error(error: ApiError) -> JobError {
     JobError::new(error.message)
 }
@@ -180,7 +198,7 @@ async fn expire(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         .await
         .is_err()
     {
-        return Ok(());
+        return retry_if_in_flight(&order);
     }
     if order.status == OrderStatus::RequiresAction.as_str() {
         // An open challenge is released at the connector first.
@@ -229,7 +247,7 @@ async fn expire_authorization(state: &AppState, job: &JobRow) -> Result<(), JobE
         // Another operation is in flight: try again shortly.
         Err(error) if error.code == "invalid_state" => Err(JobError {
             message: error.message,
-            retry_in_ms: Some(MINUTE_MS),
+            retry_in_ms: Some(IN_FLIGHT_RETRY_MS),
         }),
         Err(error) => Err(job_error(error)),
     }
@@ -250,7 +268,7 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         .await
         .is_err()
     {
-        return Ok(());
+        return retry_if_in_flight(&order);
     }
     let net = order.amount_captured - order.amount_refunded;
     if net > 0 {
@@ -312,7 +330,7 @@ async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> ApiResul
             brand_id: parent.clone(),
             account_type: AccountType::Commission,
             currency,
-            owner_id: Some(order.brand_id.clone()),
+            owner_id: None,
         };
         postings.push((account, -commission));
     }

@@ -258,14 +258,23 @@ async fn build(
                 )
             })?,
     };
-    if input.confirm == Some(true) && input.payment_method.is_none() {
-        return Err(ApiError::bad_request(
-            "parameter_missing",
-            "confirm: true needs a payment_method",
+    if input.confirm == Some(true) {
+        // Check the payment before the order exists, so that a refused one
+        // leaves nothing behind (a 400 is not kept for idempotent retries).
+        let method = input.payment_method.as_ref().ok_or_else(|| {
+            ApiError::bad_request("parameter_missing", "confirm: true needs a payment_method")
+                .with_param("payment_method")
+        })?;
+        let (method_type, _) = payment::payment_method(state, method, now)?;
+        crate::connector_accounts::route(
+            conn,
+            brand_id,
+            method_type,
+            currency,
+            input.connector_account_id.as_deref(),
         )
-        .with_param("payment_method"));
+        .await?;
     }
-    let _ = state;
     Ok(OrderRow {
         id: obol_core::new_id("ord"),
         brand_id: brand_id.to_owned(),

@@ -239,6 +239,12 @@ pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResu
         connector_transaction_id: txn.connector_transaction_id.clone(),
     };
     let report: Report = payment::call(state, &connector, Call::Sync(request)).await;
+    // A connector that has not seen a young operation may still be handling
+    // its call: "not found" is final only once the call must have ended.
+    let call_window_ms = payment::call_window_ms(state);
+    if report.not_found && state.now().as_ms() - txn.created_at < call_window_ms {
+        return Ok(txn.clone());
+    }
     let applied = apply::apply(state, &txn.id, report).await?;
     Ok(applied.transaction)
 }

@@ -37,6 +37,8 @@ pub struct Report {
     /// `{code, decline_code?, message}` for failures and unknown outcomes.
     pub error: Option<Value>,
     pub action_url: Option<String>,
+    /// The connector has no record of the operation.
+    pub not_found: bool,
 }
 
 impl Report {
@@ -48,6 +50,7 @@ impl Report {
             http_code,
             error: Some(json!({"code": "connector_error", "message": message})),
             action_url: None,
+            not_found: false,
         };
         let response = match result {
             None => return unknown(None, "the connector did not answer in time".into()),
@@ -64,10 +67,12 @@ impl Report {
                     http_code: Some(400),
                     error: Some(json!({"code": "connector_refused", "message": error.to_string()})),
                     action_url: None,
+                    not_found: false,
                 };
             }
             Some(Ok(response)) => response,
         };
+        let not_found = response.outcome == Outcome::NotFound;
         let (result, error, action_url) = match response.outcome {
             Outcome::Succeeded => (CallResult::Succeeded, None, None),
             Outcome::Pending => (CallResult::Pending, None, None),
@@ -91,12 +96,18 @@ impl Report {
             http_code: response.http_code,
             error,
             action_url,
+            not_found,
         }
     }
 }
 
 /// Extra time after the call timeout before the sync job asks the connector.
 const SYNC_MARGIN_MS: i64 = 30_000;
+
+/// How long after its start a connector call may still be running.
+pub(crate) fn call_window_ms(state: &AppState) -> i64 {
+    i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS
+}
 
 /// Step 1: records a `pending` transaction and its sync job, and claims the
 /// order for it (refunds reserve their amount instead of claiming).
@@ -207,6 +218,12 @@ pub async fn confirm(
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
     super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
+    if now.as_ms() >= order.expires_at {
+        return Err(ApiError::invalid_state(format!(
+            "cannot confirm an order in this state: it expired at {}",
+            Timestamp::from_ms(order.expires_at).to_rfc3339()
+        )));
+    }
     let currency = super::currency(&order.currency)?;
     let account = connector_accounts::route(
         &mut tx,
@@ -265,7 +282,7 @@ pub async fn confirm(
     .await
 }
 
-fn payment_method(
+pub(crate) fn payment_method(
     state: &AppState,
     input: &PaymentMethodInput,
     now: Timestamp,

@@ -158,6 +158,41 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
     Refund::try_from(&refund)
 }
 
+/// A refund after clearing takes the reseller's commission back pro rata:
+/// the parent's commission account returns its share of the refund, and the
+/// brand's available balance pays only the rest.
+async fn claw_back_commission(
+    conn: &mut Conn,
+    order: &OrderRow,
+    txn: &TransactionRow,
+    entry: &mut crate::ledger::NewEntry,
+) -> ApiResult<()> {
+    let brand = obol_store::brands::get(conn, &order.brand_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("brand vanished"))?;
+    let Some(parent) = brand
+        .parent_brand_id
+        .filter(|_| brand.commission_rate_bps > 0)
+    else {
+        return Ok(());
+    };
+    let commission = obol_core::ledger::commission_minor(txn.amount, brand.commission_rate_bps);
+    if commission == 0 {
+        return Ok(());
+    }
+    let currency = apply::currency_of(order)?;
+    // The first leg is the brand's available balance (see `money_back`).
+    entry.postings[0].1 -= commission;
+    let account = crate::ledger::AccountKey {
+        brand_id: parent,
+        account_type: crate::ledger::AccountType::Commission,
+        currency,
+        owner_id: None,
+    };
+    entry.postings.push((account, commission));
+    Ok(())
+}
+
 /// Step 3 for a refund transaction: settle the refund, the order's amounts,
 /// the ledger and the refund events.
 #[allow(clippy::too_many_arguments)]
@@ -208,7 +243,10 @@ pub(crate) async fn settle(
         order.status = machine::status_after_refund(apply::order_amounts(order), current)
             .as_str()
             .to_owned();
-        let entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
+        let mut entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
+        if order.cleared_at.is_some() {
+            claw_back_commission(conn, order, txn, &mut entry).await?;
+        }
         entries.push(entry);
     }
     debug_assert!(order.amount_refunded + order.amount_refund_pending <= order.amount_captured);

@@ -207,14 +207,12 @@ async fn confirm_order(
         OrderCaller::Secret(_) => "api",
         OrderCaller::Publishable { .. } => {
             if input.connector_account_id.is_some() {
-                return Err(ApiError::invalid(
-                    "connector_account_id",
+                return Err(ApiError::unauthenticated(
                     "a publishable key cannot choose the connector account",
                 ));
             }
             if !matches!(input.payment_method.method_type.as_str(), "card" | "crypto") {
-                return Err(ApiError::invalid(
-                    "payment_method[type]",
+                return Err(ApiError::unauthenticated(
                     "a publishable key pays with card or crypto only",
                 ));
             }

@@ -1201,3 +1201,214 @@ async fn another_brand_sees_nothing(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM refunds").await, 0);
     app.assert_ledger_balanced().await;
 }
+
+on_both!(reseller_commission_at_clearing_and_clawback);
+
+/// A child brand pays its reseller `commission_rate_bps` of every cleared
+/// payment; a refund after clearing takes the commission back pro rata.
+async fn reseller_commission_at_clearing_and_clawback(backend: Backend) {
+    let app = crate::harness::spawn_with(
+        backend,
+        crate::harness::Options {
+            test_clock: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let child = app
+        .admin_post(
+            "/v1/brands",
+            json!({"name": "Child", "parent_brand_id": app.brand_id, "commission_rate_bps": 1000}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let child_key = child["secret_key"].as_str().expect("key").to_owned();
+    let as_child = |method: &'static str, path: &str, body: Option<serde_json::Value>| {
+        let (key, path) = (child_key.clone(), path.to_owned());
+        let app = &app;
+        async move { app.send(method, &path, Some(&key), body, &[]).await }
+    };
+    as_child(
+        "POST",
+        "/v1/connector_accounts",
+        Some(json!({"connector": "sandbox", "payment_methods": ["card"]})),
+    )
+    .await
+    .expect(200);
+    let order = as_child(
+        "POST",
+        "/v1/orders",
+        Some(json!({"amount": 10000, "currency": "EUR"})),
+    )
+    .await
+    .expect(200)
+    .clone();
+    let id = order["id"].as_str().expect("id").to_owned();
+    let card = json!({"payment_method": crate::harness::TestApp::card("4242424242424242")});
+    as_child("POST", &format!("/v1/orders/{id}/confirm"), Some(card))
+        .await
+        .expect(200);
+    app.advance(2 * 24 * 3600 + 60).await;
+    let balance = as_child("GET", "/v1/balance", None)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        balance["available"],
+        json!([{"currency": "EUR", "amount": 9000}]),
+        "{balance}"
+    );
+    let commission: i64 = sqlx::query_scalar(
+        "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
+    )
+    .bind(&app.brand_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("commission account");
+    assert_eq!(commission, -1000, "the reseller is owed 10%");
+
+    as_child(
+        "POST",
+        "/v1/refunds",
+        Some(json!({"order_id": id, "amount": 5000})),
+    )
+    .await
+    .expect(200);
+    let balance = as_child("GET", "/v1/balance", None)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        balance["available"],
+        json!([{"currency": "EUR", "amount": 4500}]),
+        "{balance}"
+    );
+    let commission: i64 = sqlx::query_scalar(
+        "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
+    )
+    .bind(&app.brand_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("commission account");
+    assert_eq!(
+        commission, -500,
+        "half the commission came back with half the payment"
+    );
+    app.assert_ledger_balanced().await;
+}
+
+on_both!(
+    publishable_key_reads_and_confirms_one_order,
+    refused_card_at_creation_leaves_no_order
+);
+
+/// A publishable key acts on one order, named by its client secret.
+async fn publishable_key_reads_and_confirms_one_order(backend: Backend) {
+    let app = spawn(backend).await;
+    app.sandbox_account().await;
+    let order = app
+        .create_order(json!({"amount": 2500, "currency": "EUR"}))
+        .await;
+    let other = app
+        .create_order(json!({"amount": 100, "currency": "EUR"}))
+        .await;
+    let (id, secret) = (
+        order["id"].as_str().expect("id"),
+        order["client_secret"].as_str().expect("secret"),
+    );
+    let pk = app.publishable_key.clone();
+    let read = app
+        .send(
+            "GET",
+            &format!("/v1/orders/{id}?client_secret={secret}"),
+            Some(&pk),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(read.expect(200)["id"], id);
+    let no_secret = app
+        .send("GET", &format!("/v1/orders/{id}"), Some(&pk), None, &[])
+        .await;
+    assert_eq!(no_secret.status, 401);
+    let wrong = app
+        .send(
+            "GET",
+            &format!(
+                "/v1/orders/{}?client_secret={secret}",
+                other["id"].as_str().expect("id")
+            ),
+            Some(&pk),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, 404);
+    let listing = app.send("GET", "/v1/orders", Some(&pk), None, &[]).await;
+    assert_eq!(listing.status, 401);
+    let choose_account = json!({"payment_method": TestApp::card("4242424242424242"), "client_secret": secret, "connector_account_id": "cna_x"});
+    let refused = app
+        .send(
+            "POST",
+            &format!("/v1/orders/{id}/confirm"),
+            Some(&pk),
+            Some(choose_account),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    let body =
+        json!({"payment_method": TestApp::card("4242424242424242"), "client_secret": secret});
+    let paid = app
+        .send(
+            "POST",
+            &format!("/v1/orders/{id}/confirm"),
+            Some(&pk),
+            Some(body.clone()),
+            &[("Idempotency-Key", "pay-1")],
+        )
+        .await;
+    let paid = paid.expect(200).clone();
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["payments"][0]["trigger"], "checkout");
+    // The merchant's own key with the same idempotency key is another scope.
+    let merchant = app
+        .post_idempotent(&format!("/v1/orders/{id}/confirm"), "pay-1", body)
+        .await;
+    assert_eq!((merchant.status, merchant.code()), (409, "invalid_state"));
+    let capture = app
+        .send(
+            "POST",
+            &format!("/v1/orders/{id}/capture"),
+            Some(&pk),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(capture.status, 401);
+    app.assert_ledger_balanced().await;
+}
+
+/// `confirm: true` with a card Obol refuses answers 400 and creates nothing,
+/// so the corrected retry under the same idempotency key makes one order.
+async fn refused_card_at_creation_leaves_no_order(backend: Backend) {
+    let app = spawn(backend).await;
+    app.sandbox_account().await;
+    let bad = json!({"amount": 1000, "currency": "EUR", "confirm": true, "payment_method": TestApp::card("4242424242424241")});
+    let refused = app.post_idempotent("/v1/orders", "order-1", bad).await;
+    assert_eq!(
+        (refused.status, refused.param()),
+        (400, Some("payment_method[card][number]"))
+    );
+    let no_connector = app.post("/v1/orders", json!({"amount": 1000, "currency": "EUR", "confirm": true, "payment_method": {"type": "crypto"}})).await;
+    assert_eq!(
+        (no_connector.status, no_connector.code()),
+        (400, "no_connector_available")
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0);
+    let good = json!({"amount": 1000, "currency": "EUR", "confirm": true, "payment_method": TestApp::card("4242424242424242")});
+    let created = app.post_idempotent("/v1/orders", "order-1", good).await;
+    assert_eq!(created.expect(200)["status"], "paid");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 1);
+}
