@@ -8,7 +8,8 @@ clients="${2:-16}"
 seconds="${3:-10}"
 port=18090
 work="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+server=""
+trap '[ -n "$server" ] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; }; rm -rf "$work"' EXIT
 
 cargo build --release -q -p obol
 case "$backend" in
