@@ -76,17 +76,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     let previous_status = order.status.clone();
     let mut entries = Vec::new();
-    apply_to_order(
-        state,
-        &mut tx,
-        &mut order,
-        &txn,
-        kind,
-        &report,
-        now,
-        &mut entries,
-    )
-    .await?;
+    apply_to_order(&mut tx, &mut order, &txn, kind, &report, now, &mut entries).await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
@@ -190,7 +180,6 @@ fn awaiting_payment(order: &OrderRow) -> bool {
 
 #[allow(clippy::too_many_arguments)]
 async fn apply_to_order(
-    state: &AppState,
     conn: &mut Conn,
     order: &mut OrderRow,
     txn: &TransactionRow,
@@ -209,14 +198,14 @@ async fn apply_to_order(
                 }
                 return Ok(());
             }
-            apply_payment(state, conn, order, txn, kind, report, now, entries).await
+            apply_payment(conn, order, txn, kind, report, now, entries).await
         }
         TransactionKind::Capture if result == CallResult::Succeeded => {
             order.amount_captured = txn.amount;
             order.captured_at = Some(now.as_ms());
             set_status(order, OrderStatus::Paid);
             order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
-            captured(state, conn, order, txn, now, entries).await
+            captured(conn, order, txn, now, entries).await
         }
         TransactionKind::IncrementAuthorization if result == CallResult::Succeeded => {
             order.amount = txn.amount;
@@ -243,7 +232,7 @@ async fn apply_to_order(
             Ok(())
         }
         TransactionKind::Refund => {
-            super::refunds::settle(state, conn, order, txn, result, report, now, entries).await
+            super::refunds::settle(conn, order, txn, result, report, now, entries).await
         }
         _ => Ok(()),
     }
@@ -251,7 +240,6 @@ async fn apply_to_order(
 
 #[allow(clippy::too_many_arguments)]
 async fn apply_payment(
-    state: &AppState,
     conn: &mut Conn,
     order: &mut OrderRow,
     txn: &TransactionRow,
@@ -279,7 +267,7 @@ async fn apply_payment(
                 TransactionKind::Sale => {
                     order.amount_captured = txn.amount;
                     order.captured_at = Some(now.as_ms());
-                    captured(state, conn, order, txn, now, entries).await?;
+                    captured(conn, order, txn, now, entries).await?;
                 }
                 _ => {}
             }
@@ -300,7 +288,6 @@ async fn apply_payment(
 
 /// Money captured: the ledger entry and the clearing job.
 async fn captured(
-    state: &AppState,
     conn: &mut Conn,
     order: &OrderRow,
     txn: &TransactionRow,
@@ -328,7 +315,6 @@ async fn captured(
         .ok_or_else(|| ApiError::internal("brand vanished"))?;
     order_jobs::schedule_clearing(conn, order, now.plus_ms(brand.clearing_days * DAY_MS), now)
         .await?;
-    let _ = state;
     Ok(())
 }
 

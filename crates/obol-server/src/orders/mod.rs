@@ -193,7 +193,6 @@ fn metadata_text(value: Option<&Value>) -> ApiResult<String> {
 
 /// Validates a new order and builds its row (nothing written yet).
 async fn build(
-    state: &AppState,
     conn: &mut Conn,
     brand_id: &str,
     input: &CreateOrder,
@@ -265,7 +264,7 @@ async fn build(
             ApiError::bad_request("parameter_missing", "confirm: true needs a payment_method")
                 .with_param("payment_method")
         })?;
-        let (method_type, _) = payment::payment_method(state, method, now)?;
+        let (method_type, _) = payment::payment_method(method, now)?;
         crate::connector_accounts::route(
             conn,
             brand_id,
@@ -336,7 +335,7 @@ pub async fn create(
 ) -> ApiResult<Order> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let row = build(state, &mut tx, brand_id, &input, now).await?;
+    let row = build(&mut tx, brand_id, &input, now).await?;
     obol_store::orders::insert_order(&mut tx, &row).await?;
     // A new order has no transactions yet: nothing to read.
     let order = views::render_with(state, &row, &[])?;

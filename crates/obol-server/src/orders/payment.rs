@@ -214,7 +214,7 @@ pub async fn confirm(
     input: ConfirmInput,
 ) -> ApiResult<Order> {
     let now = state.now();
-    let (method_type, card) = payment_method(state, &input.payment_method, now)?;
+    let (method_type, card) = payment_method(&input.payment_method, now)?;
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
     super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
@@ -282,12 +282,11 @@ pub async fn confirm(
     .await
 }
 
+/// The payment method's type for routing, and the checked card for a card.
 pub(crate) fn payment_method(
-    state: &AppState,
     input: &PaymentMethodInput,
     now: Timestamp,
 ) -> ApiResult<(&'static str, Option<obol_core::card::CardDetails>)> {
-    let _ = state;
     match input.method_type.as_str() {
         "card" => {
             let card = input.card.as_ref().ok_or_else(|| {

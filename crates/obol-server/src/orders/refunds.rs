@@ -197,7 +197,6 @@ async fn claw_back_commission(
 /// the ledger and the refund events.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn settle(
-    _state: &AppState,
     conn: &mut Conn,
     order: &mut OrderRow,
     txn: &TransactionRow,
