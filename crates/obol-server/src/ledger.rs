@@ -137,23 +137,29 @@ pub fn insufficient_funds(order_id: Option<&str>) -> ApiError {
 /// transaction back. An unbalanced or malformed entry is a bug: 500.
 pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<String, ApiError> {
     let legs = checked_legs(&entry)?;
-    let accounts = accounts_for(conn, &legs, now).await?;
     let entry_id = obol_core::new_id("lje");
-    let mut postings = Vec::with_capacity(legs.len());
-    for (key, amount) in &legs {
-        let account = accounts
-            .iter()
-            .find(|account| key.as_row().names(account))
-            .ok_or_else(|| ApiError::internal("ledger account missing after creation"))?;
-        postings.push(PostingRow {
-            id: obol_core::new_id("ljp"),
-            entry_id: entry_id.clone(),
-            account_id: account.id.clone(),
-            amount: *amount,
-            currency: key.currency.code().to_owned(),
-        });
-    }
-    apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
+    let debits_wallet = legs
+        .iter()
+        .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
+    let postings = if debits_wallet {
+        // A wallet debit must find the wallet (a new one holds nothing).
+        let accounts = accounts_for(conn, &legs, now).await?;
+        let postings = postings_for(&entry_id, &legs, |key| {
+            accounts
+                .iter()
+                .find(|account| key.as_row().names(account))
+                .map(|account| account.id.clone())
+        })?;
+        apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
+        postings
+    } else {
+        let ids = upsert_balances(conn, &legs, entry.order_id.as_deref(), now).await?;
+        postings_for(&entry_id, &legs, |key| {
+            ids.iter()
+                .find(|(named, _)| *named == key)
+                .map(|(_, id)| id.clone())
+        })?
+    };
     let row = EntryRow {
         id: entry_id.clone(),
         brand_id: entry.brand_id,
@@ -164,6 +170,69 @@ pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<St
     };
     obol_store::ledger::insert_entry(conn, &row, &postings).await?;
     Ok(entry_id)
+}
+
+/// One posting per leg, on the account `account_id` finds for its key.
+fn postings_for(
+    entry_id: &str,
+    legs: &[(&AccountKey, i64)],
+    account_id: impl Fn(&AccountKey) -> Option<String>,
+) -> ApiResult<Vec<PostingRow>> {
+    legs.iter()
+        .map(|(key, amount)| {
+            Ok(PostingRow {
+                id: obol_core::new_id("ljp"),
+                entry_id: entry_id.to_owned(),
+                account_id: account_id(key)
+                    .ok_or_else(|| ApiError::internal("ledger account missing after creation"))?,
+                amount: *amount,
+                currency: key.currency.code().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Creates missing accounts and adds each account's net change to its
+/// balance, one statement per account, in key order: concurrent posts lock
+/// shared accounts in the same order and cannot deadlock. Returns the ids.
+async fn upsert_balances<'a>(
+    conn: &mut Conn,
+    legs: &[(&'a AccountKey, i64)],
+    order_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<Vec<(&'a AccountKey, String)>> {
+    let mut changes: Vec<(&AccountKey, i64)> = Vec::with_capacity(legs.len());
+    for (key, amount) in legs {
+        match changes.iter_mut().find(|(named, _)| named == key) {
+            Some((_, sum)) => {
+                *sum = sum
+                    .checked_add(*amount)
+                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+            }
+            None => changes.push((key, *amount)),
+        }
+    }
+    changes.sort_by(|(a, _), (b, _)| {
+        let key = |k: &AccountKey| {
+            (
+                k.brand_id.clone(),
+                k.account_type.as_str(),
+                k.currency.code(),
+                k.owner_id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    let mut ids = Vec::with_capacity(changes.len());
+    for (key, change) in changes {
+        let (id, balance) =
+            obol_store::ledger::upsert_add_balance(conn, &key.as_row(), change, now.as_ms())
+                .await?
+                .ok_or_else(|| insufficient_funds(order_id))?;
+        debug_assert!(key.account_type != AccountType::CustomerWallet || balance >= 0);
+        ids.push((key, id));
+    }
+    Ok(ids)
 }
 
 /// The legs worth writing (zero legs move nothing and are dropped), after

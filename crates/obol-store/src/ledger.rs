@@ -154,6 +154,37 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
     Ok(query.fetch_all(conn).await?)
 }
 
+/// Creates the account if missing and adds `amount` to its balance, in one
+/// statement (never read-modify-write). A customer wallet only changes if it
+/// stays at or above zero: `None` when it would not. Returns the account id
+/// and its new balance.
+pub async fn upsert_add_balance(
+    conn: &mut Conn,
+    key: &AccountKeyRow<'_>,
+    amount: i64,
+    now_ms: i64,
+) -> Result<Option<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "INSERT INTO ledger_accounts (id, brand_id, type, currency, owner_id, owner_key, balance, \
+         version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
+         ON CONFLICT (brand_id, type, currency, owner_key) DO UPDATE SET \
+         balance = ledger_accounts.balance + excluded.balance, \
+         version = ledger_accounts.version + 1, updated_at = excluded.updated_at \
+         WHERE ledger_accounts.type <> 'customer_wallet' OR ledger_accounts.balance + excluded.balance >= 0 \
+         RETURNING id, balance",
+    )
+    .bind(obol_core::new_id("lac"))
+    .bind(key.brand_id)
+    .bind(key.account_type)
+    .bind(key.currency)
+    .bind(key.owner_id)
+    .bind(key.owner_key())
+    .bind(amount)
+    .bind(now_ms)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Adds `amount` to an account's balance in SQL, never read-modify-write, so
 /// concurrent posts cannot lose an update. A customer wallet is only changed
 /// if it stays at or above zero: `None` when it would not (nothing changed).
