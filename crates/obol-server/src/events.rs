@@ -9,6 +9,33 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 /// Records an event about `object` (already rendered as its API view).
+/// An event about `object` (already rendered), not yet written.
+pub fn pending(
+    brand_id: &str,
+    event_type: &str,
+    object_id: &str,
+    customer_id: Option<&str>,
+    object: &impl Serialize,
+    now: Timestamp,
+) -> EventRow {
+    EventRow {
+        id: obol_core::new_id("evt"),
+        brand_id: brand_id.to_owned(),
+        sequence: None,
+        event_type: event_type.to_owned(),
+        object_id: object_id.to_owned(),
+        customer_id: customer_id.map(str::to_owned),
+        data: json!({ "object": object }).to_string(),
+        created_at: now.as_ms(),
+    }
+}
+
+/// Writes events made with `pending`, in one statement.
+pub async fn record_all(conn: &mut Conn, events: &[EventRow]) -> Result<(), ApiError> {
+    obol_store::events::insert_all(conn, events).await?;
+    Ok(())
+}
+
 pub async fn record(
     conn: &mut Conn,
     brand_id: &str,
@@ -18,17 +45,7 @@ pub async fn record(
     object: &impl Serialize,
     now: Timestamp,
 ) -> Result<EventRow, ApiError> {
-    let data = json!({ "object": object });
-    let mut event = EventRow {
-        id: obol_core::new_id("evt"),
-        brand_id: brand_id.to_owned(),
-        sequence: None,
-        event_type: event_type.to_owned(),
-        object_id: object_id.to_owned(),
-        customer_id: customer_id.map(str::to_owned),
-        data: data.to_string(),
-        created_at: now.as_ms(),
-    };
+    let mut event = pending(brand_id, event_type, object_id, customer_id, object, now);
     obol_store::events::insert(conn, &mut event).await?;
     Ok(event)
 }

@@ -39,6 +39,45 @@ pub async fn insert(conn: &mut Conn, event: &mut EventRow) -> Result<()> {
     Ok(())
 }
 
+/// Inserts several events in one statement (a change that reports more
+/// than one thing).
+pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let n = 1 + i * 7;
+            format!(
+                "(${n}, ${}, NULL, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO events (id, brand_id, sequence, type, object_id, customer_id, data, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for event in events {
+        query = query
+            .bind(&event.id)
+            .bind(&event.brand_id)
+            .bind(&event.event_type)
+            .bind(&event.object_id)
+            .bind(&event.customer_id)
+            .bind(&event.data)
+            .bind(event.created_at);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -426,50 +426,35 @@ async fn write_events(
     now: Timestamp,
 ) -> ApiResult<Option<views::Order>> {
     let customer = order.customer_id.as_deref();
-    let view = super::views::Transaction::try_from(txn)?;
-    match txn.status.as_str() {
-        "succeeded" => {
-            events::record(
-                conn,
-                &order.brand_id,
-                "transaction.succeeded",
-                &txn.id,
-                customer,
-                &view,
-                now,
-            )
-            .await?;
-        }
-        "failed" => {
-            events::record(
-                conn,
-                &order.brand_id,
-                "transaction.failed",
-                &txn.id,
-                customer,
-                &view,
-                now,
-            )
-            .await?;
-        }
-        _ => {}
+    let mut written = Vec::with_capacity(2);
+    if let status @ ("succeeded" | "failed") = txn.status.as_str() {
+        let view = super::views::Transaction::try_from(txn)?;
+        let event_type = format!("transaction.{status}");
+        written.push(events::pending(
+            &order.brand_id,
+            &event_type,
+            &txn.id,
+            customer,
+            &view,
+            now,
+        ));
     }
+    let mut rendered = None;
     if order.status != previous_status && order.status != OrderStatus::InProgress.as_str() {
-        let rendered = views::render(state, conn, order).await?;
+        let view = views::render(state, conn, order).await?;
         let event_type = format!("order.{}", order.status);
-        events::record(
-            conn,
+        written.push(events::pending(
             &order.brand_id,
             &event_type,
             &order.id,
             customer,
-            &rendered,
+            &view,
             now,
-        )
-        .await?;
-        return Ok(Some(rendered));
+        ));
+        rendered = Some(view);
     }
-    Ok(None)
+    events::record_all(conn, &written).await?;
+    Ok(rendered)
 }
 
 /// Amounts of the order, for the refund module.
