@@ -146,6 +146,22 @@ pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<O
         .await?)
 }
 
+/// The order of a transaction, locked like `lock_order`.
+pub async fn lock_order_of_transaction(
+    conn: &mut Conn,
+    backend: Backend,
+    transaction_id: &str,
+) -> Result<Option<OrderRow>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM transactions WHERE id = $1){}",
+        backend.for_update()
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(transaction_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
 /// Filters of the order list.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {

@@ -34,12 +34,18 @@ pub struct Applied {
 pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> ApiResult<Applied> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let mut txn = obol_store::orders::find_transaction(&mut tx, transaction_id)
-        .await?
+    // The order is locked first; its transactions, read under that lock,
+    // also render its event without another read.
+    let mut order =
+        obol_store::orders::lock_order_of_transaction(&mut tx, state.db.backend, transaction_id)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
+    let mut transactions = obol_store::orders::transactions_of_order(&mut tx, &order.id).await?;
+    let mut txn = transactions
+        .iter()
+        .find(|t| t.id == transaction_id)
+        .cloned()
         .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
-    let mut order = obol_store::orders::lock_order(&mut tx, state.db.backend, &txn.order_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("order {} vanished", txn.order_id)))?;
     let from = parse_status(&txn)?;
     let to = report.result.transaction_status();
     let kind = TransactionKind::parse(&txn.kind)
@@ -87,7 +93,16 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
-    let rendered = write_events(state, &mut tx, &order, &txn, &previous_status, now).await?;
+    // A void also closes other open payments: then read them afresh.
+    let known = if kind == TransactionKind::Void {
+        None
+    } else {
+        for row in transactions.iter_mut().filter(|t| t.id == txn.id) {
+            *row = txn.clone();
+        }
+        Some(transactions.as_slice())
+    };
+    let rendered = write_events(state, &mut tx, &order, &txn, known, &previous_status, now).await?;
     // Ledger entries go last: their balance rows are shared by every payment
     // of the brand, so their row locks are held only until the commit.
     for entry in entries {
@@ -417,11 +432,13 @@ pub(crate) fn money_back(
 }
 
 /// `transaction.succeeded|failed`, and `order.<status>` when the status changed.
+#[allow(clippy::too_many_arguments)]
 async fn write_events(
     state: &AppState,
     conn: &mut Conn,
     order: &OrderRow,
     txn: &TransactionRow,
+    transactions: Option<&[TransactionRow]>,
     previous_status: &str,
     now: Timestamp,
 ) -> ApiResult<Option<views::Order>> {
@@ -441,7 +458,10 @@ async fn write_events(
     }
     let mut rendered = None;
     if order.status != previous_status && order.status != OrderStatus::InProgress.as_str() {
-        let view = views::render(state, conn, order).await?;
+        let view = match transactions {
+            Some(list) => views::render_with(state, order, list)?,
+            None => views::render(state, conn, order).await?,
+        };
         let event_type = format!("order.{}", order.status);
         written.push(events::pending(
             &order.brand_id,
