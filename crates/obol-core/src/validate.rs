@@ -110,6 +110,33 @@ pub fn email(param: &str, value: &str) -> Result<String, InvalidParam> {
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
+/// Checks a currency: an upper-case ISO 4217 code Obol knows, else
+/// `currency_unsupported`.
+pub fn currency(param: &str, value: &str) -> Result<crate::Currency, InvalidParam> {
+    crate::Currency::parse(value).ok_or_else(|| InvalidParam {
+        param: param.to_owned(),
+        code: "currency_unsupported",
+        message: format!(
+            "unsupported currency '{value}': use an upper-case ISO 4217 code such as EUR"
+        ),
+    })
+}
+
+/// Checks an http(s) URL of at most 2048 characters with no whitespace.
+pub fn url(param: &str, value: &str) -> Result<String, InvalidParam> {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value.len() <= 2048
+        && !value.contains(char::is_whitespace);
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(InvalidParam::new(
+            param,
+            format!("{param} must be an http(s) URL"),
+        ))
+    }
+}
+
 /// Checks an ISO 3166-1 alpha-2 country code in upper case (`DE`).
 pub fn country(param: &str, value: &str) -> Result<String, InvalidParam> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use base64::Engine;
 use obol_core::validate;
-use obol_core::{Currency, Role, Timestamp};
+use obol_core::{Role, Timestamp};
 use obol_store::api_keys::ApiKeyRow;
 use obol_store::brands::BrandRow;
 use obol_store::{Conn, Db};
@@ -107,15 +107,9 @@ pub struct UpdateBrand {
 }
 
 fn currency(value: &str) -> ApiResult<String> {
-    Currency::parse(value)
-        .map(|c| c.code().to_owned())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "currency_unsupported",
-                format!("unsupported currency '{value}': use an upper-case ISO 4217 code"),
-            )
-            .with_param("default_currency")
-        })
+    Ok(validate::currency("default_currency", value)?
+        .code()
+        .to_owned())
 }
 
 fn clearing_days(value: i64) -> ApiResult<i64> {
@@ -125,20 +119,6 @@ fn clearing_days(value: i64) -> ApiResult<i64> {
         Err(ApiError::invalid(
             "clearing_days",
             "clearing_days must be from 0 to 365",
-        ))
-    }
-}
-
-fn url(param: &str, value: &str) -> ApiResult<String> {
-    let ok = (value.starts_with("https://") || value.starts_with("http://"))
-        && value.len() <= 2048
-        && !value.contains(char::is_whitespace);
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::invalid(
-            param,
-            format!("{param} must be an http(s) URL"),
         ))
     }
 }
@@ -316,7 +296,11 @@ pub async fn update(
         .transpose()?;
     let logo_url = input
         .logo_url
-        .map(|v| v.as_deref().map(|u| url("logo_url", u)).transpose())
+        .map(|v| {
+            v.as_deref()
+                .map(|u| validate::url("logo_url", u))
+                .transpose()
+        })
         .transpose()?;
     let primary_color = input
         .primary_color

@@ -142,7 +142,9 @@ pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<St
         .iter()
         .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
     let postings = if debits_wallet {
-        // A wallet debit must find the wallet (a new one holds nothing).
+        // Not the upsert: its proposed new row would carry the negative
+        // amount and fail the wallet's `balance >= 0` check even when the
+        // wallet exists, so a wallet debit finds the wallet and then updates.
         let accounts = accounts_for(conn, &legs, now).await?;
         let postings = postings_for(&entry_id, &legs, |key| {
             accounts

@@ -170,16 +170,6 @@ fn record_transaction(
     Ok(())
 }
 
-fn amounts(order: &OrderRow) -> Amounts {
-    Amounts {
-        amount: order.amount,
-        authorized: order.amount_authorized,
-        captured: order.amount_captured,
-        refunded: order.amount_refunded,
-        refund_pending: order.amount_refund_pending,
-    }
-}
-
 fn set_status(order: &mut OrderRow, status: OrderStatus) {
     order.status = status.as_str().to_owned();
 }
@@ -477,7 +467,13 @@ async fn write_events(
     Ok(rendered)
 }
 
-/// Amounts of the order, for the refund module.
+/// The order's amounts, as the state machine reads them.
 pub(crate) fn order_amounts(order: &OrderRow) -> Amounts {
-    amounts(order)
+    Amounts {
+        amount: order.amount,
+        authorized: order.amount_authorized,
+        captured: order.amount_captured,
+        refunded: order.amount_refunded,
+        refund_pending: order.amount_refund_pending,
+    }
 }

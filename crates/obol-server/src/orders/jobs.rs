@@ -54,43 +54,40 @@ pub fn register(registry: &mut JobRegistry) {
     registry.register(SYNC, |state, job| async move { sync(&state, &job).await });
 }
 
+/// Schedules the order's job of `kind` (one pending per order and kind).
 async fn schedule(
     conn: &mut Conn,
     kind: &str,
-    key: String,
-    payload: serde_json::Value,
-    brand_id: &str,
+    order: &OrderRow,
     at: Timestamp,
     now: Timestamp,
 ) -> ApiResult<()> {
-    let mut job = new_job(kind, payload, at);
-    job.unique_key = Some(key);
-    job.brand_id = Some(brand_id.to_owned());
+    let mut job = new_job(kind, json!({"order_id": order.id}), at);
+    job.unique_key = Some(format!("{kind}:{}", order.id));
+    job.brand_id = Some(order.brand_id.clone());
     job.max_attempts = ORDER_JOB_MAX_ATTEMPTS;
     crate::jobs::enqueue(conn, &job, now).await.map(drop)
 }
 
-async fn cancel(conn: &mut Conn, key: &str, now: Timestamp) -> ApiResult<()> {
-    obol_store::jobs::cancel_by_key(conn, key, now.as_ms()).await?;
+/// Cancels the pending job of `kind` for an order or transaction, if any.
+async fn cancel(conn: &mut Conn, kind: &str, object_id: &str, now: Timestamp) -> ApiResult<()> {
+    obol_store::jobs::cancel_by_key(conn, &format!("{kind}:{object_id}"), now.as_ms()).await?;
     Ok(())
 }
 
 pub async fn schedule_expiry(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
-    let at = Timestamp::from_ms(order.expires_at);
     schedule(
         conn,
         EXPIRE,
-        format!("{EXPIRE}:{}", order.id),
-        json!({"order_id": order.id}),
-        &order.brand_id,
-        at,
+        order,
+        Timestamp::from_ms(order.expires_at),
         now,
     )
     .await
 }
 
 pub async fn cancel_expiry(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, &format!("{EXPIRE}:{order_id}"), now).await
+    cancel(conn, EXPIRE, order_id, now).await
 }
 
 pub async fn schedule_authorization_expiry(
@@ -99,17 +96,7 @@ pub async fn schedule_authorization_expiry(
     at: Timestamp,
     now: Timestamp,
 ) -> ApiResult<()> {
-    let key = format!("{EXPIRE_AUTHORIZATION}:{}", order.id);
-    schedule(
-        conn,
-        EXPIRE_AUTHORIZATION,
-        key,
-        json!({"order_id": order.id}),
-        &order.brand_id,
-        at,
-        now,
-    )
-    .await
+    schedule(conn, EXPIRE_AUTHORIZATION, order, at, now).await
 }
 
 pub async fn cancel_authorization_expiry(
@@ -117,7 +104,7 @@ pub async fn cancel_authorization_expiry(
     order_id: &str,
     now: Timestamp,
 ) -> ApiResult<()> {
-    cancel(conn, &format!("{EXPIRE_AUTHORIZATION}:{order_id}"), now).await
+    cancel(conn, EXPIRE_AUTHORIZATION, order_id, now).await
 }
 
 pub async fn schedule_clearing(
@@ -126,20 +113,11 @@ pub async fn schedule_clearing(
     at: Timestamp,
     now: Timestamp,
 ) -> ApiResult<()> {
-    schedule(
-        conn,
-        CLEAR,
-        format!("{CLEAR}:{}", order.id),
-        json!({"order_id": order.id}),
-        &order.brand_id,
-        at,
-        now,
-    )
-    .await
+    schedule(conn, CLEAR, order, at, now).await
 }
 
 pub async fn cancel_clearing(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, &format!("{CLEAR}:{order_id}"), now).await
+    cancel(conn, CLEAR, order_id, now).await
 }
 
 pub async fn schedule_sync(
@@ -156,7 +134,7 @@ pub async fn schedule_sync(
 }
 
 pub async fn cancel_sync(conn: &mut Conn, transaction_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, &format!("{SYNC}:{transaction_id}"), now).await
+    cancel(conn, SYNC, transaction_id, now).await
 }
 
 fn payload_id(job: &JobRow, field: &str) -> Result<String, JobError> {

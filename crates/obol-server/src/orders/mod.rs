@@ -104,13 +104,7 @@ pub struct UpdateOrder {
 
 /// Parses a currency code: upper-case ISO 4217 only.
 pub fn currency(value: &str) -> ApiResult<Currency> {
-    Currency::parse(value).ok_or_else(|| {
-        ApiError::bad_request(
-            "currency_unsupported",
-            format!("unsupported currency '{value}': use an upper-case ISO 4217 code such as EUR"),
-        )
-        .with_param("currency")
-    })
+    Ok(validate::currency("currency", value)?)
 }
 
 /// Checks an amount in minor units: 1 to 2^53 − 1 (0 when `zero_allowed`).
@@ -167,20 +161,6 @@ fn items(list: &[Item], total: i64) -> ApiResult<String> {
         ));
     }
     serde_json::to_string(list).map_err(ApiError::internal)
-}
-
-fn url(param: &str, value: &str) -> ApiResult<String> {
-    let ok = (value.starts_with("https://") || value.starts_with("http://"))
-        && value.len() <= 2048
-        && !value.contains(char::is_whitespace);
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::invalid(
-            param,
-            format!("{param} must be an http(s) URL"),
-        ))
-    }
 }
 
 fn metadata_text(value: Option<&Value>) -> ApiResult<String> {
@@ -306,12 +286,12 @@ async fn build(
         return_url: input
             .return_url
             .as_deref()
-            .map(|u| url("return_url", u))
+            .map(|u| validate::url("return_url", u))
             .transpose()?,
         callback_url: input
             .callback_url
             .as_deref()
-            .map(|u| url("callback_url", u))
+            .map(|u| validate::url("callback_url", u))
             .transpose()?,
         expires_at: expires_at.as_ms(),
         capture_before: None,
@@ -436,12 +416,15 @@ pub async fn update(
             .transpose()?;
     }
     if let Some(value) = input.return_url {
-        row.return_url = value.as_deref().map(|u| url("return_url", u)).transpose()?;
+        row.return_url = value
+            .as_deref()
+            .map(|u| validate::url("return_url", u))
+            .transpose()?;
     }
     if let Some(value) = input.callback_url {
         row.callback_url = value
             .as_deref()
-            .map(|u| url("callback_url", u))
+            .map(|u| validate::url("callback_url", u))
             .transpose()?;
     }
     if let Some(patch) = input

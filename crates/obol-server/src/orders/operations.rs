@@ -13,7 +13,8 @@ use obol_core::order::{
 };
 use obol_store::orders::{OrderRow, TransactionRow};
 
-fn amount_error(refused: AmountRefused) -> ApiError {
+/// 400 for an amount the state machine refused.
+pub(crate) fn amount_error(refused: AmountRefused) -> ApiError {
     match refused {
         AmountRefused::TooLarge(message) => {
             ApiError::bad_request("amount_too_large", message).with_param("amount")
@@ -24,7 +25,7 @@ fn amount_error(refused: AmountRefused) -> ApiError {
 
 /// The order's latest payment (authorize/sale/verify) that is succeeded, or
 /// still open when `open_too`.
-async fn payment_of(
+pub(crate) async fn payment_of(
     conn: &mut obol_store::Conn,
     order: &OrderRow,
     open_too: bool,

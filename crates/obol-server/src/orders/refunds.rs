@@ -7,9 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation};
-use obol_core::order::{
-    self as machine, AmountRefused, CallResult, OrderCommand, OrderStatus, TransactionKind,
-};
+use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
 use obol_core::{Money, Timestamp};
 use obol_store::Conn;
@@ -32,22 +30,6 @@ pub struct CreateRefund {
 }
 
 const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
-
-/// The succeeded payment (sale or authorize) that captured the money.
-pub(crate) async fn captured_payment(
-    conn: &mut Conn,
-    order: &OrderRow,
-) -> ApiResult<TransactionRow> {
-    obol_store::orders::transactions_of_order(conn, &order.id)
-        .await?
-        .into_iter()
-        .rev()
-        .find(|t| {
-            t.status == "succeeded"
-                && TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
-        })
-        .ok_or_else(|| ApiError::internal(format!("order {} has no succeeded payment", order.id)))
-}
 
 /// Creates a refund and sends it: 200 with `succeeded` or `failed`, 502 when
 /// the connector's answer is unknown (the refund stays pending for sync).
@@ -78,15 +60,8 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
         .await
         .map_err(|error| error.with_param("order_id"))?;
     super::allow(&mut tx, &order, OrderCommand::Refund).await?;
-    let amount =
-        machine::refund_amount(apply::order_amounts(&order), input.amount).map_err(|refused| {
-            match refused {
-                AmountRefused::TooLarge(message) => {
-                    ApiError::bad_request("amount_too_large", message).with_param("amount")
-                }
-                AmountRefused::Invalid(message) => ApiError::invalid("amount", message),
-            }
-        })?;
+    let amount = machine::refund_amount(apply::order_amounts(&order), input.amount)
+        .map_err(super::operations::amount_error)?;
     if !obol_store::orders::reserve_refund(&mut tx, &order.id, amount, now.as_ms()).await? {
         return Err(ApiError::bad_request(
             "amount_too_large",
@@ -95,7 +70,11 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
         .with_param("amount"));
     }
     order.amount_refund_pending += amount;
-    let payment = captured_payment(&mut tx, &order).await?;
+    let payment = super::operations::payment_of(&mut tx, &order, false)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("order {} has no succeeded payment", order.id))
+        })?;
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
         .ok_or_else(|| ApiError::internal("connector account vanished"))?;

@@ -9,7 +9,6 @@ use crate::routes::List;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use obol_core::Currency;
 use obol_store::ledger::{AccountFilter, EntryFilter};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,15 +43,9 @@ fn account_type(value: &str) -> ApiResult<String> {
 }
 
 fn currency(value: &str) -> ApiResult<String> {
-    Currency::parse(value)
-        .map(|c| c.code().to_owned())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "currency_unsupported",
-                format!("unsupported currency {value}: use an upper-case ISO 4217 code"),
-            )
-            .with_param("currency")
-        })
+    Ok(obol_core::validate::currency("currency", value)?
+        .code()
+        .to_owned())
 }
 
 /// The brand's ledger accounts, newest first; filters `type`, `currency` and
