@@ -26,6 +26,16 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The id of the brand key behind this caller.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Principal::Admin => None,
+            Principal::Secret { key_id, .. } | Principal::Publishable { key_id, .. } => {
+                Some(key_id)
+            }
+        }
+    }
+
     /// The namespace of this caller's idempotency keys.
     pub fn idempotency_scope(&self) -> String {
         match self {
@@ -95,11 +105,14 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
         })?;
     let hash = hash_secret(key);
     if key.starts_with("sk_") || key.starts_with("pk_") {
+        if let Some(principal) = state.caches.key(&hash) {
+            return Ok(principal);
+        }
         let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
         let row = obol_store::api_keys::find_active_by_hash(&mut conn, &hash)
             .await?
             .ok_or_else(|| ApiError::unauthenticated("invalid API key"))?;
-        return match (row.kind.as_str(), Role::parse(&row.role)) {
+        let principal = match (row.kind.as_str(), Role::parse(&row.role)) {
             ("publishable", _) => Ok(Principal::Publishable {
                 brand_id: row.brand_id,
                 key_id: row.id,
@@ -113,7 +126,9 @@ async fn resolve(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Pr
                 "api key {} has a corrupt kind or role",
                 row.id
             ))),
-        };
+        }?;
+        state.caches.remember_key(hash, principal.clone());
+        return Ok(principal);
     }
     if let Some(expected) = &state.admin_key_hash
         && constant_time_eq(expected, &hash)

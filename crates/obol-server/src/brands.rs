@@ -419,5 +419,6 @@ pub async fn revoke_key(state: &AppState, brand_id: &str, id: &str) -> ApiResult
         .await?
         .ok_or_else(|| ApiError::not_found("api_key", id))?;
     tx.commit().await.map_err(ApiError::internal)?;
+    state.caches.forget_key(id);
     Ok(ApiKey::from_row(row, None))
 }

@@ -52,7 +52,6 @@ impl JobRegistry {
     pub fn builtin() -> Self {
         let mut registry = JobRegistry::default();
         registry.register(PURGE_KIND, |state, _job| async move { purge(&state).await });
-        crate::orders::jobs::register(&mut registry);
         registry
     }
 
@@ -163,18 +162,21 @@ async fn run_job(state: &AppState, job: JobRow) -> obol_store::Result<()> {
     Ok(())
 }
 
-/// Claims and runs due jobs until none is due; returns how many ran.
+/// Claims and runs due jobs and due order work until none is due; returns
+/// how many ran.
 pub async fn run_due(state: &AppState) -> obol_store::Result<usize> {
     let mut ran = 0;
     loop {
         let jobs = claim(&state.db, state.now(), CLAIM_BATCH).await?;
-        if jobs.is_empty() {
-            return Ok(ran);
-        }
-        ran += jobs.len();
+        let claimed = jobs.len();
         for job in jobs {
             run_job(state, job).await?;
         }
+        let work = crate::orders::jobs::run_due(state, CLAIM_BATCH).await?;
+        if claimed + work == 0 {
+            return Ok(ran);
+        }
+        ran += claimed + work;
     }
 }
 
@@ -212,6 +214,11 @@ pub async fn worker(
             }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "claiming jobs failed"),
+        }
+        match crate::orders::jobs::run_due(&state, CLAIM_BATCH).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(error) => tracing::error!(%error, "running due order work failed"),
         }
         drop(advance_guard);
         tokio::select! {
@@ -258,8 +265,10 @@ pub async fn advance_test_clock(state: &AppState, target: Timestamp) -> Result<(
             tokio::time::sleep(Duration::from_millis(ADVANCE_WAIT_STEP_MS)).await;
             continue;
         }
-        let next_due = obol_store::jobs::next_due(&mut conn, target.as_ms()).await?;
+        let next_job = obol_store::jobs::next_due(&mut conn, target.as_ms()).await?;
+        let next_work = obol_store::orders::due::next(&mut conn, target.as_ms()).await?;
         drop(conn);
+        let next_due = next_job.into_iter().chain(next_work).min();
         let Some(next_due) = next_due else { break };
         if next_due > now.as_ms() {
             clock.set(&state.db, Timestamp::from_ms(next_due)).await?;
@@ -269,6 +278,7 @@ pub async fn advance_test_clock(state: &AppState, target: Timestamp) -> Result<(
             run_job(state, job).await?;
             ran += 1;
         }
+        ran += crate::orders::jobs::run_due(state, 1).await?;
         if ran >= ADVANCE_MAX_JOBS {
             return Err(ApiError::internal("test clock advance ran too many jobs"));
         }

@@ -5,6 +5,7 @@
 //! transaction. Postings are signed, positive = debit. `check_invariants`
 //! proves the books add up; the API views of `/v1/ledger` live here too.
 
+use crate::cache::{AccountName, Caches};
 use crate::error::{ApiError, ApiResult};
 use axum::http::StatusCode;
 use obol_core::{Currency, Timestamp};
@@ -89,6 +90,16 @@ pub struct AccountKey {
 }
 
 impl AccountKey {
+    /// What the account cache knows it by.
+    fn name(&self) -> AccountName {
+        (
+            self.brand_id.clone(),
+            self.account_type.as_str(),
+            self.currency.code(),
+            self.owner_id.clone(),
+        )
+    }
+
     fn as_row(&self) -> AccountKeyRow<'_> {
         AccountKeyRow {
             brand_id: &self.brand_id,
@@ -135,13 +146,26 @@ pub fn insufficient_funds(order_id: Option<&str>) -> ApiError {
 /// posts never lose an update. A wallet that would go below zero fails the
 /// post with 402 `insufficient_funds`; on any error the caller must roll the
 /// transaction back. An unbalanced or malformed entry is a bug: 500.
-pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<String, ApiError> {
+pub async fn post(
+    conn: &mut Conn,
+    caches: &Caches,
+    entry: NewEntry,
+    now: Timestamp,
+) -> Result<String, ApiError> {
     let legs = checked_legs(&entry)?;
     let entry_id = obol_core::new_id("lje");
     let debits_wallet = legs
         .iter()
         .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
-    let postings = if debits_wallet {
+    let row = EntryRow {
+        id: entry_id.clone(),
+        brand_id: entry.brand_id.clone(),
+        description: entry.description.clone(),
+        order_id: entry.order_id.clone(),
+        customer_id: entry.customer_id.clone(),
+        created_at: now.as_ms(),
+    };
+    if debits_wallet {
         // Not the upsert: its proposed new row would carry the negative
         // amount and fail the wallet's `balance >= 0` check even when the
         // wallet exists, so a wallet debit finds the wallet and then updates.
@@ -153,25 +177,37 @@ pub async fn post(conn: &mut Conn, entry: NewEntry, now: Timestamp) -> Result<St
                 .map(|account| account.id.clone())
         })?;
         apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
-        postings
-    } else {
-        let ids = upsert_balances(conn, &legs, entry.order_id.as_deref(), now).await?;
-        postings_for(&entry_id, &legs, |key| {
-            ids.iter()
-                .find(|(named, _)| *named == key)
-                .map(|(_, id)| id.clone())
-        })?
-    };
-    let row = EntryRow {
-        id: entry_id.clone(),
-        brand_id: entry.brand_id,
-        description: entry.description,
-        order_id: entry.order_id,
-        customer_id: entry.customer_id,
-        created_at: now.as_ms(),
-    };
-    obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+        obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+        return Ok(entry_id);
+    }
+    let changes = net_changes(&legs)?;
+    let known: Option<Vec<(&AccountKey, String)>> = changes
+        .iter()
+        .map(|(key, _)| caches.account(&key.name()).map(|id| (*key, id)))
+        .collect();
+    match known {
+        // Every account exists: the entry first, then the balances, so the
+        // balance rows that every payment of the brand shares stay locked
+        // for one statement and the commit.
+        Some(ids) => {
+            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
+            obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+            upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
+        }
+        None => {
+            let ids =
+                upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
+            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
+            obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+        }
+    }
     Ok(entry_id)
+}
+
+fn id_of(ids: &[(&AccountKey, String)], key: &AccountKey) -> Option<String> {
+    ids.iter()
+        .find(|(named, _)| *named == key)
+        .map(|(_, id)| id.clone())
 }
 
 /// One posting per leg, on the account `account_id` finds for its key.
@@ -194,15 +230,9 @@ fn postings_for(
         .collect()
 }
 
-/// Creates missing accounts and adds each account's net change to its
-/// balance, one statement per account, in key order: concurrent posts lock
-/// shared accounts in the same order and cannot deadlock. Returns the ids.
-async fn upsert_balances<'a>(
-    conn: &mut Conn,
-    legs: &[(&'a AccountKey, i64)],
-    order_id: Option<&str>,
-    now: Timestamp,
-) -> ApiResult<Vec<(&'a AccountKey, String)>> {
+/// Each account's net change, in key order: concurrent posts lock shared
+/// accounts in the same order and cannot deadlock.
+fn net_changes<'a>(legs: &[(&'a AccountKey, i64)]) -> ApiResult<Vec<(&'a AccountKey, i64)>> {
     let mut changes: Vec<(&AccountKey, i64)> = Vec::with_capacity(legs.len());
     for (key, amount) in legs {
         match changes.iter_mut().find(|(named, _)| named == key) {
@@ -214,25 +244,43 @@ async fn upsert_balances<'a>(
             None => changes.push((key, *amount)),
         }
     }
-    changes.sort_by(|(a, _), (b, _)| {
-        let key = |k: &AccountKey| {
-            (
-                k.brand_id.clone(),
-                k.account_type.as_str(),
-                k.currency.code(),
-                k.owner_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    changes.sort_by_key(|(key, _)| key.name());
+    Ok(changes)
+}
+
+/// Creates missing accounts and adds each one's change to its balance, in
+/// one statement. Returns the ids, and remembers those of accounts that
+/// existed before this transaction (one it created may still roll back).
+async fn upsert_balances<'a>(
+    conn: &mut Conn,
+    caches: &Caches,
+    changes: &[(&'a AccountKey, i64)],
+    order_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<Vec<(&'a AccountKey, String)>> {
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|(key, change)| (key.as_row(), *change))
+        .collect();
+    let upserted = obol_store::ledger::upsert_add_balances(conn, &rows, now.as_ms()).await?;
     let mut ids = Vec::with_capacity(changes.len());
-    for (key, change) in changes {
-        let (id, balance) =
-            obol_store::ledger::upsert_add_balance(conn, &key.as_row(), change, now.as_ms())
-                .await?
-                .ok_or_else(|| insufficient_funds(order_id))?;
-        debug_assert!(key.account_type != AccountType::CustomerWallet || balance >= 0);
-        ids.push((key, id));
+    for (key, _) in changes {
+        let row = key.as_row();
+        let account = upserted
+            .iter()
+            .find(|account| {
+                account.brand_id == row.brand_id
+                    && account.account_type == row.account_type
+                    && account.currency == row.currency
+                    && account.owner_key == row.owner_key()
+            })
+            // Only a wallet whose balance would go below zero is missing.
+            .ok_or_else(|| insufficient_funds(order_id))?;
+        debug_assert!(key.account_type != AccountType::CustomerWallet || account.balance >= 0);
+        if account.created_at < now.as_ms() {
+            caches.remember_account(key.name(), account.id.clone());
+        }
+        ids.push((*key, account.id.clone()));
     }
     Ok(ids)
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod cache;
 pub mod brands;
 pub mod clock;
 pub mod connector_accounts;
@@ -117,6 +118,7 @@ impl Server {
             master_key: Arc::new(master_key),
             connector_timeout_ms: config.connector_timeout_ms,
             failpoint: config.failpoint.as_deref().map(Arc::from),
+            caches: Arc::default(),
         };
         jobs::schedule_maintenance(&state).await?;
         let (router, openapi) = build_router(state.clone());

@@ -61,6 +61,7 @@ pub struct AppState {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     pub failpoint: Option<Arc<str>>,
+    pub caches: Arc<crate::cache::Caches>,
 }
 
 impl AppState {

@@ -154,35 +154,69 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
     Ok(query.fetch_all(conn).await?)
 }
 
-/// Creates the account if missing and adds `amount` to its balance, in one
-/// statement (never read-modify-write). A customer wallet only changes if it
-/// stays at or above zero: `None` when it would not. Returns the account id
-/// and its new balance.
-pub async fn upsert_add_balance(
+/// An account as the balance upsert returns it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UpsertedAccount {
+    pub id: String,
+    pub brand_id: String,
+    #[sqlx(rename = "type")]
+    pub account_type: String,
+    pub currency: String,
+    pub owner_key: String,
+    pub balance: i64,
+    pub created_at: i64,
+}
+
+/// Creates each account if missing and adds its change to its balance, all
+/// in one statement (never read-modify-write). Rows lock in the order given,
+/// so callers pass them sorted and concurrent posts cannot deadlock. A
+/// customer wallet only changes if it stays at or above zero: its row is
+/// missing from the answer when it would not.
+pub async fn upsert_add_balances(
     conn: &mut Conn,
-    key: &AccountKeyRow<'_>,
-    amount: i64,
+    changes: &[(AccountKeyRow<'_>, i64)],
     now_ms: i64,
-) -> Result<Option<(String, i64)>> {
-    Ok(sqlx::query_as(
+) -> Result<Vec<UpsertedAccount>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now_param = 1 + changes.len() * 7;
+    let rows: Vec<String> = (0..changes.len())
+        .map(|i| {
+            let n = 1 + i * 7;
+            format!(
+                "(${n}, ${}, ${}, ${}, ${}, ${}, ${}, 1, ${now_param}, ${now_param})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            )
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO ledger_accounts (id, brand_id, type, currency, owner_id, owner_key, balance, \
-         version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
+         version, created_at, updated_at) VALUES {} \
          ON CONFLICT (brand_id, type, currency, owner_key) DO UPDATE SET \
          balance = ledger_accounts.balance + excluded.balance, \
          version = ledger_accounts.version + 1, updated_at = excluded.updated_at \
          WHERE ledger_accounts.type <> 'customer_wallet' OR ledger_accounts.balance + excluded.balance >= 0 \
-         RETURNING id, balance",
-    )
-    .bind(obol_core::new_id("lac"))
-    .bind(key.brand_id)
-    .bind(key.account_type)
-    .bind(key.currency)
-    .bind(key.owner_id)
-    .bind(key.owner_key())
-    .bind(amount)
-    .bind(now_ms)
-    .fetch_optional(conn)
-    .await?)
+         RETURNING id, brand_id, type, currency, owner_key, balance, created_at",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for (key, amount) in changes {
+        query = query
+            .bind(obol_core::new_id("lac"))
+            .bind(key.brand_id)
+            .bind(key.account_type)
+            .bind(key.currency)
+            .bind(key.owner_id)
+            .bind(key.owner_key())
+            .bind(*amount);
+    }
+    Ok(query.bind(now_ms).fetch_all(conn).await?)
 }
 
 /// Adds `amount` to an account's balance in SQL, never read-modify-write, so

@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_sandbox.sql")),
     (4, include_str!("../migrations/sqlite/0004_ledger.sql")),
     (5, include_str!("../migrations/sqlite/0005_orders.sql")),
+    (6, include_str!("../migrations/sqlite/0006_due_work.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_sandbox.sql")),
     (4, include_str!("../migrations/postgres/0004_ledger.sql")),
     (5, include_str!("../migrations/postgres/0005_orders.sql")),
+    (6, include_str!("../migrations/postgres/0006_due_work.sql")),
 ];
 
 /// Arbitrary constant naming the advisory lock that keeps two processes

@@ -33,6 +33,10 @@ pub struct OrderRow {
     pub capture_before: Option<i64>,
     pub captured_at: Option<i64>,
     pub cleared_at: Option<i64>,
+    /// When the order's next time-driven step falls due: expiry while
+    /// unpaid, the authorization's expiry while authorized, clearing while
+    /// captured and not cleared.
+    pub due_at: Option<i64>,
     pub last_payment_error: Option<String>,
     pub next_action: Option<String>,
     pub metadata: String,
@@ -43,13 +47,13 @@ pub struct OrderRow {
 const ORDER_COLUMNS: &str = "id, brand_id, customer_id, customer_email, description, items, type, status, \
     amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, \
     auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, \
-    return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, last_payment_error, \
-    next_action, metadata, created_at, updated_at";
+    return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, due_at, \
+    last_payment_error, next_action, metadata, created_at, updated_at";
 
 pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&o.id)
@@ -78,6 +82,7 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
         .bind(o.capture_before)
         .bind(o.captured_at)
         .bind(o.cleared_at)
+        .bind(o.due_at)
         .bind(&o.last_payment_error)
         .bind(&o.next_action)
         .bind(&o.metadata)
@@ -95,7 +100,8 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
          amount_authorized = $6, amount_captured = $7, amount_refunded = $8, amount_refund_pending = $9, \
          mandate_id = $10, connector_account_id = $11, in_flight_transaction_id = $12, attempted = $13, \
          return_url = $14, callback_url = $15, capture_before = $16, captured_at = $17, cleared_at = $18, \
-         last_payment_error = $19, next_action = $20, metadata = $21, updated_at = $22 WHERE id = $1",
+         last_payment_error = $19, next_action = $20, metadata = $21, updated_at = $22, due_at = $23 \
+         WHERE id = $1",
     )
     .bind(&o.id)
     .bind(&o.description)
@@ -119,6 +125,7 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     .bind(&o.next_action)
     .bind(&o.metadata)
     .bind(o.updated_at)
+    .bind(o.due_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -128,6 +135,15 @@ pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Opti
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(brand_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// An order by id alone, for work not done on a brand's behalf.
+pub async fn find_order(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -242,16 +258,20 @@ pub struct TransactionRow {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub updated_at: i64,
+    /// When sync next asks the connector about this open transaction.
+    pub sync_at: Option<i64>,
+    /// Syncs tried so far.
+    pub sync_attempts: i64,
 }
 
 const TRANSACTION_COLUMNS: &str = "id, brand_id, order_id, refund_id, payment_transaction_id, kind, status, \
     amount, currency, connector, connector_account_id, connector_transaction_id, trigger_source, preauth, \
-    payment_method, error, status_history, version, created_at, confirmed_at, updated_at";
+    payment_method, error, status_history, version, created_at, confirmed_at, updated_at, sync_at, sync_attempts";
 
 pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&t.id)
@@ -275,6 +295,8 @@ pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<(
         .bind(t.created_at)
         .bind(t.confirmed_at)
         .bind(t.updated_at)
+        .bind(t.sync_at)
+        .bind(t.sync_attempts)
         .execute(conn)
         .await?;
     Ok(())
@@ -289,7 +311,7 @@ pub async fn update_transaction(
 ) -> Result<bool> {
     let result = sqlx::query(
         "UPDATE transactions SET status = $2, connector_transaction_id = $3, error = $4, status_history = $5, \
-         version = $6, confirmed_at = $7, updated_at = $8, amount = $9 \
+         version = $6, confirmed_at = $7, updated_at = $8, amount = $9, sync_at = $11 \
          WHERE id = $1 AND version = $10 AND status IN ('pending', 'requires_action', 'unknown')",
     )
     .bind(&t.id)
@@ -302,6 +324,7 @@ pub async fn update_transaction(
     .bind(t.updated_at)
     .bind(t.amount)
     .bind(expected_version)
+    .bind(t.sync_at)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -459,4 +482,99 @@ pub async fn has_refunds(conn: &mut Conn, order_id: &str) -> Result<bool> {
     .fetch_optional(conn)
     .await?;
     Ok(found.is_some())
+}
+
+/// Due work: orders whose `due_at` and open transactions whose `sync_at` has
+/// come. Each item is claimed by moving its time to a lease, so one process
+/// runs it; a process that dies leaves it due again when the lease ends.
+pub mod due {
+    use crate::{Conn, Result};
+
+    /// Up to `limit` orders due at `now`, soonest first, with their due time.
+    pub async fn orders(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, due_at FROM orders WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+    }
+
+    /// Claims an order seen due at `seen` until `lease`; false if another
+    /// process or a change got there first.
+    pub async fn claim_order(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
+        let result = sqlx::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
+            .bind(id)
+            .bind(seen)
+            .bind(lease)
+            .execute(conn)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Sets (or with `None` ends) when an order's step falls due next, unless
+    /// a change moved it meanwhile.
+    pub async fn defer_order(conn: &mut Conn, id: &str, claimed: i64, at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
+            .bind(id)
+            .bind(claimed)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` transactions whose sync is due at `now`.
+    pub async fn syncs(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, sync_at FROM transactions WHERE sync_at <= $1 ORDER BY sync_at, id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+    }
+
+    /// Claims a transaction's sync seen due at `seen` until `lease`, counting
+    /// the attempt; false if another process or a change got there first.
+    pub async fn claim_sync(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE transactions SET sync_at = $3, sync_attempts = sync_attempts + 1 \
+             WHERE id = $1 AND sync_at = $2",
+        )
+        .bind(id)
+        .bind(seen)
+        .bind(lease)
+        .execute(conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Sets (or with `None` ends) a transaction's next sync, unless step 3
+    /// moved it meanwhile.
+    pub async fn defer_sync(conn: &mut Conn, id: &str, claimed: i64, at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE transactions SET sync_at = $3 WHERE id = $1 AND sync_at = $2")
+            .bind(id)
+            .bind(claimed)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The earliest due time of any order or sync up to `until`.
+    pub async fn next(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
+        let order: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM orders WHERE due_at <= $1")
+                .bind(until_ms)
+                .fetch_one(&mut *conn)
+                .await?;
+        let sync: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(sync_at) FROM transactions WHERE sync_at <= $1")
+                .bind(until_ms)
+                .fetch_one(conn)
+                .await?;
+        Ok(order.into_iter().chain(sync).min())
+    }
 }

@@ -2,7 +2,6 @@
 //! transaction, order, ledger and events in one database transaction, only
 //! if the transaction is still open (the writer that wins goes on).
 
-use super::jobs as order_jobs;
 use super::payment::Report;
 use super::views::{self, StatusChange};
 use crate::error::{ApiError, ApiResult};
@@ -88,9 +87,6 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     {
         order.in_flight_transaction_id = None;
     }
-    if to.is_final() {
-        order_jobs::cancel_sync(&mut tx, &txn.id, now).await?;
-    }
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
     // A void also closes other open payments: then read them afresh.
@@ -106,7 +102,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     // Ledger entries go last: their balance rows are shared by every payment
     // of the brand, so their row locks are held only until the commit.
     for entry in entries {
-        ledger::post(&mut tx, entry, now).await?;
+        ledger::post(&mut tx, &state.caches, entry, now).await?;
     }
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(Applied {
@@ -164,6 +160,7 @@ fn record_transaction(
     txn.error = report.error.as_ref().map(|error| error.to_string());
     if to.is_final() {
         txn.confirmed_at = Some(now.as_ms());
+        txn.sync_at = None;
     }
     txn.version += 1;
     txn.updated_at = now.as_ms();
@@ -209,7 +206,6 @@ async fn apply_to_order(
             order.amount_captured = txn.amount;
             order.captured_at = Some(now.as_ms());
             set_status(order, OrderStatus::Paid);
-            order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
             captured(conn, order, txn, now, entries).await
         }
         TransactionKind::IncrementAuthorization if result == CallResult::Succeeded => {
@@ -225,13 +221,12 @@ async fn apply_to_order(
             };
             set_status(order, status);
             order.next_action = None;
-            order_jobs::cancel_authorization_expiry(conn, &order.id, now).await?;
-            order_jobs::cancel_expiry(conn, &order.id, now).await?;
+            order.due_at = None;
             close_open_payment(conn, order, now).await
         }
         TransactionKind::Reverse if result == CallResult::Succeeded => {
             set_status(order, OrderStatus::Reversed);
-            order_jobs::cancel_clearing(conn, &order.id, now).await?;
+            order.due_at = None;
             let entry = money_back(order, txn, "reverse", order.cleared_at.is_some())?;
             entries.push(entry);
             Ok(())
@@ -266,17 +261,15 @@ async fn apply_payment(
                 TransactionKind::Authorize => {
                     let capture_before = now.plus_ms(CAPTURE_WINDOW_MS);
                     order.capture_before = Some(capture_before.as_ms());
-                    order_jobs::schedule_authorization_expiry(conn, order, capture_before, now)
-                        .await?;
+                    order.due_at = Some(capture_before.as_ms());
                 }
                 TransactionKind::Sale => {
                     order.amount_captured = txn.amount;
                     order.captured_at = Some(now.as_ms());
                     captured(conn, order, txn, now, entries).await?;
                 }
-                _ => {}
+                _ => order.due_at = None,
             }
-            order_jobs::cancel_expiry(conn, &order.id, now).await?;
         }
         CallResult::Failed => {
             let mut error = report
@@ -291,10 +284,10 @@ async fn apply_payment(
     Ok(())
 }
 
-/// Money captured: the ledger entry and the clearing job.
+/// Money captured: the ledger entry, and clearing falls due.
 async fn captured(
     conn: &mut Conn,
-    order: &OrderRow,
+    order: &mut OrderRow,
     txn: &TransactionRow,
     now: Timestamp,
     entries: &mut Vec<NewEntry>,
@@ -318,8 +311,7 @@ async fn captured(
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
         .ok_or_else(|| ApiError::internal("brand vanished"))?;
-    order_jobs::schedule_clearing(conn, order, now.plus_ms(brand.clearing_days * DAY_MS), now)
-        .await?;
+    order.due_at = Some(now.plus_ms(brand.clearing_days * DAY_MS).as_ms());
     Ok(())
 }
 
@@ -359,7 +351,6 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
             )
             .await?;
         }
-        order_jobs::cancel_sync(conn, &payment.id, now).await?;
     }
     Ok(())
 }

@@ -1,24 +1,20 @@
 //! Time-driven order work: expiry, authorization expiry, clearing, and the
 //! sync of transactions whose outcome is not known yet.
+//!
+//! None of it is a job row: an order carries `due_at` (its next step, set by
+//! the change that makes it due) and an open transaction `sync_at`. The
+//! worker claims due rows with a lease and runs them here.
 
 use super::apply::{self, brand_account};
 use crate::error::{ApiError, ApiResult};
 use crate::events;
-use crate::jobs::{JobError, JobRegistry, new_job};
 use crate::ledger::{self, AccountKey, AccountType, NewEntry};
 use crate::state::AppState;
 use obol_core::Timestamp;
-use obol_core::order::{OrderCommand, OrderStatus};
+use obol_core::order::{OrderCommand, OrderStatus, TransactionStatus};
 use obol_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use obol_store::Conn;
-use obol_store::jobs::JobRow;
-use obol_store::orders::{OrderRow, TransactionRow};
-use serde_json::json;
-
-const EXPIRE: &str = "order.expire";
-const EXPIRE_AUTHORIZATION: &str = "order.expire_authorization";
-const CLEAR: &str = "order.clear";
-const SYNC: &str = "transaction.sync";
+use obol_store::orders::{OrderRow, due};
 
 /// An open transaction that sync cannot settle within this is reported as
 /// `transaction.unresolved` and left to `POST /v1/orders/{id}/sync`.
@@ -28,7 +24,9 @@ const SYNC_MAX_ATTEMPTS: i64 = 40;
 /// Expiry and clearing wait for an operation in flight, which sync settles
 /// within 7 days: every 5 minutes, for longer than that.
 const IN_FLIGHT_RETRY_MS: i64 = 5 * MINUTE_MS;
-const ORDER_JOB_MAX_ATTEMPTS: i64 = 3_000;
+/// A claimed item not finished within this is due again (its process died,
+/// or the step failed and is tried again).
+const LEASE_MS: i64 = 5 * MINUTE_MS;
 
 /// Delay before the next sync attempt: 1 min, 5 min, 30 min, 2 h, then 6 h.
 pub fn sync_backoff_ms(attempts: i64) -> i64 {
@@ -41,157 +39,152 @@ pub fn sync_backoff_ms(attempts: i64) -> i64 {
     }
 }
 
-/// Adds the order jobs to the registry.
-pub fn register(registry: &mut JobRegistry) {
-    registry.register(
-        EXPIRE,
-        |state, job| async move { expire(&state, &job).await },
-    );
-    registry.register(EXPIRE_AUTHORIZATION, |state, job| async move {
-        expire_authorization(&state, &job).await
-    });
-    registry.register(CLEAR, |state, job| async move { clear(&state, &job).await });
-    registry.register(SYNC, |state, job| async move { sync(&state, &job).await });
+/// Why a due step did not finish: try again at `retry_at`, or after the
+/// lease when `None`.
+struct NotDone {
+    message: String,
+    retry_at: Option<Timestamp>,
 }
 
-/// Schedules the order's job of `kind` (one pending per order and kind).
-async fn schedule(
-    conn: &mut Conn,
-    kind: &str,
-    order: &OrderRow,
-    at: Timestamp,
-    now: Timestamp,
-) -> ApiResult<()> {
-    let mut job = new_job(kind, json!({"order_id": order.id}), at);
-    job.unique_key = Some(format!("{kind}:{}", order.id));
-    job.brand_id = Some(order.brand_id.clone());
-    job.max_attempts = ORDER_JOB_MAX_ATTEMPTS;
-    crate::jobs::enqueue(conn, &job, now).await.map(drop)
+impl<E: std::fmt::Display> From<E> for NotDone {
+    fn from(error: E) -> Self {
+        NotDone {
+            message: error.to_string(),
+            retry_at: None,
+        }
+    }
 }
 
-/// Cancels the pending job of `kind` for an order or transaction, if any.
-async fn cancel(conn: &mut Conn, kind: &str, object_id: &str, now: Timestamp) -> ApiResult<()> {
-    obol_store::jobs::cancel_by_key(conn, &format!("{kind}:{object_id}"), now.as_ms()).await?;
-    Ok(())
+/// Runs up to `limit` due orders and syncs at the current time; returns how
+/// many it claimed.
+pub async fn run_due(state: &AppState, limit: i64) -> obol_store::Result<usize> {
+    let now = state.now();
+    let mut conn = state.db.pool.acquire().await?;
+    let orders = due::orders(&mut conn, now.as_ms(), limit).await?;
+    let syncs = due::syncs(&mut conn, now.as_ms(), limit).await?;
+    drop(conn);
+    let lease = now.as_ms() + LEASE_MS;
+    let mut ran = 0;
+    for (id, seen) in orders {
+        let claimed = due::claim_order(&mut *state.db.write_conn().await?, &id, seen, lease).await?;
+        if claimed {
+            ran += 1;
+            let outcome = order_step(state, &id).await;
+            let next = settle(state, "order", &id, outcome);
+            let mut conn = state.db.write_conn().await?;
+            due::defer_order(&mut conn, &id, lease, next.map(Timestamp::as_ms)).await?;
+        }
+    }
+    for (id, seen) in syncs {
+        let claimed = due::claim_sync(&mut *state.db.write_conn().await?, &id, seen, lease).await?;
+        if claimed {
+            ran += 1;
+            let outcome = sync(state, &id).await;
+            let next = settle(state, "transaction", &id, outcome);
+            let mut conn = state.db.write_conn().await?;
+            due::defer_sync(&mut conn, &id, lease, next.map(Timestamp::as_ms)).await?;
+        }
+    }
+    Ok(ran)
 }
 
-pub async fn schedule_expiry(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
-    schedule(
-        conn,
-        EXPIRE,
-        order,
-        Timestamp::from_ms(order.expires_at),
-        now,
-    )
-    .await
+/// When the item is due next: `None` when its step is done (or no longer
+/// applies), the lease's end when it failed.
+fn settle(
+    state: &AppState,
+    what: &str,
+    id: &str,
+    outcome: Result<Option<Timestamp>, NotDone>,
+) -> Option<Timestamp> {
+    match outcome {
+        Ok(next) => next,
+        Err(not_done) => {
+            if not_done.retry_at.is_none() {
+                tracing::warn!(what, id, error = %not_done.message, "due step failed; retried after its lease");
+            }
+            Some(
+                not_done
+                    .retry_at
+                    .unwrap_or_else(|| state.now().plus_ms(LEASE_MS)),
+            )
+        }
+    }
 }
 
-pub async fn cancel_expiry(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, EXPIRE, order_id, now).await
-}
-
-pub async fn schedule_authorization_expiry(
-    conn: &mut Conn,
-    order: &OrderRow,
-    at: Timestamp,
-    now: Timestamp,
-) -> ApiResult<()> {
-    schedule(conn, EXPIRE_AUTHORIZATION, order, at, now).await
-}
-
-pub async fn cancel_authorization_expiry(
-    conn: &mut Conn,
-    order_id: &str,
-    now: Timestamp,
-) -> ApiResult<()> {
-    cancel(conn, EXPIRE_AUTHORIZATION, order_id, now).await
-}
-
-pub async fn schedule_clearing(
-    conn: &mut Conn,
-    order: &OrderRow,
-    at: Timestamp,
-    now: Timestamp,
-) -> ApiResult<()> {
-    schedule(conn, CLEAR, order, at, now).await
-}
-
-pub async fn cancel_clearing(conn: &mut Conn, order_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, CLEAR, order_id, now).await
-}
-
-pub async fn schedule_sync(
-    conn: &mut Conn,
-    txn: &TransactionRow,
-    at: Timestamp,
-    now: Timestamp,
-) -> ApiResult<()> {
-    let mut job = new_job(SYNC, json!({"transaction_id": txn.id}), at);
-    job.unique_key = Some(format!("{SYNC}:{}", txn.id));
-    job.brand_id = Some(txn.brand_id.clone());
-    job.max_attempts = SYNC_MAX_ATTEMPTS;
-    crate::jobs::enqueue(conn, &job, now).await.map(drop)
-}
-
-pub async fn cancel_sync(conn: &mut Conn, transaction_id: &str, now: Timestamp) -> ApiResult<()> {
-    cancel(conn, SYNC, transaction_id, now).await
-}
-
-fn payload_id(job: &JobRow, field: &str) -> Result<String, JobError> {
-    let payload: serde_json::Value = serde_json::from_str(&job.payload)?;
-    payload[field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| JobError::new(format!("job payload lacks {field}")))
+/// The step an order's status makes due, run now. A step that changes the
+/// order writes its next `due_at` itself; `Ok(None)` ends the claim.
+async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+    let mut conn = state.db.pool.acquire().await?;
+    let order = obol_store::orders::find_order(&mut conn, order_id).await?;
+    drop(conn);
+    let Some(order) = order else { return Ok(None) };
+    match OrderStatus::parse(&order.status) {
+        Some(
+            OrderStatus::InProgress
+            | OrderStatus::Processing
+            | OrderStatus::RequiresAction,
+        ) => expire(state, order_id).await,
+        Some(OrderStatus::Authorized) => expire_authorization(state, &order).await,
+        _ if order.captured_at.is_some() && order.cleared_at.is_none() => {
+            clear(state, order_id).await
+        }
+        _ => Ok(None),
+    }
 }
 
 /// A time-driven change refused only because another operation on the order
 /// is waiting for its connector is tried again later; otherwise it no
 /// longer applies.
-fn retry_if_in_flight(order: &OrderRow) -> Result<(), JobError> {
+fn retry_if_in_flight(state: &AppState, order: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     match &order.in_flight_transaction_id {
-        Some(transaction_id) => Err(JobError {
+        Some(transaction_id) => Err(NotDone {
             message: format!("order {} waits for transaction {transaction_id}", order.id),
-            retry_in_ms: Some(IN_FLIGHT_RETRY_MS),
+            retry_at: Some(state.now().plus_ms(IN_FLIGHT_RETRY_MS)),
         }),
-        None => Ok(()),
+        None => Ok(None),
     }
 }
 
-fn job_error(error: ApiError) -> JobError {
-    JobError::new(error.message)
+fn not_done(error: ApiError) -> NotDone {
+    NotDone {
+        message: error.message,
+        retry_at: None,
+    }
 }
 
 /// Moves an unpaid order to `expired` at `expires_at`.
-async fn expire(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let order_id = payload_id(job, "order_id")?;
+async fn expire(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
     else {
-        return Ok(());
+        return Ok(None);
     };
+    if now.as_ms() < order.expires_at {
+        return Ok(Some(Timestamp::from_ms(order.expires_at)));
+    }
     if super::allow(&mut tx, &order, OrderCommand::Expire)
         .await
         .is_err()
     {
-        return retry_if_in_flight(&order);
+        return retry_if_in_flight(state, &order);
     }
     if order.status == OrderStatus::RequiresAction.as_str() {
         // An open challenge is released at the connector first.
         tx.rollback().await?;
         return super::operations::void(state, &order.brand_id, &order.id, "system")
             .await
-            .map(drop)
-            .map_err(job_error);
+            .map(|_| None)
+            .map_err(not_done);
     }
     order.status = OrderStatus::Expired.as_str().to_owned();
+    order.due_at = None;
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
     let view = super::views::render(state, &mut tx, &order)
         .await
-        .map_err(job_error)?;
+        .map_err(not_done)?;
     events::record(
         &mut tx,
         &order.brand_id,
@@ -202,61 +195,60 @@ async fn expire(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         now,
     )
     .await
-    .map_err(job_error)?;
+    .map_err(not_done)?;
     tx.commit().await?;
-    Ok(())
+    Ok(None)
 }
 
 /// Voids an authorization not captured by `capture_before` (`trigger: system`).
-async fn expire_authorization(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let order_id = payload_id(job, "order_id")?;
-    let mut conn = state.db.pool.acquire().await?;
-    let Some(order) =
-        obol_store::orders::lock_order(&mut conn, state.db.backend, &order_id).await?
-    else {
-        return Ok(());
-    };
-    drop(conn);
-    if order.status != OrderStatus::Authorized.as_str() {
-        return Ok(());
+async fn expire_authorization(
+    state: &AppState,
+    order: &OrderRow,
+) -> Result<Option<Timestamp>, NotDone> {
+    if let Some(capture_before) = order.capture_before
+        && state.now().as_ms() < capture_before
+    {
+        return Ok(Some(Timestamp::from_ms(capture_before)));
     }
     match super::operations::void(state, &order.brand_id, &order.id, "system").await {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(None),
         // Another operation is in flight: try again shortly.
-        Err(error) if error.code == "invalid_state" => Err(JobError {
+        Err(error) if error.code == "invalid_state" => Err(NotDone {
             message: error.message,
-            retry_in_ms: Some(IN_FLIGHT_RETRY_MS),
+            retry_at: Some(state.now().plus_ms(IN_FLIGHT_RETRY_MS)),
         }),
-        Err(error) => Err(job_error(error)),
+        Err(error) => Err(not_done(error)),
     }
 }
 
 /// Clearing: moves captured − refunded from pending to available (less a
 /// reseller's commission), sets `cleared_at`, and completes a paid order.
-async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let order_id = payload_id(job, "order_id")?;
+async fn clear(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, &order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
     else {
-        return Ok(());
+        return Ok(None);
     };
     if super::allow(&mut tx, &order, OrderCommand::Clear)
         .await
         .is_err()
     {
-        return retry_if_in_flight(&order);
+        return retry_if_in_flight(state, &order);
     }
     let net = order.amount_captured - order.amount_refunded;
     if net > 0 {
         let entry = clearing_entry(&mut tx, &order, net)
             .await
-            .map_err(job_error)?;
-        ledger::post(&mut tx, entry, now).await.map_err(job_error)?;
+            .map_err(not_done)?;
+        ledger::post(&mut tx, &state.caches, entry, now)
+            .await
+            .map_err(not_done)?;
     }
     let previous = order.status.clone();
     order.cleared_at = Some(now.as_ms());
+    order.due_at = None;
     if order.status == OrderStatus::Paid.as_str() {
         order.status = OrderStatus::Completed.as_str().to_owned();
     }
@@ -265,7 +257,7 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     if order.status != previous {
         let view = super::views::render(state, &mut tx, &order)
             .await
-            .map_err(job_error)?;
+            .map_err(not_done)?;
         events::record(
             &mut tx,
             &order.brand_id,
@@ -276,10 +268,10 @@ async fn clear(state: &AppState, job: &JobRow) -> Result<(), JobError> {
             now,
         )
         .await
-        .map_err(job_error)?;
+        .map_err(not_done)?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(None)
 }
 
 async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> ApiResult<NewEntry> {
@@ -321,28 +313,29 @@ async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> ApiResul
     })
 }
 
-/// Asks the connector about an open transaction; retried on the sync backoff
-/// until settled, and reported as unresolved after 7 days.
-async fn sync(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let transaction_id = payload_id(job, "transaction_id")?;
+/// Asks the connector about an open transaction; tried again on the sync
+/// backoff until settled, and reported as unresolved after 7 days.
+async fn sync(state: &AppState, transaction_id: &str) -> Result<Option<Timestamp>, NotDone> {
     let mut conn = state.db.pool.acquire().await?;
-    let Some(txn) = obol_store::orders::find_transaction(&mut conn, &transaction_id).await? else {
-        return Ok(());
+    let Some(txn) = obol_store::orders::find_transaction(&mut conn, transaction_id).await? else {
+        return Ok(None);
     };
     drop(conn);
-    if !obol_core::order::TransactionStatus::parse(&txn.status).is_some_and(|s| s.is_open()) {
-        return Ok(());
+    if !TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
+        return Ok(None);
     }
     let after = super::operations::sync_transaction(state, &txn)
         .await
-        .map_err(job_error)?;
-    if !obol_core::order::TransactionStatus::parse(&after.status).is_some_and(|s| s.is_open()) {
-        return Ok(());
+        .map_err(not_done)?;
+    if !TransactionStatus::parse(&after.status).is_some_and(TransactionStatus::is_open) {
+        return Ok(None);
     }
     let now = state.now();
-    if now.as_ms() - after.created_at >= UNRESOLVED_AFTER_MS || job.attempts >= job.max_attempts {
+    if now.as_ms() - after.created_at >= UNRESOLVED_AFTER_MS
+        || txn.sync_attempts >= SYNC_MAX_ATTEMPTS
+    {
         let mut tx = state.db.begin().await?;
-        let view = super::views::Transaction::try_from(&after).map_err(job_error)?;
+        let view = super::views::Transaction::try_from(&after).map_err(not_done)?;
         events::record(
             &mut tx,
             &after.brand_id,
@@ -353,12 +346,9 @@ async fn sync(state: &AppState, job: &JobRow) -> Result<(), JobError> {
             now,
         )
         .await
-        .map_err(job_error)?;
+        .map_err(not_done)?;
         tx.commit().await?;
-        return Ok(());
+        return Ok(None);
     }
-    Err(JobError {
-        message: format!("transaction {} is still {}", after.id, after.status),
-        retry_in_ms: Some(sync_backoff_ms(job.attempts)),
-    })
+    Ok(Some(now.plus_ms(sync_backoff_ms(txn.sync_attempts))))
 }

@@ -297,6 +297,8 @@ async fn build(
         capture_before: None,
         captured_at: None,
         cleared_at: None,
+        // Unpaid, it expires then.
+        due_at: Some(expires_at.as_ms()),
         last_payment_error: None,
         next_action: None,
         metadata: metadata_text(input.metadata.as_ref())?,
@@ -305,7 +307,7 @@ async fn build(
     })
 }
 
-/// Creates an order (with its expiry job and `order.created`), and confirms
+/// Creates an order (due to expire at `expires_at`, with `order.created`), and confirms
 /// it at once when asked.
 pub async fn create(
     state: &AppState,
@@ -329,7 +331,6 @@ pub async fn create(
         now,
     )
     .await?;
-    jobs::schedule_expiry(&mut tx, &row, now).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     match (input.confirm, input.payment_method) {
         (Some(true), Some(method)) => {

@@ -116,9 +116,9 @@ async fn cancel_unpaid(
 ) -> ApiResult<Order> {
     let now = state.now();
     order.status = OrderStatus::Canceled.as_str().to_owned();
+    order.due_at = None;
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(&mut tx, &order).await?;
-    super::jobs::cancel_expiry(&mut tx, &order.id, now).await?;
     let view = super::views::render(state, &mut tx, &order).await?;
     events::record(
         &mut tx,

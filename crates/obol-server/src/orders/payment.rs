@@ -3,7 +3,7 @@
 //! apply the outcome only if the transaction is still open (tx 2).
 
 use super::views::{self, Order, StatusChange};
-use super::{PaymentMethodInput, jobs as order_jobs};
+use super::PaymentMethodInput;
 use crate::connector_accounts;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -131,6 +131,9 @@ pub(crate) async fn record_intent(
         amount,
         http_code: None,
     }];
+    let first_sync = now.plus_ms(
+        i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS,
+    );
     let txn = TransactionRow {
         id: obol_core::new_id("txn"),
         brand_id: order.brand_id.clone(),
@@ -153,6 +156,9 @@ pub(crate) async fn record_intent(
         created_at: now.as_ms(),
         confirmed_at: None,
         updated_at: now.as_ms(),
+        // The sync that settles it if step 3 never runs.
+        sync_at: Some(first_sync.as_ms()),
+        sync_attempts: 0,
     };
     obol_store::orders::insert_transaction(conn, &txn).await?;
     if kind != TransactionKind::Refund {
@@ -164,10 +170,6 @@ pub(crate) async fn record_intent(
     }
     order.updated_at = now.as_ms();
     obol_store::orders::update_order(conn, order).await?;
-    let first_sync = now.plus_ms(
-        i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS,
-    );
-    order_jobs::schedule_sync(conn, &txn, first_sync, now).await?;
     Ok(txn)
 }
 

@@ -53,7 +53,7 @@ async fn post_entry(app: &TestApp, entry: NewEntry) -> Result<String, ApiError> 
 
 async fn post_in(state: &AppState, entry: NewEntry) -> Result<String, ApiError> {
     let mut tx = state.db.begin().await.expect("begin");
-    match post(&mut tx, entry, state.now()).await {
+    match post(&mut tx, &state.caches, entry, state.now()).await {
         Ok(id) => {
             tx.commit().await.expect("commit");
             Ok(id)
