@@ -18,8 +18,7 @@ use obol_core::new_id;
 use obol_core::time::SECOND_MS;
 use obol_store::sandbox::{self as store, NewOperation, NewPayment, OperationRow, PaymentRow};
 use obol_store::{Conn, Db, StoreError};
-use sqlx::Any;
-use sqlx::pool::PoolConnection;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,7 +110,7 @@ impl Sandbox {
         )))
     }
 
-    async fn connection(&self) -> Result<PoolConnection<Any>, ConnectorError> {
+    async fn connection(&self) -> Result<obol_store::PoolConn, ConnectorError> {
         // Its reads may settle a payment (a write): use the writer.
         Ok(self.db.write_conn().await?)
     }

@@ -134,9 +134,10 @@ impl Env {
     }
 
     async fn count(&self, sql: &'static str, payment_id: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        let mut conn = self.db.pool.acquire().await.expect("connection");
+        obol_store::sql::query_scalar(sql)
             .bind(payment_id)
-            .fetch_one(&self.db.pool)
+            .fetch_one(&mut conn)
             .await
             .expect("count rows")
     }
@@ -248,8 +249,8 @@ where
         .await
         .expect("connect to OBOL_TEST_DATABASE_URL");
     let create = format!("CREATE DATABASE {name}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-        .execute(&admin.pool)
+    let mut conn = admin.pool.acquire().await.expect("connection");
+    conn.execute_batch(&create)
         .await
         .expect("create the test database");
     let env = Env::new(&with_database(admin_url, &name)).await;
@@ -257,10 +258,10 @@ where
     let outcome = tokio::spawn(test(env)).await;
     db.close().await;
     let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(&admin.pool)
+    conn.execute_batch(&drop)
         .await
         .expect("drop the test database");
+    std::mem::drop(conn);
     admin.close().await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());

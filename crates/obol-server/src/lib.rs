@@ -2,8 +2,8 @@
 
 pub mod auth;
 pub mod bootstrap;
-pub mod cache;
 pub mod brands;
+pub mod cache;
 pub mod clock;
 pub mod connector_accounts;
 pub mod crypto;

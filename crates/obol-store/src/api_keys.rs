@@ -4,7 +4,7 @@ use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
 
 /// A stored brand API key; the secret itself is never stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: String,
     pub brand_id: String,
@@ -16,12 +16,23 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
+crate::from_row!(ApiKeyRow {
+    id,
+    brand_id,
+    name,
+    kind,
+    role,
+    secret_hash,
+    secret_prefix,
+    created_at,
+    revoked_at
+});
 
 const COLUMNS: &str =
     "id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at";
 
 pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO api_keys (id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -43,7 +54,7 @@ pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
 pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<Option<ApiKeyRow>> {
     let sql =
         format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(secret_hash)
         .fetch_optional(conn)
         .await?)
@@ -51,7 +62,7 @@ pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<O
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -63,7 +74,7 @@ pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result
         "SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND ($2 IS NULL OR id < $2) \
          ORDER BY id DESC LIMIT $3"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&page.starting_after)
         .bind(page.limit + 1)
@@ -74,7 +85,7 @@ pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result
 
 /// Revokes a key; false if it was already revoked or does not exist.
 pub async fn revoke(conn: &mut Conn, brand_id: &str, id: &str, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE api_keys SET revoked_at = $3 WHERE brand_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
     .bind(brand_id)
@@ -86,7 +97,7 @@ pub async fn revoke(conn: &mut Conn, brand_id: &str, id: &str, now_ms: i64) -> R
 }
 
 pub async fn insert_admin(conn: &mut Conn, id: &str, secret_hash: &str, now_ms: i64) -> Result<()> {
-    sqlx::query("INSERT INTO admin_keys (id, secret_hash, created_at) VALUES ($1, $2, $3)")
+    crate::sql::query("INSERT INTO admin_keys (id, secret_hash, created_at) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(secret_hash)
         .bind(now_ms)
@@ -97,7 +108,7 @@ pub async fn insert_admin(conn: &mut Conn, id: &str, secret_hash: &str, now_ms: 
 
 pub async fn admin_exists(conn: &mut Conn, secret_hash: &str) -> Result<bool> {
     let found: Option<String> =
-        sqlx::query_scalar("SELECT id FROM admin_keys WHERE secret_hash = $1")
+        crate::sql::query_scalar("SELECT id FROM admin_keys WHERE secret_hash = $1")
             .bind(secret_hash)
             .fetch_optional(conn)
             .await?;

@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// A stored brand.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct BrandRow {
     pub id: String,
     pub name: String,
@@ -19,13 +19,28 @@ pub struct BrandRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::from_row!(BrandRow {
+    id,
+    name,
+    parent_brand_id,
+    commission_rate_bps,
+    default_currency,
+    clearing_days,
+    support_email,
+    display_name,
+    logo_url,
+    primary_color,
+    webhook_secret,
+    created_at,
+    updated_at
+});
 
 const COLUMNS: &str = "id, name, parent_brand_id, commission_rate_bps, default_currency, \
     clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
     created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO brands (id, name, parent_brand_id, commission_rate_bps, default_currency, \
          clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -50,7 +65,7 @@ pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<BrandRow>> {
     let sql = format!("SELECT {COLUMNS} FROM brands WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -58,7 +73,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<BrandRow>> {
 
 /// Writes every settable field of `brand` back.
 pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE brands SET name = $2, default_currency = $3, clearing_days = $4, \
          support_email = $5, display_name = $6, logo_url = $7, primary_color = $8, updated_at = $9 \
          WHERE id = $1",

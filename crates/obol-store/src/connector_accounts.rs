@@ -7,7 +7,7 @@ use crate::{Backend, Conn, Result};
 /// A stored connector account. `payment_methods` is a JSON array of method
 /// types as text, `currencies` one of ISO 4217 codes (`None`: every currency
 /// the connector takes); both ciphertexts come from the server's master key.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ConnectorAccountRow {
     pub id: String,
     pub brand_id: String,
@@ -23,6 +23,20 @@ pub struct ConnectorAccountRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::from_row!(ConnectorAccountRow {
+    id,
+    brand_id,
+    connector,
+    label,
+    credentials_ciphertext,
+    payment_methods,
+    currencies,
+    priority,
+    status,
+    webhook_secret_ciphertext,
+    created_at,
+    updated_at
+});
 
 const COLUMNS: &str = "id, brand_id, connector, label, credentials_ciphertext, payment_methods, \
     currencies, priority, status, webhook_secret_ciphertext, created_at, updated_at";
@@ -33,7 +47,7 @@ pub const ENABLED_SCAN_LIMIT: i64 = 1000;
 
 /// Inserts an account.
 pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO connector_accounts (id, brand_id, connector, label, credentials_ciphertext, \
          payment_methods, currencies, priority, status, webhook_secret_ciphertext, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -58,7 +72,7 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 /// An account of the brand, enabled or not.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -76,7 +90,7 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2{}",
         backend.for_update()
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -93,7 +107,7 @@ pub async fn list(
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 \
          AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&page.starting_after)
         .bind(page.limit + 1)
@@ -109,7 +123,7 @@ pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAcc
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND status = 'enabled' \
          ORDER BY priority, id LIMIT $2"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(ENABLED_SCAN_LIMIT)
         .fetch_all(conn)
@@ -118,7 +132,7 @@ pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAcc
 
 /// Writes the editable fields back.
 pub async fn update(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE connector_accounts SET label = $3, credentials_ciphertext = $4, \
          payment_methods = $5, currencies = $6, priority = $7, status = $8, updated_at = $9 \
          WHERE brand_id = $1 AND id = $2",

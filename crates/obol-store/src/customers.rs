@@ -4,7 +4,7 @@ use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
 
 /// A stored customer; `metadata` is a JSON object as text.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CustomerRow {
     pub id: String,
     pub brand_id: String,
@@ -18,6 +18,19 @@ pub struct CustomerRow {
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
 }
+crate::from_row!(CustomerRow {
+    id,
+    brand_id,
+    email,
+    name,
+    phone,
+    country,
+    metadata,
+    status,
+    created_at,
+    updated_at,
+    deleted_at
+});
 
 const COLUMNS: &str = "id, brand_id, email, name, phone, country, metadata, status, created_at, \
     updated_at, deleted_at";
@@ -25,7 +38,7 @@ const COLUMNS: &str = "id, brand_id, email, name, phone, country, metadata, stat
 /// Inserts a customer; `UniqueViolation` when the brand already has a live
 /// customer with that email.
 pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO customers (id, brand_id, email, name, phone, country, metadata, status, \
          created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
@@ -48,7 +61,7 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 /// A customer of the brand, deleted ones included.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<CustomerRow>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -66,7 +79,7 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2{}",
         backend.for_update()
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -92,7 +105,7 @@ pub async fn list(
          AND ($2 IS NULL OR email = $2) AND ($3 IS NULL OR status = $3) \
          AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&filter.email)
         .bind(&filter.status)
@@ -105,7 +118,7 @@ pub async fn list(
 
 /// Writes the editable fields back; `UniqueViolation` on a taken email.
 pub async fn update(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE customers SET email = $3, name = $4, phone = $5, country = $6, metadata = $7, \
          status = $8, updated_at = $9, deleted_at = $10 WHERE brand_id = $1 AND id = $2",
     )

@@ -4,25 +4,25 @@ use crate::page::Page;
 use crate::{Conn, Result};
 
 /// A stored event; `data` is the JSON of `{"object": …}`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct EventRow {
     pub id: String,
     pub brand_id: String,
     /// `None` until the sequencer numbers it.
     pub sequence: Option<i64>,
-    #[sqlx(rename = "type")]
     pub event_type: String,
     pub object_id: String,
     pub customer_id: Option<String>,
     pub data: String,
     pub created_at: i64,
 }
+crate::from_row!(EventRow { id, brand_id, sequence, event_type = "type", object_id, customer_id, data, created_at });
 
 const COLUMNS: &str = "id, brand_id, sequence, type, object_id, customer_id, data, created_at";
 
 /// Inserts an event; its sequence number comes later from `assign_sequences`.
 pub async fn insert(conn: &mut Conn, event: &mut EventRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO events (id, brand_id, sequence, type, object_id, customer_id, data, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -63,7 +63,7 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
         "INSERT INTO events (id, brand_id, sequence, type, object_id, customer_id, data, created_at) VALUES {}",
         rows.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query(sql);
     for event in events {
         query = query
             .bind(&event.id)
@@ -80,7 +80,7 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -97,7 +97,7 @@ pub struct EventFilter {
 
 /// Whether the brand has events not numbered yet.
 pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
-    let found: Option<String> = sqlx::query_scalar(
+    let found: Option<String> = crate::sql::query_scalar(
         "SELECT id FROM events WHERE brand_id = $1 AND sequence IS NULL LIMIT 1",
     )
     .bind(brand_id)
@@ -120,11 +120,11 @@ pub async fn assign_sequences(
         "SELECT event_sequence FROM brands WHERE id = $1{}",
         backend.for_update()
     );
-    let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let last: i64 = crate::sql::query_scalar(sql)
         .bind(brand_id)
         .fetch_one(&mut *conn)
         .await?;
-    let numbered = sqlx::query(
+    let numbered = crate::sql::query(
         "UPDATE events SET sequence = $2 + numbered.position FROM \
          (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS position FROM events \
           WHERE brand_id = $1 AND sequence IS NULL) AS numbered \
@@ -136,7 +136,7 @@ pub async fn assign_sequences(
     .await?
     .rows_affected();
     if numbered > 0 {
-        sqlx::query("UPDATE brands SET event_sequence = event_sequence + $2 WHERE id = $1")
+        crate::sql::query("UPDATE brands SET event_sequence = event_sequence + $2 WHERE id = $1")
             .bind(brand_id)
             .bind(i64::try_from(numbered).unwrap_or(i64::MAX))
             .execute(conn)
@@ -159,7 +159,7 @@ pub async fn list(
          AND ($3 IS NULL OR object_id = $3) AND ($4 IS NULL OR customer_id = $4) \
          AND sequence IS NOT NULL AND ($5 IS NULL OR sequence < $5) ORDER BY sequence DESC LIMIT $6"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&filter.event_type)
         .bind(&filter.object_id)

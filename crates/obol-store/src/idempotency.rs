@@ -3,7 +3,7 @@
 use crate::{Conn, Result};
 
 /// A stored idempotency record.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct IdempotencyRow {
     pub scope: String,
     pub key: String,
@@ -16,12 +16,24 @@ pub struct IdempotencyRow {
     pub locked_at: i64,
     pub created_at: i64,
 }
+crate::from_row!(IdempotencyRow {
+    scope,
+    key,
+    method,
+    path,
+    request_hash,
+    status,
+    response_status,
+    response_body,
+    locked_at,
+    created_at
+});
 
 const COLUMNS: &str = "scope, key, method, path, request_hash, status, response_status, response_body, locked_at, created_at";
 
 /// Starts a record as `running`; false if one already exists for the key.
 pub async fn try_start(conn: &mut Conn, row: &IdempotencyRow) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "INSERT INTO idempotency_keys (scope, key, method, path, request_hash, status, locked_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) ON CONFLICT (scope, key) DO NOTHING",
     )
@@ -39,7 +51,7 @@ pub async fn try_start(conn: &mut Conn, row: &IdempotencyRow) -> Result<bool> {
 
 pub async fn get(conn: &mut Conn, scope: &str, key: &str) -> Result<Option<IdempotencyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(scope)
         .bind(key)
         .fetch_optional(conn)
@@ -55,7 +67,7 @@ pub async fn take_over_stale(
     stale_before_ms: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE idempotency_keys SET locked_at = $4 \
          WHERE scope = $1 AND key = $2 AND status = 'running' AND locked_at < $3",
     )
@@ -76,7 +88,7 @@ pub async fn finish(
     response_status: i64,
     response_body: &str,
 ) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
          WHERE scope = $1 AND key = $2 AND status = 'running'",
     )
@@ -91,7 +103,7 @@ pub async fn finish(
 
 /// Drops a running record whose answer is not kept, so the key can be reused.
 pub async fn abandon(conn: &mut Conn, scope: &str, key: &str) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status = 'running'",
     )
     .bind(scope)
@@ -103,7 +115,7 @@ pub async fn abandon(conn: &mut Conn, scope: &str, key: &str) -> Result<()> {
 
 /// Deletes records created before `before_ms`; returns how many.
 pub async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64> {
-    let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+    let result = crate::sql::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(before_ms)
         .execute(conn)
         .await?;

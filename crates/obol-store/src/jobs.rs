@@ -15,7 +15,7 @@ pub struct NewJob {
 }
 
 /// A stored job.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct JobRow {
     pub id: String,
     pub kind: String,
@@ -29,13 +29,26 @@ pub struct JobRow {
     pub last_error: Option<String>,
     pub unique_key: Option<String>,
 }
+crate::from_row!(JobRow {
+    id,
+    kind,
+    payload,
+    brand_id,
+    status,
+    run_at,
+    attempts,
+    max_attempts,
+    lease_until,
+    last_error,
+    unique_key
+});
 
 const COLUMNS: &str = "id, kind, payload, brand_id, status, run_at, attempts, max_attempts, lease_until, last_error, unique_key";
 
 /// Enqueues a job; returns false when a job with the same `unique_key` is
 /// already pending.
 pub async fn enqueue(conn: &mut Conn, id: &str, job: &NewJob, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "INSERT INTO jobs (id, kind, payload, brand_id, status, run_at, attempts, max_attempts, \
          unique_key, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $8, $8) \
          ON CONFLICT DO NOTHING",
@@ -69,7 +82,7 @@ pub async fn claim_due(
          RETURNING {COLUMNS}",
         backend.skip_locked()
     );
-    let mut rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let mut rows: Vec<JobRow> = crate::sql::query_as(sql)
         .bind(now_ms)
         .bind(lease_until_ms)
         .bind(limit)
@@ -81,7 +94,7 @@ pub async fn claim_due(
 
 /// Marks a claimed job done; false if the lease was lost meanwhile.
 pub async fn complete(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = $3 \
          WHERE id = $1 AND status = 'running' AND attempts = $2",
     )
@@ -103,7 +116,7 @@ pub async fn fail(
     retry_at_ms: Option<i64>,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE jobs SET status = CASE WHEN $4 IS NULL THEN 'failed' ELSE 'pending' END, \
          run_at = COALESCE($4, run_at), last_error = $3, lease_until = NULL, updated_at = $5 \
          WHERE id = $1 AND status = 'running' AND attempts = $2",
@@ -120,7 +133,7 @@ pub async fn fail(
 
 /// Gives a claimed job back (on shutdown) without counting the attempt.
 pub async fn release(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE jobs SET status = 'pending', attempts = attempts - 1, lease_until = NULL, updated_at = $3 \
          WHERE id = $1 AND status = 'running' AND attempts = $2",
     )
@@ -134,7 +147,7 @@ pub async fn release(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> R
 
 /// Cancels the open job with this unique key, if any.
 pub async fn cancel_by_key(conn: &mut Conn, unique_key: &str, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE jobs SET status = 'cancelled', lease_until = NULL, updated_at = $2 \
          WHERE unique_key = $1 AND status = 'pending'",
     )
@@ -147,19 +160,17 @@ pub async fn cancel_by_key(conn: &mut Conn, unique_key: &str, now_ms: i64) -> Re
 
 /// The earliest due time among pending jobs due by `until_ms`.
 pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1",
-        )
-        .bind(until_ms)
-        .fetch_one(conn)
-        .await?,
+    Ok(crate::sql::query_scalar(
+        "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1",
     )
+    .bind(until_ms)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// How many jobs are running under a lease that has not expired at `now_ms`.
 pub async fn running_count(conn: &mut Conn, now_ms: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    Ok(crate::sql::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_until >= $1",
     )
     .bind(now_ms)
@@ -169,7 +180,7 @@ pub async fn running_count(conn: &mut Conn, now_ms: i64) -> Result<i64> {
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<JobRow>> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -177,10 +188,11 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<JobRow>> {
 
 /// Deletes finished jobs last changed before `before_ms`; returns how many.
 pub async fn purge_finished(conn: &mut Conn, before_ms: i64) -> Result<u64> {
-    let result =
-        sqlx::query("DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < $1")
-            .bind(before_ms)
-            .execute(conn)
-            .await?;
+    let result = crate::sql::query(
+        "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < $1",
+    )
+    .bind(before_ms)
+    .execute(conn)
+    .await?;
     Ok(result.rows_affected())
 }

@@ -5,11 +5,10 @@ use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
 
 /// A stored ledger account; `balance` is the running sum of its postings.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: String,
     pub brand_id: String,
-    #[sqlx(rename = "type")]
     pub account_type: String,
     pub currency: String,
     pub owner_id: Option<String>,
@@ -18,6 +17,7 @@ pub struct AccountRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::from_row!(AccountRow { id, brand_id, account_type = "type", currency, owner_id, balance, version, created_at, updated_at });
 
 const ACCOUNT_COLUMNS: &str =
     "id, brand_id, type, currency, owner_id, balance, version, created_at, updated_at";
@@ -48,7 +48,7 @@ impl AccountKeyRow<'_> {
 }
 
 /// A stored ledger entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct EntryRow {
     pub id: String,
     pub brand_id: String,
@@ -57,11 +57,19 @@ pub struct EntryRow {
     pub customer_id: Option<String>,
     pub created_at: i64,
 }
+crate::from_row!(EntryRow {
+    id,
+    brand_id,
+    description,
+    order_id,
+    customer_id,
+    created_at
+});
 
 const ENTRY_COLUMNS: &str = "id, brand_id, description, order_id, customer_id, created_at";
 
 /// A stored posting: a signed amount on one account, part of one entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PostingRow {
     pub id: String,
     pub entry_id: String,
@@ -69,6 +77,13 @@ pub struct PostingRow {
     pub amount: i64,
     pub currency: String,
 }
+crate::from_row!(PostingRow {
+    id,
+    entry_id,
+    account_id,
+    amount,
+    currency
+});
 
 /// `($first, $first+1, …)` for `width` placeholders.
 fn placeholders(first: usize, width: usize) -> String {
@@ -108,7 +123,7 @@ pub async fn create_missing_accounts(
          ON CONFLICT (brand_id, type, currency, owner_key) DO NOTHING",
         rows.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query(sql);
     for key in keys {
         query = query
             .bind(obol_core::new_id("lac"))
@@ -143,7 +158,7 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE {}",
         groups.join(" OR ")
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query_as(sql);
     for key in keys {
         query = query
             .bind(key.brand_id)
@@ -155,17 +170,17 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
 }
 
 /// An account as the balance upsert returns it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UpsertedAccount {
     pub id: String,
     pub brand_id: String,
-    #[sqlx(rename = "type")]
     pub account_type: String,
     pub currency: String,
     pub owner_key: String,
     pub balance: i64,
     pub created_at: i64,
 }
+crate::from_row!(UpsertedAccount { id, brand_id, account_type = "type", currency, owner_key, balance, created_at });
 
 /// Creates each account if missing and adds its change to its balance, all
 /// in one statement (never read-modify-write). Rows lock in the order given,
@@ -205,7 +220,7 @@ pub async fn upsert_add_balances(
          RETURNING id, brand_id, type, currency, owner_key, balance, created_at",
         rows.join(", ")
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query_as(sql);
     for (key, amount) in changes {
         query = query
             .bind(obol_core::new_id("lac"))
@@ -229,7 +244,7 @@ pub async fn add_to_balance(
     amount: i64,
     now_ms: i64,
 ) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+    Ok(crate::sql::query_scalar(
         "UPDATE ledger_accounts SET balance = balance + $1, version = version + 1, updated_at = $3 \
          WHERE id = $2 AND (type <> 'customer_wallet' OR balance + $1 >= 0) RETURNING balance",
     )
@@ -246,7 +261,7 @@ pub async fn insert_entry(
     entry: &EntryRow,
     postings: &[PostingRow],
 ) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO ledger_entries (id, brand_id, description, order_id, customer_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -268,7 +283,7 @@ pub async fn insert_entry(
         "INSERT INTO ledger_postings (id, entry_id, account_id, amount, currency) VALUES {}",
         rows.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query(sql);
     for posting in postings {
         query = query
             .bind(&posting.id)
@@ -285,7 +300,7 @@ pub async fn insert_entry(
 pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
     let sql =
         format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -314,7 +329,7 @@ pub async fn list_accounts(
          AND ($4 IS NULL OR (type = 'customer_wallet' AND owner_id = $4)) \
          AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&filter.account_type)
         .bind(&filter.currency)
@@ -333,7 +348,7 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
          AND type IN ('brand_pending', 'brand_available') ORDER BY currency, type"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .fetch_all(conn)
         .await?)
@@ -342,7 +357,7 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
 /// An entry of the brand.
 pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -369,7 +384,7 @@ pub async fn list_entries(
          AND ($2 IS NULL OR id IN (SELECT entry_id FROM ledger_postings WHERE account_id = $2)) \
          AND ($3 IS NULL OR order_id = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&filter.account_id)
         .bind(&filter.order_id)
@@ -390,7 +405,7 @@ pub async fn postings_of(conn: &mut Conn, entry_ids: &[&str]) -> Result<Vec<Post
          WHERE entry_id IN {} ORDER BY entry_id, id",
         placeholders(1, entry_ids.len())
     );
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    let mut query = crate::sql::query_as(sql);
     for id in entry_ids {
         query = query.bind(*id);
     }
@@ -404,7 +419,7 @@ const VIOLATIONS_SHOWN: i64 = 5;
 /// (entry id, currency, sum).
 pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, i64)>> {
     // PostgreSQL sums BIGINT as NUMERIC: cast back for the `Any` driver.
-    Ok(sqlx::query_as(
+    Ok(crate::sql::query_as(
         "SELECT entry_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
          GROUP BY entry_id, currency HAVING SUM(amount) <> 0 ORDER BY entry_id LIMIT $1",
     )
@@ -416,7 +431,7 @@ pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, 
 /// Accounts whose running balance differs from the sum of their postings:
 /// (account id, balance, sum of postings).
 pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
-    Ok(sqlx::query_as(
+    Ok(crate::sql::query_as(
         "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) \
          FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id \
          GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0) \
@@ -429,7 +444,7 @@ pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>
 
 /// Currencies whose postings do not sum to zero overall: (currency, sum).
 pub async fn unbalanced_currencies(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as(
+    Ok(crate::sql::query_as(
         "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
          GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency",
     )
@@ -439,7 +454,7 @@ pub async fn unbalanced_currencies(conn: &mut Conn) -> Result<Vec<(String, i64)>
 
 /// Postings in another currency than their account: (posting id, account id).
 pub async fn foreign_currency_postings(conn: &mut Conn) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
+    Ok(crate::sql::query_as(
         "SELECT p.id, a.id FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id \
          WHERE p.currency <> a.currency ORDER BY p.id LIMIT $1",
     )

@@ -16,16 +16,11 @@ pub mod orders;
 pub mod page;
 pub mod sandbox;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
-use std::str::FromStr;
+pub mod sql;
+
+pub use sql::{Conn, Pool, PoolConn, Tx};
+use std::path::PathBuf;
 use std::time::Duration;
-
-pub use sqlx::AnyConnection as Conn;
-pub use sqlx::Transaction;
-
-/// A transaction on either backend.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// Errors of the store, with the cases the services act on named.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +32,7 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -45,7 +40,7 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
-            _ => StoreError::Database(error),
+            _ => StoreError::Database(error.to_string()),
         }
     }
 }
@@ -83,82 +78,58 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     /// For reads (and, on PostgreSQL, everything).
-    pub pool: AnyPool,
-    /// For writes. On SQLite one connection: SQLite has one writer at a time,
-    /// and waiting for this connection queues writers in order, where many
-    /// connections would spin in SQLite's busy handler with growing sleeps.
+    pub pool: Pool,
+    /// For writes. On SQLite one connection per file and process: SQLite has
+    /// one writer at a time, and waiting for this connection queues writers
+    /// in order, where many connections would spin in SQLite's busy handler.
     /// On PostgreSQL the same pool as `pool`.
-    pub writer: AnyPool,
+    pub writer: Pool,
     pub backend: Backend,
 }
 
 /// Pool size per process: PostgreSQL is shared by several processes, SQLite
 /// has one writer at a time, so a few connections for readers suffice.
 const POSTGRES_MAX_CONNECTIONS: u32 = 32;
-const SQLITE_MAX_CONNECTIONS: u32 = 16;
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+const SQLITE_MAX_CONNECTIONS: usize = 16;
 
 impl Db {
     /// Connects to `url` (`sqlite://path` — created if missing — or
     /// `postgres://…`) without migrating.
     pub async fn connect(url: &str) -> Result<Db> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::Database(sqlx::Error::Configuration(
-                format!("unsupported DATABASE_URL scheme: {url}").into(),
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                return Err(StoreError::Database(format!(
+                    "DATABASE_URL must name a SQLite file: {url}"
+                )));
+            }
+            let path = PathBuf::from(path);
+            let writer = Pool::sqlite_writer(path.clone());
+            // Opening the writer creates the file and turns on WAL before
+            // any reader opens it.
+            drop(writer.acquire().await?);
+            return Ok(Db {
+                pool: Pool::sqlite(path, SQLITE_MAX_CONNECTIONS),
+                writer,
+                backend: Backend::Sqlite,
+            });
+        }
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StoreError::Database(format!(
+                "unsupported DATABASE_URL scheme: {url}"
             )));
-        };
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                let separator = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{separator}mode=rwc")
-            }
-            _ => url.to_owned(),
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let sqlite_pool = |max_connections: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(30))
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // No automatic checkpoints: they would run inside a
-                        // writer's commit; `checkpoint` runs them beside it.
-                        let pragmas = format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                             PRAGMA wal_autocheckpoint = 0;"
-                        );
-                        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas))).await?;
-                        Ok(())
-                    })
-                })
-        };
-        let (pool, writer) = match backend {
-            Backend::Sqlite => {
-                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                let pool = sqlite_pool(SQLITE_MAX_CONNECTIONS)
-                    .connect_with(options)
-                    .await?;
-                (pool, writer)
-            }
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(POSTGRES_MAX_CONNECTIONS)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?;
-                (pool.clone(), pool)
-            }
-        };
+        }
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let pool = Pool::postgres(pool);
         Ok(Db {
-            pool,
-            writer,
-            backend,
+            pool: pool.clone(),
+            writer: pool,
+            backend: Backend::Postgres,
         })
     }
 
@@ -168,14 +139,11 @@ impl Db {
     }
 
     /// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite, so
-    /// the write lock is taken up front and waits under `busy_timeout` instead
-    /// of failing when a read lock would have to be upgraded.
+    /// the write lock is taken up front instead of failing when a read lock
+    /// would have to be upgraded.
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        };
-        Ok(tx)
+        debug_assert_eq!(self.writer.backend(), self.backend);
+        self.writer.begin("BEGIN IMMEDIATE").await
     }
 
     /// Copies the SQLite write-ahead log into the database file without
@@ -184,21 +152,22 @@ impl Db {
     pub async fn checkpoint(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             let mut conn = self.pool.acquire().await?;
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut *conn)
+            sql::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut conn)
                 .await?;
         }
         Ok(())
     }
 
     /// A connection for a single-statement write outside a transaction.
-    pub async fn write_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.writer.acquire().await?)
+    pub async fn write_conn(&self) -> Result<PoolConn> {
+        self.writer.acquire().await
     }
 
+    /// Closes the reader pool (the whole pool on PostgreSQL); a SQLite
+    /// writer goes when the last `Db` on its file does.
     pub async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
     }
 }
 

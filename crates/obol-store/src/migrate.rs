@@ -1,7 +1,7 @@
 //! Migrations embedded in the binary, one list per backend.
 
+use crate::sql::{Conn, query, query_scalar};
 use crate::{Backend, Db, Result};
-use sqlx::{AssertSqlSafe, Executor};
 
 /// (version, SQL) for each backend; versions must match across the lists.
 const SQLITE: &[(i64, &str)] = &[
@@ -35,16 +35,16 @@ const POSTGRES: &[(i64, &str)] = &[
 const MIGRATION_LOCK_ID: i64 = 0x0b01_0001;
 
 pub async fn run(db: &Db) -> Result<()> {
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.writer.acquire().await?;
     if db.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
+        crate::sql::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK_ID)
             .execute(&mut *conn)
             .await?;
     }
     let result = apply(db, &mut conn).await;
     if db.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
+        crate::sql::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK_ID)
             .execute(&mut *conn)
             .await?;
@@ -52,12 +52,12 @@ pub async fn run(db: &Db) -> Result<()> {
     result
 }
 
-async fn apply(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<()> {
-    conn.execute(
+async fn apply(db: &Db, conn: &mut Conn) -> Result<()> {
+    conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+    let applied: Vec<i64> = query_scalar("SELECT version FROM schema_migrations")
         .fetch_all(&mut *conn)
         .await?;
     let list = match db.backend {
@@ -73,24 +73,22 @@ async fn apply(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<()> {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        conn.execute(begin).await?;
+        conn.execute_batch(begin).await?;
         let outcome = async {
-            conn.execute(sqlx::raw_sql(AssertSqlSafe(*sql))).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            conn.execute_batch(sql).await?;
+            query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(obol_core::Timestamp::system_now().as_ms())
                 .execute(&mut *conn)
                 .await?;
-            Ok::<_, sqlx::Error>(())
+            Ok::<_, crate::StoreError>(())
         }
         .await;
         match outcome {
-            Ok(()) => {
-                conn.execute("COMMIT").await?;
-            }
+            Ok(()) => conn.execute_batch("COMMIT").await?,
             Err(error) => {
-                conn.execute("ROLLBACK").await?;
-                return Err(error.into());
+                conn.execute_batch("ROLLBACK").await?;
+                return Err(error);
             }
         }
     }

@@ -4,7 +4,7 @@ use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
 
 /// A stored order. JSON columns are text.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: String,
     pub brand_id: String,
@@ -12,7 +12,6 @@ pub struct OrderRow {
     pub customer_email: Option<String>,
     pub description: Option<String>,
     pub items: Option<String>,
-    #[sqlx(rename = "type")]
     pub order_type: String,
     pub status: String,
     pub amount: i64,
@@ -43,6 +42,7 @@ pub struct OrderRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::from_row!(OrderRow { id, brand_id, customer_id, customer_email, description, items, order_type = "type", status, amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, due_at, last_payment_error, next_action, metadata, created_at, updated_at });
 
 const ORDER_COLUMNS: &str = "id, brand_id, customer_id, customer_email, description, items, type, status, \
     amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, \
@@ -55,7 +55,7 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
         "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
          $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    crate::sql::query(sql)
         .bind(&o.id)
         .bind(&o.brand_id)
         .bind(&o.customer_id)
@@ -95,7 +95,7 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 /// Writes every mutable column of the order back.
 pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "UPDATE orders SET description = $2, items = $3, status = $4, amount = $5, \
          amount_authorized = $6, amount_captured = $7, amount_refunded = $8, amount_refund_pending = $9, \
          mandate_id = $10, connector_account_id = $11, in_flight_transaction_id = $12, attempted = $13, \
@@ -133,7 +133,7 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -143,7 +143,7 @@ pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Opti
 /// An order by id alone, for work not done on a brand's behalf.
 pub async fn find_order(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -156,7 +156,7 @@ pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<O
         "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
         backend.for_update()
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -172,7 +172,7 @@ pub async fn lock_order_of_transaction(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM transactions WHERE id = $1){}",
         backend.for_update()
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(transaction_id)
         .fetch_optional(conn)
         .await?)
@@ -200,7 +200,7 @@ pub async fn list_orders(
          AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
          AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(&f.status)
         .bind(&f.customer_id)
@@ -222,7 +222,7 @@ pub async fn reserve_refund(
     amount: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE orders SET amount_refund_pending = amount_refund_pending + $2, updated_at = $3 \
          WHERE id = $1 AND amount_captured - amount_refunded - amount_refund_pending >= $2",
     )
@@ -235,7 +235,7 @@ pub async fn reserve_refund(
 }
 
 /// A stored payment transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TransactionRow {
     pub id: String,
     pub brand_id: String,
@@ -263,6 +263,31 @@ pub struct TransactionRow {
     /// Syncs tried so far.
     pub sync_attempts: i64,
 }
+crate::from_row!(TransactionRow {
+    id,
+    brand_id,
+    order_id,
+    refund_id,
+    payment_transaction_id,
+    kind,
+    status,
+    amount,
+    currency,
+    connector,
+    connector_account_id,
+    connector_transaction_id,
+    trigger_source,
+    preauth,
+    payment_method,
+    error,
+    status_history,
+    version,
+    created_at,
+    confirmed_at,
+    updated_at,
+    sync_at,
+    sync_attempts
+});
 
 const TRANSACTION_COLUMNS: &str = "id, brand_id, order_id, refund_id, payment_transaction_id, kind, status, \
     amount, currency, connector, connector_account_id, connector_transaction_id, trigger_source, preauth, \
@@ -273,7 +298,7 @@ pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<(
         "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
          $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    crate::sql::query(sql)
         .bind(&t.id)
         .bind(&t.brand_id)
         .bind(&t.order_id)
@@ -309,7 +334,7 @@ pub async fn update_transaction(
     t: &TransactionRow,
     expected_version: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE transactions SET status = $2, connector_transaction_id = $3, error = $4, status_history = $5, \
          version = $6, confirmed_at = $7, updated_at = $8, amount = $9, sync_at = $11 \
          WHERE id = $1 AND version = $10 AND status IN ('pending', 'requires_action', 'unknown')",
@@ -337,7 +362,7 @@ pub async fn get_transaction(
 ) -> Result<Option<TransactionRow>> {
     let sql =
         format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -347,7 +372,7 @@ pub async fn get_transaction(
 /// A transaction by id alone, for jobs.
 pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -357,7 +382,7 @@ pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<Transa
 pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Vec<TransactionRow>> {
     let sql =
         format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(order_id)
         .fetch_all(conn)
         .await?)
@@ -373,7 +398,7 @@ pub async fn list_transactions(
         "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(order_id)
         .bind(&page.starting_after)
@@ -384,7 +409,7 @@ pub async fn list_transactions(
 }
 
 /// A stored refund.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RefundRow {
     pub id: String,
     pub brand_id: String,
@@ -399,6 +424,20 @@ pub struct RefundRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+crate::from_row!(RefundRow {
+    id,
+    brand_id,
+    order_id,
+    transaction_id,
+    amount,
+    currency,
+    status,
+    reason,
+    failure_reason,
+    metadata,
+    created_at,
+    updated_at
+});
 
 const REFUND_COLUMNS: &str = "id, brand_id, order_id, transaction_id, amount, currency, status, reason, failure_reason, metadata, created_at, updated_at";
 
@@ -406,7 +445,7 @@ pub async fn insert_refund(conn: &mut Conn, r: &RefundRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    crate::sql::query(sql)
         .bind(&r.id)
         .bind(&r.brand_id)
         .bind(&r.order_id)
@@ -432,7 +471,7 @@ pub async fn settle_refund(
     failure_reason: Option<&str>,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE refunds SET status = $2, failure_reason = $3, updated_at = $4 WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
@@ -446,7 +485,7 @@ pub async fn settle_refund(
 
 pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
@@ -463,7 +502,7 @@ pub async fn list_refunds(
         "SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows = crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(order_id)
         .bind(&page.starting_after)
@@ -475,7 +514,7 @@ pub async fn list_refunds(
 
 /// Whether the order has any refund (pending or settled).
 pub async fn has_refunds(conn: &mut Conn, order_id: &str) -> Result<bool> {
-    let found: Option<String> = sqlx::query_scalar(
+    let found: Option<String> = crate::sql::query_scalar(
         "SELECT id FROM refunds WHERE order_id = $1 AND status <> 'failed' LIMIT 1",
     )
     .bind(order_id)
@@ -492,7 +531,7 @@ pub mod due {
 
     /// Up to `limit` orders due at `now`, soonest first, with their due time.
     pub async fn orders(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(crate::sql::query_as(
             "SELECT id, due_at FROM orders WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -504,19 +543,25 @@ pub mod due {
     /// Claims an order seen due at `seen` until `lease`; false if another
     /// process or a change got there first.
     pub async fn claim_order(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
-        let result = sqlx::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
-            .bind(id)
-            .bind(seen)
-            .bind(lease)
-            .execute(conn)
-            .await?;
+        let result =
+            crate::sql::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
+                .bind(id)
+                .bind(seen)
+                .bind(lease)
+                .execute(conn)
+                .await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Sets (or with `None` ends) when an order's step falls due next, unless
     /// a change moved it meanwhile.
-    pub async fn defer_order(conn: &mut Conn, id: &str, claimed: i64, at: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
+    pub async fn defer_order(
+        conn: &mut Conn,
+        id: &str,
+        claimed: i64,
+        at: Option<i64>,
+    ) -> Result<()> {
+        crate::sql::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
             .bind(id)
             .bind(claimed)
             .bind(at)
@@ -527,7 +572,7 @@ pub mod due {
 
     /// Up to `limit` transactions whose sync is due at `now`.
     pub async fn syncs(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(crate::sql::query_as(
             "SELECT id, sync_at FROM transactions WHERE sync_at <= $1 ORDER BY sync_at, id LIMIT $2",
         )
         .bind(now_ms)
@@ -539,7 +584,7 @@ pub mod due {
     /// Claims a transaction's sync seen due at `seen` until `lease`, counting
     /// the attempt; false if another process or a change got there first.
     pub async fn claim_sync(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
-        let result = sqlx::query(
+        let result = crate::sql::query(
             "UPDATE transactions SET sync_at = $3, sync_attempts = sync_attempts + 1 \
              WHERE id = $1 AND sync_at = $2",
         )
@@ -553,8 +598,13 @@ pub mod due {
 
     /// Sets (or with `None` ends) a transaction's next sync, unless step 3
     /// moved it meanwhile.
-    pub async fn defer_sync(conn: &mut Conn, id: &str, claimed: i64, at: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE transactions SET sync_at = $3 WHERE id = $1 AND sync_at = $2")
+    pub async fn defer_sync(
+        conn: &mut Conn,
+        id: &str,
+        claimed: i64,
+        at: Option<i64>,
+    ) -> Result<()> {
+        crate::sql::query("UPDATE transactions SET sync_at = $3 WHERE id = $1 AND sync_at = $2")
             .bind(id)
             .bind(claimed)
             .bind(at)
@@ -566,12 +616,12 @@ pub mod due {
     /// The earliest due time of any order or sync up to `until`.
     pub async fn next(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
         let order: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM orders WHERE due_at <= $1")
+            crate::sql::query_scalar("SELECT MIN(due_at) FROM orders WHERE due_at <= $1")
                 .bind(until_ms)
                 .fetch_one(&mut *conn)
                 .await?;
         let sync: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(sync_at) FROM transactions WHERE sync_at <= $1")
+            crate::sql::query_scalar("SELECT MIN(sync_at) FROM transactions WHERE sync_at <= $1")
                 .bind(until_ms)
                 .fetch_one(conn)
                 .await?;

@@ -31,7 +31,7 @@ pub struct NewPayment<'a> {
 }
 
 /// A stored sandbox payment.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PaymentRow {
     pub id: String,
     pub account_id: String,
@@ -50,6 +50,24 @@ pub struct PaymentRow {
     pub settle_at: Option<i64>,
     pub created_at: i64,
 }
+crate::from_row!(PaymentRow {
+    id,
+    account_id,
+    transaction_id,
+    operation,
+    currency,
+    amount,
+    status,
+    decline_code,
+    state,
+    authorized,
+    captured,
+    refunded,
+    card_brand,
+    card_last4,
+    settle_at,
+    created_at
+});
 
 const PAYMENT_COLUMNS: &str = "id, account_id, transaction_id, operation, currency, amount, status, \
      decline_code, state, authorized, captured, refunded, card_brand, card_last4, settle_at, created_at";
@@ -68,7 +86,7 @@ pub struct NewOperation<'a> {
 }
 
 /// A stored follow-up operation.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OperationRow {
     pub id: String,
     pub account_id: String,
@@ -78,6 +96,15 @@ pub struct OperationRow {
     pub amount: i64,
     pub created_at: i64,
 }
+crate::from_row!(OperationRow {
+    id,
+    account_id,
+    transaction_id,
+    payment_id,
+    kind,
+    amount,
+    created_at
+});
 
 const OPERATION_COLUMNS: &str =
     "id, account_id, transaction_id, payment_id, kind, amount, created_at";
@@ -85,7 +112,7 @@ const OPERATION_COLUMNS: &str =
 /// Records a payment; `UniqueViolation` when the account already has one
 /// with this transaction id.
 pub async fn insert_payment(conn: &mut Conn, payment: &NewPayment<'_>) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO sandbox_payments (id, account_id, transaction_id, operation, currency, amount, \
          status, decline_code, state, authorized, captured, refunded, card_brand, card_last4, \
          settle_at, created_at, updated_at) \
@@ -120,7 +147,7 @@ pub async fn payment_by_transaction(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE account_id = $1 AND transaction_id = $2"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(account_id)
         .bind(transaction_id)
         .fetch_optional(conn)
@@ -135,7 +162,7 @@ pub async fn payment_for_account(
 ) -> Result<Option<PaymentRow>> {
     let sql =
         format!("SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE account_id = $1 AND id = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(account_id)
         .bind(id)
         .fetch_optional(conn)
@@ -146,7 +173,7 @@ pub async fn payment_for_account(
 /// page knows only the id).
 pub async fn payment_by_id(conn: &mut Conn, id: &str) -> Result<Option<PaymentRow>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?)
@@ -155,7 +182,7 @@ pub async fn payment_by_id(conn: &mut Conn, id: &str) -> Result<Option<PaymentRo
 /// Settles a pending payment whose time has come as succeeded; false when
 /// it is not pending or not yet due.
 pub async fn settle_due(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE sandbox_payments SET status = 'succeeded', settle_at = NULL, updated_at = $2, \
          state = CASE operation WHEN 'authorize' THEN 'authorized' WHEN 'sale' THEN 'captured' ELSE 'none' END, \
          authorized = CASE WHEN operation = 'verify' THEN 0 ELSE amount END, \
@@ -177,7 +204,7 @@ pub async fn finish_challenge(
     decline_code: Option<&str>,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE sandbox_payments SET updated_at = $3, decline_code = $2, \
          status = CASE WHEN $2 IS NULL THEN 'succeeded' ELSE 'declined' END, \
          state = CASE WHEN $2 IS NOT NULL THEN 'none' WHEN operation = 'authorize' THEN 'authorized' \
@@ -197,7 +224,7 @@ pub async fn finish_challenge(
 /// Captures `amount` of an uncaptured authorization that covers it; the
 /// rest of the hold is released. False when the rules forbid it.
 pub async fn capture(conn: &mut Conn, id: &str, amount: i64, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE sandbox_payments SET state = 'captured', captured = $2, updated_at = $3 \
          WHERE id = $1 AND state = 'authorized' AND authorized >= $2",
     )
@@ -211,7 +238,7 @@ pub async fn capture(conn: &mut Conn, id: &str, amount: i64, now_ms: i64) -> Res
 
 /// Raises an uncaptured authorization to `new_total`, which must exceed it.
 pub async fn increment(conn: &mut Conn, id: &str, new_total: i64, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE sandbox_payments SET authorized = $2, updated_at = $3 \
          WHERE id = $1 AND state = 'authorized' AND authorized < $2",
     )
@@ -226,7 +253,7 @@ pub async fn increment(conn: &mut Conn, id: &str, new_total: i64, now_ms: i64) -
 /// Voids an uncaptured authorization; the amount released, or `None` when
 /// it is not one.
 pub async fn void_authorization(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+    Ok(crate::sql::query_scalar(
         "UPDATE sandbox_payments SET state = 'voided', updated_at = $2 \
          WHERE id = $1 AND state = 'authorized' RETURNING authorized",
     )
@@ -239,7 +266,7 @@ pub async fn void_authorization(conn: &mut Conn, id: &str, now_ms: i64) -> Resul
 /// Cancels a payment still awaiting its 3-D Secure challenge; its amount,
 /// or `None` when it awaits none.
 pub async fn cancel_challenge(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+    Ok(crate::sql::query_scalar(
         "UPDATE sandbox_payments SET status = 'canceled', updated_at = $2 \
          WHERE id = $1 AND status = 'requires_action' RETURNING amount",
     )
@@ -252,7 +279,7 @@ pub async fn cancel_challenge(conn: &mut Conn, id: &str, now_ms: i64) -> Result<
 /// Voids a capture that has no refunds, returning all of it; the amount
 /// returned, or `None` when the rules forbid it.
 pub async fn reverse(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
+    Ok(crate::sql::query_scalar(
         "UPDATE sandbox_payments SET state = 'reversed', updated_at = $2 \
          WHERE id = $1 AND state = 'captured' AND refunded = 0 RETURNING captured",
     )
@@ -264,7 +291,7 @@ pub async fn reverse(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i6
 
 /// Refunds `amount` of a capture if that much is still unrefunded.
 pub async fn refund(conn: &mut Conn, id: &str, amount: i64, now_ms: i64) -> Result<bool> {
-    let result = sqlx::query(
+    let result = crate::sql::query(
         "UPDATE sandbox_payments SET refunded = refunded + $2, updated_at = $3 \
          WHERE id = $1 AND state = 'captured' AND captured - refunded >= $2",
     )
@@ -279,7 +306,7 @@ pub async fn refund(conn: &mut Conn, id: &str, amount: i64, now_ms: i64) -> Resu
 /// Records a follow-up; `UniqueViolation` when the account already has one
 /// with this transaction id.
 pub async fn insert_operation(conn: &mut Conn, operation: &NewOperation<'_>) -> Result<()> {
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO sandbox_operations (id, account_id, transaction_id, payment_id, kind, amount, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -298,7 +325,7 @@ pub async fn insert_operation(conn: &mut Conn, operation: &NewOperation<'_>) -> 
 /// Sets the amount of a follow-up recorded earlier in the same transaction,
 /// once the conditional update has said what it acted on.
 pub async fn set_operation_amount(conn: &mut Conn, id: &str, amount: i64) -> Result<()> {
-    sqlx::query("UPDATE sandbox_operations SET amount = $2 WHERE id = $1")
+    crate::sql::query("UPDATE sandbox_operations SET amount = $2 WHERE id = $1")
         .bind(id)
         .bind(amount)
         .execute(conn)
@@ -315,7 +342,7 @@ pub async fn operation_by_transaction(
     let sql = format!(
         "SELECT {OPERATION_COLUMNS} FROM sandbox_operations WHERE account_id = $1 AND transaction_id = $2"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(crate::sql::query_as(sql)
         .bind(account_id)
         .bind(transaction_id)
         .fetch_optional(conn)

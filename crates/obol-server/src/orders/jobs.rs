@@ -66,7 +66,8 @@ pub async fn run_due(state: &AppState, limit: i64) -> obol_store::Result<usize> 
     let lease = now.as_ms() + LEASE_MS;
     let mut ran = 0;
     for (id, seen) in orders {
-        let claimed = due::claim_order(&mut *state.db.write_conn().await?, &id, seen, lease).await?;
+        let claimed =
+            due::claim_order(&mut *state.db.write_conn().await?, &id, seen, lease).await?;
         if claimed {
             ran += 1;
             let outcome = order_step(state, &id).await;
@@ -119,11 +120,9 @@ async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp
     drop(conn);
     let Some(order) = order else { return Ok(None) };
     match OrderStatus::parse(&order.status) {
-        Some(
-            OrderStatus::InProgress
-            | OrderStatus::Processing
-            | OrderStatus::RequiresAction,
-        ) => expire(state, order_id).await,
+        Some(OrderStatus::InProgress | OrderStatus::Processing | OrderStatus::RequiresAction) => {
+            expire(state, order_id).await
+        }
         Some(OrderStatus::Authorized) => expire_authorization(state, &order).await,
         _ if order.captured_at.is_some() && order.cleared_at.is_none() => {
             clear(state, order_id).await

@@ -2,8 +2,8 @@
 //! claim the order (tx 1), call the connector outside any transaction, and
 //! apply the outcome only if the transaction is still open (tx 2).
 
-use super::views::{self, Order, StatusChange};
 use super::PaymentMethodInput;
+use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -157,7 +157,7 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
     let id = created["id"].as_str().expect("id");
     let secret = created["webhook_secret"].as_str().expect("secret");
 
-    let (credentials_text, secret_text): (String, String) = sqlx::query_as(
+    let (credentials_text, secret_text): (String, String) = obol_store::sql::query_as(
         "SELECT credentials_ciphertext, webhook_secret_ciphertext FROM connector_accounts WHERE id = $1",
     )
     .bind(id)
@@ -167,7 +167,7 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
     assert!(!credentials_text.contains(plaintext));
     assert!(!credentials_text.contains("api_key"));
     assert!(!secret_text.contains(secret));
-    let events: Vec<String> = sqlx::query_scalar("SELECT data FROM events")
+    let events: Vec<String> = obol_store::sql::query_scalar("SELECT data FROM events")
         .fetch_all(&app.state.db.pool)
         .await
         .expect("events");

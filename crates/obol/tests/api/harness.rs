@@ -79,7 +79,7 @@ impl TestDb {
                 let db = obol_store::Db::connect(&admin_url)
                     .await
                     .expect("connect to PostgreSQL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                obol_store::sql::query(format!("CREATE DATABASE {name}"))
                     .execute(&db.pool)
                     .await
                     .expect("create test database");
@@ -123,9 +123,7 @@ impl Drop for TestDb {
                     runtime.block_on(async {
                         if let Ok(db) = obol_store::Db::connect(&admin_url).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                                .execute(&db.pool)
-                                .await;
+                            let _ = obol_store::sql::query(sql).execute(&db.pool).await;
                             db.close().await;
                         }
                     });
@@ -428,7 +426,7 @@ impl TestApp {
 
     /// One integer from SQL run on the test database.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
+        obol_store::sql::query_scalar::<i64>(sql)
             .fetch_one(&self.state.db.pool)
             .await
             .expect("count query")

@@ -59,7 +59,7 @@ async fn enqueue_at(app: &TestApp, kind: &str, due: Timestamp, max_attempts: i64
 
 /// The id of the one job of `kind`.
 async fn job_id(app: &TestApp, kind: &str) -> String {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1")
+    let ids: Vec<String> = obol_store::sql::query_scalar("SELECT id FROM jobs WHERE kind = $1")
         .bind(kind)
         .fetch_all(&app.state.db.pool)
         .await
@@ -191,11 +191,12 @@ async fn two_workers_run_each_job_once(backend: Backend) {
         );
     }
     drop(conn);
-    let enqueued: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1")
-        .bind(RACE_KIND)
-        .fetch_all(&first.db.pool)
-        .await
-        .expect("job ids");
+    let enqueued: Vec<String> =
+        obol_store::sql::query_scalar("SELECT id FROM jobs WHERE kind = $1")
+            .bind(RACE_KIND)
+            .fetch_all(&first.db.pool)
+            .await
+            .expect("job ids");
     assert_eq!(enqueued.len(), JOBS);
 
     let (mut by_first, mut by_second) = (0, 0);
@@ -227,7 +228,7 @@ async fn two_workers_run_each_job_once(backend: Backend) {
         "a job never ran"
     );
 
-    let done: i64 = sqlx::query_scalar(
+    let done: i64 = obol_store::sql::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND status = 'done' AND attempts = 1",
     )
     .bind(RACE_KIND)

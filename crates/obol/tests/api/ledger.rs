@@ -446,21 +446,25 @@ async fn invariant_check_catches_corruption(backend: Backend) {
     assert_eq!(refused.status.as_u16(), 500);
     assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 1);
 
-    sqlx::query("UPDATE ledger_accounts SET balance = balance + 1 WHERE type = 'brand_pending'")
-        .execute(&app.state.db.pool)
-        .await
-        .expect("corrupt a balance");
+    obol_store::sql::query(
+        "UPDATE ledger_accounts SET balance = balance + 1 WHERE type = 'brand_pending'",
+    )
+    .execute(&app.state.db.pool)
+    .await
+    .expect("corrupt a balance");
     let problem = check_invariants(&app.state.db)
         .await
         .expect_err("a drifted balance is caught");
     assert!(problem.contains("balance -699"), "{problem}");
 
-    sqlx::query("UPDATE ledger_accounts SET balance = balance - 1 WHERE type = 'brand_pending'")
-        .execute(&app.state.db.pool)
-        .await
-        .expect("repair the balance");
+    obol_store::sql::query(
+        "UPDATE ledger_accounts SET balance = balance - 1 WHERE type = 'brand_pending'",
+    )
+    .execute(&app.state.db.pool)
+    .await
+    .expect("repair the balance");
     assert_books_balance(&app).await;
-    sqlx::query("UPDATE ledger_postings SET amount = 701 WHERE amount = 700")
+    obol_store::sql::query("UPDATE ledger_postings SET amount = 701 WHERE amount = 700")
         .execute(&app.state.db.pool)
         .await
         .expect("corrupt a posting");

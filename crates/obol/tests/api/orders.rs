@@ -1259,7 +1259,7 @@ async fn reseller_commission_at_clearing_and_clawback(backend: Backend) {
         json!([{"currency": "EUR", "amount": 9000}]),
         "{balance}"
     );
-    let commission: i64 = sqlx::query_scalar(
+    let commission: i64 = obol_store::sql::query_scalar(
         "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
     )
     .bind(&app.brand_id)
@@ -1284,7 +1284,7 @@ async fn reseller_commission_at_clearing_and_clawback(backend: Backend) {
         json!([{"currency": "EUR", "amount": 4500}]),
         "{balance}"
     );
-    let commission: i64 = sqlx::query_scalar(
+    let commission: i64 = obol_store::sql::query_scalar(
         "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
     )
     .bind(&app.brand_id)

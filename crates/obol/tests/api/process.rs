@@ -551,16 +551,17 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
     let _ = confirm.await;
 
     let store = obol_store::Db::connect(&url).await.expect("database");
-    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
+    let charges: i64 = obol_store::sql::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
         .fetch_one(&store.pool)
         .await
         .expect("count");
     assert_eq!(charges, 1, "the sandbox charged before the crash");
-    let pending: String = sqlx::query_scalar("SELECT status FROM transactions WHERE order_id = $1")
-        .bind(&order_id)
-        .fetch_one(&store.pool)
-        .await
-        .expect("transaction");
+    let pending: String =
+        obol_store::sql::query_scalar("SELECT status FROM transactions WHERE order_id = $1")
+            .bind(&order_id)
+            .fetch_one(&store.pool)
+            .await
+            .expect("transaction");
     assert_eq!(pending, "pending", "step 3 never ran");
 
     let mut second = Serve::start(obol(&dir.0, db.as_ref().map(|db| db.url.as_str())));
@@ -601,7 +602,7 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
         .map(|h| h["status"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(history, ["pending", "succeeded"]);
-    let charges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
+    let charges: i64 = obol_store::sql::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
         .fetch_one(&store.pool)
         .await
         .expect("count");
@@ -743,7 +744,7 @@ async fn database_dump(dir: &Path, url: &str) -> String {
         return String::from_utf8_lossy(&bytes).into_owned();
     }
     let db = obol_store::Db::connect(url).await.expect("database");
-    let tables: Vec<String> = sqlx::query_scalar(
+    let tables: Vec<String> = obol_store::sql::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
     )
     .fetch_all(&db.pool)
@@ -752,7 +753,7 @@ async fn database_dump(dir: &Path, url: &str) -> String {
     let mut dump = String::new();
     for table in tables {
         let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<String> = obol_store::sql::query_scalar(sql)
             .fetch_all(&db.pool)
             .await
             .expect("rows");

@@ -19,7 +19,7 @@ async fn secrets_are_stored_hashed(backend: Backend) {
         developer["secret"].as_str().expect("secret").to_owned(),
     ];
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT secret_hash, secret_prefix FROM api_keys")
+        obol_store::sql::query_as("SELECT secret_hash, secret_prefix FROM api_keys")
             .fetch_all(&app.state.db.pool)
             .await
             .expect("read keys");
@@ -40,7 +40,7 @@ async fn secrets_are_stored_hashed(backend: Backend) {
     }
     if let Some(path) = app.db.sqlite_path() {
         // Checkpoint the WAL so the file holds everything, then search it.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        obol_store::sql::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&app.state.db.pool)
             .await
             .expect("checkpoint");
