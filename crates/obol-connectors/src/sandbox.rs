@@ -269,7 +269,7 @@ impl Sandbox {
         if acted != amount {
             store::set_operation_amount(&mut tx, &id, acted).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         tracing::debug!(operation_id = %id, payment_id = %payment.id, kind = operation.as_str(), acted, "sandbox operation");
         Ok(succeeded(id, acted))
     }

@@ -54,19 +54,19 @@ pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
 pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<Option<ApiKeyRow>> {
     let sql =
         format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(secret_hash)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result<Page<ApiKeyRow>> {

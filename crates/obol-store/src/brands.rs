@@ -65,10 +65,10 @@ pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<BrandRow>> {
     let sql = format!("SELECT {COLUMNS} FROM brands WHERE id = $1");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Writes every settable field of `brand` back.

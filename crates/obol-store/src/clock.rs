@@ -4,11 +4,9 @@ use crate::{Conn, Result};
 
 /// The stored test-clock time, if one was ever set.
 pub async fn get(conn: &mut Conn) -> Result<Option<i64>> {
-    Ok(
-        crate::sql::query_scalar("SELECT now_ms FROM test_clock WHERE id = 1")
-            .fetch_optional(conn)
-            .await?,
-    )
+    crate::sql::query_scalar("SELECT now_ms FROM test_clock WHERE id = 1")
+        .fetch_optional(conn)
+        .await
 }
 
 /// Stores the test-clock time.

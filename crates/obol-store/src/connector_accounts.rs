@@ -72,11 +72,11 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 /// An account of the brand, enabled or not.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -90,11 +90,11 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2{}",
         backend.for_update()
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// The brand's accounts, enabled and disabled, newest first.
@@ -123,11 +123,11 @@ pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAcc
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND status = 'enabled' \
          ORDER BY priority, id LIMIT $2"
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(ENABLED_SCAN_LIMIT)
         .fetch_all(conn)
-        .await?)
+        .await
 }
 
 /// Writes the editable fields back.

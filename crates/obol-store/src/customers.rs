@@ -61,11 +61,11 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 /// A customer of the brand, deleted ones included.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<CustomerRow>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -79,11 +79,11 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2{}",
         backend.for_update()
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Filters of the customer list.

@@ -80,11 +80,11 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Filters of the event list.

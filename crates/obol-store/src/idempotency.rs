@@ -51,11 +51,11 @@ pub async fn try_start(conn: &mut Conn, row: &IdempotencyRow) -> Result<bool> {
 
 pub async fn get(conn: &mut Conn, scope: &str, key: &str) -> Result<Option<IdempotencyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(scope)
         .bind(key)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Takes over a `running` record whose lock is older than `stale_before_ms`

@@ -160,30 +160,30 @@ pub async fn cancel_by_key(conn: &mut Conn, unique_key: &str, now_ms: i64) -> Re
 
 /// The earliest due time among pending jobs due by `until_ms`.
 pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1",
     )
     .bind(until_ms)
     .fetch_one(conn)
-    .await?)
+    .await
 }
 
 /// How many jobs are running under a lease that has not expired at `now_ms`.
 pub async fn running_count(conn: &mut Conn, now_ms: i64) -> Result<i64> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_until >= $1",
     )
     .bind(now_ms)
     .fetch_one(conn)
-    .await?)
+    .await
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<JobRow>> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Deletes finished jobs last changed before `before_ms`; returns how many.

@@ -166,7 +166,7 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
             .bind(key.currency)
             .bind(key.owner_key());
     }
-    Ok(query.fetch_all(conn).await?)
+    query.fetch_all(conn).await
 }
 
 /// An account as the balance upsert returns it.
@@ -231,7 +231,7 @@ pub async fn upsert_add_balances(
             .bind(key.owner_key())
             .bind(*amount);
     }
-    Ok(query.bind(now_ms).fetch_all(conn).await?)
+    query.bind(now_ms).fetch_all(conn).await
 }
 
 /// Adds `amount` to an account's balance in SQL, never read-modify-write, so
@@ -244,7 +244,7 @@ pub async fn add_to_balance(
     amount: i64,
     now_ms: i64,
 ) -> Result<Option<i64>> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "UPDATE ledger_accounts SET balance = balance + $1, version = version + 1, updated_at = $3 \
          WHERE id = $2 AND (type <> 'customer_wallet' OR balance + $1 >= 0) RETURNING balance",
     )
@@ -252,7 +252,7 @@ pub async fn add_to_balance(
     .bind(account_id)
     .bind(now_ms)
     .fetch_optional(conn)
-    .await?)
+    .await
 }
 
 /// Inserts an entry and its postings: two statements whatever the legs.
@@ -300,11 +300,11 @@ pub async fn insert_entry(
 pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
     let sql =
         format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Filters of the account list.
@@ -348,20 +348,20 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
          AND type IN ('brand_pending', 'brand_available') ORDER BY currency, type"
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .fetch_all(conn)
-        .await?)
+        .await
 }
 
 /// An entry of the brand.
 pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Filters of the entry list.
@@ -409,7 +409,7 @@ pub async fn postings_of(conn: &mut Conn, entry_ids: &[&str]) -> Result<Vec<Post
     for id in entry_ids {
         query = query.bind(*id);
     }
-    Ok(query.fetch_all(conn).await?)
+    query.fetch_all(conn).await
 }
 
 /// How many violations of each invariant a check reports at most.
@@ -419,19 +419,19 @@ const VIOLATIONS_SHOWN: i64 = 5;
 /// (entry id, currency, sum).
 pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, i64)>> {
     // PostgreSQL sums BIGINT as NUMERIC: cast back for the `Any` driver.
-    Ok(crate::sql::query_as(
+    crate::sql::query_as(
         "SELECT entry_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
          GROUP BY entry_id, currency HAVING SUM(amount) <> 0 ORDER BY entry_id LIMIT $1",
     )
     .bind(VIOLATIONS_SHOWN)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
 /// Accounts whose running balance differs from the sum of their postings:
 /// (account id, balance, sum of postings).
 pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
-    Ok(crate::sql::query_as(
+    crate::sql::query_as(
         "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) \
          FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id \
          GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0) \
@@ -439,26 +439,26 @@ pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>
     )
     .bind(VIOLATIONS_SHOWN)
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
 /// Currencies whose postings do not sum to zero overall: (currency, sum).
 pub async fn unbalanced_currencies(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
-    Ok(crate::sql::query_as(
+    crate::sql::query_as(
         "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
          GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency",
     )
     .fetch_all(conn)
-    .await?)
+    .await
 }
 
 /// Postings in another currency than their account: (posting id, account id).
 pub async fn foreign_currency_postings(conn: &mut Conn) -> Result<Vec<(String, String)>> {
-    Ok(crate::sql::query_as(
+    crate::sql::query_as(
         "SELECT p.id, a.id FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id \
          WHERE p.currency <> a.currency ORDER BY p.id LIMIT $1",
     )
     .bind(VIOLATIONS_SHOWN)
     .fetch_all(conn)
-    .await?)
+    .await
 }

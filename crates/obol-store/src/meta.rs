@@ -15,10 +15,8 @@ pub async fn insert_if_absent(conn: &mut Conn, key: &str, value: &str) -> Result
 }
 
 pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<String>> {
-    Ok(
-        crate::sql::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(conn)
-            .await?,
-    )
+    crate::sql::query_scalar("SELECT value FROM meta WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await
 }

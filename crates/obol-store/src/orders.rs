@@ -133,20 +133,20 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// An order by id alone, for work not done on a brand's behalf.
 pub async fn find_order(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// The order, locked until the transaction ends (PostgreSQL; SQLite's
@@ -156,10 +156,10 @@ pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<O
         "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
         backend.for_update()
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// The order of a transaction, locked like `lock_order`.
@@ -172,10 +172,10 @@ pub async fn lock_order_of_transaction(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM transactions WHERE id = $1){}",
         backend.for_update()
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(transaction_id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Filters of the order list.
@@ -362,30 +362,30 @@ pub async fn get_transaction(
 ) -> Result<Option<TransactionRow>> {
     let sql =
         format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// A transaction by id alone, for jobs.
 pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Every transaction of an order, oldest first.
 pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Vec<TransactionRow>> {
     let sql =
         format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(order_id)
         .fetch_all(conn)
-        .await?)
+        .await
 }
 
 pub async fn list_transactions(
@@ -485,11 +485,11 @@ pub async fn settle_refund(
 
 pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 pub async fn list_refunds(
@@ -531,13 +531,13 @@ pub mod due {
 
     /// Up to `limit` orders due at `now`, soonest first, with their due time.
     pub async fn orders(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
-        Ok(crate::sql::query_as(
+        crate::sql::query_as(
             "SELECT id, due_at FROM orders WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit)
         .fetch_all(conn)
-        .await?)
+        .await
     }
 
     /// Claims an order seen due at `seen` until `lease`; false if another
@@ -572,13 +572,13 @@ pub mod due {
 
     /// Up to `limit` transactions whose sync is due at `now`.
     pub async fn syncs(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
-        Ok(crate::sql::query_as(
+        crate::sql::query_as(
             "SELECT id, sync_at FROM transactions WHERE sync_at <= $1 ORDER BY sync_at, id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit)
         .fetch_all(conn)
-        .await?)
+        .await
     }
 
     /// Claims a transaction's sync seen due at `seen` until `lease`, counting

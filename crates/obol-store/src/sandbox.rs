@@ -147,11 +147,11 @@ pub async fn payment_by_transaction(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE account_id = $1 AND transaction_id = $2"
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(account_id)
         .bind(transaction_id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// The account's payment with this sandbox id.
@@ -162,21 +162,21 @@ pub async fn payment_for_account(
 ) -> Result<Option<PaymentRow>> {
     let sql =
         format!("SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE account_id = $1 AND id = $2");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(account_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// The payment with this sandbox id, whatever its account (the challenge
 /// page knows only the id).
 pub async fn payment_by_id(conn: &mut Conn, id: &str) -> Result<Option<PaymentRow>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM sandbox_payments WHERE id = $1");
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
 
 /// Settles a pending payment whose time has come as succeeded; false when
@@ -253,40 +253,40 @@ pub async fn increment(conn: &mut Conn, id: &str, new_total: i64, now_ms: i64) -
 /// Voids an uncaptured authorization; the amount released, or `None` when
 /// it is not one.
 pub async fn void_authorization(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "UPDATE sandbox_payments SET state = 'voided', updated_at = $2 \
          WHERE id = $1 AND state = 'authorized' RETURNING authorized",
     )
     .bind(id)
     .bind(now_ms)
     .fetch_optional(conn)
-    .await?)
+    .await
 }
 
 /// Cancels a payment still awaiting its 3-D Secure challenge; its amount,
 /// or `None` when it awaits none.
 pub async fn cancel_challenge(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "UPDATE sandbox_payments SET status = 'canceled', updated_at = $2 \
          WHERE id = $1 AND status = 'requires_action' RETURNING amount",
     )
     .bind(id)
     .bind(now_ms)
     .fetch_optional(conn)
-    .await?)
+    .await
 }
 
 /// Voids a capture that has no refunds, returning all of it; the amount
 /// returned, or `None` when the rules forbid it.
 pub async fn reverse(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<i64>> {
-    Ok(crate::sql::query_scalar(
+    crate::sql::query_scalar(
         "UPDATE sandbox_payments SET state = 'reversed', updated_at = $2 \
          WHERE id = $1 AND state = 'captured' AND refunded = 0 RETURNING captured",
     )
     .bind(id)
     .bind(now_ms)
     .fetch_optional(conn)
-    .await?)
+    .await
 }
 
 /// Refunds `amount` of a capture if that much is still unrefunded.
@@ -342,9 +342,9 @@ pub async fn operation_by_transaction(
     let sql = format!(
         "SELECT {OPERATION_COLUMNS} FROM sandbox_operations WHERE account_id = $1 AND transaction_id = $2"
     );
-    Ok(crate::sql::query_as(sql)
+    crate::sql::query_as(sql)
         .bind(account_id)
         .bind(transaction_id)
         .fetch_optional(conn)
-        .await?)
+        .await
 }
