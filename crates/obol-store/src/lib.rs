@@ -146,15 +146,18 @@ impl Db {
         self.writer.begin("BEGIN IMMEDIATE").await
     }
 
-    /// Copies the SQLite write-ahead log into the database file without
-    /// blocking the writer (a no-op on PostgreSQL); the server runs it
-    /// periodically since automatic checkpoints are off.
+    /// Copies the SQLite write-ahead log into the database file and starts
+    /// the log over (a no-op on PostgreSQL); the server runs it every second
+    /// since automatic checkpoints, which would run inside a commit, are off.
+    ///
+    /// The copy runs beside the writer; only the restart, with little left
+    /// to copy, holds it. Without restarts a log that readers always use
+    /// grows without end, and every commit extends a file instead of
+    /// reusing it.
     pub async fn checkpoint(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            let mut conn = self.pool.acquire().await?;
-            sql::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut conn)
-                .await?;
+            self.pool.sqlite_checkpoint("PASSIVE").await?;
+            self.writer.sqlite_checkpoint("RESTART").await?;
         }
         Ok(())
     }

@@ -646,6 +646,24 @@ impl Pool {
         })
     }
 
+    /// Runs `PRAGMA wal_checkpoint(<mode>)` on a connection of this SQLite
+    /// pool, on a blocking thread: it copies pages and syncs files. Holding
+    /// the connection, a writer pool's checkpoint makes writers queue for it
+    /// rather than spin in SQLite's busy handler.
+    pub(crate) async fn sqlite_checkpoint(&self, mode: &'static str) -> Result<()> {
+        let PoolInner::Sqlite(pool) = &self.inner else {
+            return Ok(());
+        };
+        let conn = pool.acquire().await?;
+        tokio::task::spawn_blocking(move || {
+            conn.get()
+                .execute_batch(&format!("PRAGMA wal_checkpoint({mode})"))
+                .map_err(sqlite_error)
+        })
+        .await
+        .map_err(|error| StoreError::Database(error.to_string()))?
+    }
+
     pub async fn close(&self) {
         match &self.inner {
             PoolInner::Sqlite(pool) => pool.close(),
@@ -738,6 +756,14 @@ impl SqlitePool {
         conn.busy_timeout(SQLITE_BUSY_TIMEOUT)
             .map_err(sqlite_error)?;
         conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE);
+        // Plans that never depend on bound values: otherwise a statement
+        // with `LIMIT $n`, or one checked against a partial index, is
+        // prepared again at every execution.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(sqlite_error)?;
         // No automatic checkpoints: they would run inside a writer's commit;
         // `Db::checkpoint` runs them beside it.
         conn.execute_batch(
