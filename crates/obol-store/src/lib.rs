@@ -20,7 +20,6 @@ pub mod sql;
 
 pub use sql::{Conn, Pool, PoolConn, Tx};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Errors of the store, with the cases the services act on named.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +32,6 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
-            _ => StoreError::Database(error.to_string()),
-        }
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -89,7 +78,7 @@ pub struct Db {
 
 /// Pool size per process: PostgreSQL is shared by several processes, SQLite
 /// has one writer at a time, so a few connections for readers suffice.
-const POSTGRES_MAX_CONNECTIONS: u32 = 32;
+const POSTGRES_MAX_CONNECTIONS: usize = 32;
 const SQLITE_MAX_CONNECTIONS: usize = 16;
 
 impl Db {
@@ -120,12 +109,7 @@ impl Db {
                 "unsupported DATABASE_URL scheme: {url}"
             )));
         }
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(POSTGRES_MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
-        let pool = Pool::postgres(pool);
+        let pool = Pool::postgres(url, POSTGRES_MAX_CONNECTIONS).await?;
         Ok(Db {
             pool: pool.clone(),
             writer: pool,

@@ -2,8 +2,11 @@
 //!
 //! SQLite runs in the calling task through rusqlite: a statement is a few
 //! microseconds of work, cheaper than handing it to another thread and back.
-//! PostgreSQL runs through sqlx's native driver. Queries are written once in
-//! the portable subset with `$n` parameters, and rows are read by column name.
+//! PostgreSQL runs through tokio-postgres, and inside a transaction the
+//! statements whose answer nobody reads (`queue`) go out together with the
+//! next one that is read, or with the commit: one round trip instead of one
+//! each. Queries are written once in the portable subset with `$n`
+//! parameters, and rows are read by column name.
 
 use crate::{Backend, Result, StoreError};
 use std::borrow::Cow;
@@ -302,6 +305,19 @@ impl<O: Output> Query<O> {
     pub async fn fetch_one(self, on: impl Executor) -> Result<O::Out> {
         self.fetch_optional(on).await?.ok_or(StoreError::NotFound)
     }
+
+    /// Runs a write whose answer is not needed: inside a PostgreSQL
+    /// transaction it is sent with the next statement that is read, or with
+    /// the commit, and its error surfaces there; elsewhere it runs now.
+    pub async fn queue(self, conn: &mut Conn) -> Result<()> {
+        if let Inner::Postgres(pg) = &mut conn.inner
+            && pg.in_transaction
+        {
+            pg.pending.push((self.sql, self.args));
+            return Ok(());
+        }
+        conn.run(&self.sql, &self.args, false).await.map(drop)
+    }
 }
 
 /// Where a query runs: a connection, or any connection of a pool.
@@ -362,8 +378,7 @@ pub struct Conn {
 
 enum Inner {
     Sqlite(SqliteConn),
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-    PostgresTx(sqlx::Transaction<'static, sqlx::Postgres>),
+    Postgres(PgConn),
     Finished,
 }
 
@@ -371,8 +386,7 @@ impl Conn {
     async fn run(&mut self, sql: &str, args: &[Arg], want_rows: bool) -> Result<(u64, Vec<Row>)> {
         match &mut self.inner {
             Inner::Sqlite(conn) => sqlite_run(conn.get(), sql, args, want_rows),
-            Inner::Postgres(conn) => postgres_run(conn, sql, args, want_rows).await,
-            Inner::PostgresTx(tx) => postgres_run(tx, sql, args, want_rows).await,
+            Inner::Postgres(conn) => conn.run(sql, args, want_rows).await,
             Inner::Finished => Err(StoreError::Database("connection already finished".into())),
         }
     }
@@ -381,8 +395,7 @@ impl Conn {
     pub async fn execute_batch(&mut self, sql: &str) -> Result<()> {
         match &mut self.inner {
             Inner::Sqlite(conn) => conn.get().execute_batch(sql).map_err(sqlite_error),
-            Inner::Postgres(conn) => postgres_batch(conn, sql).await,
-            Inner::PostgresTx(tx) => postgres_batch(tx, sql).await,
+            Inner::Postgres(conn) => conn.batch(sql).await,
             Inner::Finished => Err(StoreError::Database("connection already finished".into())),
         }
     }
@@ -447,74 +460,6 @@ fn sqlite_run(
     Ok((conn.changes(), read))
 }
 
-async fn postgres_run(
-    conn: &mut sqlx::PgConnection,
-    sql: &str,
-    args: &[Arg],
-    want_rows: bool,
-) -> Result<(u64, Vec<Row>)> {
-    use sqlx::{Column, Executor, Row as _, TypeInfo, ValueRef};
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-    for arg in args {
-        query = match arg {
-            Arg::Int(value) => query.bind(*value),
-            Arg::Text(value) => query.bind(value.clone()),
-        };
-    }
-    if !want_rows {
-        let done = conn.execute(query).await?;
-        return Ok((done.rows_affected(), Vec::new()));
-    }
-    let rows = conn.fetch_all(query).await?;
-    let Some(first) = rows.first() else {
-        return Ok((0, Vec::new()));
-    };
-    let names: Arc<[String]> = first
-        .columns()
-        .iter()
-        .map(|column| column.name().to_owned())
-        .collect();
-    let mut read = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut values = Vec::with_capacity(names.len());
-        for index in 0..names.len() {
-            let raw = row.try_get_raw(index)?;
-            if raw.is_null() {
-                values.push(Value::Null);
-                continue;
-            }
-            let type_name = raw.type_info().name().to_owned();
-            values.push(match type_name.as_str() {
-                "INT8" => Value::Int(row.try_get::<i64, _>(index)?),
-                "INT4" => Value::Int(i64::from(row.try_get::<i32, _>(index)?)),
-                "INT2" => Value::Int(i64::from(row.try_get::<i16, _>(index)?)),
-                "BOOL" => Value::Int(i64::from(row.try_get::<bool, _>(index)?)),
-                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
-                    Value::Text(row.try_get::<String, _>(index)?)
-                }
-                other => {
-                    return Err(StoreError::Corrupt(format!(
-                        "unsupported PostgreSQL type {other} in column {}",
-                        names[index]
-                    )));
-                }
-            });
-        }
-        read.push(Row {
-            names: names.clone(),
-            values,
-        });
-    }
-    Ok((0, read))
-}
-
-async fn postgres_batch(conn: &mut sqlx::PgConnection, sql: &str) -> Result<()> {
-    use sqlx::Executor;
-    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
-        .await?;
-    Ok(())
-}
-
 pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, _) = &error
         && matches!(
@@ -554,7 +499,7 @@ impl Tx {
         self.finish("ROLLBACK").await
     }
 
-    async fn finish(&mut self, statement: &str) -> Result<()> {
+    async fn finish(&mut self, statement: &'static str) -> Result<()> {
         match std::mem::replace(&mut self.conn.inner, Inner::Finished) {
             Inner::Sqlite(conn) => {
                 let outcome = conn.get().execute_batch(statement).map_err(sqlite_error);
@@ -564,8 +509,11 @@ impl Tx {
                 }
                 outcome
             }
-            Inner::PostgresTx(tx) if statement == "COMMIT" => Ok(tx.commit().await?),
-            Inner::PostgresTx(tx) => Ok(tx.rollback().await?),
+            Inner::Postgres(mut conn) if conn.in_transaction => {
+                let outcome = conn.finish(statement).await;
+                self.conn.inner = Inner::Postgres(conn);
+                outcome
+            }
             other => {
                 self.conn.inner = other;
                 Err(StoreError::Database("not in a transaction".into()))
@@ -576,7 +524,8 @@ impl Tx {
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        // PostgreSQL's transaction queues its own rollback when dropped.
+        // A PostgreSQL connection left in a transaction rolls back when it
+        // goes back to its pool.
         if let Inner::Sqlite(conn) = &self.conn.inner
             && !conn.get().is_autocommit()
         {
@@ -594,7 +543,7 @@ pub struct Pool {
 #[derive(Clone)]
 enum PoolInner {
     Sqlite(Arc<SqlitePool>),
-    Postgres(sqlx::PgPool),
+    Postgres(Arc<PgPool>),
 }
 
 impl std::fmt::Debug for Pool {
@@ -639,7 +588,12 @@ impl Pool {
                 conn.get().execute_batch(statement).map_err(sqlite_error)?;
                 Inner::Sqlite(conn)
             }
-            PoolInner::Postgres(pool) => Inner::PostgresTx(pool.begin().await?),
+            PoolInner::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                conn.in_transaction = true;
+                conn.pending.push((Cow::Borrowed("BEGIN"), Vec::new()));
+                Inner::Postgres(conn)
+            }
         };
         Ok(Tx {
             conn: Conn { inner },
@@ -667,14 +621,25 @@ impl Pool {
     pub async fn close(&self) {
         match &self.inner {
             PoolInner::Sqlite(pool) => pool.close(),
-            PoolInner::Postgres(pool) => pool.close().await,
+            PoolInner::Postgres(pool) => pool.close(),
         }
     }
 
-    pub(crate) fn postgres(pool: sqlx::PgPool) -> Pool {
-        Pool {
+    /// A pool of up to `size` connections to the PostgreSQL database at
+    /// `url`; the first one is opened now, so a bad URL fails here.
+    pub(crate) async fn postgres(url: &str, size: usize) -> Result<Pool> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| StoreError::Database(format!("invalid DATABASE_URL: {error}")))?;
+        let pool = Arc::new(PgPool {
+            config,
+            idle: Mutex::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(size)),
+        });
+        drop(pool.acquire().await?);
+        Ok(Pool {
             inner: PoolInner::Postgres(pool),
-        }
+        })
     }
 
     /// A pool of up to `size` connections to the SQLite file at `path`.
@@ -809,5 +774,273 @@ impl Drop for SqliteConn {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn);
         }
+    }
+}
+
+/// A PostgreSQL pool: idle clients, each with its prepared statements.
+struct PgPool {
+    config: tokio_postgres::Config,
+    idle: Mutex<Vec<PgClient>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+struct PgClient {
+    client: tokio_postgres::Client,
+    /// Prepared statements by SQL and parameter types.
+    statements: HashMap<String, tokio_postgres::Statement>,
+}
+
+impl PgPool {
+    async fn acquire(self: &Arc<Self>) -> Result<PgConn> {
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Database("timed out waiting for a connection".into()))?
+            .map_err(|_| StoreError::Database("the pool is closed".into()))?;
+        let idle = loop {
+            let next = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match next {
+                Some(client) if client.client.is_closed() => continue,
+                other => break other,
+            }
+        };
+        let client = match idle {
+            Some(client) => client,
+            None => {
+                let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::warn!(%error, "a PostgreSQL connection ended");
+                    }
+                });
+                PgClient {
+                    client,
+                    statements: HashMap::new(),
+                }
+            }
+        };
+        Ok(PgConn {
+            client: Some(client),
+            pool: Arc::downgrade(self),
+            permit: Some(permit),
+            in_transaction: false,
+            pending: Vec::new(),
+        })
+    }
+
+    fn close(&self) {
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// A PostgreSQL connection checked out of its pool.
+struct PgConn {
+    client: Option<PgClient>,
+    pool: Weak<PgPool>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    in_transaction: bool,
+    /// Statements queued to go out with the next one.
+    pending: Vec<(Cow<'static, str>, Vec<Arg>)>,
+}
+
+fn pg_type(arg: &Arg) -> tokio_postgres::types::Type {
+    match arg {
+        Arg::Int(_) => tokio_postgres::types::Type::INT8,
+        Arg::Text(_) => tokio_postgres::types::Type::TEXT,
+    }
+}
+
+fn pg_params(args: &[Arg]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|arg| match arg {
+            Arg::Int(value) => value as &(dyn tokio_postgres::types::ToSql + Sync),
+            Arg::Text(value) => value as &(dyn tokio_postgres::types::ToSql + Sync),
+        })
+        .collect()
+}
+
+impl PgConn {
+    fn client(&mut self) -> Result<&mut PgClient> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Database("connection already returned".into()))
+    }
+
+    /// The statement prepared for `sql` with these parameter types.
+    async fn prepare(&mut self, sql: &str, args: &[Arg]) -> Result<tokio_postgres::Statement> {
+        let mut key = String::with_capacity(sql.len() + args.len() + 1);
+        key.push_str(sql);
+        key.push('\0');
+        key.extend(args.iter().map(|arg| match arg {
+            Arg::Int(_) => 'i',
+            Arg::Text(_) => 't',
+        }));
+        let client = self.client()?;
+        if let Some(statement) = client.statements.get(&key) {
+            return Ok(statement.clone());
+        }
+        let types: Vec<_> = args.iter().map(pg_type).collect();
+        let statement = client.client.prepare_typed(sql, &types).await?;
+        client.statements.insert(key, statement.clone());
+        Ok(statement)
+    }
+
+    /// Sends the queued statements and then this one, all at once, and
+    /// returns this one's answer (or the first error).
+    async fn run(&mut self, sql: &str, args: &[Arg], want_rows: bool) -> Result<(u64, Vec<Row>)> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut queued = Vec::with_capacity(pending.len());
+        for (queued_sql, queued_args) in &pending {
+            queued.push(self.prepare(queued_sql, queued_args).await?);
+        }
+        let statement = self.prepare(sql, args).await?;
+        let client = &self.client()?.client;
+        let params: Vec<_> = pending.iter().map(|(_, args)| pg_params(args)).collect();
+        let writes = futures_util::future::join_all(
+            queued
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| client.execute(statement, params)),
+        );
+        let this = async {
+            if want_rows {
+                let rows = client.query(&statement, &pg_params(args)).await?;
+                Ok::<_, tokio_postgres::Error>((0, rows))
+            } else {
+                let done = client.execute(&statement, &pg_params(args)).await?;
+                Ok((done, Vec::new()))
+            }
+        };
+        let (written, answer) = futures_util::future::join(writes, this).await;
+        for outcome in written {
+            outcome?;
+        }
+        let (done, rows) = answer?;
+        Ok((done, read_pg_rows(rows)?))
+    }
+
+    async fn batch(&mut self, sql: &str) -> Result<()> {
+        Ok(self.client()?.client.batch_execute(sql).await?)
+    }
+
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`, sending whatever is
+    /// queued first.
+    async fn finish(&mut self, statement: &'static str) -> Result<()> {
+        let outcome = if statement == "ROLLBACK" {
+            self.pending.clear();
+            self.run(statement, &[], false).await.map(drop)
+        } else {
+            self.run(statement, &[], false).await.map(drop)
+        };
+        self.in_transaction = false;
+        if outcome.is_err() {
+            // A failed statement may leave the server in the transaction.
+            self.in_transaction = true;
+        }
+        outcome
+    }
+}
+
+fn read_pg_rows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Row>> {
+    use tokio_postgres::types::Type;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let names: Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    let types: Vec<Type> = first
+        .columns()
+        .iter()
+        .map(|column| column.type_().clone())
+        .collect();
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut values = Vec::with_capacity(names.len());
+        for (index, type_) in types.iter().enumerate() {
+            let value = match *type_ {
+                Type::INT8 => row.try_get::<_, Option<i64>>(index)?.map(Value::Int),
+                Type::INT4 => row
+                    .try_get::<_, Option<i32>>(index)?
+                    .map(|n| Value::Int(i64::from(n))),
+                Type::INT2 => row
+                    .try_get::<_, Option<i16>>(index)?
+                    .map(|n| Value::Int(i64::from(n))),
+                Type::BOOL => row
+                    .try_get::<_, Option<bool>>(index)?
+                    .map(|b| Value::Int(i64::from(b))),
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
+                    row.try_get::<_, Option<String>>(index)?.map(Value::Text)
+                }
+                Type::VOID => None,
+                ref other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unsupported PostgreSQL type {other} in column {}",
+                        names[index]
+                    )));
+                }
+            };
+            values.push(value.unwrap_or(Value::Null));
+        }
+        read.push(Row {
+            names: names.clone(),
+            values,
+        });
+    }
+    Ok(read)
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let permit = self.permit.take();
+        if !self.in_transaction {
+            if let Some(pool) = pool.upgrade()
+                && !pool.permits.is_closed()
+            {
+                pool.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(client);
+            }
+            drop(permit);
+            return;
+        }
+        // Roll back before the connection serves anyone else; the permit
+        // is held until then, so the pool never hands out more than its size.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let rolled_back = client.client.batch_execute("ROLLBACK").await.is_ok();
+            client.statements.retain(|_, _| rolled_back);
+            if rolled_back
+                && let Some(pool) = pool.upgrade()
+                && !pool.permits.is_closed()
+            {
+                pool.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(client);
+            }
+            drop(permit);
+        });
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            return StoreError::UniqueViolation;
+        }
+        StoreError::Database(match error.as_db_error() {
+            Some(db) => db.to_string(),
+            None => error.to_string(),
+        })
     }
 }
