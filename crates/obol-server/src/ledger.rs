@@ -192,7 +192,12 @@ pub async fn post(
         Some(ids) => {
             let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
-            upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
+            // No wallet is debited here, so no change can be refused.
+            let rows: Vec<_> = changes
+                .iter()
+                .map(|(key, change)| (key.as_row(), *change))
+                .collect();
+            obol_store::ledger::queue_add_balances(conn, &rows, now.as_ms()).await?;
         }
         None => {
             let ids =

@@ -34,9 +34,8 @@ pub async fn insert(conn: &mut Conn, event: &mut EventRow) -> Result<()> {
     .bind(&event.customer_id)
     .bind(&event.data)
     .bind(event.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .queue(conn)
+    .await
 }
 
 /// Inserts several events in one statement (a change that reports more
@@ -74,8 +73,7 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
             .bind(&event.data)
             .bind(event.created_at);
     }
-    query.execute(conn).await?;
-    Ok(())
+    query.queue(conn).await
 }
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {

@@ -195,8 +195,37 @@ pub async fn upsert_add_balances(
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let now_param = 1 + changes.len() * 7;
-    let rows: Vec<String> = (0..changes.len())
+    let sql = format!(
+        "{} RETURNING id, brand_id, type, currency, owner_key, balance, created_at",
+        balances_sql(changes.len())
+    );
+    let mut query = crate::sql::query_as(sql);
+    for (key, amount) in changes {
+        query = bind_change(query, key, *amount);
+    }
+    query.bind(now_ms).fetch_all(conn).await
+}
+
+/// `upsert_add_balances` for changes no wallet check can refuse (no wallet
+/// is debited), queued with the transaction's other writes.
+pub async fn queue_add_balances(
+    conn: &mut Conn,
+    changes: &[(AccountKeyRow<'_>, i64)],
+    now_ms: i64,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut query = crate::sql::query(balances_sql(changes.len()));
+    for (key, amount) in changes {
+        query = bind_change(query, key, *amount);
+    }
+    query.bind(now_ms).queue(conn).await
+}
+
+fn balances_sql(rows: usize) -> String {
+    let now_param = 1 + rows * 7;
+    let rows: Vec<String> = (0..rows)
         .map(|i| {
             let n = 1 + i * 7;
             format!(
@@ -210,28 +239,30 @@ pub async fn upsert_add_balances(
             )
         })
         .collect();
-    let sql = format!(
+    format!(
         "INSERT INTO ledger_accounts (id, brand_id, type, currency, owner_id, owner_key, balance, \
          version, created_at, updated_at) VALUES {} \
          ON CONFLICT (brand_id, type, currency, owner_key) DO UPDATE SET \
          balance = ledger_accounts.balance + excluded.balance, \
          version = ledger_accounts.version + 1, updated_at = excluded.updated_at \
-         WHERE ledger_accounts.type <> 'customer_wallet' OR ledger_accounts.balance + excluded.balance >= 0 \
-         RETURNING id, brand_id, type, currency, owner_key, balance, created_at",
+         WHERE ledger_accounts.type <> 'customer_wallet' OR ledger_accounts.balance + excluded.balance >= 0",
         rows.join(", ")
-    );
-    let mut query = crate::sql::query_as(sql);
-    for (key, amount) in changes {
-        query = query
-            .bind(obol_core::new_id("lac"))
-            .bind(key.brand_id)
-            .bind(key.account_type)
-            .bind(key.currency)
-            .bind(key.owner_id)
-            .bind(key.owner_key())
-            .bind(*amount);
-    }
-    query.bind(now_ms).fetch_all(conn).await
+    )
+}
+
+fn bind_change<O: crate::sql::Output>(
+    query: crate::sql::Query<O>,
+    key: &AccountKeyRow<'_>,
+    amount: i64,
+) -> crate::sql::Query<O> {
+    query
+        .bind(obol_core::new_id("lac"))
+        .bind(key.brand_id)
+        .bind(key.account_type)
+        .bind(key.currency)
+        .bind(key.owner_id)
+        .bind(key.owner_key())
+        .bind(amount)
 }
 
 /// Adds `amount` to an account's balance in SQL, never read-modify-write, so
@@ -255,7 +286,8 @@ pub async fn add_to_balance(
     .await
 }
 
-/// Inserts an entry and its postings: two statements whatever the legs.
+/// Inserts an entry and its postings: two statements whatever the legs,
+/// queued with the transaction's other writes.
 pub async fn insert_entry(
     conn: &mut Conn,
     entry: &EntryRow,
@@ -271,7 +303,7 @@ pub async fn insert_entry(
     .bind(&entry.order_id)
     .bind(&entry.customer_id)
     .bind(entry.created_at)
-    .execute(&mut *conn)
+    .queue(conn)
     .await?;
     if postings.is_empty() {
         return Ok(());
@@ -292,8 +324,7 @@ pub async fn insert_entry(
             .bind(posting.amount)
             .bind(&posting.currency);
     }
-    query.execute(conn).await?;
-    Ok(())
+    query.queue(conn).await
 }
 
 /// An account of the brand.

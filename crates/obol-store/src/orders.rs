@@ -88,12 +88,12 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
         .bind(&o.metadata)
         .bind(o.created_at)
         .bind(o.updated_at)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .queue(conn)
+        .await
 }
 
-/// Writes every mutable column of the order back.
+/// Writes every mutable column of the order back (queued with the
+/// transaction's other writes, like the inserts here).
 pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     crate::sql::query(
         "UPDATE orders SET description = $2, items = $3, status = $4, amount = $5, \
@@ -126,9 +126,8 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     .bind(&o.metadata)
     .bind(o.updated_at)
     .bind(o.due_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .queue(conn)
+    .await
 }
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
@@ -322,9 +321,8 @@ pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<(
         .bind(t.updated_at)
         .bind(t.sync_at)
         .bind(t.sync_attempts)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .queue(conn)
+        .await
 }
 
 /// Writes a transaction's outcome if nobody changed it since `expected_version`
