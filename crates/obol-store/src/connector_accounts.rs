@@ -119,6 +119,11 @@ pub async fn list(
 /// The brand's enabled accounts in routing order: lowest priority first,
 /// then oldest (ids sort by creation time); at most `ENABLED_SCAN_LIMIT`.
 pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAccountRow>> {
+    enabled_query(brand_id).fetch_all(conn).await
+}
+
+/// The query of `enabled`, to run beside another.
+pub fn enabled_query(brand_id: &str) -> crate::sql::Query<crate::sql::AsRow<ConnectorAccountRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND status = 'enabled' \
          ORDER BY priority, id LIMIT $2"
@@ -126,8 +131,6 @@ pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAcc
     crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(ENABLED_SCAN_LIMIT)
-        .fetch_all(conn)
-        .await
 }
 
 /// Writes the editable fields back.

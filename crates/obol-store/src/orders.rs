@@ -161,6 +161,69 @@ pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<O
         .await
 }
 
+/// The order, locked like `lock_order`, and the brand's enabled connector
+/// accounts in routing order: one round trip on PostgreSQL.
+pub async fn lock_order_with_routes(
+    conn: &mut Conn,
+    backend: Backend,
+    id: &str,
+    brand_id: &str,
+) -> Result<(
+    Option<OrderRow>,
+    Vec<crate::connector_accounts::ConnectorAccountRow>,
+)> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND brand_id = $2{}",
+        backend.for_update()
+    );
+    let order = crate::sql::query_as::<OrderRow>(sql)
+        .bind(id)
+        .bind(brand_id);
+    let routes = crate::connector_accounts::enabled_query(brand_id);
+    let (orders, routes) = conn.fetch_pair(order, routes).await?;
+    Ok((orders.into_iter().next(), routes))
+}
+
+/// An order as step 3 reads it: with its brand's clearing delay.
+#[derive(Debug, Clone)]
+pub struct LockedOrder {
+    pub order: OrderRow,
+    pub clearing_days: i64,
+}
+
+impl crate::sql::FromRow for LockedOrder {
+    fn from_row(mut row: crate::sql::Row) -> Result<Self> {
+        let clearing_days = row.take(usize::MAX, "clearing_days")?;
+        Ok(LockedOrder {
+            order: OrderRow::from_row(row)?,
+            clearing_days,
+        })
+    }
+}
+
+/// The order of a transaction, locked like `lock_order`, with its brand's
+/// clearing delay, and all its transactions read under that lock: one round
+/// trip on PostgreSQL.
+pub async fn lock_order_and_transactions(
+    conn: &mut Conn,
+    backend: Backend,
+    transaction_id: &str,
+) -> Result<(Option<LockedOrder>, Vec<TransactionRow>)> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS}, (SELECT clearing_days FROM brands WHERE brands.id = orders.brand_id) \
+         AS clearing_days FROM orders WHERE id = (SELECT order_id FROM transactions WHERE id = $1){}",
+        backend.for_update()
+    );
+    let order = crate::sql::query_as::<LockedOrder>(sql).bind(transaction_id);
+    let sql = format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM transactions \
+         WHERE order_id = (SELECT order_id FROM transactions WHERE id = $1) ORDER BY id"
+    );
+    let transactions = crate::sql::query_as::<TransactionRow>(sql).bind(transaction_id);
+    let (orders, transactions) = conn.fetch_pair(order, transactions).await?;
+    Ok((orders.into_iter().next(), transactions))
+}
+
 /// The order of a transaction, locked like `lock_order`.
 pub async fn lock_order_of_transaction(
     conn: &mut Conn,

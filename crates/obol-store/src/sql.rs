@@ -391,6 +391,40 @@ impl Conn {
         }
     }
 
+    /// Runs two reads; PostgreSQL gets both (and anything queued) in one
+    /// round trip.
+    pub async fn fetch_pair<A: Output, B: Output>(
+        &mut self,
+        first: Query<A>,
+        second: Query<B>,
+    ) -> Result<(Vec<A::Out>, Vec<B::Out>)> {
+        let (first_rows, second_rows) = match &mut self.inner {
+            Inner::Postgres(conn) => {
+                let mut answers = conn
+                    .run_all(&[
+                        (&first.sql, &first.args, true),
+                        (&second.sql, &second.args, true),
+                    ])
+                    .await?
+                    .into_iter();
+                let mut next = || answers.next().map(|(_, rows)| rows).unwrap_or_default();
+                (next(), next())
+            }
+            _ => {
+                let (_, a) = self.run(&first.sql, &first.args, true).await?;
+                let (_, b) = self.run(&second.sql, &second.args, true).await?;
+                (a, b)
+            }
+        };
+        Ok((
+            first_rows.into_iter().map(A::read).collect::<Result<_>>()?,
+            second_rows
+                .into_iter()
+                .map(B::read)
+                .collect::<Result<_>>()?,
+        ))
+    }
+
     /// Runs several statements without parameters (migrations).
     pub async fn execute_batch(&mut self, sql: &str) -> Result<()> {
         match &mut self.inner {
@@ -888,12 +922,22 @@ impl PgConn {
     /// Sends the queued statements and then this one, all at once, and
     /// returns this one's answer (or the first error).
     async fn run(&mut self, sql: &str, args: &[Arg], want_rows: bool) -> Result<(u64, Vec<Row>)> {
+        let mut answers = self.run_all(&[(sql, args, want_rows)]).await?;
+        Ok(answers.pop().unwrap_or((0, Vec::new())))
+    }
+
+    /// Sends the queued statements and then `items`, all at once, and
+    /// returns the items' answers in order (or the first error).
+    async fn run_all(&mut self, items: &[(&str, &[Arg], bool)]) -> Result<Vec<(u64, Vec<Row>)>> {
         let pending = std::mem::take(&mut self.pending);
         let mut queued = Vec::with_capacity(pending.len());
         for (queued_sql, queued_args) in &pending {
             queued.push(self.prepare(queued_sql, queued_args).await?);
         }
-        let statement = self.prepare(sql, args).await?;
+        let mut statements = Vec::with_capacity(items.len());
+        for (sql, args, _) in items {
+            statements.push(self.prepare(sql, args).await?);
+        }
         let client = &self.client()?.client;
         let params: Vec<_> = pending.iter().map(|(_, args)| pg_params(args)).collect();
         let writes = futures_util::future::join_all(
@@ -902,21 +946,28 @@ impl PgConn {
                 .zip(&params)
                 .map(|(statement, params)| client.execute(statement, params)),
         );
-        let this = async {
-            if want_rows {
-                let rows = client.query(&statement, &pg_params(args)).await?;
-                Ok::<_, tokio_postgres::Error>((0, rows))
-            } else {
-                let done = client.execute(&statement, &pg_params(args)).await?;
-                Ok((done, Vec::new()))
-            }
-        };
-        let (written, answer) = futures_util::future::join(writes, this).await;
+        let item_params: Vec<_> = items.iter().map(|(_, args, _)| pg_params(args)).collect();
+        let answers =
+            futures_util::future::join_all(statements.iter().zip(&item_params).zip(items).map(
+                |((statement, params), (_, _, want_rows))| async move {
+                    if *want_rows {
+                        let rows = client.query(statement, params).await?;
+                        Ok::<_, tokio_postgres::Error>((0, rows))
+                    } else {
+                        Ok((client.execute(statement, params).await?, Vec::new()))
+                    }
+                },
+            ));
+        let (written, answers) = futures_util::future::join(writes, answers).await;
         for outcome in written {
             outcome?;
         }
-        let (done, rows) = answer?;
-        Ok((done, read_pg_rows(rows)?))
+        let mut read = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let (done, rows) = answer?;
+            read.push((done, read_pg_rows(rows)?));
+        }
+        Ok(read)
     }
 
     async fn batch(&mut self, sql: &str) -> Result<()> {

@@ -78,13 +78,15 @@ fn takes(row: &ConnectorAccountRow, method: &str, currency: Currency) -> ApiResu
 /// `connector_account_id` if unknown, 400 `no_connector_available`
 /// otherwise), else the enabled account with the lowest priority (then
 /// oldest) supporting `method` and `currency`; none → 400 code
-/// `no_connector_available`.
+/// `no_connector_available`. `enabled` is the brand's enabled accounts when
+/// the caller read them already.
 pub async fn route(
     conn: &mut Conn,
     brand_id: &str,
     method: &str,
     currency: Currency,
     explicit: Option<&str>,
+    enabled: Option<Vec<ConnectorAccountRow>>,
 ) -> ApiResult<ConnectorAccountRow> {
     if let Some(id) = explicit {
         let row = obol_store::connector_accounts::get(conn, brand_id, id)
@@ -105,7 +107,11 @@ pub async fn route(
         }
         return Ok(row);
     }
-    for row in obol_store::connector_accounts::enabled(conn, brand_id).await? {
+    let enabled = match enabled {
+        Some(rows) => rows,
+        None => obol_store::connector_accounts::enabled(conn, brand_id).await?,
+    };
+    for row in enabled {
         if takes(&row, method, currency)? {
             return Ok(row);
         }

@@ -14,7 +14,7 @@ use obol_core::order::{
 use obol_core::time::DAY_MS;
 use obol_core::{Currency, Timestamp};
 use obol_store::Conn;
-use obol_store::orders::{OrderRow, TransactionRow};
+use obol_store::orders::{LockedOrder, OrderRow, TransactionRow};
 use serde_json::json;
 
 /// How long an authorization may wait for its capture.
@@ -35,11 +35,14 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     let mut tx = state.db.begin().await?;
     // The order is locked first; its transactions, read under that lock,
     // also render its event without another read.
-    let mut order =
-        obol_store::orders::lock_order_of_transaction(&mut tx, state.db.backend, transaction_id)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
-    let mut transactions = obol_store::orders::transactions_of_order(&mut tx, &order.id).await?;
+    let (locked, mut transactions) =
+        obol_store::orders::lock_order_and_transactions(&mut tx, state.db.backend, transaction_id)
+            .await?;
+    let LockedOrder {
+        mut order,
+        clearing_days,
+    } = locked
+        .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
     let mut txn = transactions
         .iter()
         .find(|t| t.id == transaction_id)
@@ -81,7 +84,12 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     }
     let previous_status = order.status.clone();
     let mut entries = Vec::new();
-    apply_to_order(&mut tx, &mut order, &txn, kind, &report, now, &mut entries).await?;
+    let step = Step {
+        now,
+        clearing_days,
+        report: &report,
+    };
+    apply_to_order(&mut tx, &mut order, &txn, kind, &step, &mut entries).await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
@@ -180,16 +188,23 @@ fn awaiting_payment(order: &OrderRow) -> bool {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What step 3 applies, and when.
+struct Step<'a> {
+    now: Timestamp,
+    /// The brand's delay from capture to clearing.
+    clearing_days: i64,
+    report: &'a Report,
+}
+
 async fn apply_to_order(
     conn: &mut Conn,
     order: &mut OrderRow,
     txn: &TransactionRow,
     kind: TransactionKind,
-    report: &Report,
-    now: Timestamp,
+    step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
+    let (report, now) = (step.report, step.now);
     let result = report.result;
     match kind {
         TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify => {
@@ -200,13 +215,13 @@ async fn apply_to_order(
                 }
                 return Ok(());
             }
-            apply_payment(conn, order, txn, kind, report, now, entries).await
+            apply_payment(order, txn, kind, step, entries)
         }
         TransactionKind::Capture if result == CallResult::Succeeded => {
             order.amount_captured = txn.amount;
             order.captured_at = Some(now.as_ms());
             set_status(order, OrderStatus::Paid);
-            captured(conn, order, txn, now, entries).await
+            captured(order, txn, step, entries)
         }
         TransactionKind::IncrementAuthorization if result == CallResult::Succeeded => {
             order.amount = txn.amount;
@@ -238,16 +253,14 @@ async fn apply_to_order(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply_payment(
-    conn: &mut Conn,
+fn apply_payment(
     order: &mut OrderRow,
     txn: &TransactionRow,
     kind: TransactionKind,
-    report: &Report,
-    now: Timestamp,
+    step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
+    let (report, now) = (step.report, step.now);
     set_status(order, machine::status_after_payment(kind, report.result));
     order.next_action = report
         .action_url
@@ -266,7 +279,7 @@ async fn apply_payment(
                 TransactionKind::Sale => {
                     order.amount_captured = txn.amount;
                     order.captured_at = Some(now.as_ms());
-                    captured(conn, order, txn, now, entries).await?;
+                    captured(order, txn, step, entries)?;
                 }
                 _ => order.due_at = None,
             }
@@ -285,11 +298,10 @@ async fn apply_payment(
 }
 
 /// Money captured: the ledger entry, and clearing falls due.
-async fn captured(
-    conn: &mut Conn,
+fn captured(
     order: &mut OrderRow,
     txn: &TransactionRow,
-    now: Timestamp,
+    step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
     debug_assert!(order.amount_captured <= order.amount_authorized);
@@ -308,10 +320,7 @@ async fn captured(
         ],
     };
     entries.push(entry);
-    let brand = obol_store::brands::get(conn, &order.brand_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("brand vanished"))?;
-    order.due_at = Some(now.plus_ms(brand.clearing_days * DAY_MS).as_ms());
+    order.due_at = Some(step.now.plus_ms(step.clearing_days * DAY_MS).as_ms());
     Ok(())
 }
 

@@ -251,6 +251,7 @@ async fn build(
             method_type,
             currency,
             input.connector_account_id.as_deref(),
+            None,
         )
         .await?;
     }

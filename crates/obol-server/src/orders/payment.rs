@@ -218,7 +218,10 @@ pub async fn confirm(
     let now = state.now();
     let (method_type, card) = payment_method(&input.payment_method, now)?;
     let mut tx = state.db.begin().await?;
-    let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
+    let (order, routes) =
+        obol_store::orders::lock_order_with_routes(&mut tx, state.db.backend, order_id, brand_id)
+            .await?;
+    let mut order = order.ok_or_else(|| ApiError::not_found("order", order_id))?;
     super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
     if now.as_ms() >= order.expires_at {
         return Err(ApiError::invalid_state(format!(
@@ -233,6 +236,7 @@ pub async fn confirm(
         method_type,
         currency,
         input.connector_account_id.as_deref(),
+        Some(routes),
     )
     .await?;
     let (connector, context) = connector_accounts::connector_for(state, &account)?;

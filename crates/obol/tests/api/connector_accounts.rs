@@ -449,7 +449,7 @@ async fn routing_by_priority(backend: Backend) {
     let app = spawn(backend).await;
     let sandbox = |priority: i64| json!({"connector": "sandbox", "payment_methods": ["card"], "priority": priority});
     let mut tx = app.state.db.begin().await.expect("begin");
-    let nothing = route(&mut tx, &app.brand_id, "card", currency("EUR"), None).await;
+    let nothing = route(&mut tx, &app.brand_id, "card", currency("EUR"), None, None).await;
     assert_eq!(
         nothing.expect_err("no account").code,
         "no_connector_available"
@@ -478,30 +478,46 @@ async fn routing_by_priority(backend: Backend) {
     };
     // Lowest priority first; of equal priority the oldest; disabled skipped.
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None).await),
+        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
         Ok(first.clone())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("USD"), None).await),
+        chosen(route(&mut tx, brand, "card", currency("USD"), None, None).await),
         Ok(usd.clone())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "crypto", currency("EUR"), None).await),
+        chosen(route(&mut tx, brand, "crypto", currency("EUR"), None, None).await),
         Err("no_connector_available".into())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), Some(&late)).await),
+        chosen(route(&mut tx, brand, "card", currency("EUR"), Some(&late), None).await),
         Ok(late.clone())
     );
     for explicit in [&disabled, &usd] {
-        let refused = route(&mut tx, brand, "card", currency("EUR"), Some(explicit)).await;
+        let refused = route(
+            &mut tx,
+            brand,
+            "card",
+            currency("EUR"),
+            Some(explicit),
+            None,
+        )
+        .await;
         let refused = refused.expect_err("not usable");
         assert_eq!(
             (refused.code.as_str(), refused.param.as_deref()),
             ("no_connector_available", Some("connector_account_id"))
         );
     }
-    let unknown = route(&mut tx, brand, "card", currency("EUR"), Some("cna_unknown")).await;
+    let unknown = route(
+        &mut tx,
+        brand,
+        "card",
+        currency("EUR"),
+        Some("cna_unknown"),
+        None,
+    )
+    .await;
     let unknown = unknown.expect_err("unknown");
     assert_eq!(
         (unknown.status.as_u16(), unknown.param.as_deref()),
@@ -525,7 +541,7 @@ async fn routing_by_priority(backend: Backend) {
     .expect(200);
     let mut tx = app.state.db.begin().await.expect("begin");
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None).await),
+        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
         Ok(tie.clone())
     );
     tx.rollback().await.expect("rollback");
@@ -543,7 +559,7 @@ async fn routing_by_priority(backend: Backend) {
     .expect(200);
     let mut tx = app.state.db.begin().await.expect("begin");
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None).await),
+        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
         Ok(disabled)
     );
     tx.rollback().await.expect("rollback");
@@ -592,9 +608,17 @@ async fn tenant_isolation(backend: Backend) {
     assert_eq!(methods.expect(200)["data"], json!([]));
 
     let mut tx = app.state.db.begin().await.expect("begin");
-    let foreign = route(&mut tx, &other_brand, "card", currency("EUR"), Some(&id)).await;
+    let foreign = route(
+        &mut tx,
+        &other_brand,
+        "card",
+        currency("EUR"),
+        Some(&id),
+        None,
+    )
+    .await;
     assert_eq!(foreign.expect_err("foreign").status.as_u16(), 404);
-    let any = route(&mut tx, &other_brand, "card", currency("EUR"), None).await;
+    let any = route(&mut tx, &other_brand, "card", currency("EUR"), None, None).await;
     assert_eq!(any.expect_err("none").code, "no_connector_available");
     assert!(
         get(&mut tx, &other_brand, &id)
@@ -657,7 +681,15 @@ async fn first_start_gives_the_demo_brand_a_sandbox_account(backend: Backend) {
     assert_eq!(data[0]["currencies"], Value::Null);
     assert_eq!(data[0]["status"], "enabled");
     let mut tx = app.state.db.begin().await.expect("begin");
-    let routed = route(&mut tx, &first.demo.brand.id, "card", currency("JPY"), None).await;
+    let routed = route(
+        &mut tx,
+        &first.demo.brand.id,
+        "card",
+        currency("JPY"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(
         routed.expect("routed").id,
         data[0]["id"].as_str().expect("id")
