@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_ledger.sql")),
     (5, include_str!("../migrations/sqlite/0005_orders.sql")),
     (6, include_str!("../migrations/sqlite/0006_due_work.sql")),
+    (7, include_str!("../migrations/sqlite/0007_hot_rows.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -28,6 +29,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_ledger.sql")),
     (5, include_str!("../migrations/postgres/0005_orders.sql")),
     (6, include_str!("../migrations/postgres/0006_due_work.sql")),
+    (7, include_str!("../migrations/postgres/0007_hot_rows.sql")),
 ];
 
 /// Arbitrary constant naming the advisory lock that keeps two processes
