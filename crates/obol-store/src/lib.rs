@@ -93,7 +93,18 @@ impl Db {
                     "DATABASE_URL must name a SQLite file: {url}"
                 )));
             }
+            // One name per file, so that every `Db` on it shares its writer.
             let path = PathBuf::from(path);
+            let path = match (path.parent(), path.file_name()) {
+                (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    dir
+                })
+                .map(|dir| dir.join(name))
+                .unwrap_or(path),
+                _ => path,
+            };
             let writer = Pool::sqlite_writer(path.clone());
             // Opening the writer creates the file and turns on WAL before
             // any reader opens it.
