@@ -1045,20 +1045,13 @@ fn read_pg_rows(rows: Vec<tokio_postgres::Row>) -> Result<Vec<Row>> {
 
 impl Drop for PgConn {
     fn drop(&mut self) {
-        let Some(mut client) = self.client.take() else {
+        let Some(client) = self.client.take() else {
             return;
         };
         let pool = self.pool.clone();
         let permit = self.permit.take();
         if !self.in_transaction {
-            if let Some(pool) = pool.upgrade()
-                && !pool.permits.is_closed()
-            {
-                pool.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(client);
-            }
+            give_back(&pool, client);
             drop(permit);
             return;
         }
@@ -1068,19 +1061,23 @@ impl Drop for PgConn {
             return;
         };
         runtime.spawn(async move {
-            let rolled_back = client.client.batch_execute("ROLLBACK").await.is_ok();
-            client.statements.retain(|_, _| rolled_back);
-            if rolled_back
-                && let Some(pool) = pool.upgrade()
-                && !pool.permits.is_closed()
-            {
-                pool.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(client);
+            if client.client.batch_execute("ROLLBACK").await.is_ok() {
+                give_back(&pool, client);
             }
             drop(permit);
         });
+    }
+}
+
+/// Returns a client to its pool's idle list, unless the pool is gone.
+fn give_back(pool: &Weak<PgPool>, client: PgClient) {
+    if let Some(pool) = pool.upgrade()
+        && !pool.permits.is_closed()
+    {
+        pool.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(client);
     }
 }
 
