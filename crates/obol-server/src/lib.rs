@@ -163,8 +163,9 @@ impl Server {
     }
 }
 
-/// How often the SQLite write-ahead log is checkpointed.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the SQLite write-ahead log is checkpointed: often, so that each
+/// restart, which holds the writer, has little left to copy.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Checkpoints SQLite's write-ahead log beside the writer until `stop`.
 async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {

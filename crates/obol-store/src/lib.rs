@@ -142,7 +142,7 @@ impl Db {
     }
 
     /// Copies the SQLite write-ahead log into the database file and starts
-    /// the log over (a no-op on PostgreSQL); the server runs it every second
+    /// the log over (a no-op on PostgreSQL); the server runs it every 250 ms
     /// since automatic checkpoints, which would run inside a commit, are off.
     ///
     /// The copy runs beside the writer; only the restart, with little left
