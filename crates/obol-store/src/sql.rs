@@ -244,28 +244,24 @@ pub struct Query<O> {
     output: PhantomData<O>,
 }
 
-pub fn query(sql: impl Into<Cow<'static, str>>) -> Query<NoRows> {
+fn new_query<O>(sql: impl Into<Cow<'static, str>>) -> Query<O> {
     Query {
         sql: sql.into(),
         args: Vec::new(),
         output: PhantomData,
     }
+}
+
+pub fn query(sql: impl Into<Cow<'static, str>>) -> Query<NoRows> {
+    new_query(sql)
 }
 
 pub fn query_as<T: FromRow>(sql: impl Into<Cow<'static, str>>) -> Query<AsRow<T>> {
-    Query {
-        sql: sql.into(),
-        args: Vec::new(),
-        output: PhantomData,
-    }
+    new_query(sql)
 }
 
 pub fn query_scalar<T: Decode>(sql: impl Into<Cow<'static, str>>) -> Query<Scalar<T>> {
-    Query {
-        sql: sql.into(),
-        args: Vec::new(),
-        output: PhantomData,
-    }
+    new_query(sql)
 }
 
 /// What a statement changed.
@@ -506,7 +502,9 @@ pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
     StoreError::Database(error.to_string())
 }
 
-/// A transaction: a connection that rolls back unless committed.
+/// A transaction: a connection that rolls back unless committed (a
+/// connection left inside a transaction rolls back before it goes back to
+/// its pool).
 pub struct Tx {
     conn: Conn,
 }
@@ -535,14 +533,9 @@ impl Tx {
 
     async fn finish(&mut self, statement: &'static str) -> Result<()> {
         match std::mem::replace(&mut self.conn.inner, Inner::Finished) {
-            Inner::Sqlite(conn) => {
-                let outcome = conn.get().execute_batch(statement).map_err(sqlite_error);
-                if outcome.is_err() && !conn.get().is_autocommit() {
-                    // A failed COMMIT leaves the transaction open: end it.
-                    let _ = conn.get().execute_batch("ROLLBACK");
-                }
-                outcome
-            }
+            // A failed COMMIT leaves the transaction open: dropping the
+            // connection here ends it.
+            Inner::Sqlite(conn) => conn.get().execute_batch(statement).map_err(sqlite_error),
             Inner::Postgres(mut conn) if conn.in_transaction => {
                 let outcome = conn.finish(statement).await;
                 self.conn.inner = Inner::Postgres(conn);
@@ -552,18 +545,6 @@ impl Tx {
                 self.conn.inner = other;
                 Err(StoreError::Database("not in a transaction".into()))
             }
-        }
-    }
-}
-
-impl Drop for Tx {
-    fn drop(&mut self) {
-        // A PostgreSQL connection left in a transaction rolls back when it
-        // goes back to its pool.
-        if let Inner::Sqlite(conn) = &self.conn.inner
-            && !conn.get().is_autocommit()
-        {
-            let _ = conn.get().execute_batch("ROLLBACK");
         }
     }
 }
@@ -654,8 +635,8 @@ impl Pool {
 
     pub async fn close(&self) {
         match &self.inner {
-            PoolInner::Sqlite(pool) => pool.close(),
-            PoolInner::Postgres(pool) => pool.close(),
+            PoolInner::Sqlite(pool) => pool.slots.close(),
+            PoolInner::Postgres(pool) => pool.slots.close(),
         }
     }
 
@@ -667,8 +648,7 @@ impl Pool {
             .map_err(|error| StoreError::Database(format!("invalid DATABASE_URL: {error}")))?;
         let pool = Arc::new(PgPool {
             config,
-            idle: Mutex::default(),
-            permits: Arc::new(tokio::sync::Semaphore::new(size)),
+            slots: Slots::new(size),
         });
         drop(pool.acquire().await?);
         Ok(Pool {
@@ -718,28 +698,65 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_STATEMENT_CACHE: usize = 256;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What both pools share: at most `size` connections out at once, and the
+/// idle ones kept for the next caller.
+struct Slots<C> {
+    idle: Mutex<Vec<C>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl<C> Slots<C> {
+    fn new(size: usize) -> Slots<C> {
+        Slots {
+            idle: Mutex::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(size)),
+        }
+    }
+
+    /// Waits (up to `ACQUIRE_TIMEOUT`) until a connection may be taken.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Database("timed out waiting for a connection".into()))?
+            .map_err(|_| StoreError::Database("the pool is closed".into()))
+    }
+
+    fn take_idle(&self) -> Option<C> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Keeps a connection for the next caller, unless the pool is closed.
+    fn give_back(&self, conn: C) {
+        if !self.permits.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+    }
+
+    fn close(&self) {
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 struct SqlitePool {
     path: PathBuf,
-    idle: Mutex<Vec<rusqlite::Connection>>,
-    permits: Arc<tokio::sync::Semaphore>,
+    slots: Slots<rusqlite::Connection>,
 }
 
 impl SqlitePool {
     fn new(path: PathBuf, size: usize) -> SqlitePool {
         SqlitePool {
             path,
-            idle: Mutex::default(),
-            permits: Arc::new(tokio::sync::Semaphore::new(size)),
+            slots: Slots::new(size),
         }
     }
 
     async fn acquire(self: &Arc<Self>) -> Result<SqliteConn> {
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| StoreError::Database("timed out waiting for a connection".into()))?
-            .map_err(|_| StoreError::Database("the pool is closed".into()))?;
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
+        let permit = self.slots.permit().await?;
+        let conn = match self.slots.take_idle() {
             Some(conn) => conn,
             None => self.open()?,
         };
@@ -772,11 +789,6 @@ impl SqlitePool {
         .map_err(sqlite_error)?;
         Ok(conn)
     }
-
-    fn close(&self) {
-        self.permits.close();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
 }
 
 struct SqliteConn {
@@ -800,13 +812,8 @@ impl Drop for SqliteConn {
             // Never hand a connection inside a transaction to the next user.
             let _ = conn.execute_batch("ROLLBACK");
         }
-        if let Some(pool) = self.pool.upgrade()
-            && !pool.permits.is_closed()
-        {
-            pool.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
+        if let Some(pool) = self.pool.upgrade() {
+            pool.slots.give_back(conn);
         }
     }
 }
@@ -814,8 +821,7 @@ impl Drop for SqliteConn {
 /// A PostgreSQL pool: idle clients, each with its prepared statements.
 struct PgPool {
     config: tokio_postgres::Config,
-    idle: Mutex<Vec<PgClient>>,
-    permits: Arc<tokio::sync::Semaphore>,
+    slots: Slots<PgClient>,
 }
 
 struct PgClient {
@@ -826,13 +832,9 @@ struct PgClient {
 
 impl PgPool {
     async fn acquire(self: &Arc<Self>) -> Result<PgConn> {
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| StoreError::Database("timed out waiting for a connection".into()))?
-            .map_err(|_| StoreError::Database("the pool is closed".into()))?;
+        let permit = self.slots.permit().await?;
         let idle = loop {
-            let next = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            match next {
+            match self.slots.take_idle() {
                 Some(client) if client.client.is_closed() => continue,
                 other => break other,
             }
@@ -859,11 +861,6 @@ impl PgPool {
             in_transaction: false,
             pending: Vec::new(),
         })
-    }
-
-    fn close(&self) {
-        self.permits.close();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -977,17 +974,12 @@ impl PgConn {
     /// Ends the transaction with `COMMIT` or `ROLLBACK`, sending whatever is
     /// queued first.
     async fn finish(&mut self, statement: &'static str) -> Result<()> {
-        let outcome = if statement == "ROLLBACK" {
+        if statement == "ROLLBACK" {
             self.pending.clear();
-            self.run(statement, &[], false).await.map(drop)
-        } else {
-            self.run(statement, &[], false).await.map(drop)
-        };
-        self.in_transaction = false;
-        if outcome.is_err() {
-            // A failed statement may leave the server in the transaction.
-            self.in_transaction = true;
         }
+        let outcome = self.run(statement, &[], false).await.map(drop);
+        // A failed statement may leave the server in the transaction.
+        self.in_transaction = outcome.is_err();
         outcome
     }
 }
@@ -1069,15 +1061,10 @@ impl Drop for PgConn {
     }
 }
 
-/// Returns a client to its pool's idle list, unless the pool is gone.
+/// Returns a client to its pool, unless the pool is gone.
 fn give_back(pool: &Weak<PgPool>, client: PgClient) {
-    if let Some(pool) = pool.upgrade()
-        && !pool.permits.is_closed()
-    {
-        pool.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(client);
+    if let Some(pool) = pool.upgrade() {
+        pool.slots.give_back(client);
     }
 }
 
