@@ -601,34 +601,18 @@ pub mod due {
         .await
     }
 
-    /// Claims an order seen due at `seen` until `lease`; false if another
-    /// process or a change got there first.
-    pub async fn claim_order(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
+    /// Moves an order's due time from `from` to `to` (`None` ends it):
+    /// claims it with `to` a lease, or sets its next time after its step.
+    /// False if another process or a change of the order moved it first.
+    pub async fn move_order(conn: &mut Conn, id: &str, from: i64, to: Option<i64>) -> Result<bool> {
         let result =
             crate::sql::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
                 .bind(id)
-                .bind(seen)
-                .bind(lease)
+                .bind(from)
+                .bind(to)
                 .execute(conn)
                 .await?;
         Ok(result.rows_affected() == 1)
-    }
-
-    /// Sets (or with `None` ends) when an order's step falls due next, unless
-    /// a change moved it meanwhile.
-    pub async fn defer_order(
-        conn: &mut Conn,
-        id: &str,
-        claimed: i64,
-        at: Option<i64>,
-    ) -> Result<()> {
-        crate::sql::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
-            .bind(id)
-            .bind(claimed)
-            .bind(at)
-            .execute(conn)
-            .await?;
-        Ok(())
     }
 
     /// Up to `limit` transactions whose sync is due at `now`.

@@ -67,13 +67,13 @@ pub async fn run_due(state: &AppState, limit: i64) -> obol_store::Result<usize> 
     let mut ran = 0;
     for (id, seen) in orders {
         let claimed =
-            due::claim_order(&mut *state.db.write_conn().await?, &id, seen, lease).await?;
+            due::move_order(&mut *state.db.write_conn().await?, &id, seen, Some(lease)).await?;
         if claimed {
             ran += 1;
             let outcome = order_step(state, &id).await;
             let next = settle(state, "order", &id, outcome);
             let mut conn = state.db.write_conn().await?;
-            due::defer_order(&mut conn, &id, lease, next.map(Timestamp::as_ms)).await?;
+            due::move_order(&mut conn, &id, lease, next.map(Timestamp::as_ms)).await?;
         }
     }
     for (id, seen) in syncs {
