@@ -186,9 +186,9 @@ pub async fn post(
         .map(|(key, _)| caches.account(&key.name()).map(|id| (*key, id)))
         .collect();
     match known {
-        // Every account exists: the entry first, then the balances, so the
-        // balance rows that every payment of the brand shares stay locked
-        // for one statement and the commit.
+        // Every account exists: the entry first, then the balances, queued
+        // to go out with the commit, so the balance rows that every payment
+        // of the brand shares are locked only while it commits.
         Some(ids) => {
             let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
