@@ -365,13 +365,10 @@ pub async fn list(
     page: &PageRequest,
 ) -> ApiResult<Page<ConnectorAccount>> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(after) = &page.starting_after
-        && obol_store::connector_accounts::get(&mut conn, brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(crate::extract::unknown_cursor(after));
-    }
+    crate::extract::check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::connector_accounts::get(&mut conn, brand_id, after)
+    })
+    .await?;
     let rows = obol_store::connector_accounts::list(&mut conn, brand_id, page).await?;
     Ok(Page {
         data: rows

@@ -229,6 +229,21 @@ impl QueryParams {
 }
 
 /// 400 for a `starting_after` that names no object of the list.
+/// 400 param `starting_after` when a list's cursor names no object of the
+/// list: `find` looks the cursor up (only when one is given).
+pub async fn check_cursor<'a, T, F>(
+    cursor: Option<&'a str>,
+    find: impl FnOnce(&'a str) -> F,
+) -> Result<(), ApiError>
+where
+    F: std::future::Future<Output = obol_store::Result<Option<T>>>,
+{
+    match cursor {
+        Some(after) if find(after).await?.is_none() => Err(unknown_cursor(after)),
+        _ => Ok(()),
+    }
+}
+
 pub fn unknown_cursor(id: &str) -> ApiError {
     ApiError::invalid(
         "starting_after",

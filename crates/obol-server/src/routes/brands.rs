@@ -3,7 +3,7 @@
 use crate::auth::{BrandAuth, Principal};
 use crate::brands::{self, ApiKey, Brand, CreateApiKey, CreateBrand, CreatedBrand, UpdateBrand};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, QueryParams, unknown_cursor};
+use crate::extract::{ApiJson, QueryParams, check_cursor};
 use crate::routes::List;
 use crate::state::AppState;
 use axum::Json;
@@ -101,13 +101,10 @@ async fn list_api_keys(
     let page = query.page()?;
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(after) = &page.starting_after
-        && obol_store::api_keys::get(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::api_keys::get(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::api_keys::list(&mut conn, &auth.brand_id, &page).await?;
     Ok(Json(List::new(
         rows.data

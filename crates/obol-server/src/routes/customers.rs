@@ -3,7 +3,7 @@
 use crate::auth::BrandAuth;
 use crate::customers::{self, CreateCustomer, Customer, UpdateCustomer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, QueryParams, unknown_cursor};
+use crate::extract::{ApiJson, QueryParams, check_cursor};
 use crate::routes::List;
 use crate::state::AppState;
 use axum::Json;
@@ -54,13 +54,10 @@ async fn list_customers(
     };
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(after) = &page.starting_after
-        && obol_store::customers::get(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::customers::get(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::customers::list(&mut conn, &auth.brand_id, &filter, &page).await?;
     let data = rows
         .data

@@ -3,7 +3,7 @@
 
 use crate::auth::BrandAuth;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{QueryParams, unknown_cursor};
+use crate::extract::{QueryParams, check_cursor};
 use crate::ledger::{AccountType, Balance, LedgerAccount, LedgerEntry};
 use crate::routes::List;
 use crate::state::AppState;
@@ -83,13 +83,10 @@ async fn list_accounts(
     {
         return Err(ApiError::not_found("customer", customer_id).with_param("customer_id"));
     }
-    if let Some(after) = &page.starting_after
-        && obol_store::ledger::get_account(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::ledger::get_account(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::ledger::list_accounts(&mut conn, &auth.brand_id, &filter, &page).await?;
     let data = rows.data.into_iter().map(LedgerAccount::from).collect();
     Ok(Json(List::new(data, rows.has_more)))
@@ -138,20 +135,12 @@ async fn list_entries(
     {
         return Err(ApiError::not_found("ledger account", account_id).with_param("account_id"));
     }
-    if let Some(order_id) = &filter.order_id
-        && obol_store::orders::get_order(&mut conn, &auth.brand_id, order_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("order", order_id).with_param("order_id"));
-    }
-    if let Some(after) = &page.starting_after
-        && obol_store::ledger::get_entry(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    super::orders::check_order_filter(&mut conn, &auth.brand_id, filter.order_id.as_deref())
+        .await?;
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::ledger::get_entry(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::ledger::list_entries(&mut conn, &auth.brand_id, &filter, &page).await?;
     let ids: Vec<&str> = rows.data.iter().map(|row| row.id.as_str()).collect();
     let postings = obol_store::ledger::postings_of(&mut conn, &ids).await?;

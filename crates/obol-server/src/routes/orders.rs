@@ -2,7 +2,7 @@
 
 use crate::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, QueryParams, unknown_cursor};
+use crate::extract::{ApiJson, QueryParams, check_cursor};
 use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
 use crate::orders::{
@@ -127,13 +127,10 @@ async fn list_orders(
     {
         return Err(ApiError::not_found("customer", customer_id).with_param("customer_id"));
     }
-    if let Some(after) = &page.starting_after
-        && obol_store::orders::get_order(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::orders::get_order(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::orders::list_orders(&mut conn, &auth.brand_id, &filter, &page).await?;
     let mut data = Vec::with_capacity(rows.data.len());
     for row in &rows.data {
@@ -316,13 +313,10 @@ async fn list_transactions(
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
-    if let Some(after) = &page.starting_after
-        && obol_store::orders::get_transaction(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::orders::get_transaction(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows = obol_store::orders::list_transactions(
         &mut conn,
         &auth.brand_id,
@@ -338,7 +332,9 @@ async fn list_transactions(
     Ok(Json(List::new(data, rows.has_more)))
 }
 
-async fn check_order_filter(
+/// 404 param `order_id` when a list's order filter names no order of the
+/// brand.
+pub(super) async fn check_order_filter(
     conn: &mut obol_store::Conn,
     brand_id: &str,
     order_id: Option<&str>,
@@ -395,13 +391,10 @@ async fn list_refunds(
     query.finish()?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
-    if let Some(after) = &page.starting_after
-        && obol_store::orders::get_refund(&mut conn, &auth.brand_id, after)
-            .await?
-            .is_none()
-    {
-        return Err(unknown_cursor(after));
-    }
+    check_cursor(page.starting_after.as_deref(), |after| {
+        obol_store::orders::get_refund(&mut conn, &auth.brand_id, after)
+    })
+    .await?;
     let rows =
         obol_store::orders::list_refunds(&mut conn, &auth.brand_id, order_id.as_deref(), &page)
             .await?;
