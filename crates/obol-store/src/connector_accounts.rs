@@ -71,12 +71,12 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 
 /// An account of the brand, enabled or not.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -87,14 +87,14 @@ pub async fn get_for_update(
     id: &str,
 ) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND id = $2{}",
+        "SELECT {COLUMNS} FROM connector_accounts WHERE id = $1{}",
         backend.for_update()
     );
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// The brand's accounts, enabled and disabled, newest first.

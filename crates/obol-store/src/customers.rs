@@ -60,12 +60,12 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 
 /// A customer of the brand, deleted ones included.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<CustomerRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -76,14 +76,14 @@ pub async fn get_for_update(
     id: &str,
 ) -> Result<Option<CustomerRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE brand_id = $1 AND id = $2{}",
+        "SELECT {COLUMNS} FROM customers WHERE id = $1{}",
         backend.for_update()
     );
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Filters of the customer list.

@@ -77,12 +77,12 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
 }
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Filters of the event list.

@@ -131,12 +131,12 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 }
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// An order by id alone, for work not done on a brand's behalf.
@@ -173,15 +173,13 @@ pub async fn lock_order_with_routes(
     Vec<crate::connector_accounts::ConnectorAccountRow>,
 )> {
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND brand_id = $2{}",
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
         backend.for_update()
     );
-    let order = crate::sql::query_as::<OrderRow>(sql)
-        .bind(id)
-        .bind(brand_id);
+    let order = crate::sql::query_as::<OrderRow>(sql).bind(id);
     let routes = crate::connector_accounts::enabled_query(brand_id);
     let (orders, routes) = conn.fetch_pair(order, routes).await?;
-    Ok((orders.into_iter().next(), routes))
+    Ok((crate::of_brand(orders.into_iter().next(), brand_id), routes))
 }
 
 /// An order as step 3 reads it: with its brand's clearing delay.
@@ -421,13 +419,12 @@ pub async fn get_transaction(
     brand_id: &str,
     id: &str,
 ) -> Result<Option<TransactionRow>> {
-    let sql =
-        format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// A transaction by id alone, for jobs.
@@ -545,12 +542,12 @@ pub async fn settle_refund(
 }
 
 pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 pub async fn list_refunds(
