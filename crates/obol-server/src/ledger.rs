@@ -187,17 +187,33 @@ pub async fn post(
         .collect();
     match known {
         // Every account exists: the entry first, then the balances, queued
-        // to go out with the commit, so the balance rows that every payment
-        // of the brand shares are locked only while it commits.
+        // to go out with the commit, so balance rows are locked only while
+        // it commits. Where the connection has a balance slot, shared
+        // accounts change in it, not on the row every payment would wait for.
         Some(ids) => {
             let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+            let slot = conn.balance_slot();
+            let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes.iter().partition(|(key, _)| {
+                slot.is_some() && key.account_type != AccountType::CustomerWallet
+            });
             // No wallet is debited here, so no change can be refused.
-            let rows: Vec<_> = changes
+            let rows: Vec<_> = on_rows
                 .iter()
                 .map(|(key, change)| (key.as_row(), *change))
                 .collect();
             obol_store::ledger::queue_add_balances(conn, &rows, now.as_ms()).await?;
+            if let Some(slot) = slot {
+                let slotted: Vec<(&str, i64)> = in_slots
+                    .iter()
+                    .filter_map(|(key, change)| {
+                        ids.iter()
+                            .find(|(named, _)| named == key)
+                            .map(|(_, id)| (id.as_str(), *change))
+                    })
+                    .collect();
+                obol_store::ledger::queue_add_to_slot(conn, slot, &slotted, now.as_ms()).await?;
+            }
         }
         None => {
             let ids =
@@ -425,6 +441,14 @@ pub async fn check_invariants(db: &Db) -> Result<(), String> {
     {
         problems.push(format!(
             "posting {posting_id} is not in the currency of account {account_id}"
+        ));
+    }
+    for (table, key, account_id) in store::orphaned_rows(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "{table} row {key} names account {account_id}, which does not exist"
         ));
     }
     for (currency, sum) in store::unbalanced_currencies(&mut conn)

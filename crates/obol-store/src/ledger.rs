@@ -19,8 +19,10 @@ pub struct AccountRow {
 }
 crate::from_row!(AccountRow { id, brand_id, account_type = "type", currency, owner_id, balance, version, created_at, updated_at });
 
-const ACCOUNT_COLUMNS: &str =
-    "id, brand_id, type, currency, owner_id, balance, version, created_at, updated_at";
+/// An account's balance is its row's plus its slots' (migration 0008).
+const ACCOUNT_COLUMNS: &str = "id, brand_id, type, currency, owner_id, \
+    balance + COALESCE((SELECT CAST(SUM(s.balance) AS BIGINT) FROM ledger_balance_slots s \
+    WHERE s.account_id = ledger_accounts.id), 0) AS balance, version, created_at, updated_at";
 
 /// What names an account: brand, type, currency and owner (the connector
 /// account of `processor_clearing`, the customer of `customer_wallet`).
@@ -265,6 +267,43 @@ fn bind_change<O: crate::sql::Output>(
         .bind(amount)
 }
 
+/// Most balance slots an account has: more than a process runs payments at
+/// once, so that each connection's slot is its own.
+pub const BALANCE_SLOTS: u64 = 16;
+
+/// Adds each account's change to the connection's slot of it (created at
+/// zero on first use), queued with the transaction's other writes. Only for
+/// accounts no check reads the balance of: never a customer wallet.
+pub async fn queue_add_to_slot(
+    conn: &mut Conn,
+    slot: i64,
+    changes: &[(&str, i64)],
+    now_ms: i64,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let now_param = 1 + changes.len() * 2 + 1;
+    let rows: Vec<String> = (0..changes.len())
+        .map(|i| {
+            let n = 2 + i * 2;
+            format!("(${n}, $1, ${}, 1, ${now_param})", n + 1)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO ledger_balance_slots (account_id, slot, balance, version, updated_at) \
+         VALUES {} ON CONFLICT (account_id, slot) DO UPDATE SET \
+         balance = ledger_balance_slots.balance + excluded.balance, \
+         version = ledger_balance_slots.version + 1, updated_at = excluded.updated_at",
+        rows.join(", ")
+    );
+    let mut query = crate::sql::query(sql).bind(slot);
+    for (account_id, change) in changes {
+        query = query.bind(*account_id).bind(*change);
+    }
+    query.bind(now_ms).queue(conn).await
+}
+
 /// Adds `amount` to an account's balance in SQL, never read-modify-write, so
 /// concurrent posts cannot lose an update. A customer wallet is only changed
 /// if it stays at or above zero: `None` when it would not (nothing changed).
@@ -329,13 +368,12 @@ pub async fn insert_entry(
 
 /// An account of the brand.
 pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
-    let sql =
-        format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Filters of the account list.
@@ -387,12 +425,12 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
 
 /// An entry of the brand.
 pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 AND id = $2");
-    crate::sql::query_as(sql)
-        .bind(brand_id)
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
+    let row = crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
+        .await?;
+    Ok(crate::of_brand(row, brand_id))
 }
 
 /// Filters of the entry list.
@@ -463,10 +501,28 @@ pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, 
 /// (account id, balance, sum of postings).
 pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
     crate::sql::query_as(
-        "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) \
-         FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id \
-         GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0) \
-         ORDER BY a.id LIMIT $1",
+        "SELECT a.id, a.balance, a.posted FROM (SELECT id, \
+         balance + COALESCE((SELECT CAST(SUM(s.balance) AS BIGINT) FROM ledger_balance_slots s \
+         WHERE s.account_id = ledger_accounts.id), 0) AS balance, \
+         COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p \
+         WHERE p.account_id = ledger_accounts.id), 0) AS posted FROM ledger_accounts) a \
+         WHERE a.balance <> a.posted ORDER BY a.id LIMIT $1",
+    )
+    .bind(VIOLATIONS_SHOWN)
+    .fetch_all(conn)
+    .await
+}
+
+/// Postings and balance slots of accounts that do not exist: (table, row
+/// key, account id).
+pub async fn orphaned_rows(conn: &mut Conn) -> Result<Vec<(String, String, String)>> {
+    crate::sql::query_as(
+        "SELECT 'ledger_postings', p.id, p.account_id FROM ledger_postings p \
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = p.account_id) \
+         UNION ALL SELECT 'ledger_balance_slots', CAST(s.slot AS TEXT), s.account_id \
+         FROM ledger_balance_slots s \
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = s.account_id) \
+         ORDER BY 2 LIMIT $1",
     )
     .bind(VIOLATIONS_SHOWN)
     .fetch_all(conn)

@@ -15,6 +15,10 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_orders.sql")),
     (6, include_str!("../migrations/sqlite/0006_due_work.sql")),
     (7, include_str!("../migrations/sqlite/0007_hot_rows.sql")),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_balance_slots.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -30,6 +34,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_orders.sql")),
     (6, include_str!("../migrations/postgres/0006_due_work.sql")),
     (7, include_str!("../migrations/postgres/0007_hot_rows.sql")),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_balance_slots.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming the advisory lock that keeps two processes

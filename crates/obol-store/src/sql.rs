@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+mod merge;
+
 /// A bound parameter; a NULL keeps its type, which PostgreSQL needs.
 #[derive(Debug, Clone)]
 pub enum Arg {
@@ -387,6 +389,18 @@ impl Conn {
         }
     }
 
+    /// The ledger balance slot this connection writes (see migration 0008):
+    /// PostgreSQL connections spread over `ledger::BALANCE_SLOTS`; SQLite
+    /// has one writer at a time and writes the accounts' own rows.
+    pub fn balance_slot(&self) -> Option<i64> {
+        match &self.inner {
+            Inner::Postgres(conn) => conn.client.as_ref().map(|client| {
+                i64::try_from(client.serial % crate::ledger::BALANCE_SLOTS).unwrap_or(0)
+            }),
+            _ => None,
+        }
+    }
+
     /// Runs two reads; PostgreSQL gets both (and anything queued) in one
     /// round trip.
     pub async fn fetch_pair<A: Output, B: Output>(
@@ -646,9 +660,14 @@ impl Pool {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|error| StoreError::Database(format!("invalid DATABASE_URL: {error}")))?;
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
         let pool = Arc::new(PgPool {
             config,
             slots: Slots::new(size),
+            next_serial: std::sync::atomic::AtomicU64::new(random),
         });
         drop(pool.acquire().await?);
         Ok(Pool {
@@ -822,10 +841,14 @@ impl Drop for SqliteConn {
 struct PgPool {
     config: tokio_postgres::Config,
     slots: Slots<PgClient>,
+    /// Numbers the pool's connections; starts at random so that processes
+    /// sharing a database number theirs apart.
+    next_serial: std::sync::atomic::AtomicU64,
 }
 
 struct PgClient {
     client: tokio_postgres::Client,
+    serial: u64,
     /// Prepared statements by SQL and parameter types.
     statements: HashMap<String, tokio_postgres::Statement>,
 }
@@ -850,6 +873,9 @@ impl PgPool {
                 });
                 PgClient {
                     client,
+                    serial: self
+                        .next_serial
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     statements: HashMap::new(),
                 }
             }
@@ -926,7 +952,7 @@ impl PgConn {
     /// Sends the queued statements and then `items`, all at once, and
     /// returns the items' answers in order (or the first error).
     async fn run_all(&mut self, items: &[(&str, &[Arg], bool)]) -> Result<Vec<(u64, Vec<Row>)>> {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = merge::fold_writes(std::mem::take(&mut self.pending));
         let mut queued = Vec::with_capacity(pending.len());
         for (queued_sql, queued_args) in &pending {
             queued.push(self.prepare(queued_sql, queued_args).await?);
@@ -967,6 +993,11 @@ impl PgConn {
         Ok(read)
     }
 
+    /// The transaction's `BEGIN` has not been sent yet.
+    fn begin_pending(&self) -> bool {
+        self.pending.first().is_some_and(|(sql, _)| sql == "BEGIN")
+    }
+
     async fn batch(&mut self, sql: &str) -> Result<()> {
         Ok(self.client()?.client.batch_execute(sql).await?)
     }
@@ -976,6 +1007,21 @@ impl PgConn {
     async fn finish(&mut self, statement: &'static str) -> Result<()> {
         if statement == "ROLLBACK" {
             self.pending.clear();
+        }
+        if self.begin_pending() {
+            // Nothing has gone out: there is no transaction on the server,
+            // and a commit is the queued writes alone.
+            let writes = merge::fold_writes(self.pending.split_off(1));
+            if writes.len() <= 1 {
+                self.pending.clear();
+                self.in_transaction = false;
+                return match writes.first() {
+                    // One statement is a transaction of its own.
+                    Some((sql, args)) => self.run(sql, args, false).await.map(drop),
+                    None => Ok(()),
+                };
+            }
+            self.pending.extend(writes);
         }
         let outcome = self.run(statement, &[], false).await.map(drop);
         // A failed statement may leave the server in the transaction.
@@ -1042,7 +1088,7 @@ impl Drop for PgConn {
         };
         let pool = self.pool.clone();
         let permit = self.permit.take();
-        if !self.in_transaction {
+        if !self.in_transaction || self.begin_pending() {
             give_back(&pool, client);
             drop(permit);
             return;

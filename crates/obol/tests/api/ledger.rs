@@ -17,6 +17,7 @@ on_both!(
     invariant_check_catches_corruption,
     concurrent_wallet_debits_never_overdraw,
     concurrent_first_posts_share_accounts,
+    busy_accounts_spread_over_balance_slots,
 );
 
 /// The connector account a test's processor_clearing account belongs to.
@@ -525,4 +526,81 @@ async fn concurrent_first_posts_share_accounts(backend: Backend) {
     let total: i64 = (0..20).map(|i| 100 + i).sum();
     assert_eq!(pending["balance"], -total);
     assert_books_balance(&app).await;
+}
+
+async fn busy_accounts_spread_over_balance_slots(backend: Backend) {
+    let app = spawn(backend).await;
+    let customer = app.create_customer("slots@example.com").await;
+    let customer_id = customer["id"].as_str().expect("id").to_owned();
+    // The first posts create the accounts on their own rows; once they are
+    // committed (a millisecond later), posts find them by id.
+    post_entry(&app, capture(&app, "ord_slots", 1000))
+        .await
+        .expect("first capture posts");
+    post_entry(&app, wallet_credit(&app, &customer_id, 500))
+        .await
+        .expect("first credit posts");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let posts = (0..20i64).map(|i| {
+        let state = app.state.clone();
+        let entry = if i % 4 == 0 {
+            wallet_credit(&app, &customer_id, 10)
+        } else {
+            capture(&app, "ord_slots", 100 + i)
+        };
+        tokio::spawn(async move { post_in(&state, entry).await })
+    });
+    for joined in futures_util::future::join_all(posts).await {
+        joined.expect("post task").expect("post");
+    }
+    let slot_rows = app.count("SELECT COUNT(*) FROM ledger_balance_slots").await;
+    let wallet_slots = app
+        .count(
+            "SELECT COUNT(*) FROM ledger_balance_slots s JOIN ledger_accounts a \
+             ON a.id = s.account_id WHERE a.type = 'customer_wallet'",
+        )
+        .await;
+    assert_eq!(wallet_slots, 0, "a wallet's balance stays on its own row");
+    match backend {
+        // PostgreSQL connections add to their own slots of shared accounts.
+        Backend::Postgres => assert!(slot_rows >= 2, "{slot_rows} slot rows"),
+        Backend::Sqlite => assert_eq!(slot_rows, 0),
+    }
+    let captured: i64 = 1000 + (0..20).filter(|i| i % 4 != 0).map(|i| 100 + i).sum::<i64>();
+    let pending = only_account(&app, "type=brand_pending").await;
+    assert_eq!(pending["balance"], -captured);
+    let clearing = only_account(&app, "type=processor_clearing").await;
+    assert_eq!(clearing["balance"], captured);
+    let balance = app.get("/v1/balance").await.expect(200).clone();
+    assert_eq!(balance["pending"][0]["amount"], captured, "{balance}");
+    let wallet = only_account(&app, &format!("customer_id={customer_id}")).await;
+    assert_eq!(wallet["balance"], 550);
+    assert_books_balance(&app).await;
+
+    if backend == Backend::Postgres {
+        obol_store::sql::query("UPDATE ledger_balance_slots SET balance = balance + 1")
+            .execute(&app.state.db.pool)
+            .await
+            .expect("corrupt the slots");
+        let problem = check_invariants(&app.state.db)
+            .await
+            .expect_err("a drifted slot is caught");
+        assert!(problem.contains("but its postings sum to"), "{problem}");
+        // PostgreSQL keeps no foreign key from postings to accounts: the
+        // check finds a posting whose account is gone.
+        obol_store::sql::query(
+            "UPDATE ledger_postings SET account_id = 'lac_missing' \
+             WHERE id = (SELECT MIN(id) FROM ledger_postings)",
+        )
+        .execute(&app.state.db.pool)
+        .await
+        .expect("orphan a posting");
+        let problem = check_invariants(&app.state.db)
+            .await
+            .expect_err("an orphaned posting is caught");
+        assert!(
+            problem.contains("names account lac_missing, which does not exist"),
+            "{problem}"
+        );
+    }
 }
