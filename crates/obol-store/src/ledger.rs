@@ -267,9 +267,9 @@ fn bind_change<O: crate::sql::Output>(
         .bind(amount)
 }
 
-/// Most balance slots an account has: more than a process runs payments at
-/// once, so that each connection's slot is its own.
-pub const BALANCE_SLOTS: u64 = 16;
+/// Most balance slots an account has: one per connection a process may
+/// open, so that within a process each connection's slot is its own.
+pub const BALANCE_SLOTS: u64 = crate::POSTGRES_MAX_CONNECTIONS as u64;
 
 /// Adds each account's change to the connection's slot of it (created at
 /// zero on first use), queued with the transaction's other writes. Only for

@@ -78,7 +78,7 @@ pub struct Db {
 
 /// Pool size per process: PostgreSQL is shared by several processes, SQLite
 /// has one writer at a time, so a few connections for readers suffice.
-const POSTGRES_MAX_CONNECTIONS: usize = 32;
+pub(crate) const POSTGRES_MAX_CONNECTIONS: usize = 32;
 const SQLITE_MAX_CONNECTIONS: usize = 16;
 
 impl Db {
@@ -169,7 +169,6 @@ impl Db {
     }
 }
 
-/// Reads a 0/1 integer column as a bool (SQLite has no boolean type).
 /// A row that belongs to one brand.
 pub trait OfBrand {
     fn brand_id(&self) -> &str;
@@ -205,6 +204,7 @@ pub(crate) fn of_brand<T: OfBrand>(row: Option<T>, brand_id: &str) -> Option<T> 
     row.filter(|row| row.brand_id() == brand_id)
 }
 
+/// Reads a 0/1 integer column as a bool (SQLite has no boolean type).
 pub fn flag(value: i64) -> bool {
     value != 0
 }

@@ -846,6 +846,9 @@ struct PgPool {
     next_serial: std::sync::atomic::AtomicU64,
 }
 
+/// Most prepared statements a PostgreSQL connection keeps.
+const PREPARED_STATEMENTS_KEPT: usize = 512;
+
 struct PgClient {
     client: tokio_postgres::Client,
     serial: u64,
@@ -938,6 +941,12 @@ impl PgConn {
         }
         let types: Vec<_> = args.iter().map(pg_type).collect();
         let statement = client.client.prepare_typed(sql, &types).await?;
+        // Statements built for a number of rows, and folded writes, come in
+        // many shapes; past the bound the cache starts over (a dropped
+        // statement is closed on the server).
+        if client.statements.len() >= PREPARED_STATEMENTS_KEPT {
+            client.statements.clear();
+        }
         client.statements.insert(key, statement.clone());
         Ok(statement)
     }
@@ -1005,13 +1014,16 @@ impl PgConn {
     /// Ends the transaction with `COMMIT` or `ROLLBACK`, sending whatever is
     /// queued first.
     async fn finish(&mut self, statement: &'static str) -> Result<()> {
-        if statement == "ROLLBACK" {
-            self.pending.clear();
-        }
         if self.begin_pending() {
-            // Nothing has gone out: there is no transaction on the server,
-            // and a commit is the queued writes alone.
-            let writes = merge::fold_writes(self.pending.split_off(1));
+            // Nothing has gone out: there is no transaction on the server to
+            // roll back, and a commit is the queued writes alone.
+            let queued = self.pending.split_off(1);
+            if statement == "ROLLBACK" {
+                self.pending.clear();
+                self.in_transaction = false;
+                return Ok(());
+            }
+            let writes = merge::fold_writes(queued);
             if writes.len() <= 1 {
                 self.pending.clear();
                 self.in_transaction = false;
@@ -1022,6 +1034,8 @@ impl PgConn {
                 };
             }
             self.pending.extend(writes);
+        } else if statement == "ROLLBACK" {
+            self.pending.clear();
         }
         let outcome = self.run(statement, &[], false).await.map(drop);
         // A failed statement may leave the server in the transaction.

@@ -1,12 +1,13 @@
 //! Folding queued PostgreSQL writes into fewer statements.
 //!
 //! A transaction's queued writes go out together anyway; sent as one
-//! statement (`WITH w1 AS (…), w2 AS (…) <last>`), PostgreSQL binds, starts,
-//! runs and answers one statement instead of several. Siblings in a `WITH`
-//! share one snapshot and do not see each other's changes, so a run only
-//! takes writes to distinct tables: a second write to a table starts the next
-//! statement, and statements keep their order. Foreign keys are checked at the
-//! end of the whole statement, when every sibling's rows are there.
+//! statement (`WITH w0 AS (…), w1 AS (…) <first write>`), PostgreSQL binds,
+//! starts, runs and answers one statement instead of several. Siblings in a
+//! `WITH` share one snapshot and do not see each other's changes, so a run
+//! only takes writes to distinct tables that read no other table (no
+//! `SELECT` in them): a second write to a table starts the next statement,
+//! and statements keep their order. Foreign keys are checked at the end of
+//! the whole statement, when every sibling's rows are there.
 
 use super::Arg;
 use std::borrow::Cow;
@@ -14,7 +15,8 @@ use std::borrow::Cow;
 pub(super) type Statement = (Cow<'static, str>, Vec<Arg>);
 
 /// The table an `INSERT INTO`, `UPDATE` or `DELETE FROM` writes; `None` for
-/// anything else, which is never folded.
+/// anything else, and for a write that reads (`SELECT`) or answers
+/// (`RETURNING`), which are never folded.
 fn written_table(sql: &str) -> Option<&str> {
     let rest = sql
         .strip_prefix("INSERT INTO ")
@@ -23,7 +25,7 @@ fn written_table(sql: &str) -> Option<&str> {
     let end = rest
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(rest.len());
-    (end > 0 && !sql.contains(" RETURNING ")).then(|| &rest[..end])
+    (end > 0 && !sql.contains("RETURNING") && !sql.contains("SELECT")).then(|| &rest[..end])
 }
 
 /// Appends `sql` with each `$n` outside string literals raised by `by`.
@@ -171,7 +173,8 @@ mod tests {
             statement("INSERT INTO a (x) VALUES ($1)", &[1]),
             statement("SELECT 1", &[]),
             statement("INSERT INTO b (x) VALUES ($12) RETURNING x", &[2]),
-            statement("INSERT INTO c (x) VALUES ($1)", &[3]),
+            statement("INSERT INTO c (x) SELECT x FROM a", &[]),
+            statement("UPDATE d SET x = (SELECT MAX(x) FROM c)", &[]),
         ]);
         assert_eq!(
             sql_of(&folded),
@@ -179,7 +182,8 @@ mod tests {
                 "INSERT INTO a (x) VALUES ($1)",
                 "SELECT 1",
                 "INSERT INTO b (x) VALUES ($12) RETURNING x",
-                "INSERT INTO c (x) VALUES ($1)"
+                "INSERT INTO c (x) SELECT x FROM a",
+                "UPDATE d SET x = (SELECT MAX(x) FROM c)"
             ]
         );
     }

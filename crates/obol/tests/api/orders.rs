@@ -1259,13 +1259,11 @@ async fn reseller_commission_at_clearing_and_clawback(backend: Backend) {
         json!([{"currency": "EUR", "amount": 9000}]),
         "{balance}"
     );
-    let commission: i64 = obol_store::sql::query_scalar(
-        "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
-    )
-    .bind(&app.brand_id)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("commission account");
+    let commission = app
+        .get("/v1/ledger/accounts?type=commission")
+        .await
+        .expect(200)["data"][0]["balance"]
+        .clone();
     assert_eq!(commission, -1000, "the reseller is owed 10%");
 
     as_child(
@@ -1284,13 +1282,11 @@ async fn reseller_commission_at_clearing_and_clawback(backend: Backend) {
         json!([{"currency": "EUR", "amount": 4500}]),
         "{balance}"
     );
-    let commission: i64 = obol_store::sql::query_scalar(
-        "SELECT balance FROM ledger_accounts WHERE brand_id = $1 AND type = 'commission'",
-    )
-    .bind(&app.brand_id)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("commission account");
+    let commission = app
+        .get("/v1/ledger/accounts?type=commission")
+        .await
+        .expect(200)["data"][0]["balance"]
+        .clone();
     assert_eq!(
         commission, -500,
         "half the commission came back with half the payment"
