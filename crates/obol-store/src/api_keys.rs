@@ -62,11 +62,7 @@ pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<O
 
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result<Page<ApiKeyRow>> {

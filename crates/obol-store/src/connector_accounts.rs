@@ -72,11 +72,7 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 /// An account of the brand, enabled or not.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -90,11 +86,7 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM connector_accounts WHERE id = $1{}",
         backend.for_update()
     );
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// The brand's accounts, enabled and disabled, newest first.

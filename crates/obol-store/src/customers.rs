@@ -61,11 +61,7 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 /// A customer of the brand, deleted ones included.
 pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<CustomerRow>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
@@ -79,11 +75,7 @@ pub async fn get_for_update(
         "SELECT {COLUMNS} FROM customers WHERE id = $1{}",
         backend.for_update()
     );
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// Filters of the customer list.

@@ -204,6 +204,17 @@ pub(crate) fn of_brand<T: OfBrand>(row: Option<T>, brand_id: &str) -> Option<T> 
     row.filter(|row| row.brand_id() == brand_id)
 }
 
+/// The brand's row that `sql` selects by `id = $1` alone (see `of_brand`).
+pub(crate) async fn brand_row<T: sql::FromRow + OfBrand>(
+    conn: &mut Conn,
+    sql: String,
+    brand_id: &str,
+    id: &str,
+) -> Result<Option<T>> {
+    let row = sql::query_as(sql).bind(id).fetch_optional(conn).await?;
+    Ok(of_brand(row, brand_id))
+}
+
 /// Reads a 0/1 integer column as a bool (SQLite has no boolean type).
 pub fn flag(value: i64) -> bool {
     value != 0

@@ -132,11 +132,7 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// An order by id alone, for work not done on a brand's behalf.
@@ -420,11 +416,7 @@ pub async fn get_transaction(
     id: &str,
 ) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// A transaction by id alone, for jobs.
@@ -543,11 +535,7 @@ pub async fn settle_refund(
 
 pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 pub async fn list_refunds(
