@@ -191,7 +191,8 @@ pub async fn post(
         // it commits. Where the connection has a balance slot, shared
         // accounts change in it, not on the row every payment would wait for.
         Some(ids) => {
-            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
+            let postings =
+                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
             let slot = conn.balance_slot();
             let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes.iter().partition(|(key, _)| {
@@ -206,11 +207,7 @@ pub async fn post(
             if let Some(slot) = slot {
                 let slotted: Vec<(&str, i64)> = in_slots
                     .iter()
-                    .filter_map(|(key, change)| {
-                        ids.iter()
-                            .find(|(named, _)| named == key)
-                            .map(|(_, id)| (id.as_str(), *change))
-                    })
+                    .filter_map(|(key, change)| id_of(&ids, key).map(|id| (id, *change)))
                     .collect();
                 obol_store::ledger::queue_add_to_slot(conn, slot, &slotted, now.as_ms()).await?;
             }
@@ -218,17 +215,18 @@ pub async fn post(
         None => {
             let ids =
                 upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
-            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key))?;
+            let postings =
+                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
         }
     }
     Ok(entry_id)
 }
 
-fn id_of(ids: &[(&AccountKey, String)], key: &AccountKey) -> Option<String> {
+fn id_of<'a>(ids: &'a [(&AccountKey, String)], key: &AccountKey) -> Option<&'a str> {
     ids.iter()
         .find(|(named, _)| *named == key)
-        .map(|(_, id)| id.clone())
+        .map(|(_, id)| id.as_str())
 }
 
 /// One posting per leg, on the account `account_id` finds for its key.

@@ -19,10 +19,20 @@ pub struct AccountRow {
 }
 crate::from_row!(AccountRow { id, brand_id, account_type = "type", currency, owner_id, balance, version, created_at, updated_at });
 
-/// An account's balance is its row's plus its slots' (migration 0008).
-const ACCOUNT_COLUMNS: &str = "id, brand_id, type, currency, owner_id, \
-    balance + COALESCE((SELECT CAST(SUM(s.balance) AS BIGINT) FROM ledger_balance_slots s \
-    WHERE s.account_id = ledger_accounts.id), 0) AS balance, version, created_at, updated_at";
+/// An account's balance, selected from `ledger_accounts`: its row's plus its
+/// slots' (migration 0008).
+macro_rules! account_balance {
+    () => {
+        "balance + COALESCE((SELECT CAST(SUM(s.balance) AS BIGINT) FROM ledger_balance_slots s \
+         WHERE s.account_id = ledger_accounts.id), 0) AS balance"
+    };
+}
+
+const ACCOUNT_COLUMNS: &str = concat!(
+    "id, brand_id, type, currency, owner_id, ",
+    account_balance!(),
+    ", version, created_at, updated_at"
+);
 
 /// What names an account: brand, type, currency and owner (the connector
 /// account of `processor_clearing`, the customer of `customer_wallet`).
@@ -369,11 +379,7 @@ pub async fn insert_entry(
 /// An account of the brand.
 pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// Filters of the account list.
@@ -426,11 +432,7 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
 /// An entry of the brand.
 pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
-    let row = crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(crate::of_brand(row, brand_id))
+    crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// Filters of the entry list.
@@ -500,14 +502,13 @@ pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, 
 /// Accounts whose running balance differs from the sum of their postings:
 /// (account id, balance, sum of postings).
 pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
-    crate::sql::query_as(
-        "SELECT a.id, a.balance, a.posted FROM (SELECT id, \
-         balance + COALESCE((SELECT CAST(SUM(s.balance) AS BIGINT) FROM ledger_balance_slots s \
-         WHERE s.account_id = ledger_accounts.id), 0) AS balance, \
-         COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p \
+    crate::sql::query_as(concat!(
+        "SELECT a.id, a.balance, a.posted FROM (SELECT id, ",
+        account_balance!(),
+        ", COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p \
          WHERE p.account_id = ledger_accounts.id), 0) AS posted FROM ledger_accounts) a \
          WHERE a.balance <> a.posted ORDER BY a.id LIMIT $1",
-    )
+    ))
     .bind(VIOLATIONS_SHOWN)
     .fetch_all(conn)
     .await
