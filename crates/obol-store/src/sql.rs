@@ -1018,12 +1018,10 @@ impl PgConn {
             // Nothing has gone out: there is no transaction on the server to
             // roll back, and a commit is the queued writes alone.
             let queued = self.pending.split_off(1);
-            if statement == "ROLLBACK" {
-                self.pending.clear();
-                self.in_transaction = false;
-                return Ok(());
-            }
-            let writes = merge::fold_writes(queued);
+            let writes = match statement {
+                "ROLLBACK" => Vec::new(),
+                _ => merge::fold_writes(queued),
+            };
             if writes.len() <= 1 {
                 self.pending.clear();
                 self.in_transaction = false;
