@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on every POST: the first answer is stored and replayed.
 
 use crate::auth::Principal;
+use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -8,13 +9,19 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use obol_core::time::{DAY_MS, SECOND_MS};
+use obol_core::Timestamp;
+use obol_core::time::DAY_MS;
 use obol_store::idempotency::{self, IdempotencyRow};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use std::time::Duration;
 
-/// A running record older than this belongs to a process that died.
-pub const STALE_AFTER_MS: i64 = 60 * SECOND_MS;
+/// How often a running request renews its record's sign of life.
+const HEARTBEAT_MS: u64 = 2_000;
+/// A running record with no sign of life for this long (real time)
+/// belongs to a request that is gone (its process died); the next retry
+/// takes it over. A request still running renews it every `HEARTBEAT_MS`,
+/// however long its connector call takes, so it is never taken over.
+pub const STALE_AFTER_MS: i64 = 10_000;
 /// How long records are kept before the purge job deletes them.
 pub const RETENTION_MS: i64 = 7 * DAY_MS;
 /// Largest request body considered; larger ones are refused.
@@ -24,13 +31,44 @@ const MAX_KEY_CHARS: usize = 255;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// Whether an answer is stored: the ones that changed something. 400, 401,
-/// 403, 404, 409, 429 and 500 changed nothing and may be retried as fixed.
-fn is_stored(status: StatusCode) -> bool {
-    status.is_success()
+/// The request's `Idempotency-Key` with its scope, put in the request's
+/// extensions for handlers that bind what they make to it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub scope: String,
+    pub key: String,
+}
+
+/// A response extension: the answer carries a secret shown once, so its
+/// stored copy is sealed under the master key.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedAnswer;
+
+/// What becomes of a record once its request answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// 2xx, 402, 502: the answer is stored and replayed.
+    Store,
+    /// 500: nothing is stored, and only the same request may run again (it
+    /// finds what the first attempt made through its bindings).
+    Failed,
+    /// 400, 401, 403, 404, 409, 429: changed nothing; the key is free for a
+    /// corrected request.
+    Drop,
+}
+
+fn outcome(status: StatusCode) -> Outcome {
+    if status.is_success()
         || status.is_redirection()
         || status == StatusCode::PAYMENT_REQUIRED
         || status == StatusCode::BAD_GATEWAY
+    {
+        Outcome::Store
+    } else if status.is_server_error() {
+        Outcome::Failed
+    } else {
+        Outcome::Drop
+    }
 }
 
 /// JSON with object keys sorted at every level, so that key order does not
@@ -60,13 +98,15 @@ fn canonical_json(value: &Value) -> String {
     }
 }
 
-/// SHA-256 of the canonical JSON of a body (the raw bytes if it is not JSON).
-pub fn request_hash(body: &[u8]) -> String {
+/// The request's fingerprint: HMAC of the canonical JSON of the body (the raw
+/// bytes if it is not JSON) under the master key, so that a card number or
+/// CVC in a body cannot be recovered from it by guessing.
+pub fn request_hash(master_key: &MasterKey, body: &[u8]) -> String {
     let canonical = match serde_json::from_slice::<Value>(body) {
         Ok(value) => canonical_json(&value),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    master_key.hmac_hex("idempotency_request", canonical.as_bytes())
 }
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -81,123 +121,228 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     }
 }
 
-async fn handle(
-    state: AppState,
-    key: HeaderValue,
-    request: Request,
-    next: Next,
-) -> Result<Response, Response> {
-    let key = key
-        .to_str()
+/// The key if it is 1 to 255 printable ASCII characters.
+fn parse_key(key: &HeaderValue) -> Option<String> {
+    key.to_str()
         .ok()
         .filter(|key| {
             !key.is_empty()
                 && key.len() <= MAX_KEY_CHARS
                 && key.bytes().all(|b| (0x20..0x7f).contains(&b))
         })
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1 to 255 printable ASCII characters",
-            )
-            .into_response()
-        })?
-        .to_owned();
+        .map(str::to_owned)
+}
+
+fn internal(error: impl std::fmt::Display) -> Response {
+    ApiError::internal(error).into_response()
+}
+
+async fn handle(
+    state: AppState,
+    key: HeaderValue,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
+    let key = parse_key(&key).ok_or_else(|| {
+        ApiError::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        )
+        .into_response()
+    })?;
     let scope = request
         .extensions()
         .get::<Principal>()
         .map(Principal::idempotency_scope)
         .ok_or_else(|| ApiError::unauthenticated("no API key given").into_response())?;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| {
             ApiError::bad_request("body_invalid", "the request body is too large").into_response()
         })?;
-    let now_ms = state.now().as_ms();
+    let alive_ms = Timestamp::system_now().as_ms();
     let record = IdempotencyRow {
         scope: scope.clone(),
         key: key.clone(),
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
-        request_hash: request_hash(&bytes),
+        request_hash: request_hash(&state.master_key, &bytes),
         status: "running".into(),
         response_status: None,
         response_body: None,
-        locked_at: now_ms,
-        created_at: now_ms,
+        response_sealed: 0,
+        owner: Some(obol_core::id::random_token(24)),
+        locked_at: alive_ms,
+        created_at: state.now().as_ms(),
     };
-    let internal = |error: obol_store::StoreError| ApiError::from(error).into_response();
-    let mut conn = state
-        .db
-        .write_conn()
-        .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
-    let owned = if idempotency::try_start(&mut conn, &record)
+    let owner = record.owner.clone().unwrap_or_default();
+    let mut conn = state.db.write_conn().await.map_err(internal)?;
+    if !idempotency::try_start(&mut conn, &record)
         .await
         .map_err(internal)?
     {
-        true
-    } else {
         let existing = idempotency::get(&mut conn, &scope, &key)
             .await
             .map_err(internal)?
             .ok_or_else(|| ApiError::idempotency_in_progress().into_response())?;
-        if existing.method != record.method
-            || existing.path != record.path
-            || existing.request_hash != record.request_hash
-        {
+        // Records made before fingerprints were keyed have none: method and
+        // path are all that can be compared.
+        let same_body =
+            existing.request_hash.is_empty() || existing.request_hash == record.request_hash;
+        if existing.method != record.method || existing.path != record.path || !same_body {
             return Err(ApiError::idempotency_key_reused().into_response());
         }
         if existing.status == "done" {
-            return Ok(replay(&existing));
+            return Ok(replay(&state, &existing));
         }
-        idempotency::take_over_stale(&mut conn, &scope, &key, now_ms - STALE_AFTER_MS, now_ms)
+        let stale_before_ms = alive_ms - STALE_AFTER_MS;
+        if !idempotency::take_over(&mut conn, &scope, &key, &owner, stale_before_ms, alive_ms)
             .await
             .map_err(internal)?
-    };
+        {
+            return Err(ApiError::idempotency_in_progress().into_response());
+        }
+    }
     drop(conn);
-    if !owned {
-        return Err(ApiError::idempotency_in_progress().into_response());
-    }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
+    parts.extensions.insert(IdempotencyKey {
+        scope: scope.clone(),
+        key: key.clone(),
+    });
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let held = Held {
+        state,
+        scope,
+        key,
+        owner,
+    };
+    // The request runs to its end in a task of its own, so that a client
+    // that goes away cannot cut a money movement off before its answer is
+    // stored.
+    tokio::spawn(held.run(next, request))
         .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
-    let mut conn = state
-        .db
-        .write_conn()
-        .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
-    if is_stored(parts.status) {
-        let text = String::from_utf8_lossy(&body);
-        idempotency::finish(
-            &mut conn,
-            &scope,
-            &key,
-            i64::from(parts.status.as_u16()),
-            &text,
-        )
-        .await
-        .map_err(internal)?;
-    } else {
-        idempotency::abandon(&mut conn, &scope, &key)
-            .await
-            .map_err(internal)?;
-    }
-    Ok(Response::from_parts(parts, Body::from(body)))
+        .map_err(internal)
 }
 
-fn replay(record: &IdempotencyRow) -> Response {
+/// A request holding its idempotency record.
+struct Held {
+    state: AppState,
+    scope: String,
+    key: String,
+    owner: String,
+}
+
+impl Held {
+    /// Runs the handler while keeping the record alive, then stores or
+    /// releases the record by the answer.
+    async fn run(self, next: Next, request: Request) -> Response {
+        let mut handler = tokio::spawn(next.run(request));
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS));
+        heartbeat.tick().await;
+        let response = loop {
+            tokio::select! {
+                response = &mut handler => break response.unwrap_or_else(internal),
+                _ = heartbeat.tick() => self.heartbeat().await,
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            Err(error) => {
+                self.release(Outcome::Failed).await;
+                return internal(error);
+            }
+        };
+        match outcome(parts.status) {
+            Outcome::Store => {
+                let sealed = parts.extensions.get::<SealedAnswer>().is_some();
+                if let Err(error) = self.store(parts.status, &body, sealed).await {
+                    // The answer stands; a retry finds what this request made
+                    // through its bindings instead of the stored answer.
+                    tracing::error!(%error, "could not store an idempotent answer");
+                    self.release(Outcome::Failed).await;
+                }
+            }
+            other => self.release(other).await,
+        }
+        Response::from_parts(parts, Body::from(body))
+    }
+
+    async fn heartbeat(&self) {
+        let now_ms = Timestamp::system_now().as_ms();
+        let result = async {
+            let mut conn = self.state.db.write_conn().await?;
+            idempotency::heartbeat(&mut conn, &self.scope, &self.key, &self.owner, now_ms).await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not renew an idempotency record");
+        }
+    }
+
+    async fn store(&self, status: StatusCode, body: &[u8], sealed: bool) -> Result<(), String> {
+        if self.state.failpoint_once("fail_store_answer") {
+            return Err("failpoint fail_store_answer".into());
+        }
+        let text = if sealed {
+            self.state.master_key.encrypt(body)
+        } else {
+            String::from_utf8_lossy(body).into_owned()
+        };
+        let mut conn = self
+            .state
+            .db
+            .write_conn()
+            .await
+            .map_err(|e| e.to_string())?;
+        idempotency::finish(
+            &mut conn,
+            &self.scope,
+            &self.key,
+            &self.owner,
+            i64::from(status.as_u16()),
+            &text,
+            sealed,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Marks the record failed or drops it; left as it is (and taken over
+    /// once stale) if the database cannot be reached.
+    async fn release(&self, outcome: Outcome) {
+        let result = async {
+            let mut conn = self.state.db.write_conn().await?;
+            if outcome == Outcome::Drop {
+                idempotency::abandon(&mut conn, &self.scope, &self.key, &self.owner).await
+            } else {
+                idempotency::release_failed(&mut conn, &self.scope, &self.key, &self.owner).await
+            }
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "could not release an idempotency record");
+        }
+    }
+}
+
+fn replay(state: &AppState, record: &IdempotencyRow) -> Response {
     let status = record
         .response_status
         .and_then(|code| u16::try_from(code).ok())
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(StatusCode::OK);
-    let mut response = (status, record.response_body.clone().unwrap_or_default()).into_response();
+    let stored = record.response_body.clone().unwrap_or_default();
+    let body = if record.response_sealed != 0 {
+        match state.master_key.decrypt(&stored) {
+            Ok(body) => body,
+            Err(error) => return internal(error),
+        }
+    } else {
+        stored.into_bytes()
+    };
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -213,10 +358,34 @@ mod tests {
 
     #[test]
     fn key_order_does_not_matter() {
+        let key = MasterKey::from_bytes([7; 32]);
         assert_eq!(
-            request_hash(br#"{"a":1,"b":{"y":[1,{"q":2,"p":1}],"x":null}}"#),
-            request_hash(br#"{"b":{"x":null,"y":[1,{"p":1,"q":2}]},"a":1}"#)
+            request_hash(&key, br#"{"a":1,"b":{"y":[1,{"q":2,"p":1}],"x":null}}"#),
+            request_hash(&key, br#"{"b":{"x":null,"y":[1,{"p":1,"q":2}]},"a":1}"#)
         );
-        assert_ne!(request_hash(br#"{"a":1}"#), request_hash(br#"{"a":2}"#));
+        assert_ne!(
+            request_hash(&key, br#"{"a":1}"#),
+            request_hash(&key, br#"{"a":2}"#)
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_keyed() {
+        use sha2::{Digest, Sha256};
+        let body = br#"{"number":"4242424242424242"}"#;
+        let one = request_hash(&MasterKey::from_bytes([1; 32]), body);
+        let other = request_hash(&MasterKey::from_bytes([2; 32]), body);
+        assert_ne!(one, other);
+        assert_ne!(one, hex::encode(Sha256::digest(body)));
+    }
+
+    #[test]
+    fn answers_kept_by_status() {
+        assert_eq!(outcome(StatusCode::OK), Outcome::Store);
+        assert_eq!(outcome(StatusCode::PAYMENT_REQUIRED), Outcome::Store);
+        assert_eq!(outcome(StatusCode::BAD_GATEWAY), Outcome::Store);
+        assert_eq!(outcome(StatusCode::INTERNAL_SERVER_ERROR), Outcome::Failed);
+        assert_eq!(outcome(StatusCode::CONFLICT), Outcome::Drop);
+        assert_eq!(outcome(StatusCode::BAD_REQUEST), Outcome::Drop);
     }
 }

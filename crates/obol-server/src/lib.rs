@@ -60,6 +60,10 @@ pub struct Server {
     poll_interval: Duration,
 }
 
+/// The longest per-call connector timeout accepted: every wait that must
+/// outlast a connector call (sync's "not found" window) is sized from it.
+pub const CONNECTOR_TIMEOUT_MAX_MS: u64 = 60_000;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -95,6 +99,11 @@ impl Server {
             .unwrap_or_else(|| format!("http://{}", config.listen))
             .trim_end_matches('/')
             .to_owned();
+        if !(1..=CONNECTOR_TIMEOUT_MAX_MS).contains(&config.connector_timeout_ms) {
+            return Err(StartError::Config(format!(
+                "OBOL_CONNECTOR_TIMEOUT_MS must be 1 to {CONNECTOR_TIMEOUT_MAX_MS}"
+            )));
+        }
         let master_key = crypto::load(
             config.master_key.as_deref(),
             &config.database_url,
@@ -118,6 +127,7 @@ impl Server {
             master_key: Arc::new(master_key),
             connector_timeout_ms: config.connector_timeout_ms,
             failpoint: config.failpoint.as_deref().map(Arc::from),
+            failpoint_armed: Arc::new(true.into()),
             caches: Arc::default(),
         };
         jobs::schedule_maintenance(&state).await?;

@@ -25,7 +25,10 @@ pub struct Config {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     /// A test hook (`OBOL_FAILPOINT`): `pause_after_connector_call` stops
-    /// every payment operation between the connector call and step 3.
+    /// every payment operation between the connector call and step 3;
+    /// `fail_step_3` and `fail_store_answer` make the first step 3, or the
+    /// first storing of an idempotent answer, fail after the connector moved
+    /// money.
     pub failpoint: Option<String>,
 }
 
@@ -61,11 +64,23 @@ pub struct AppState {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     pub failpoint: Option<Arc<str>>,
+    /// Whether the one-shot failpoint is still to fire (set at start; a
+    /// test may disarm it for its set-up and arm it again).
+    pub failpoint_armed: Arc<std::sync::atomic::AtomicBool>,
     pub caches: Arc<crate::cache::Caches>,
 }
 
 impl AppState {
     pub fn now(&self) -> obol_core::Timestamp {
         self.clock.now()
+    }
+
+    /// True the first time a one-shot failpoint `name` is reached in this
+    /// process, when `OBOL_FAILPOINT` names it.
+    pub fn failpoint_once(&self, name: &str) -> bool {
+        self.failpoint.as_deref() == Some(name)
+            && self
+                .failpoint_armed
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 }

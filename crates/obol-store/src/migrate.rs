@@ -19,6 +19,10 @@ const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_balance_slots.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_payments_idempotency.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -37,6 +41,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/postgres/0008_balance_slots.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_payments_idempotency.sql"),
     ),
 ];
 

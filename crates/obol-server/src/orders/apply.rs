@@ -31,6 +31,10 @@ pub struct Applied {
 
 /// Applies `report` to transaction `transaction_id` if it is still open.
 pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> ApiResult<Applied> {
+    if state.failpoint_once("fail_step_3") {
+        // Test hook: the connector moved money, and step 3 fails.
+        return Err(ApiError::internal("failpoint fail_step_3"));
+    }
     let now = state.now();
     let mut tx = state.db.begin().await?;
     // The order is locked first; its transactions, read under that lock,
@@ -89,7 +93,8 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         clearing_days,
         report: &report,
     };
-    apply_to_order(&mut tx, &mut order, &txn, kind, &step, &mut entries).await?;
+    let compensation =
+        apply_to_order(state, &mut tx, &mut order, &txn, kind, &step, &mut entries).await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
@@ -113,6 +118,14 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         ledger::post(&mut tx, &state.caches, entry, now).await?;
     }
     tx.commit().await.map_err(ApiError::internal)?;
+    if let Some(compensation) = compensation {
+        // Boxed: sending the compensation applies its outcome in turn.
+        Box::pin(super::operations::send_system_operation(
+            state,
+            &compensation,
+        ))
+        .await?;
+    }
     Ok(Applied {
         order,
         transaction: txn,
@@ -196,7 +209,48 @@ struct Step<'a> {
     report: &'a Report,
 }
 
+/// Applies the outcome to the order; answers the compensating operation it
+/// recorded, if any, to be sent once this transaction commits.
 async fn apply_to_order(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &mut OrderRow,
+    txn: &TransactionRow,
+    kind: TransactionKind,
+    step: &Step<'_>,
+    entries: &mut Vec<NewEntry>,
+) -> ApiResult<Option<TransactionRow>> {
+    let result = step.report.result;
+    if is_compensation(order, txn, kind) {
+        if kind == TransactionKind::Reverse && result == CallResult::Succeeded {
+            entries.push(money_back(order, txn, "return of a late payment", false)?);
+        }
+        if result == CallResult::Failed {
+            tracing::error!(order_id = %order.id, transaction_id = %txn.id,
+                "the connector refused to return a payment that landed on an order no longer payable");
+        }
+        return Ok(None);
+    }
+    match kind {
+        TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify => {
+            if !awaiting_payment(order) {
+                if result == CallResult::Succeeded {
+                    return late_success(state, conn, order, txn, kind, entries).await;
+                }
+                return Ok(None);
+            }
+            apply_payment(order, txn, kind, step, entries)?;
+            Ok(None)
+        }
+        _ => follow_up_outcome(conn, order, txn, kind, step, entries)
+            .await
+            .map(|()| None),
+    }
+}
+
+/// Applies a follow-up operation's outcome (capture, increment, void,
+/// reverse, refund) to the order.
+async fn follow_up_outcome(
     conn: &mut Conn,
     order: &mut OrderRow,
     txn: &TransactionRow,
@@ -207,16 +261,6 @@ async fn apply_to_order(
     let (report, now) = (step.report, step.now);
     let result = report.result;
     match kind {
-        TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify => {
-            if !awaiting_payment(order) {
-                if result == CallResult::Succeeded {
-                    tracing::error!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
-                        "a payment succeeded on an order that is no longer payable; it needs a refund");
-                }
-                return Ok(());
-            }
-            apply_payment(order, txn, kind, step, entries)
-        }
         TransactionKind::Capture if result == CallResult::Succeeded => {
             order.amount_captured = txn.amount;
             order.captured_at = Some(now.as_ms());
@@ -251,6 +295,72 @@ async fn apply_to_order(
         }
         _ => Ok(()),
     }
+}
+
+/// A system operation returning a payment that succeeded on an order no
+/// longer payable (expired or canceled meanwhile).
+fn is_compensation(order: &OrderRow, txn: &TransactionRow, kind: TransactionKind) -> bool {
+    txn.trigger_source == "system"
+        && matches!(kind, TransactionKind::Void | TransactionKind::Reverse)
+        && matches!(
+            OrderStatus::parse(&order.status),
+            Some(OrderStatus::Expired | OrderStatus::Canceled)
+        )
+}
+
+/// A payment succeeded on an order that is no longer payable: the money
+/// the connector took is booked, and its return (a void of an
+/// authorization, a reverse of a sale) is recorded in the same transaction,
+/// to be sent once it commits. The order keeps its status.
+async fn late_success(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &mut OrderRow,
+    txn: &TransactionRow,
+    kind: TransactionKind,
+    entries: &mut Vec<NewEntry>,
+) -> ApiResult<Option<TransactionRow>> {
+    tracing::warn!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
+        "a payment succeeded on an order that is no longer payable; returning it");
+    let (return_kind, amount) = match kind {
+        TransactionKind::Sale => {
+            let currency = currency_of(order)?;
+            entries.push(NewEntry {
+                brand_id: order.brand_id.clone(),
+                description: format!("late payment of {}", order.id),
+                order_id: Some(order.id.clone()),
+                customer_id: order.customer_id.clone(),
+                postings: vec![
+                    (clearing_account(order, txn, currency), txn.amount),
+                    (
+                        brand_account(order, AccountType::BrandPending, currency),
+                        -txn.amount,
+                    ),
+                ],
+            });
+            (TransactionKind::Reverse, txn.amount)
+        }
+        TransactionKind::Authorize => (TransactionKind::Void, txn.amount),
+        // A zero-amount verification holds no money.
+        _ => return Ok(None),
+    };
+    let account = crate::connector_accounts::get(conn, &order.brand_id, &txn.connector_account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("connector account vanished"))?;
+    let compensation = super::payment::record_intent(
+        state,
+        conn,
+        order,
+        return_kind,
+        amount,
+        "system",
+        &account,
+        None,
+        Some(txn.id.clone()),
+        None,
+    )
+    .await?;
+    Ok(Some(compensation))
 }
 
 fn apply_payment(

@@ -172,7 +172,7 @@ async fn expire(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, N
     if order.status == OrderStatus::RequiresAction.as_str() {
         // An open challenge is released at the connector first.
         tx.rollback().await?;
-        return super::operations::void(state, &order.brand_id, &order.id, "system")
+        return super::operations::void(state, &order.brand_id, &order.id, "system", None)
             .await
             .map(|_| None)
             .map_err(not_done);
@@ -209,7 +209,7 @@ async fn expire_authorization(
     {
         return Ok(Some(Timestamp::from_ms(capture_before)));
     }
-    match super::operations::void(state, &order.brand_id, &order.id, "system").await {
+    match super::operations::void(state, &order.brand_id, &order.id, "system", None).await {
         Ok(_) => Ok(None),
         // Another operation is in flight: try again shortly.
         Err(error) if error.code == "invalid_state" => Err(NotDone {

@@ -1,6 +1,7 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
 pub mod apply;
+pub(crate) mod bound;
 pub mod jobs;
 pub mod operations;
 pub mod payment;
@@ -9,12 +10,14 @@ pub mod views;
 
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use obol_core::order::{OrderCommand, OrderFacts, OrderStatus};
 use obol_core::time::HOUR_MS;
 use obol_core::validate::{self, Metadata};
 use obol_core::{Currency, Timestamp};
 use obol_store::Conn;
+use obol_store::idempotency::BoundObject;
 use obol_store::orders::OrderRow;
 use serde::Deserialize;
 use serde_json::Value;
@@ -184,7 +187,15 @@ async fn build(
     let order_type = input.order_type.as_deref().unwrap_or("one_time");
     match order_type {
         "one_time" => {}
-        "credit_top_up" if input.customer_id.is_some() => {}
+        // Until customer wallets exist there is nothing to credit: a paid
+        // top-up would take money and credit nothing.
+        "credit_top_up" if input.customer_id.is_some() => {
+            return Err(ApiError::bad_request(
+                "operation_unsupported",
+                "credit_top_up orders need customer wallets, which this server does not have yet",
+            )
+            .with_param("type"));
+        }
         "credit_top_up" => {
             return Err(ApiError::bad_request(
                 "parameter_missing",
@@ -315,11 +326,16 @@ pub async fn create(
     brand_id: &str,
     input: CreateOrder,
     trigger: &str,
+    key: Option<&IdempotencyKey>,
 ) -> ApiResult<Order> {
+    if let Some(row) = bound::order(state, brand_id, key).await? {
+        return created_before(state, brand_id, row, input, trigger, key).await;
+    }
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let row = build(&mut tx, brand_id, &input, now).await?;
     obol_store::orders::insert_order(&mut tx, &row).await?;
+    bound::bind(&mut tx, key, BoundObject::Order, &row.id, now.as_ms()).await?;
     // A new order has no transactions yet: nothing to read.
     let order = views::render_with(state, &row, &[])?;
     events::record(
@@ -333,17 +349,50 @@ pub async fn create(
     )
     .await?;
     tx.commit().await.map_err(ApiError::internal)?;
-    match (input.confirm, input.payment_method) {
-        (Some(true), Some(method)) => {
-            let confirm = payment::ConfirmInput {
-                payment_method: method,
-                connector_account_id: input.connector_account_id,
-                trigger: trigger.to_owned(),
-            };
-            payment::confirm(state, brand_id, &row.id, confirm).await
-        }
-        _ => Ok(order),
+    match confirm_input(input, trigger, key) {
+        Some(confirm) => payment::confirm(state, brand_id, &row.id, confirm).await,
+        None => Ok(order),
     }
+}
+
+/// The confirm that `confirm: true` asks for.
+fn confirm_input(
+    input: CreateOrder,
+    trigger: &str,
+    key: Option<&IdempotencyKey>,
+) -> Option<payment::ConfirmInput> {
+    match (input.confirm, input.payment_method) {
+        (Some(true), Some(payment_method)) => Some(payment::ConfirmInput {
+            payment_method,
+            connector_account_id: input.connector_account_id,
+            trigger: trigger.to_owned(),
+            idempotency_key: key.cloned(),
+        }),
+        _ => None,
+    }
+}
+
+/// A retried create whose first attempt made the order: the order as it
+/// stands, or its payment's answer. A first attempt that stopped before its
+/// payment began (nothing was sent to a connector) is confirmed now.
+async fn created_before(
+    state: &AppState,
+    brand_id: &str,
+    row: OrderRow,
+    input: CreateOrder,
+    trigger: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Order> {
+    let Some(confirm) = confirm_input(input, trigger, key) else {
+        return get(state, brand_id, &row.id).await;
+    };
+    if let Some(txn) = bound::transaction(state, brand_id, key).await? {
+        return bound::answer_order(state, brand_id, &txn).await;
+    }
+    if row.attempted == 0 && row.status == OrderStatus::InProgress.as_str() {
+        return payment::confirm(state, brand_id, &row.id, confirm).await;
+    }
+    get(state, brand_id, &row.id).await
 }
 
 /// An order of the brand with its payments, or 404.

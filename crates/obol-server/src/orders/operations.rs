@@ -5,12 +5,14 @@ use super::payment::{self, Call, Report};
 use super::views::Order;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation, SyncRequest};
 use obol_core::Money;
 use obol_core::order::{
     self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
 };
+use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, TransactionRow};
 
 /// 400 for an amount the state machine refused.
@@ -49,6 +51,7 @@ async fn follow_up(
     order_id: &str,
     command: OrderCommand,
     trigger: &str,
+    key: Option<&IdempotencyKey>,
     amount_for: impl FnOnce(&OrderRow) -> ApiResult<i64>,
 ) -> ApiResult<Order> {
     let (kind, operation, wrap): (TransactionKind, Operation, fn(FollowUpRequest) -> Call) =
@@ -62,6 +65,12 @@ async fn follow_up(
             OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
             _ => (TransactionKind::Void, Operation::Void, Call::Void),
         };
+    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+        if txn.order_id != order_id || txn.kind != kind.as_str() {
+            return Err(ApiError::idempotency_key_reused());
+        }
+        return super::bound::answer_order(state, brand_id, &txn).await;
+    }
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, order_id).await?;
     super::allow(&mut tx, &order, command).await?;
@@ -88,6 +97,8 @@ async fn follow_up(
         None,
     )
     .await?;
+    let now_ms = txn.created_at;
+    super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now_ms).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let request = FollowUpRequest {
         account: context,
@@ -140,6 +151,7 @@ pub async fn capture(
     brand_id: &str,
     order_id: &str,
     requested: Option<i64>,
+    key: Option<&IdempotencyKey>,
 ) -> ApiResult<Order> {
     follow_up(
         state,
@@ -147,6 +159,7 @@ pub async fn capture(
         order_id,
         OrderCommand::Capture,
         "api",
+        key,
         |order| {
             machine::capture_amount(apply::order_amounts(order), requested).map_err(amount_error)
         },
@@ -160,6 +173,7 @@ pub async fn increment(
     brand_id: &str,
     order_id: &str,
     new_total: i64,
+    key: Option<&IdempotencyKey>,
 ) -> ApiResult<Order> {
     super::amount("amount", new_total, false)?;
     follow_up(
@@ -168,6 +182,7 @@ pub async fn increment(
         order_id,
         OrderCommand::IncrementAuthorization,
         "api",
+        key,
         |order| {
             machine::increment_amount(apply::order_amounts(order), new_total).map_err(amount_error)
         },
@@ -181,6 +196,7 @@ pub async fn void(
     brand_id: &str,
     order_id: &str,
     trigger: &str,
+    key: Option<&IdempotencyKey>,
 ) -> ApiResult<Order> {
     // A system void (expiry) leaves the order `expired` rather than `canceled`.
     follow_up(
@@ -189,19 +205,26 @@ pub async fn void(
         order_id,
         OrderCommand::Void,
         trigger,
+        key,
         |order| Ok(order.amount_authorized.max(order.amount)),
     )
     .await
 }
 
 /// Reverses a paid, uncleared, unrefunded order: all of it goes back.
-pub async fn reverse(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<Order> {
+pub async fn reverse(
+    state: &AppState,
+    brand_id: &str,
+    order_id: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Order> {
     follow_up(
         state,
         brand_id,
         order_id,
         OrderCommand::Reverse,
         "api",
+        key,
         |order| Ok(order.amount_captured),
     )
     .await
@@ -248,4 +271,48 @@ pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResu
     }
     let applied = apply::apply(state, &txn.id, report).await?;
     Ok(applied.transaction)
+}
+
+/// Sends an operation the system recorded with no request waiting for it
+/// (the return of a payment that landed on an order no longer payable) and
+/// applies its outcome. Its transaction id is the connector's idempotency
+/// key, so sending it again after a crash is safe.
+pub(crate) async fn send_system_operation(
+    state: &AppState,
+    txn: &TransactionRow,
+) -> ApiResult<TransactionRow> {
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let payment = match txn.payment_transaction_id.as_deref() {
+        Some(id) => obol_store::orders::find_transaction(&mut conn, id).await?,
+        None => None,
+    }
+    .ok_or_else(|| ApiError::internal(format!("transaction {} names no payment", txn.id)))?;
+    let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
+    drop(conn);
+    let wrap: fn(FollowUpRequest) -> Call = match TransactionKind::parse(&txn.kind) {
+        Some(TransactionKind::Void) => Call::Void,
+        Some(TransactionKind::Reverse) => Call::Reverse,
+        Some(TransactionKind::Refund) => Call::Refund,
+        Some(TransactionKind::Capture) => Call::Capture,
+        _ => {
+            return Err(ApiError::internal(format!(
+                "transaction {} is not a follow-up operation",
+                txn.id
+            )));
+        }
+    };
+    let currency = obol_core::Currency::parse(&txn.currency)
+        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
+    let request = FollowUpRequest {
+        account: context,
+        transaction_id: txn.id.clone(),
+        payment_transaction_id: payment.id.clone(),
+        connector_payment_id: payment.connector_transaction_id.clone(),
+        amount: Money {
+            amount_minor: txn.amount,
+            currency,
+        },
+    };
+    let report = payment::call(state, &connector, wrap(request)).await;
+    Ok(apply::apply(state, &txn.id, report).await?.transaction)
 }

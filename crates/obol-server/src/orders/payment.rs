@@ -6,6 +6,7 @@ use super::PaymentMethodInput;
 use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use obol_connectors::{
@@ -15,6 +16,7 @@ use obol_connectors::{
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{Money, Timestamp};
 use obol_store::Conn;
+use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, TransactionRow};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub struct ConfirmInput {
     pub connector_account_id: Option<String>,
     /// `api` (secret key) or `checkout` (publishable key, hosted page).
     pub trigger: String,
+    /// The request's key: the transaction made is bound to it.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// A connector's answer, normalized for the state machines.
@@ -215,6 +219,14 @@ pub async fn confirm(
     order_id: &str,
     input: ConfirmInput,
 ) -> ApiResult<Order> {
+    let key = input.idempotency_key.as_ref();
+    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+        let is_payment = TransactionKind::parse(&txn.kind).is_some_and(TransactionKind::is_payment);
+        if txn.order_id != order_id || !is_payment {
+            return Err(ApiError::idempotency_key_reused());
+        }
+        return super::bound::answer_order(state, brand_id, &txn).await;
+    }
     let now = state.now();
     let (method_type, card) = payment_method(&input.payment_method, now)?;
     let mut tx = state.db.begin().await?;
@@ -264,6 +276,7 @@ pub async fn confirm(
         None,
     )
     .await?;
+    super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let request = AuthorizeRequest {
         account: context,
@@ -278,6 +291,9 @@ pub async fn confirm(
         return_url: format!("{}/v1/orders/{}/return", state.public_url, order.id),
     };
     let report = call(state, &connector, Call::Authorize(request)).await;
+    if state.failpoint_once("order_expires_during_call") {
+        expire_for_test(state, &order.id).await?;
+    }
     let applied = super::apply::apply(state, &txn.id, report).await?;
     answer(
         state,
@@ -286,6 +302,21 @@ pub async fn confirm(
         applied.rendered,
     )
     .await
+}
+
+/// Test hook: the order stops being payable while its payment's connector
+/// call is out, as if its expiry had run then.
+async fn expire_for_test(state: &AppState, order_id: &str) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    if let Some(mut order) =
+        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+    {
+        tracing::warn!(order_id, "failpoint order_expires_during_call reached");
+        order.status = obol_core::order::OrderStatus::Expired.as_str().to_owned();
+        order.due_at = None;
+        obol_store::orders::update_order(&mut tx, &order).await?;
+    }
+    tx.commit().await.map_err(ApiError::internal)
 }
 
 /// The payment method's type for routing, and the checked card for a card.

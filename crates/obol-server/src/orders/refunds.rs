@@ -5,12 +5,14 @@ use super::payment::{self, Call, Report};
 use super::views::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use obol_connectors::{FollowUpRequest, Operation};
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
 use obol_core::{Money, Timestamp};
 use obol_store::Conn;
+use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, RefundRow, TransactionRow};
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,7 +35,12 @@ const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 
 /// Creates a refund and sends it: 200 with `succeeded` or `failed`, 502 when
 /// the connector's answer is unknown (the refund stays pending for sync).
-pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> ApiResult<Refund> {
+pub async fn create(
+    state: &AppState,
+    brand_id: &str,
+    input: CreateRefund,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Refund> {
     if let Some(reason) = &input.reason
         && !REASONS.contains(&reason.as_str())
     {
@@ -54,6 +61,12 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
             .as_ref()
             .unwrap_or(&Value::Object(Default::default())),
     )?;
+    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+        if txn.refund_id.is_none() || txn.order_id != input.order_id {
+            return Err(ApiError::idempotency_key_reused());
+        }
+        return super::bound::answer_refund(state, brand_id, &txn).await;
+    }
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut order = super::lock(state, &mut tx, brand_id, &input.order_id)
@@ -109,6 +122,7 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
         updated_at: now.as_ms(),
     };
     obol_store::orders::insert_refund(&mut tx, &row).await?;
+    super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let request = FollowUpRequest {
         account: context,
@@ -126,15 +140,21 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateRefund) -> Ap
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id)
         .await?
         .ok_or_else(|| ApiError::internal("refund vanished"))?;
+    answer(&transaction, &refund)
+}
+
+/// The answer for a refund after its connector call: the refund, or 502
+/// when the connector's answer is not known yet.
+pub(crate) fn answer(transaction: &TransactionRow, refund: &RefundRow) -> ApiResult<Refund> {
     if transaction.status == "unknown" {
         return Err(
             payment::connector_error("the connector did not confirm the refund")
-                .with_extra("order_id", serde_json::json!(order.id))
+                .with_extra("order_id", serde_json::json!(refund.order_id))
                 .with_extra("transaction_id", serde_json::json!(transaction.id))
                 .with_extra("refund_id", serde_json::json!(refund.id)),
         );
     }
-    Refund::try_from(&refund)
+    Refund::try_from(refund)
 }
 
 /// A refund after clearing takes the reseller's commission back pro rata:

@@ -4,10 +4,11 @@ use crate::auth::{BrandAuth, Principal};
 use crate::brands::{self, ApiKey, Brand, CreateApiKey, CreateBrand, CreatedBrand, UpdateBrand};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, QueryParams, check_cursor};
+use crate::idempotency::SealedAnswer;
 use crate::routes::List;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use obol_core::Role;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,8 +40,9 @@ fn caller_brand(principal: &Principal) -> ApiResult<(Option<&str>, bool)> {
 async fn create_brand(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<CreateBrand>,
-) -> ApiResult<Json<CreatedBrand>> {
-    Ok(Json(brands::create(&state.db, state.now(), input).await?))
+) -> ApiResult<(Extension<SealedAnswer>, Json<CreatedBrand>)> {
+    let created = brands::create(&state.db, state.now(), input).await?;
+    Ok((Extension(SealedAnswer), Json(created)))
 }
 
 /// A brand: the admin key reads any, a brand key only its own.
@@ -82,10 +84,9 @@ async fn create_api_key(
     State(state): State<AppState>,
     auth: BrandAuth,
     ApiJson(input): ApiJson<CreateApiKey>,
-) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(
-        brands::create_key(&state, &auth.brand_id, input).await?,
-    ))
+) -> ApiResult<(Extension<SealedAnswer>, Json<ApiKey>)> {
+    let created = brands::create_key(&state, &auth.brand_id, input).await?;
+    Ok((Extension(SealedAnswer), Json(created)))
 }
 
 /// The brand's API keys, newest first (without secrets).

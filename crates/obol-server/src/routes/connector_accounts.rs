@@ -6,10 +6,11 @@ use crate::connector_accounts::{
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, QueryParams};
+use crate::idempotency::SealedAnswer;
 use crate::routes::List;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use obol_core::Currency;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,10 +36,9 @@ async fn create_connector_account(
     State(state): State<AppState>,
     auth: BrandAuth,
     ApiJson(input): ApiJson<CreateConnectorAccount>,
-) -> ApiResult<Json<ConnectorAccount>> {
-    Ok(Json(
-        connector_accounts::create(&state, &auth.brand_id, input).await?,
-    ))
+) -> ApiResult<(Extension<SealedAnswer>, Json<ConnectorAccount>)> {
+    let created = connector_accounts::create(&state, &auth.brand_id, input).await?;
+    Ok((Extension(SealedAnswer), Json(created)))
 }
 
 /// The brand's connector accounts, enabled and disabled, newest first.

@@ -3,6 +3,7 @@
 use crate::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, QueryParams, check_cursor};
+use crate::idempotency::IdempotencyKey;
 use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
 use crate::orders::{
@@ -11,8 +12,8 @@ use crate::orders::{
 };
 use crate::routes::List;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use obol_core::Timestamp;
 use obol_store::orders::OrderFilter;
 use serde::Deserialize;
@@ -75,10 +76,18 @@ pub struct Empty {}
 async fn create_order(
     State(state): State<AppState>,
     auth: BrandAuth,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(input): ApiJson<CreateOrder>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        orders::create(&state, &auth.brand_id, input, "api").await?,
+        orders::create(
+            &state,
+            &auth.brand_id,
+            input,
+            "api",
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
     ))
 }
 
@@ -197,6 +206,7 @@ async fn confirm_order(
     State(state): State<AppState>,
     caller: OrderCaller,
     Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(input): ApiJson<ConfirmOrder>,
 ) -> ApiResult<Json<Order>> {
     check_client_secret(&state, &caller, &id, input.client_secret.as_deref())?;
@@ -220,6 +230,7 @@ async fn confirm_order(
         payment_method: input.payment_method,
         connector_account_id: input.connector_account_id,
         trigger: trigger.into(),
+        idempotency_key: key.map(|Extension(key)| key),
     };
     Ok(Json(
         payment::confirm(&state, caller.brand_id(), &id, confirm).await?,
@@ -234,10 +245,18 @@ async fn capture_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(input): ApiJson<CaptureOrder>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::capture(&state, &auth.brand_id, &id, input.amount).await?,
+        operations::capture(
+            &state,
+            &auth.brand_id,
+            &id,
+            input.amount,
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
     ))
 }
 
@@ -249,10 +268,18 @@ async fn increment_authorization(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(input): ApiJson<IncrementAuthorization>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::increment(&state, &auth.brand_id, &id, input.amount).await?,
+        operations::increment(
+            &state,
+            &auth.brand_id,
+            &id,
+            input.amount,
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
     ))
 }
 
@@ -264,10 +291,18 @@ async fn void_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::void(&state, &auth.brand_id, &id, "api").await?,
+        operations::void(
+            &state,
+            &auth.brand_id,
+            &id,
+            "api",
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
     ))
 }
 
@@ -279,10 +314,17 @@ async fn reverse_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::reverse(&state, &auth.brand_id, &id).await?,
+        operations::reverse(
+            &state,
+            &auth.brand_id,
+            &id,
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
     ))
 }
 
@@ -371,9 +413,18 @@ async fn get_transaction(
 async fn create_refund(
     State(state): State<AppState>,
     auth: BrandAuth,
+    key: Option<Extension<IdempotencyKey>>,
     ApiJson(input): ApiJson<CreateRefund>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(refunds::create(&state, &auth.brand_id, input).await?))
+    Ok(Json(
+        refunds::create(
+            &state,
+            &auth.brand_id,
+            input,
+            key.as_ref().map(|Extension(key)| key),
+        )
+        .await?,
+    ))
 }
 
 /// Refunds, newest first; `order_id` filters.

@@ -139,6 +139,8 @@ impl Drop for TestDb {
 pub struct Options {
     pub test_clock: bool,
     pub jobs: Option<JobRegistry>,
+    /// A one-shot failpoint (`OBOL_FAILPOINT`), disarmed until `arm_failpoint`.
+    pub failpoint: Option<&'static str>,
 }
 
 /// A running server with a brand to act as.
@@ -210,6 +212,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     config.connector_timeout_ms = CONNECTOR_TIMEOUT_MS;
     config.test_clock = options.test_clock;
     config.job_poll_interval_ms = 50;
+    config.failpoint = options.failpoint.map(str::to_owned);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -218,6 +221,9 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     let jobs = options.jobs.clone().unwrap_or_else(JobRegistry::builtin);
     let server = Server::new(&config, jobs).await.expect("server starts");
     let state = server.state.clone();
+    state
+        .failpoint_armed
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
@@ -330,7 +336,10 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        assert_ne!(status, 500, "{method} {path} answered 500: {body}");
+        // A 500 is a bug, unless a test's failpoint makes one on purpose.
+        if self.options.failpoint.is_none() {
+            assert_ne!(status, 500, "{method} {path} answered 500: {body}");
+        }
         assert!(
             headers.contains_key("request-id"),
             "{method} {path} has no Request-Id"
@@ -496,6 +505,14 @@ impl TestApp {
             .await
             .expect(200)
             .clone()
+    }
+
+    /// Arms the one-shot failpoint of `Options::failpoint`: the next time it
+    /// is reached, it fires.
+    pub fn arm_failpoint(&self) {
+        self.state
+            .failpoint_armed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Panics unless the ledger's books add up.

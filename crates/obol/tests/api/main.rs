@@ -10,6 +10,7 @@ mod ledger;
 mod openapi;
 mod orders;
 mod process;
+mod retries;
 mod roles;
 mod sandbox;
 mod secrets;

@@ -1,0 +1,108 @@
+//! What a keyed request made, found again by its retry.
+//!
+//! The order, or the payment transaction, that a request with an
+//! `Idempotency-Key` makes is bound to the key in the same database
+//! transaction that makes it (step 1). A retry therefore finds it whatever
+//! became of the first attempt — a 500, a lost answer, a killed process —
+//! and answers with it as it stands instead of moving money again; the
+//! stored answer is only the shortcut for the common case.
+
+use super::operations;
+use super::payment;
+use super::views::{Order, Refund};
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+use obol_core::order::TransactionStatus;
+use obol_store::Conn;
+use obol_store::idempotency::{self, BoundObject};
+use obol_store::orders::{OrderRow, TransactionRow};
+
+/// Binds `object_id` to the request's key, in the caller's transaction.
+pub(crate) async fn bind(
+    conn: &mut Conn,
+    key: Option<&IdempotencyKey>,
+    object: BoundObject,
+    object_id: &str,
+    now_ms: i64,
+) -> ApiResult<()> {
+    if let Some(key) = key {
+        idempotency::bind(conn, &key.scope, &key.key, object, object_id, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// The order a keyed create made, if a first attempt got that far.
+pub(crate) async fn order(
+    state: &AppState,
+    brand_id: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Option<OrderRow>> {
+    let Some(key) = key else { return Ok(None) };
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let Some(id) = idempotency::bound(&mut conn, &key.scope, &key.key, BoundObject::Order).await?
+    else {
+        return Ok(None);
+    };
+    Ok(obol_store::orders::get_order(&mut conn, brand_id, &id).await?)
+}
+
+/// The payment transaction a keyed request made, if a first attempt got
+/// that far; one still open is asked about first (sync), so the answer is
+/// as current as the connector can make it.
+pub(crate) async fn transaction(
+    state: &AppState,
+    brand_id: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Option<TransactionRow>> {
+    let Some(key) = key else { return Ok(None) };
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let Some(id) =
+        idempotency::bound(&mut conn, &key.scope, &key.key, BoundObject::Transaction).await?
+    else {
+        return Ok(None);
+    };
+    let Some(txn) = obol_store::orders::get_transaction(&mut conn, brand_id, &id).await? else {
+        return Ok(None);
+    };
+    drop(conn);
+    if TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
+        // An unreachable connector leaves it open: answered as it stands.
+        if let Ok(synced) = operations::sync_transaction(state, &txn).await {
+            return Ok(Some(synced));
+        }
+    }
+    Ok(Some(txn))
+}
+
+/// The answer to an order operation whose transaction a first attempt
+/// made: what that attempt would have answered, from the rows as they are.
+pub(crate) async fn answer_order(
+    state: &AppState,
+    brand_id: &str,
+    txn: &TransactionRow,
+) -> ApiResult<Order> {
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let order = obol_store::orders::get_order(&mut conn, brand_id, &txn.order_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("transaction {} has no order", txn.id)))?;
+    drop(conn);
+    payment::answer(state, &order, txn, None).await
+}
+
+/// The answer to a refund whose transaction a first attempt made.
+pub(crate) async fn answer_refund(
+    state: &AppState,
+    brand_id: &str,
+    txn: &TransactionRow,
+) -> ApiResult<Refund> {
+    let refund_id = txn
+        .refund_id
+        .as_deref()
+        .ok_or_else(|| ApiError::internal(format!("transaction {} is no refund", txn.id)))?;
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let refund = obol_store::orders::get_refund(&mut conn, brand_id, refund_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("refund vanished"))?;
+    super::refunds::answer(txn, &refund)
+}
