@@ -253,6 +253,12 @@ impl Held {
                 return internal(error);
             }
         };
+        if self.state.failpoint.as_deref() == Some("pause_before_storing_answer") {
+            // Test hook: stop after step 3, before the answer is stored, so a
+            // test can kill the process there.
+            tracing::warn!("failpoint pause_before_storing_answer reached");
+            std::future::pending::<()>().await;
+        }
         match outcome(parts.status) {
             Outcome::Store => {
                 let sealed = parts.extensions.get::<SealedAnswer>().is_some();

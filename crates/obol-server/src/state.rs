@@ -25,10 +25,14 @@ pub struct Config {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     /// A test hook (`OBOL_FAILPOINT`): `pause_after_connector_call` stops
-    /// every payment operation between the connector call and step 3;
-    /// `fail_step_3` and `fail_store_answer` make the first step 3, or the
-    /// first storing of an idempotent answer, fail after the connector moved
-    /// money.
+    /// every payment operation between the connector call and step 3, and
+    /// `pause_before_storing_answer` every keyed request between its end and
+    /// the storing of its answer; one-shot: `fail_step_3` and
+    /// `fail_store_answer` make the first step 3, or the first storing of an
+    /// idempotent answer, fail after the connector moved money,
+    /// `hold_connector_call` holds the first connector call past the
+    /// idempotency stale window, and `order_expires_during_call` expires the
+    /// first confirmed order while its call is out.
     pub failpoint: Option<String>,
 }
 

@@ -21,6 +21,7 @@ on_both!(
     stored_answers_with_secrets_are_sealed,
     credit_top_up_is_refused_until_wallets_exist,
     late_success_on_an_expired_order_is_returned,
+    retry_while_the_first_is_held_past_the_stale_window,
 );
 
 const STEP_3: &str = "fail_step_3";
@@ -392,4 +393,46 @@ async fn late_success_on_an_expired_order_is_returned(backend: Backend) {
         .sum();
     assert_eq!(pending, 0, "nothing is owed for a returned payment");
     app.assert_ledger_balanced().await;
+}
+
+async fn retry_while_the_first_is_held_past_the_stale_window(backend: Backend) {
+    let app = app_with(backend, "hold_connector_call").await;
+    let order = app
+        .create_order(json!({"amount": 4000, "currency": "EUR"}))
+        .await;
+    let path = format!("/v1/orders/{}/confirm", order["id"].as_str().expect("id"));
+    let body = json!({"payment_method": TestApp::card("4242424242424242")});
+    app.arm_failpoint();
+    let first = {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}{path}", app.url),
+            app.secret_key.clone(),
+        );
+        let body = body.to_string();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .header("Idempotency-Key", "held")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("answer")
+                .status()
+                .as_u16()
+        })
+    };
+    // Past the stale window in real time: the first still renews its record.
+    let stale_ms = obol_server::idempotency::STALE_AFTER_MS.unsigned_abs();
+    tokio::time::sleep(std::time::Duration::from_millis(stale_ms + 2_000)).await;
+    let retry = app.post_idempotent(&path, "held", body.clone()).await;
+    retry.expect(409);
+    assert_eq!(retry.code(), "idempotency_in_progress");
+    assert_eq!(first.await.expect("first"), 200);
+    let replay = app.post_idempotent(&path, "held", body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.expect(200)["status"], "paid");
+    assert_eq!(app.count("SELECT COUNT(*) FROM sandbox_payments").await, 1);
 }
