@@ -1,6 +1,7 @@
 //! `obol`: the payments and billing server binary.
 
 mod bench;
+mod drill;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,24 @@ enum Command {
         /// Order amount in minor units.
         #[arg(long, default_value_t = 1000)]
         amount: i64,
+    },
+    /// Kill drill: serve on an empty database (`--database-url`), SIGKILL
+    /// and restart the server at random while clients create, confirm and
+    /// refund with idempotency keys; then check that every key had one
+    /// effect and the ledger balances.
+    Drill {
+        /// Port the drilled server listens on (127.0.0.1).
+        #[arg(long, default_value_t = 18091)]
+        port: u16,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Checkouts in all, each a create, a confirm and a refund.
+        #[arg(long, default_value_t = 1000)]
+        checkouts: usize,
+        /// SIGKILLs, at random points of the run.
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
     },
 }
 
@@ -136,6 +155,21 @@ async fn main() -> anyhow::Result<()> {
                 amount,
             };
             bench::run(args).await
+        }
+        Command::Drill {
+            port,
+            clients,
+            checkouts,
+            kills,
+        } => {
+            let args = drill::DrillArgs {
+                database_url: cli.common.database_url,
+                port,
+                clients: clients.max(1),
+                checkouts,
+                kills,
+            };
+            drill::run(args).await
         }
         Command::Migrate => {
             let db = obol_store::Db::connect(&cli.common.database_url).await?;

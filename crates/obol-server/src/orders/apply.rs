@@ -120,11 +120,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     tx.commit().await.map_err(ApiError::internal)?;
     if let Some(compensation) = compensation {
         // Boxed: sending the compensation applies its outcome in turn.
-        Box::pin(super::operations::send_system_operation(
-            state,
-            &compensation,
-        ))
-        .await?;
+        Box::pin(super::operations::resend_follow_up(state, &compensation)).await?;
     }
     Ok(Applied {
         order,

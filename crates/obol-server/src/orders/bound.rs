@@ -47,6 +47,25 @@ pub(crate) async fn order(
     Ok(obol_store::orders::get_order(&mut conn, brand_id, &id).await?)
 }
 
+/// A transaction a first attempt made, as a retry finds it.
+pub(crate) enum Found {
+    /// Final, or open with the connector knowing of it (or unreachable):
+    /// answered as it stands.
+    Settled(TransactionRow),
+    /// Open, and the connector has no record of it: the first attempt died
+    /// before its call went out. The retry sends it again, under the same
+    /// transaction id (the connector's idempotency key).
+    Unsent(TransactionRow),
+}
+
+impl Found {
+    pub(crate) fn transaction(&self) -> &TransactionRow {
+        match self {
+            Found::Settled(txn) | Found::Unsent(txn) => txn,
+        }
+    }
+}
+
 /// The payment transaction a keyed request made, if a first attempt got
 /// that far; one still open is asked about first (sync), so the answer is
 /// as current as the connector can make it.
@@ -54,7 +73,7 @@ pub(crate) async fn transaction(
     state: &AppState,
     brand_id: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Option<TransactionRow>> {
+) -> ApiResult<Option<Found>> {
     let Some(key) = key else { return Ok(None) };
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let Some(id) =
@@ -66,13 +85,30 @@ pub(crate) async fn transaction(
         return Ok(None);
     };
     drop(conn);
-    if TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
-        // An unreachable connector leaves it open: answered as it stands.
-        if let Ok(synced) = operations::sync_transaction(state, &txn).await {
-            return Ok(Some(synced));
+    if !TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
+        return Ok(Some(Found::Settled(txn)));
+    }
+    let report = operations::ask(state, &txn).await?;
+    if report.not_found {
+        if operations::may_still_be_sent(state, &txn) {
+            return Ok(Some(Found::Unsent(txn)));
+        }
+        if operations::call_may_be_running(state, &txn) {
+            return Ok(Some(Found::Settled(txn)));
         }
     }
-    Ok(Some(txn))
+    // An unreachable connector leaves it open: answered as it stands.
+    let applied = super::apply::apply(state, &txn.id, report).await?;
+    Ok(Some(Found::Settled(applied.transaction)))
+}
+
+/// The answer to a retried follow-up (capture, void, refund …) whose
+/// transaction a first attempt made: sent again first if it never went out.
+pub(crate) async fn settle_follow_up(state: &AppState, found: Found) -> ApiResult<TransactionRow> {
+    match found {
+        Found::Settled(txn) => Ok(txn),
+        Found::Unsent(txn) => operations::resend_follow_up(state, &txn).await,
+    }
 }
 
 /// The answer to an order operation whose transaction a first attempt

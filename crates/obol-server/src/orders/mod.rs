@@ -386,10 +386,10 @@ async fn created_before(
     let Some(confirm) = confirm_input(input, trigger, key) else {
         return get(state, brand_id, &row.id).await;
     };
-    if let Some(txn) = bound::transaction(state, brand_id, key).await? {
-        return bound::answer_order(state, brand_id, &txn).await;
-    }
-    if row.attempted == 0 && row.status == OrderStatus::InProgress.as_str() {
+    // The confirm finds the payment the first attempt made, if any, and
+    // answers with it; one that never began is made now.
+    let never_attempted = row.attempted == 0 && row.status == OrderStatus::InProgress.as_str();
+    if never_attempted || bound::transaction(state, brand_id, key).await?.is_some() {
         return payment::confirm(state, brand_id, &row.id, confirm).await;
     }
     get(state, brand_id, &row.id).await

@@ -65,10 +65,12 @@ async fn follow_up(
             OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
             _ => (TransactionKind::Void, Operation::Void, Call::Void),
         };
-    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+        let txn = found.transaction();
         if txn.order_id != order_id || txn.kind != kind.as_str() {
             return Err(ApiError::idempotency_key_reused());
         }
+        let txn = super::bound::settle_follow_up(state, found).await?;
         return super::bound::answer_order(state, brand_id, &txn).await;
     }
     let mut tx = state.db.begin().await?;
@@ -251,6 +253,31 @@ pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult
 
 /// Syncs one open transaction; returns it as it is afterwards.
 pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResult<TransactionRow> {
+    let report = ask(state, txn).await?;
+    // A connector that has not seen a young operation may still be handling
+    // its call: "not found" is final only once the call must have ended.
+    if report.not_found && call_may_be_running(state, txn) {
+        return Ok(txn.clone());
+    }
+    let applied = apply::apply(state, &txn.id, report).await?;
+    Ok(applied.transaction)
+}
+
+/// Whether the connector call of an open transaction may still be running.
+pub(crate) fn call_may_be_running(state: &AppState, txn: &TransactionRow) -> bool {
+    state.now().as_ms() - txn.created_at < payment::call_window_ms(state)
+}
+
+/// Whether an operation the connector has no record of can still be sent
+/// and answered within its call window, so that sync's "not found" stays
+/// final.
+pub(crate) fn may_still_be_sent(state: &AppState, txn: &TransactionRow) -> bool {
+    let timeout_ms = i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4);
+    state.now().as_ms() - txn.created_at + timeout_ms < payment::call_window_ms(state)
+}
+
+/// Asks the connector how an open transaction stands.
+pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> ApiResult<Report> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
     drop(conn);
@@ -262,22 +289,14 @@ pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResu
         operation,
         connector_transaction_id: txn.connector_transaction_id.clone(),
     };
-    let report: Report = payment::call(state, &connector, Call::Sync(request)).await;
-    // A connector that has not seen a young operation may still be handling
-    // its call: "not found" is final only once the call must have ended.
-    let call_window_ms = payment::call_window_ms(state);
-    if report.not_found && state.now().as_ms() - txn.created_at < call_window_ms {
-        return Ok(txn.clone());
-    }
-    let applied = apply::apply(state, &txn.id, report).await?;
-    Ok(applied.transaction)
+    Ok(payment::call(state, &connector, Call::Sync(request)).await)
 }
 
-/// Sends an operation the system recorded with no request waiting for it
-/// (the return of a payment that landed on an order no longer payable) and
-/// applies its outcome. Its transaction id is the connector's idempotency
-/// key, so sending it again after a crash is safe.
-pub(crate) async fn send_system_operation(
+/// Sends a recorded follow-up operation whose call no request is making:
+/// the return of a payment that landed on an order no longer payable, or
+/// one whose first attempt died before its call went out. Its transaction
+/// id is the connector's idempotency key, so sending it again is safe.
+pub(crate) async fn resend_follow_up(
     state: &AppState,
     txn: &TransactionRow,
 ) -> ApiResult<TransactionRow> {

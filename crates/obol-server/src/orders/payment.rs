@@ -3,6 +3,7 @@
 //! apply the outcome only if the transaction is still open (tx 2).
 
 use super::PaymentMethodInput;
+use super::bound::Found;
 use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
 use crate::error::{ApiError, ApiResult};
@@ -14,7 +15,7 @@ use obol_connectors::{
     Operation, Outcome, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
-use obol_core::{Money, Timestamp};
+use obol_core::{Currency, Money, Timestamp};
 use obol_store::Conn;
 use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, TransactionRow};
@@ -225,12 +226,16 @@ pub async fn confirm(
     input: ConfirmInput,
 ) -> ApiResult<Order> {
     let key = input.idempotency_key.as_ref();
-    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+        let txn = found.transaction();
         let is_payment = TransactionKind::parse(&txn.kind).is_some_and(TransactionKind::is_payment);
         if txn.order_id != order_id || !is_payment {
             return Err(ApiError::idempotency_key_reused());
         }
-        return super::bound::answer_order(state, brand_id, &txn).await;
+        return match found {
+            Found::Settled(txn) => super::bound::answer_order(state, brand_id, &txn).await,
+            Found::Unsent(txn) => resend(state, brand_id, &txn, &input).await,
+        };
     }
     let now = state.now();
     let (method_type, card) = payment_method(&input.payment_method, now)?;
@@ -283,21 +288,42 @@ pub async fn confirm(
     .await?;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     tx.commit().await.map_err(ApiError::internal)?;
-    let request = AuthorizeRequest {
-        account: context,
-        transaction_id: txn.id.clone(),
-        order_id: order.id.clone(),
-        amount: Money {
-            amount_minor: order.amount,
-            currency,
-        },
+    let payment = Payment {
+        connector,
+        context,
         operation,
         card,
-        return_url: format!("{}/v1/orders/{}/return", state.public_url, order.id),
     };
-    let report = call(state, &connector, Call::Authorize(request)).await;
+    send(state, &txn, payment).await
+}
+
+/// What steps 2 and 3 of a payment need besides its transaction.
+struct Payment {
+    connector: Arc<dyn Connector>,
+    context: AccountContext,
+    operation: Operation,
+    card: Option<obol_core::card::CardDetails>,
+}
+
+/// Steps 2 and 3 of a payment recorded as `txn`, and the answer.
+async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> ApiResult<Order> {
+    let currency = Currency::parse(&txn.currency)
+        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
+    let request = AuthorizeRequest {
+        account: payment.context,
+        transaction_id: txn.id.clone(),
+        order_id: txn.order_id.clone(),
+        amount: Money {
+            amount_minor: txn.amount,
+            currency,
+        },
+        operation: payment.operation,
+        card: payment.card,
+        return_url: format!("{}/v1/orders/{}/return", state.public_url, txn.order_id),
+    };
+    let report = call(state, &payment.connector, Call::Authorize(request)).await;
     if state.failpoint_once("order_expires_during_call") {
-        expire_for_test(state, &order.id).await?;
+        expire_for_test(state, &txn.order_id).await?;
     }
     let applied = super::apply::apply(state, &txn.id, report).await?;
     answer(
@@ -307,6 +333,31 @@ pub async fn confirm(
         applied.rendered,
     )
     .await
+}
+
+/// A retried confirm whose first attempt recorded its payment but the
+/// connector has no record of it (the attempt died before its call went
+/// out): the same payment is sent again under the same transaction id, the
+/// connector's idempotency key, so it is charged at most once.
+async fn resend(
+    state: &AppState,
+    brand_id: &str,
+    txn: &TransactionRow,
+    input: &ConfirmInput,
+) -> ApiResult<Order> {
+    let (_, card) = payment_method(&input.payment_method, state.now())?;
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let (connector, context) = connector_of(state, &mut conn, brand_id, txn).await?;
+    drop(conn);
+    let operation = Operation::parse(&txn.kind)
+        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let payment = Payment {
+        connector,
+        context,
+        operation,
+        card,
+    };
+    send(state, txn, payment).await
 }
 
 /// Test hook: the order stops being payable while its payment's connector

@@ -61,10 +61,12 @@ pub async fn create(
             .as_ref()
             .unwrap_or(&Value::Object(Default::default())),
     )?;
-    if let Some(txn) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+        let txn = found.transaction();
         if txn.refund_id.is_none() || txn.order_id != input.order_id {
             return Err(ApiError::idempotency_key_reused());
         }
+        let txn = super::bound::settle_follow_up(state, found).await?;
         return super::bound::answer_refund(state, brand_id, &txn).await;
     }
     let now = state.now();
