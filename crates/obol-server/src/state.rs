@@ -25,7 +25,8 @@ pub struct Config {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     /// A test hook (`OBOL_FAILPOINT`): `pause_after_connector_call` stops
-    /// every payment operation between the connector call and step 3, and
+    /// every payment operation between the connector call and step 3,
+    /// `pause_before_connector_call` between step 1 and the call, and
     /// `pause_before_storing_answer` every keyed request between its end and
     /// the storing of its answer; one-shot: `fail_step_3` and
     /// `fail_store_answer` make the first step 3, or the first storing of an

@@ -192,6 +192,11 @@ pub(crate) enum Call {
 /// Step 2: the connector call, under Obol's timeout, with no transaction open.
 pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call: Call) -> Report {
     let limit = Duration::from_millis(state.connector_timeout_ms);
+    if state.failpoint.as_deref() == Some("pause_before_connector_call") {
+        // Test hook: stop after step 1, before the call goes out.
+        tracing::warn!("failpoint pause_before_connector_call reached");
+        std::future::pending::<()>().await;
+    }
     if state.failpoint_once("hold_connector_call") {
         // Test hook: a call that starts later than a retry's patience.
         let hold_ms = crate::idempotency::STALE_AFTER_MS.unsigned_abs() + 5_000;

@@ -510,6 +510,7 @@ fn card(number: &str, cvc: &str) -> Value {
 on_both!(
     crash_between_connector_call_and_step_3,
     card_data_is_never_stored_or_logged,
+    confirm_retried_after_a_kill_before_the_call,
     confirm_retried_after_a_kill_before_step_3,
     confirm_retried_after_a_kill_before_its_answer_was_stored,
 );
@@ -596,6 +597,11 @@ async fn confirm_retried_after_a_kill(backend: Backend, failpoint: &str) {
         .expect("ledger balanced");
     store.close().await;
     second.terminate().await;
+}
+
+/// The payment was recorded but never sent: the retry sends it.
+async fn confirm_retried_after_a_kill_before_the_call(backend: Backend) {
+    confirm_retried_after_a_kill(backend, "pause_before_connector_call").await;
 }
 
 async fn confirm_retried_after_a_kill_before_step_3(backend: Backend) {
