@@ -413,8 +413,9 @@ async fn apply_balances(
 
 /// Checks the books: every entry's postings sum to zero per currency, every
 /// account's balance equals the sum of its postings, postings are in their
-/// account's currency, and per currency all postings sum to zero. `Err`
-/// describes the first violations found.
+/// account's currency, an entry posts to another brand's account only to
+/// its parent's commission, and per currency all postings sum to zero.
+/// `Err` describes the first violations found.
 pub async fn check_invariants(db: &Db) -> Result<(), String> {
     use obol_store::ledger as store;
     let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
@@ -447,6 +448,15 @@ pub async fn check_invariants(db: &Db) -> Result<(), String> {
     {
         problems.push(format!(
             "{table} row {key} names account {account_id}, which does not exist"
+        ));
+    }
+    for (posting_id, entry_id, account_id) in store::unshared_postings(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "posting {posting_id} of entry {entry_id} is on account {account_id} of another \
+             brand, not the commission account of its parent"
         ));
     }
     for (currency, sum) in store::unbalanced_currencies(&mut conn)
@@ -511,14 +521,19 @@ pub struct LedgerPosting {
     pub currency: String,
 }
 
-/// A ledger entry as the API shows it: its postings sum to zero per currency.
+/// A ledger entry as the API shows it: its postings sum to zero per
+/// currency. A parent brand sees a child brand's entry that moves its
+/// commission with only the postings on its own accounts, and no order or
+/// customer of the child.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerEntry {
     pub id: String,
     /// Always `ledger_entry`.
     pub object: &'static str,
     pub description: String,
+    /// Null on a child brand's entry shown to its parent.
     pub order_id: Option<String>,
+    /// Null on a child brand's entry shown to its parent.
     pub customer_id: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -547,6 +562,52 @@ impl LedgerEntry {
             postings,
         }
     }
+
+    /// The view a parent brand has of its child's entry `row`, given only
+    /// the postings on the parent's accounts: the description names the
+    /// child brand (which the parent knows), never its order or customer.
+    fn shared(row: EntryRow, postings: &[PostingRow]) -> LedgerEntry {
+        let child = row.brand_id.clone();
+        let mut entry = LedgerEntry::new(row, postings);
+        // The parent's accounts are credit-normal: a credit is commission
+        // earned, a debit commission given back.
+        let change: i128 = entry.postings.iter().map(|p| i128::from(p.amount)).sum();
+        entry.description = match change.signum() {
+            -1 => format!("commission on a payment of {child}"),
+            1 => format!("commission returned to {child}"),
+            _ => format!("entry of {child}"),
+        };
+        entry.order_id = None;
+        entry.customer_id = None;
+        entry
+    }
+}
+
+/// The views of `rows` (entries `brand_id` sees, see
+/// `obol_store::ledger::list_entries_seen_by`) as `brand_id` sees them: its
+/// own in full, a child brand's reduced to the postings on its accounts.
+pub async fn entries_seen_by(
+    conn: &mut Conn,
+    brand_id: &str,
+    rows: Vec<EntryRow>,
+) -> ApiResult<Vec<LedgerEntry>> {
+    let (own, shared): (Vec<&EntryRow>, Vec<&EntryRow>) =
+        rows.iter().partition(|row| row.brand_id == brand_id);
+    let own_ids: Vec<&str> = own.iter().map(|row| row.id.as_str()).collect();
+    let shared_ids: Vec<&str> = shared.iter().map(|row| row.id.as_str()).collect();
+    let postings = obol_store::ledger::postings_of(conn, &own_ids).await?;
+    let shared_postings =
+        obol_store::ledger::postings_on_accounts_of(conn, brand_id, &shared_ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            if row.brand_id == brand_id {
+                LedgerEntry::new(row, &postings)
+            } else {
+                LedgerEntry::shared(row, &shared_postings)
+            }
+        })
+        .collect())
 }
 
 /// An amount of one currency in `GET /v1/balance`.
