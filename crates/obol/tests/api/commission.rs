@@ -2,7 +2,7 @@
 //! clawed back by refunds after clearing, and shown to the reseller in its
 //! own ledger without the child's orders or customers.
 
-use crate::harness::{Backend, Options, Resp, TestApp, spawn_with};
+use crate::harness::{Backend, Options, Resp, TestApp, ids, spawn_with};
 use crate::on_both;
 use obol_core::ledger::commission_minor;
 use obol_server::ledger::{AccountKey, AccountType, NewEntry, check_invariants};
@@ -184,15 +184,6 @@ async fn clawback_is_cumulative_and_nets_to_zero(backend: Backend) {
         assert_eq!(reseller.child_available().await, 0);
         reseller.app.assert_ledger_balanced().await;
     }
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|item| item["id"].as_str().expect("id").to_owned())
-        .collect()
 }
 
 /// The entry of `list` with this id.
