@@ -49,6 +49,28 @@ pub fn commission_minor(net_minor: i64, rate_bps: i64) -> i64 {
     i64::try_from(rounded).expect("a commission at most 100 % of an i64 fits an i64")
 }
 
+/// The commission a refund after clearing claws back from the reseller.
+///
+/// `unrefunded_minor` is what the order still has of its cleared payment
+/// before this refund (captured − refunded so far), `refund_minor` the
+/// refund. Clawing back `commission(unrefunded) − commission(unrefunded −
+/// refund)` makes the clawbacks telescope: after refunds of R out of a
+/// cleared N the reseller has returned exactly `commission(N) −
+/// commission(N − R)`, so a full refund nets its commission to zero and it
+/// never returns more than it earned, whatever the refunds' sizes (rounding
+/// each refund's commission on its own drifts by up to half a unit a
+/// refund). `rate_bps` must be the rate the payment cleared at. `None` when
+/// the amounts overflow, which no stored order can make them do.
+pub fn commission_clawback_minor(
+    unrefunded_minor: i64,
+    refund_minor: i64,
+    rate_bps: i64,
+) -> Option<i64> {
+    let after_minor = unrefunded_minor.checked_sub(refund_minor)?;
+    commission_minor(unrefunded_minor, rate_bps)
+        .checked_sub(commission_minor(after_minor, rate_bps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +116,92 @@ mod tests {
         assert_eq!(commission_minor(i64::MIN, 10_000), i64::MIN);
     }
 
+    #[test]
+    fn clawback_examples() {
+        // 8925 cleared at 10 %: 892 earned. Refunded in 15 × 595 or
+        // 5 × 1785, rounding each refund would return 900 or 890.
+        for (refunds, amount) in [(15, 595), (5, 1785)] {
+            let mut unrefunded = 8925;
+            let mut clawed_back = 0;
+            for _ in 0..refunds {
+                clawed_back += commission_clawback_minor(unrefunded, amount, 1000).expect("fits");
+                unrefunded -= amount;
+            }
+            assert_eq!((unrefunded, clawed_back), (0, 892));
+        }
+        // 595 alone would round 59.5 up to 60.
+        assert_eq!(commission_clawback_minor(8925, 595, 1000), Some(59)); // 892 - 833
+        assert_eq!(commission_clawback_minor(8330, 595, 1000), Some(59)); // 833 - 774 (773.5)
+        assert_eq!(commission_clawback_minor(595, 595, 1000), Some(60)); // the last one: 60 - 0
+        assert_eq!(commission_clawback_minor(i64::MIN, 1, 10_000), None);
+    }
+
+    /// Clears `captured − refunded_before_clearing`, then refunds the rest
+    /// in the pieces `cuts` make of it, checking after every refund that the
+    /// total clawed back is commission(N) − commission(N − R) and never more
+    /// than commission(N), and at the end that all of it came back.
+    fn check_clawbacks(
+        rate: i64,
+        captured: i64,
+        refunded_before_clearing: i64,
+        mut cuts: Vec<i64>,
+    ) -> Result<(), TestCaseError> {
+        let cleared = captured - refunded_before_clearing;
+        let earned = commission_minor(cleared, rate);
+        cuts.retain(|cut| (1..cleared).contains(cut));
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.push(cleared);
+        let (mut refunded, mut clawed_back) = (0i64, 0i64);
+        for cut in cuts {
+            let refund = cut - refunded;
+            let unrefunded = captured - refunded_before_clearing - refunded;
+            let clawback = commission_clawback_minor(unrefunded, refund, rate)
+                .ok_or_else(|| TestCaseError::fail("clawback overflowed"))?;
+            prop_assert!(clawback >= 0, "a refund never pays the reseller");
+            refunded += refund;
+            clawed_back += clawback;
+            prop_assert_eq!(
+                clawed_back,
+                earned - commission_minor(cleared - refunded, rate)
+            );
+            prop_assert!(clawed_back <= earned);
+        }
+        prop_assert_eq!(refunded, cleared);
+        prop_assert_eq!(clawed_back, earned);
+        Ok(())
+    }
+
+    /// A captured amount in `amounts`, what was refunded of it before
+    /// clearing (less than all of it), and up to 30 cut points.
+    fn refund_sequences(
+        amounts: std::ops::RangeInclusive<i64>,
+    ) -> impl Strategy<Value = (i64, i64, i64, Vec<i64>)> {
+        (0..=BPS_PER_WHOLE, amounts).prop_flat_map(|(rate, captured)| {
+            let before = prop_oneof![Just(0), 0..captured];
+            (Just(rate), Just(captured), before).prop_flat_map(|(rate, captured, before)| {
+                let cuts = proptest::collection::vec(1..=captured - before, 0..30);
+                (Just(rate), Just(captured), Just(before), cuts)
+            })
+        })
+    }
+
     proptest! {
+        #[test]
+        fn clawbacks_of_large_payments_add_up(
+            (rate, captured, before, cuts) in refund_sequences(1..=i64::MAX),
+        ) {
+            check_clawbacks(rate, captured, before, cuts)?;
+        }
+
+        #[test]
+        fn clawbacks_of_small_payments_add_up(
+            // Small amounts, where rounding ties are frequent.
+            (rate, captured, before, cuts) in refund_sequences(1..=100_000),
+        ) {
+            check_clawbacks(rate, captured, before, cuts)?;
+        }
+
         #[test]
         fn commission_never_exceeds_net(net in any::<i64>(), rate in 0..=BPS_PER_WHOLE) {
             let commission = commission_minor(net, rate);

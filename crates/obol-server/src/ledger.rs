@@ -3,7 +3,7 @@
 //! `post` is the one way money moves: every capture, refund, clearing and
 //! wallet movement is one balanced entry, written inside the caller's
 //! transaction. Postings are signed, positive = debit. `check_invariants`
-//! proves the books add up; the API views of `/v1/ledger` live here too.
+//! proves the books add up; the API views of `/v1/ledger` are in `views`.
 
 use crate::cache::{AccountName, Caches};
 use crate::error::{ApiError, ApiResult};
@@ -11,9 +11,13 @@ use axum::http::StatusCode;
 use obol_core::{Currency, Timestamp};
 use obol_store::ledger::{AccountKeyRow, AccountRow, EntryRow, PostingRow};
 use obol_store::{Conn, Db};
-use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+
+mod views;
+
+pub use views::{
+    Balance, BalanceAmount, LedgerAccount, LedgerEntry, LedgerPosting, entries_seen_by,
+};
 
 /// The kind of a ledger account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -413,8 +417,9 @@ async fn apply_balances(
 
 /// Checks the books: every entry's postings sum to zero per currency, every
 /// account's balance equals the sum of its postings, postings are in their
-/// account's currency, and per currency all postings sum to zero. `Err`
-/// describes the first violations found.
+/// account's currency, an entry posts to another brand's account only to
+/// its parent's commission, and per currency all postings sum to zero.
+/// `Err` describes the first violations found.
 pub async fn check_invariants(db: &Db) -> Result<(), String> {
     use obol_store::ledger as store;
     let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
@@ -449,6 +454,15 @@ pub async fn check_invariants(db: &Db) -> Result<(), String> {
             "{table} row {key} names account {account_id}, which does not exist"
         ));
     }
+    for (posting_id, entry_id, account_id) in store::unshared_postings(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "posting {posting_id} of entry {entry_id} is on account {account_id} of another \
+             brand, not the commission account of its parent"
+        ));
+    }
     for (currency, sum) in store::unbalanced_currencies(&mut conn)
         .await
         .map_err(|e| e.to_string())?
@@ -462,135 +476,5 @@ pub async fn check_invariants(db: &Db) -> Result<(), String> {
             "ledger invariants violated: {}",
             problems.join("; ")
         ))
-    }
-}
-
-/// A ledger account as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerAccount {
-    pub id: String,
-    /// Always `ledger_account`.
-    pub object: &'static str,
-    /// `brand_pending`, `brand_available`, `processor_clearing`,
-    /// `customer_wallet`, `fees`, `commission`, `promotions` or `external`.
-    #[serde(rename = "type")]
-    pub account_type: String,
-    pub currency: String,
-    /// Sum of the account's postings in minor units; positive = debit.
-    pub balance: i64,
-    pub brand_id: String,
-    /// The customer of a `customer_wallet`, else null.
-    pub customer_id: Option<String>,
-}
-
-impl From<AccountRow> for LedgerAccount {
-    fn from(row: AccountRow) -> Self {
-        let customer_id = if row.account_type == AccountType::CustomerWallet.as_str() {
-            row.owner_id
-        } else {
-            None
-        };
-        LedgerAccount {
-            id: row.id,
-            object: "ledger_account",
-            account_type: row.account_type,
-            currency: row.currency,
-            balance: row.balance,
-            brand_id: row.brand_id,
-            customer_id,
-        }
-    }
-}
-
-/// One leg of a ledger entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerPosting {
-    pub account_id: String,
-    /// Signed minor units: positive = debit, negative = credit.
-    pub amount: i64,
-    pub currency: String,
-}
-
-/// A ledger entry as the API shows it: its postings sum to zero per currency.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerEntry {
-    pub id: String,
-    /// Always `ledger_entry`.
-    pub object: &'static str,
-    pub description: String,
-    pub order_id: Option<String>,
-    pub customer_id: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    pub postings: Vec<LedgerPosting>,
-}
-
-impl LedgerEntry {
-    /// The view of `row`, taking its postings out of `postings`.
-    pub fn new(row: EntryRow, postings: &[PostingRow]) -> LedgerEntry {
-        let postings = postings
-            .iter()
-            .filter(|posting| posting.entry_id == row.id)
-            .map(|posting| LedgerPosting {
-                account_id: posting.account_id.clone(),
-                amount: posting.amount,
-                currency: posting.currency.clone(),
-            })
-            .collect();
-        LedgerEntry {
-            id: row.id,
-            object: "ledger_entry",
-            description: row.description,
-            order_id: row.order_id,
-            customer_id: row.customer_id,
-            created_at: Timestamp::from_ms(row.created_at),
-            postings,
-        }
-    }
-}
-
-/// An amount of one currency in `GET /v1/balance`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalanceAmount {
-    pub currency: String,
-    /// Minor units owed to the brand; `available` goes negative when refunds
-    /// exceed what cleared.
-    pub amount: i64,
-}
-
-/// The brand's money: pending (not yet cleared) and available, per currency.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Balance {
-    /// Always `balance`.
-    pub object: &'static str,
-    pub pending: Vec<BalanceAmount>,
-    pub available: Vec<BalanceAmount>,
-}
-
-impl Balance {
-    /// Builds the view from the brand's pending and available accounts: they
-    /// are credit-normal, so money owed to the brand is the negated balance.
-    pub fn from_accounts(accounts: Vec<AccountRow>) -> ApiResult<Balance> {
-        let mut balance = Balance {
-            object: "balance",
-            pending: Vec::new(),
-            available: Vec::new(),
-        };
-        for account in accounts {
-            let amount = account
-                .balance
-                .checked_neg()
-                .ok_or_else(|| ApiError::internal("brand balance out of range"))?;
-            let list = match AccountType::parse(&account.account_type) {
-                Some(AccountType::BrandPending) => &mut balance.pending,
-                Some(AccountType::BrandAvailable) => &mut balance.available,
-                _ => continue,
-            };
-            list.push(BalanceAmount {
-                currency: account.currency,
-                amount,
-            });
-        }
-        Ok(balance)
     }
 }

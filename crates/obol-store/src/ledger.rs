@@ -28,6 +28,18 @@ macro_rules! account_balance {
     };
 }
 
+// After `account_balance!`, which the drift check uses too.
+mod checks;
+mod entries;
+
+pub use checks::{
+    drifted_accounts, foreign_currency_postings, orphaned_rows, unbalanced_currencies,
+    unbalanced_entries, unshared_postings,
+};
+pub use entries::{
+    EntryFilter, get_entry_seen_by, list_entries_seen_by, postings_of, postings_on_accounts_of,
+};
+
 const ACCOUNT_COLUMNS: &str = concat!(
     "id, brand_id, type, currency, owner_id, ",
     account_balance!(),
@@ -427,126 +439,4 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec
         .bind(brand_id)
         .fetch_all(conn)
         .await
-}
-
-/// An entry of the brand.
-pub async fn get_entry(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EntryRow>> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
-    crate::brand_row(conn, sql, brand_id, id).await
-}
-
-/// Filters of the entry list.
-#[derive(Debug, Clone, Default)]
-pub struct EntryFilter {
-    /// Only entries with a posting on this account.
-    pub account_id: Option<String>,
-    pub order_id: Option<String>,
-}
-
-/// The brand's entries, newest first.
-pub async fn list_entries(
-    conn: &mut Conn,
-    brand_id: &str,
-    filter: &EntryFilter,
-    page: &PageRequest,
-) -> Result<Page<EntryRow>> {
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 \
-         AND ($2 IS NULL OR id IN (SELECT entry_id FROM ledger_postings WHERE account_id = $2)) \
-         AND ($3 IS NULL OR order_id = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
-    );
-    let rows = crate::sql::query_as(sql)
-        .bind(brand_id)
-        .bind(&filter.account_id)
-        .bind(&filter.order_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(Page::from_rows(rows, page.limit))
-}
-
-/// The postings of these entries, in the order they were written.
-pub async fn postings_of(conn: &mut Conn, entry_ids: &[&str]) -> Result<Vec<PostingRow>> {
-    if entry_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT id, entry_id, account_id, amount, currency FROM ledger_postings \
-         WHERE entry_id IN {} ORDER BY entry_id, id",
-        placeholders(1, entry_ids.len())
-    );
-    let mut query = crate::sql::query_as(sql);
-    for id in entry_ids {
-        query = query.bind(*id);
-    }
-    query.fetch_all(conn).await
-}
-
-/// How many violations of each invariant a check reports at most.
-const VIOLATIONS_SHOWN: i64 = 5;
-
-/// Entries whose postings do not sum to zero in a currency:
-/// (entry id, currency, sum).
-pub async fn unbalanced_entries(conn: &mut Conn) -> Result<Vec<(String, String, i64)>> {
-    // PostgreSQL sums BIGINT as NUMERIC: cast back for the `Any` driver.
-    crate::sql::query_as(
-        "SELECT entry_id, currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
-         GROUP BY entry_id, currency HAVING SUM(amount) <> 0 ORDER BY entry_id LIMIT $1",
-    )
-    .bind(VIOLATIONS_SHOWN)
-    .fetch_all(conn)
-    .await
-}
-
-/// Accounts whose running balance differs from the sum of their postings:
-/// (account id, balance, sum of postings).
-pub async fn drifted_accounts(conn: &mut Conn) -> Result<Vec<(String, i64, i64)>> {
-    crate::sql::query_as(concat!(
-        "SELECT a.id, a.balance, a.posted FROM (SELECT id, ",
-        account_balance!(),
-        ", COALESCE((SELECT CAST(SUM(p.amount) AS BIGINT) FROM ledger_postings p \
-         WHERE p.account_id = ledger_accounts.id), 0) AS posted FROM ledger_accounts) a \
-         WHERE a.balance <> a.posted ORDER BY a.id LIMIT $1",
-    ))
-    .bind(VIOLATIONS_SHOWN)
-    .fetch_all(conn)
-    .await
-}
-
-/// Postings and balance slots of accounts that do not exist: (table, row
-/// key, account id).
-pub async fn orphaned_rows(conn: &mut Conn) -> Result<Vec<(String, String, String)>> {
-    crate::sql::query_as(
-        "SELECT 'ledger_postings', p.id, p.account_id FROM ledger_postings p \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = p.account_id) \
-         UNION ALL SELECT 'ledger_balance_slots', CAST(s.slot AS TEXT), s.account_id \
-         FROM ledger_balance_slots s \
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = s.account_id) \
-         ORDER BY 2 LIMIT $1",
-    )
-    .bind(VIOLATIONS_SHOWN)
-    .fetch_all(conn)
-    .await
-}
-
-/// Currencies whose postings do not sum to zero overall: (currency, sum).
-pub async fn unbalanced_currencies(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
-    crate::sql::query_as(
-        "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM ledger_postings \
-         GROUP BY currency HAVING SUM(amount) <> 0 ORDER BY currency",
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// Postings in another currency than their account: (posting id, account id).
-pub async fn foreign_currency_postings(conn: &mut Conn) -> Result<Vec<(String, String)>> {
-    crate::sql::query_as(
-        "SELECT p.id, a.id FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id \
-         WHERE p.currency <> a.currency ORDER BY p.id LIMIT $1",
-    )
-    .bind(VIOLATIONS_SHOWN)
-    .fetch_all(conn)
-    .await
 }

@@ -159,9 +159,18 @@ pub(crate) fn answer(transaction: &TransactionRow, refund: &RefundRow) -> ApiRes
     Refund::try_from(refund)
 }
 
-/// A refund after clearing takes the reseller's commission back pro rata:
-/// the parent's commission account returns its share of the refund, and the
+/// A refund after clearing takes the reseller's commission back: the
+/// parent's commission account returns its share of the refund, and the
 /// brand's available balance pays only the rest.
+///
+/// The share is cumulative (`commission_clawback_minor`), so after refunds
+/// of R out of a cleared N the parent has returned exactly commission(N) −
+/// commission(N − R): all of it on a full refund, never more. Captured less
+/// refunded before this refund is N less the refunds since clearing, as
+/// clearing took N as captured less the refunds succeeded by then (one
+/// still pending at clearing settles here, after it). The brand's rate is
+/// the one clearing used: neither the rate nor the parent can change once
+/// the brand exists.
 async fn claw_back_commission(
     conn: &mut Conn,
     order: &OrderRow,
@@ -177,7 +186,18 @@ async fn claw_back_commission(
     else {
         return Ok(());
     };
-    let commission = obol_core::ledger::commission_minor(txn.amount, brand.commission_rate_bps);
+    // `amount_refunded` already counts this refund.
+    let unrefunded_before = order
+        .amount_captured
+        .checked_sub(order.amount_refunded)
+        .and_then(|rest| rest.checked_add(txn.amount))
+        .ok_or_else(|| ApiError::internal(format!("order {} amounts overflow", order.id)))?;
+    let commission = obol_core::ledger::commission_clawback_minor(
+        unrefunded_before,
+        txn.amount,
+        brand.commission_rate_bps,
+    )
+    .ok_or_else(|| ApiError::internal(format!("order {} amounts overflow", order.id)))?;
     if commission == 0 {
         return Ok(());
     }

@@ -110,7 +110,9 @@ async fn get_account(
 }
 
 /// The brand's ledger entries with their postings, newest first; filters
-/// `account_id` (entries posting to it) and `order_id`.
+/// `account_id` (entries posting to it) and `order_id`. A parent brand also
+/// sees its child brands' entries that move its commission, with only the
+/// postings on its own accounts and no order or customer of the child.
 #[utoipa::path(get, path = "/v1/ledger/entries", tag = "ledger",
     params(("account_id" = Option<String>, Query), ("order_id" = Option<String>, Query),
            ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
@@ -138,21 +140,16 @@ async fn list_entries(
     super::orders::check_order_filter(&mut conn, &auth.brand_id, filter.order_id.as_deref())
         .await?;
     check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::ledger::get_entry(&mut conn, &auth.brand_id, after)
+        obol_store::ledger::get_entry_seen_by(&mut conn, &auth.brand_id, after)
     })
     .await?;
-    let rows = obol_store::ledger::list_entries(&mut conn, &auth.brand_id, &filter, &page).await?;
-    let ids: Vec<&str> = rows.data.iter().map(|row| row.id.as_str()).collect();
-    let postings = obol_store::ledger::postings_of(&mut conn, &ids).await?;
-    let data = rows
-        .data
-        .into_iter()
-        .map(|row| LedgerEntry::new(row, &postings))
-        .collect();
+    let rows =
+        obol_store::ledger::list_entries_seen_by(&mut conn, &auth.brand_id, &filter, &page).await?;
+    let data = crate::ledger::entries_seen_by(&mut conn, &auth.brand_id, rows.data).await?;
     Ok(Json(List::new(data, rows.has_more)))
 }
 
-/// One ledger entry with its postings.
+/// One ledger entry with its postings, as the entry list shows it.
 #[utoipa::path(get, path = "/v1/ledger/entries/{id}", tag = "ledger",
     params(("id" = String, Path, description = "ledger entry id")),
     responses((status = 200, body = LedgerEntry), (status = 404, body = ErrorBody)),
@@ -163,9 +160,12 @@ async fn get_entry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<LedgerEntry>> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::ledger::get_entry(&mut conn, &auth.brand_id, &id)
+    let row = obol_store::ledger::get_entry_seen_by(&mut conn, &auth.brand_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("ledger entry", &id))?;
-    let postings = obol_store::ledger::postings_of(&mut conn, &[row.id.as_str()]).await?;
-    Ok(Json(LedgerEntry::new(row, &postings)))
+    let mut views = crate::ledger::entries_seen_by(&mut conn, &auth.brand_id, vec![row]).await?;
+    let entry = views
+        .pop()
+        .ok_or_else(|| ApiError::internal("ledger entry view missing"))?;
+    Ok(Json(entry))
 }

@@ -143,6 +143,16 @@ pub struct Options {
     pub failpoint: Option<&'static str>,
 }
 
+/// The ids of a list answer's `data`, in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
 /// A running server with a brand to act as.
 pub struct TestApp {
     pub url: String,

@@ -1,7 +1,7 @@
 //! The ledger: entries posted through `obol_server::ledger::post`, read back
 //! through `/v1/balance` and `/v1/ledger`, and the books always adding up.
 
-use crate::harness::{Backend, TestApp, spawn};
+use crate::harness::{Backend, TestApp, ids, spawn};
 use crate::on_both;
 use obol_core::Currency;
 use obol_server::AppState;
@@ -116,15 +116,6 @@ fn wallet_debit(app: &TestApp, customer_id: &str, amount: i64) -> NewEntry {
     );
     debit.customer_id = Some(customer_id.into());
     debit
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|item| item["id"].as_str().expect("id").to_owned())
-        .collect()
 }
 
 /// The one account of the list answering `query`.

@@ -2,6 +2,7 @@
 
 pub mod harness;
 
+mod commission;
 mod connector_accounts;
 mod customers;
 mod idempotency;
