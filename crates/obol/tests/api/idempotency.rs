@@ -10,7 +10,8 @@ on_both!(
     errors_are_not_stored,
     concurrent_requests_make_one,
     keys_are_scoped_per_brand,
-    stale_running_record_is_recovered
+    stale_running_record_is_recovered,
+    only_the_holder_finishes_or_drops_a_record
 );
 
 async fn replays_the_first_answer(backend: Backend) {
@@ -182,4 +183,65 @@ async fn stale_running_record_is_recovered(backend: Backend) {
     assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
     assert_eq!(replayed.body, recovered.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 1);
+}
+
+/// A request whose record went stale and was taken over by a retry may not
+/// drop or finish it afterwards: the retry holds it now.
+async fn only_the_holder_finishes_or_drops_a_record(backend: Backend) {
+    use obol_store::idempotency::{self, IdempotencyRow};
+    let app = spawn(backend).await;
+    let now = obol_core::Timestamp::system_now().as_ms();
+    let record = IdempotencyRow {
+        scope: app.brand_id.clone(),
+        key: "taken-over".into(),
+        method: "POST".into(),
+        path: "/v1/refunds".into(),
+        request_hash: "fingerprint".into(),
+        status: "running".into(),
+        response_status: None,
+        response_body: None,
+        response_sealed: 0,
+        owner: Some("first".into()),
+        locked_at: now - 60_000,
+        created_at: now,
+    };
+    let mut conn = app.state.db.write_conn().await.expect("conn");
+    assert!(
+        idempotency::try_start(&mut conn, &record)
+            .await
+            .expect("start")
+    );
+    let (scope, key) = (record.scope.as_str(), record.key.as_str());
+    assert!(
+        idempotency::take_over(&mut conn, scope, key, "retry", now - 10_000, now)
+            .await
+            .expect("take over")
+    );
+    // The first request comes back late: neither its drop nor its answer lands.
+    idempotency::abandon(&mut conn, scope, key, "first")
+        .await
+        .expect("abandon");
+    assert!(
+        !idempotency::finish(&mut conn, scope, key, "first", 200, "{}", false)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !idempotency::heartbeat(&mut conn, scope, key, "first", now)
+            .await
+            .expect("beat")
+    );
+    let held = idempotency::get(&mut conn, scope, key)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        (held.status.as_str(), held.owner.as_deref()),
+        ("running", Some("retry"))
+    );
+    assert!(
+        idempotency::finish(&mut conn, scope, key, "retry", 200, "{}", false)
+            .await
+            .expect("finish")
+    );
 }
