@@ -173,7 +173,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let error_type = crate::idempotency::ErrorType(self.error_type);
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        response.extensions_mut().insert(error_type);
+        response
     }
 }
 

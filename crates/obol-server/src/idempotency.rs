@@ -5,7 +5,9 @@ use crate::crypto::MasterKey;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use obol_core::time::DAY_MS;
 use obol_store::idempotency::{self, IdempotencyRow};
 use serde_json::Value;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// How often a running request renews its record's sign of life.
 const HEARTBEAT_MS: u64 = 2_000;
@@ -21,7 +24,7 @@ const HEARTBEAT_MS: u64 = 2_000;
 /// belongs to a request that is gone (its process died); the next retry
 /// takes it over. A request still running renews it every `HEARTBEAT_MS`,
 /// however long its connector call takes, so it is never taken over.
-pub const STALE_AFTER_MS: i64 = 10_000;
+pub const STALE_AFTER_MS: i64 = 15_000;
 /// How long records are kept before the purge job deletes them.
 pub const RETENTION_MS: i64 = 7 * DAY_MS;
 /// Largest request body considered; larger ones are refused.
@@ -31,13 +34,46 @@ const MAX_KEY_CHARS: usize = 255;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// The request's `Idempotency-Key` with its scope, put in the request's
-/// extensions for handlers that bind what they make to it.
+/// The request's `Idempotency-Key` with its scope and the request's
+/// fingerprint, put in the request's extensions for handlers that bind what
+/// they make to it.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
     pub scope: String,
     pub key: String,
+    pub request_hash: String,
 }
+
+impl IdempotencyKey {
+    /// The key as bindings name it.
+    pub fn binding(&self) -> idempotency::Binding<'_> {
+        idempotency::Binding {
+            scope: &self.scope,
+            key: &self.key,
+            request_hash: &self.request_hash,
+        }
+    }
+}
+
+/// The request's idempotency key, if it sent one: an extractor for the
+/// handlers of routes that move money.
+pub struct RequestKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestKey(
+            parts.extensions.get::<IdempotencyKey>().cloned(),
+        ))
+    }
+}
+
+/// A response extension that every error answer carries: its `type`, so
+/// that a handler's own `idempotency_error` keeps the record for the same
+/// request instead of freeing the key.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorType(pub &'static str);
 
 /// A response extension: the answer carries a secret shown once, so its
 /// stored copy is sealed under the master key.
@@ -57,8 +93,12 @@ enum Outcome {
     Drop,
 }
 
-fn outcome(status: StatusCode) -> Outcome {
-    if status.is_success()
+fn outcome(status: StatusCode, error_type: Option<ErrorType>) -> Outcome {
+    if matches!(error_type, Some(ErrorType("idempotency_error"))) {
+        // A handler's own "still in progress" (a payment its first attempt
+        // made, not settled yet): only the same request may ask again.
+        Outcome::Failed
+    } else if status.is_success()
         || status.is_redirection()
         || status == StatusCode::PAYMENT_REQUIRED
         || status == StatusCode::BAD_GATEWAY
@@ -162,21 +202,22 @@ async fn handle(
             ApiError::bad_request("body_invalid", "the request body is too large").into_response()
         })?;
     let alive_ms = Timestamp::system_now().as_ms();
+    let owner = obol_core::id::random_token(24);
+    let request_hash = request_hash(&state.master_key, &bytes);
     let record = IdempotencyRow {
         scope: scope.clone(),
         key: key.clone(),
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
-        request_hash: request_hash(&state.master_key, &bytes),
+        request_hash: request_hash.clone(),
         status: "running".into(),
         response_status: None,
         response_body: None,
         response_sealed: 0,
-        owner: Some(obol_core::id::random_token(24)),
+        owner: Some(owner.clone()),
         locked_at: alive_ms,
         created_at: state.now().as_ms(),
     };
-    let owner = record.owner.clone().unwrap_or_default();
     let mut conn = state.db.write_conn().await.map_err(internal)?;
     if !idempotency::try_start(&mut conn, &record)
         .await
@@ -208,6 +249,7 @@ async fn handle(
     parts.extensions.insert(IdempotencyKey {
         scope: scope.clone(),
         key: key.clone(),
+        request_hash,
     });
     let request = Request::from_parts(parts, Body::from(bytes));
     let held = Held {
@@ -218,8 +260,8 @@ async fn handle(
     };
     // The request runs to its end in a task of its own, so that a client
     // that goes away cannot cut a money movement off before its answer is
-    // stored.
-    tokio::spawn(held.run(next, request))
+    // stored; in the request's span, so its logs keep the request id.
+    tokio::spawn(held.run(next, request).in_current_span())
         .await
         .map_err(internal)
 }
@@ -236,13 +278,22 @@ impl Held {
     /// Runs the handler while keeping the record alive, then stores or
     /// releases the record by the answer.
     async fn run(self, next: Next, request: Request) -> Response {
-        let mut handler = tokio::spawn(next.run(request));
+        // The handler runs apart from the heartbeat, so that a heartbeat
+        // waiting for a connection never holds the handler up.
+        let mut handler = tokio::spawn(next.run(request).in_current_span());
         let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
+        let began = tokio::time::Instant::now();
         let response = loop {
             tokio::select! {
                 response = &mut handler => break response.unwrap_or_else(internal),
-                _ = heartbeat.tick() => self.heartbeat().await,
+                // A request stuck past any connector call it could make stops
+                // renewing, so its key is not held forever (what it made is
+                // bound to the key all the same).
+                _ = heartbeat.tick(), if began.elapsed() < self.longest_run() => {
+                    self.heartbeat().await
+                }
             }
         };
         let (parts, body) = response.into_parts();
@@ -259,7 +310,7 @@ impl Held {
             tracing::warn!("failpoint pause_before_storing_answer reached");
             std::future::pending::<()>().await;
         }
-        match outcome(parts.status) {
+        match outcome(parts.status, parts.extensions.get::<ErrorType>().copied()) {
             Outcome::Store => {
                 let sealed = parts.extensions.get::<SealedAnswer>().is_some();
                 if let Err(error) = self.store(parts.status, &body, sealed).await {
@@ -272,6 +323,13 @@ impl Held {
             other => self.release(other).await,
         }
         Response::from_parts(parts, Body::from(body))
+    }
+
+    /// The longest a request renews its record: two connector calls (an
+    /// operation and the return of a late success) with their margins.
+    fn longest_run(&self) -> Duration {
+        let call_window_ms = crate::orders::payment::call_window_ms(&self.state);
+        Duration::from_millis(u64::try_from(3 * call_window_ms).unwrap_or(u64::MAX))
     }
 
     async fn heartbeat(&self) {
@@ -387,11 +445,17 @@ mod tests {
 
     #[test]
     fn answers_kept_by_status() {
-        assert_eq!(outcome(StatusCode::OK), Outcome::Store);
-        assert_eq!(outcome(StatusCode::PAYMENT_REQUIRED), Outcome::Store);
-        assert_eq!(outcome(StatusCode::BAD_GATEWAY), Outcome::Store);
-        assert_eq!(outcome(StatusCode::INTERNAL_SERVER_ERROR), Outcome::Failed);
-        assert_eq!(outcome(StatusCode::CONFLICT), Outcome::Drop);
-        assert_eq!(outcome(StatusCode::BAD_REQUEST), Outcome::Drop);
+        assert_eq!(outcome(StatusCode::OK, None), Outcome::Store);
+        assert_eq!(outcome(StatusCode::PAYMENT_REQUIRED, None), Outcome::Store);
+        assert_eq!(outcome(StatusCode::BAD_GATEWAY, None), Outcome::Store);
+        assert_eq!(
+            outcome(StatusCode::INTERNAL_SERVER_ERROR, None),
+            Outcome::Failed
+        );
+        let conflict = Some(ErrorType("invalid_request_error"));
+        assert_eq!(outcome(StatusCode::CONFLICT, conflict), Outcome::Drop);
+        let in_progress = Some(ErrorType("idempotency_error"));
+        assert_eq!(outcome(StatusCode::CONFLICT, in_progress), Outcome::Failed);
+        assert_eq!(outcome(StatusCode::BAD_REQUEST, None), Outcome::Drop);
     }
 }

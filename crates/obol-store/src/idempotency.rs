@@ -208,34 +208,44 @@ impl BoundObject {
 /// transaction (queued with its other writes).
 pub async fn bind(
     conn: &mut Conn,
-    scope: &str,
-    key: &str,
+    key: &Binding<'_>,
     object: BoundObject,
     object_id: &str,
     now_ms: i64,
 ) -> Result<()> {
     crate::sql::query(
-        "INSERT INTO idempotency_bindings (scope, key, object_type, object_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO idempotency_bindings (scope, key, object_type, object_id, request_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(scope)
-    .bind(key)
+    .bind(key.scope)
+    .bind(key.key)
     .bind(object.as_str())
     .bind(object_id)
+    .bind(key.request_hash)
     .bind(now_ms)
     .queue(conn)
     .await
 }
 
-/// The id of the object of that type the request key made, if any.
+/// A request key as bindings name it.
+pub struct Binding<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// The keyed fingerprint of the request that made the object.
+    pub request_hash: &'a str,
+}
+
+/// The object of that type the request key made, with the fingerprint of
+/// the request that made it.
 pub async fn bound(
     conn: &mut Conn,
     scope: &str,
     key: &str,
     object: BoundObject,
-) -> Result<Option<String>> {
-    crate::sql::query_scalar(
-        "SELECT object_id FROM idempotency_bindings WHERE scope = $1 AND key = $2 AND object_type = $3",
+) -> Result<Option<(String, String)>> {
+    crate::sql::query_as(
+        "SELECT object_id, request_hash FROM idempotency_bindings \
+         WHERE scope = $1 AND key = $2 AND object_type = $3",
     )
     .bind(scope)
     .bind(key)

@@ -27,12 +27,28 @@ pub(crate) async fn bind(
     now_ms: i64,
 ) -> ApiResult<()> {
     if let Some(key) = key {
-        idempotency::bind(conn, &key.scope, &key.key, object, object_id, now_ms).await?;
+        idempotency::bind(conn, &key.binding(), object, object_id, now_ms).await?;
     }
     Ok(())
 }
 
-/// The order a keyed create made, if a first attempt got that far.
+/// The id of the object of that type the request's key made, if any; 422
+/// when another request made it (the key was freed by an answer that
+/// changed nothing, then reused for something else).
+async fn bound_id(
+    conn: &mut Conn,
+    key: &IdempotencyKey,
+    object: BoundObject,
+) -> ApiResult<Option<String>> {
+    match idempotency::bound(conn, &key.scope, &key.key, object).await? {
+        Some((id, request_hash)) if request_hash == key.request_hash => Ok(Some(id)),
+        Some(_) => Err(ApiError::idempotency_key_reused()),
+        None => Ok(None),
+    }
+}
+
+/// The order a keyed create made, if a first attempt got that far; 422 if
+/// the key made a payment of another request instead.
 pub(crate) async fn order(
     state: &AppState,
     brand_id: &str,
@@ -40,11 +56,26 @@ pub(crate) async fn order(
 ) -> ApiResult<Option<OrderRow>> {
     let Some(key) = key else { return Ok(None) };
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let Some(id) = idempotency::bound(&mut conn, &key.scope, &key.key, BoundObject::Order).await?
-    else {
+    let Some(id) = bound_id(&mut conn, key, BoundObject::Order).await? else {
+        if has_transaction(state, Some(key)).await? {
+            return Err(ApiError::idempotency_key_reused());
+        }
         return Ok(None);
     };
     Ok(obol_store::orders::get_order(&mut conn, brand_id, &id).await?)
+}
+
+/// Whether the request's key made a payment transaction (read only: the
+/// connector is not asked).
+pub(crate) async fn has_transaction(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<bool> {
+    let Some(key) = key else { return Ok(false) };
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    Ok(bound_id(&mut conn, key, BoundObject::Transaction)
+        .await?
+        .is_some())
 }
 
 /// A transaction a first attempt made, as a retry finds it.
@@ -67,18 +98,18 @@ impl Found {
 }
 
 /// The payment transaction a keyed request made, if a first attempt got
-/// that far; one still open is asked about first (sync), so the answer is
-/// as current as the connector can make it.
-pub(crate) async fn transaction(
+/// that far, as it stands now: one still open is asked about first (sync),
+/// so the answer is as current as the connector can make it. One whose
+/// call may still be running somewhere is 409 `idempotency_in_progress`,
+/// kept for the same request to ask again.
+pub(crate) async fn transaction_as_it_stands(
     state: &AppState,
     brand_id: &str,
     key: Option<&IdempotencyKey>,
 ) -> ApiResult<Option<Found>> {
     let Some(key) = key else { return Ok(None) };
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let Some(id) =
-        idempotency::bound(&mut conn, &key.scope, &key.key, BoundObject::Transaction).await?
-    else {
+    let Some(id) = bound_id(&mut conn, key, BoundObject::Transaction).await? else {
         return Ok(None);
     };
     let Some(txn) = obol_store::orders::get_transaction(&mut conn, brand_id, &id).await? else {
@@ -94,7 +125,7 @@ pub(crate) async fn transaction(
             return Ok(Some(Found::Unsent(txn)));
         }
         if operations::call_may_be_running(state, &txn) {
-            return Ok(Some(Found::Settled(txn)));
+            return Err(ApiError::idempotency_in_progress());
         }
     }
     // An unreachable connector leaves it open: answered as it stands.

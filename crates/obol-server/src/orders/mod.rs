@@ -389,7 +389,7 @@ async fn created_before(
     // The confirm finds the payment the first attempt made, if any, and
     // answers with it; one that never began is made now.
     let never_attempted = row.attempted == 0 && row.status == OrderStatus::InProgress.as_str();
-    if never_attempted || bound::transaction(state, brand_id, key).await?.is_some() {
+    if never_attempted || bound::has_transaction(state, key).await? {
         return payment::confirm(state, brand_id, &row.id, confirm).await;
     }
     get(state, brand_id, &row.id).await

@@ -65,7 +65,7 @@ async fn follow_up(
             OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
             _ => (TransactionKind::Void, Operation::Void, Call::Void),
         };
-    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         if txn.order_id != order_id || txn.kind != kind.as_str() {
             return Err(ApiError::idempotency_key_reused());

@@ -231,7 +231,7 @@ pub async fn confirm(
     input: ConfirmInput,
 ) -> ApiResult<Order> {
     let key = input.idempotency_key.as_ref();
-    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         let is_payment = TransactionKind::parse(&txn.kind).is_some_and(TransactionKind::is_payment);
         if txn.order_id != order_id || !is_payment {

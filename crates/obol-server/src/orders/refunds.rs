@@ -61,7 +61,7 @@ pub async fn create(
             .as_ref()
             .unwrap_or(&Value::Object(Default::default())),
     )?;
-    if let Some(found) = super::bound::transaction(state, brand_id, key).await? {
+    if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         if txn.refund_id.is_none() || txn.order_id != input.order_id {
             return Err(ApiError::idempotency_key_reused());

@@ -3,7 +3,7 @@
 use crate::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, QueryParams, check_cursor};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::RequestKey;
 use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
 use crate::orders::{
@@ -12,8 +12,8 @@ use crate::orders::{
 };
 use crate::routes::List;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::{Extension, Json};
 use obol_core::Timestamp;
 use obol_store::orders::OrderFilter;
 use serde::Deserialize;
@@ -76,18 +76,11 @@ pub struct Empty {}
 async fn create_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<CreateOrder>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        orders::create(
-            &state,
-            &auth.brand_id,
-            input,
-            "api",
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        orders::create(&state, &auth.brand_id, input, "api", key.as_ref()).await?,
     ))
 }
 
@@ -206,7 +199,7 @@ async fn confirm_order(
     State(state): State<AppState>,
     caller: OrderCaller,
     Path(id): Path<String>,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<ConfirmOrder>,
 ) -> ApiResult<Json<Order>> {
     check_client_secret(&state, &caller, &id, input.client_secret.as_deref())?;
@@ -230,7 +223,7 @@ async fn confirm_order(
         payment_method: input.payment_method,
         connector_account_id: input.connector_account_id,
         trigger: trigger.into(),
-        idempotency_key: key.map(|Extension(key)| key),
+        idempotency_key: key,
     };
     Ok(Json(
         payment::confirm(&state, caller.brand_id(), &id, confirm).await?,
@@ -245,18 +238,11 @@ async fn capture_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<CaptureOrder>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::capture(
-            &state,
-            &auth.brand_id,
-            &id,
-            input.amount,
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        operations::capture(&state, &auth.brand_id, &id, input.amount, key.as_ref()).await?,
     ))
 }
 
@@ -268,18 +254,11 @@ async fn increment_authorization(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<IncrementAuthorization>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::increment(
-            &state,
-            &auth.brand_id,
-            &id,
-            input.amount,
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        operations::increment(&state, &auth.brand_id, &id, input.amount, key.as_ref()).await?,
     ))
 }
 
@@ -291,18 +270,11 @@ async fn void_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::void(
-            &state,
-            &auth.brand_id,
-            &id,
-            "api",
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        operations::void(&state, &auth.brand_id, &id, "api", key.as_ref()).await?,
     ))
 }
 
@@ -314,17 +286,11 @@ async fn reverse_order(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
-        operations::reverse(
-            &state,
-            &auth.brand_id,
-            &id,
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        operations::reverse(&state, &auth.brand_id, &id, key.as_ref()).await?,
     ))
 }
 
@@ -413,17 +379,11 @@ async fn get_transaction(
 async fn create_refund(
     State(state): State<AppState>,
     auth: BrandAuth,
-    key: Option<Extension<IdempotencyKey>>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<CreateRefund>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(
-        refunds::create(
-            &state,
-            &auth.brand_id,
-            input,
-            key.as_ref().map(|Extension(key)| key),
-        )
-        .await?,
+        refunds::create(&state, &auth.brand_id, input, key.as_ref()).await?,
     ))
 }
 

@@ -17,12 +17,14 @@ DELETE FROM idempotency_keys WHERE path IN ('/v1/api_keys', '/v1/brands', '/v1/c
 
 -- What a keyed request made (its order, its payment transaction), written in
 -- the same database transaction as the object, so a retry finds it whatever
--- happened to the stored answer.
+-- happened to the stored answer; with the request's fingerprint, so only
+-- the same request is answered from it.
 CREATE TABLE idempotency_bindings (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
     object_type TEXT NOT NULL CHECK (object_type IN ('order', 'transaction')),
     object_id TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (scope, key, object_type)
 );

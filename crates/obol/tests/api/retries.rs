@@ -15,7 +15,7 @@ on_both!(
     create_and_confirm_retried_after_its_answer_was_lost,
     confirm_retried_after_step_3_failed,
     confirm_retried_after_its_answer_was_lost,
-    capture_retried_after_step_3_failed,
+    follow_ups_retried_after_step_3_failed,
     another_request_after_a_500_is_a_reused_key,
     card_data_never_in_idempotency_records,
     stored_answers_with_secrets_are_sealed,
@@ -139,6 +139,11 @@ async fn confirm_retried(backend: Backend, failpoint: &'static str) {
     let first = app.post_idempotent(&path, "confirm-1", body.clone()).await;
     first.expect(first_status(failpoint));
     let retry = app.post_idempotent(&path, "confirm-1", body.clone()).await;
+    assert_eq!(
+        retry.header("idempotent-replayed"),
+        None,
+        "answered from the rows"
+    );
     // Never 409 "the order is paid": the retry is told its payment went through.
     assert_eq!(retry.expect(200)["status"], "paid");
     assert_eq!(retry.body["payments"].as_array().map(Vec::len), Some(1));
@@ -158,24 +163,52 @@ async fn confirm_retried_after_its_answer_was_lost(backend: Backend) {
     confirm_retried(backend, ANSWER).await;
 }
 
-async fn capture_retried_after_step_3_failed(backend: Backend) {
+/// Each follow-up operation, retried after its step 3 failed: one
+/// operation at the processor, the order as the first would have left it.
+async fn follow_ups_retried_after_step_3_failed(backend: Backend) {
     let app = app_with(backend, STEP_3).await;
-    let order = app.paid_order(5000, false).await;
-    let path = format!("/v1/orders/{}/capture", order["id"].as_str().expect("id"));
-    app.arm_failpoint();
-    app.post_idempotent(&path, "capture-1", json!({"amount": 4000}))
+    let cases = [
+        ("capture", false, json!({"amount": 4000}), "paid"),
+        (
+            "increment_authorization",
+            false,
+            json!({"amount": 6000}),
+            "authorized",
+        ),
+        ("void", false, json!({}), "canceled"),
+        ("reverse", true, json!({}), "reversed"),
+    ];
+    for (operation, auto_capture, body, status) in cases {
+        let order = app.paid_order(5000, auto_capture).await;
+        let path = format!(
+            "/v1/orders/{}/{operation}",
+            order["id"].as_str().expect("id")
+        );
+        app.arm_failpoint();
+        let key = format!("{operation}-1");
+        app.post_idempotent(&path, &key, body.clone())
+            .await
+            .expect(500);
+        let retry = app.post_idempotent(&path, &key, body.clone()).await;
+        assert_eq!(retry.expect(200)["status"], status, "{operation}");
+        let again = app.post_idempotent(&path, &key, body).await;
+        assert_eq!(again.expect(200)["status"], status, "{operation}");
+        let kind = match operation {
+            "increment_authorization" => "increment_authorization",
+            other => other,
+        };
+        let done: i64 = obol_store::sql::query_scalar(
+            "SELECT COUNT(*) FROM sandbox_operations WHERE kind = $1",
+        )
+        .bind(kind)
+        .fetch_one(&app.state.db.pool)
         .await
-        .expect(500);
-    let retry = app
-        .post_idempotent(&path, "capture-1", json!({"amount": 4000}))
-        .await;
-    assert_eq!(retry.expect(200)["status"], "paid");
-    assert_eq!(retry.body["amount_captured"], 4000);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sandbox_operations WHERE kind = 'capture'")
-            .await,
-        1
-    );
+        .expect("count");
+        assert_eq!(done, 1, "one {operation} at the processor");
+    }
+    let captured =
+        app.get("/v1/orders?status=paid").await.expect(200)["data"][0]["amount_captured"].clone();
+    assert_eq!(captured, 4000);
     app.assert_ledger_balanced().await;
 }
 
@@ -341,7 +374,7 @@ async fn stored_answers_with_secrets_are_sealed(backend: Backend) {
 }
 
 async fn credit_top_up_is_refused_until_wallets_exist(backend: Backend) {
-    let app = app_with(backend, ANSWER).await;
+    let app = harness::spawn(backend).await;
     let customer = app.create_customer("top@example.com").await;
     let refused = app
         .post(
