@@ -193,14 +193,10 @@ async fn follow_ups_retried_after_step_3_failed(backend: Backend) {
         assert_eq!(retry.expect(200)["status"], status, "{operation}");
         let again = app.post_idempotent(&path, &key, body).await;
         assert_eq!(again.expect(200)["status"], status, "{operation}");
-        let kind = match operation {
-            "increment_authorization" => "increment_authorization",
-            other => other,
-        };
         let done: i64 = obol_store::sql::query_scalar(
             "SELECT COUNT(*) FROM sandbox_operations WHERE kind = $1",
         )
-        .bind(kind)
+        .bind(operation)
         .fetch_one(&app.state.db.pool)
         .await
         .expect("count");
