@@ -141,7 +141,9 @@ pub struct Options {
     pub jobs: Option<JobRegistry>,
 }
 
-/// A running server with a brand to act as.
+/// A running server with a brand to act as. When it goes away, at the end of
+/// its test, the harness checks the ledger's invariants: every test that
+/// moves money has its books checked without asking for it.
 pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
@@ -153,6 +155,8 @@ pub struct TestApp {
     options: Options,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Cleared by a test that breaks the books on purpose.
+    check_ledger: std::sync::atomic::AtomicBool,
 }
 
 /// A response: status, headers and the JSON body (`Null` when empty).
@@ -238,6 +242,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
         options,
         stop: Some(stop),
         task: Some(task),
+        check_ledger: std::sync::atomic::AtomicBool::new(true),
     }
 }
 
@@ -498,7 +503,15 @@ impl TestApp {
             .clone()
     }
 
-    /// Panics unless the ledger's books add up.
+    /// This test corrupts the ledger on purpose: its teardown does not
+    /// check the books.
+    pub fn leave_ledger_broken(&self) {
+        self.check_ledger
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Panics unless the ledger's books add up (the teardown checks them
+    /// too; this is for a check in the middle of a test).
     #[track_caller]
     pub fn assert_ledger_balanced(&self) -> impl std::future::Future<Output = ()> + '_ {
         let caller = std::panic::Location::caller();
@@ -511,12 +524,40 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server, then checks the books of its database (unless the
+    /// test already failed, or a restart handed the database on).
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        let check = self.check_ledger.load(std::sync::atomic::Ordering::Relaxed);
+        if !check || std::thread::panicking() || self.db.url.is_empty() {
+            return;
+        }
+        let url = self.db.url.clone();
+        // Drop cannot wait for the check: it runs on a thread and runtime of
+        // its own, over a connection of its own, while this one waits.
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let db = obol_store::Db::connect(&url)
+                    .await
+                    .map_err(|error| format!("cannot open the test database: {error}"))?;
+                let checked = obol_server::ledger::check_invariants(&db).await;
+                db.close().await;
+                checked
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the ledger check panicked".into()));
+        if let Err(problems) = outcome {
+            panic!("the test left the ledger broken: {problems}");
         }
     }
 }
