@@ -121,11 +121,11 @@ async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp
     let Some(order) = order else { return Ok(None) };
     match OrderStatus::parse(&order.status) {
         Some(OrderStatus::InProgress | OrderStatus::Processing | OrderStatus::RequiresAction) => {
-            expire(state, order_id).await
+            expire(state, &order).await
         }
         Some(OrderStatus::Authorized) => expire_authorization(state, &order).await,
         _ if order.captured_at.is_some() && order.cleared_at.is_none() => {
-            clear(state, order_id).await
+            clear(state, &order).await
         }
         _ => Ok(None),
     }
@@ -152,11 +152,11 @@ fn not_done(error: ApiError) -> NotDone {
 }
 
 /// Moves an unpaid order to `expired` at `expires_at`.
-async fn expire(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+async fn expire(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &seen.brand_id, &seen.id).await?
     else {
         return Ok(None);
     };
@@ -222,11 +222,11 @@ async fn expire_authorization(
 
 /// Clearing: moves captured − refunded from pending to available (less a
 /// reseller's commission), sets `cleared_at`, and completes a paid order.
-async fn clear(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &seen.brand_id, &seen.id).await?
     else {
         return Ok(None);
     };

@@ -362,9 +362,8 @@ pub async fn lock(
     brand_id: &str,
     id: &str,
 ) -> ApiResult<OrderRow> {
-    obol_store::orders::lock_order(conn, state.db.backend, id)
+    obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
         .await?
-        .filter(|row| row.brand_id == brand_id)
         .ok_or_else(|| ApiError::not_found("order", id))
 }
 
