@@ -123,6 +123,9 @@ pub struct OrderFacts {
     pub has_refunds: bool,
     /// A payment was attempted (any transaction exists).
     pub attempted: bool,
+    /// Money was captured: a zero-amount verification pays an order with
+    /// nothing captured, so nothing to reverse or refund.
+    pub captured: bool,
 }
 
 /// Why a command is refused: `invalid_state`, with a message naming both.
@@ -141,9 +144,15 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
         C::Void => {
             matches!(status, S::InProgress | S::RequiresAction | S::Authorized) && !facts.in_flight
         }
-        C::Reverse => status == S::Paid && !facts.cleared && !facts.has_refunds && !facts.in_flight,
+        C::Reverse => {
+            status == S::Paid
+                && facts.captured
+                && !facts.cleared
+                && !facts.has_refunds
+                && !facts.in_flight
+        }
         // Refunds reserve instead of claiming, but never overlap a reverse.
-        C::Refund => status.is_captured() && !facts.in_flight,
+        C::Refund => status.is_captured() && facts.captured && !facts.in_flight,
         C::ChangeAmount => status == S::InProgress && !facts.attempted && !facts.in_flight,
         C::Expire => matches!(status, S::InProgress | S::RequiresAction) && !facts.in_flight,
         C::ExpireAuthorization => status == S::Authorized && !facts.in_flight,
@@ -157,6 +166,11 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
     let reason = if facts.in_flight && status != S::Processing {
         format!(
             "another operation on this order is waiting for its connector (status {})",
+            status.as_str()
+        )
+    } else if status.is_captured() && !facts.captured {
+        format!(
+            "the order is {} by a zero-amount verification: nothing was captured",
             status.as_str()
         )
     } else {

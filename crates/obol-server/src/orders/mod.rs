@@ -383,6 +383,7 @@ pub async fn facts(
         cleared: row.cleared_at.is_some(),
         has_refunds,
         attempted: row.attempted != 0,
+        captured: row.amount_captured > 0,
     })
 }
 
