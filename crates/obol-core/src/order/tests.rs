@@ -21,6 +21,7 @@ fn table_of_allowed_commands() {
         (S::InProgress, C::Expire),
         (S::RequiresAction, C::Void),
         (S::RequiresAction, C::Expire),
+        (S::Processing, C::Expire),
         (S::Authorized, C::Capture),
         (S::Authorized, C::IncrementAuthorization),
         (S::Authorized, C::Void),
@@ -82,6 +83,34 @@ fn a_verification_has_nothing_to_reverse_or_refund() {
         );
     }
     assert!(check(OrderStatus::Completed, OrderCommand::Refund, verified).is_err());
+}
+
+#[test]
+fn a_processing_order_expires_only_once_its_payment_settled() {
+    let open = OrderFacts {
+        payment_open: true,
+        ..OrderFacts::default()
+    };
+    let status = OrderStatus::Processing;
+    assert!(check(status, OrderCommand::Expire, open).is_err());
+    assert!(waits_for_connector(status, OrderCommand::Expire, open));
+    assert!(check(status, OrderCommand::Expire, OrderFacts::default()).is_ok());
+    let busy = OrderFacts {
+        in_flight: true,
+        ..OrderFacts::default()
+    };
+    assert!(check(OrderStatus::InProgress, OrderCommand::Expire, busy).is_err());
+    assert!(waits_for_connector(
+        OrderStatus::InProgress,
+        OrderCommand::Expire,
+        busy
+    ));
+    // Refused for good: no operation will make it allowed.
+    assert!(!waits_for_connector(
+        OrderStatus::Paid,
+        OrderCommand::Expire,
+        OrderFacts::default()
+    ));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod customers;
 mod idempotency;
 mod jobs;
 mod ledger;
+mod open_payments;
 mod openapi;
 mod orders;
 mod process;
