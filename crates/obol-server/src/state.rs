@@ -25,7 +25,8 @@ pub struct Config {
     /// Obol's timeout for one connector call.
     pub connector_timeout_ms: u64,
     /// A test hook (`OBOL_FAILPOINT`): `pause_after_connector_call` stops
-    /// every payment operation between the connector call and step 3.
+    /// every payment operation between the connector call and step 3;
+    /// `delay_connector_call` starts each call only after its window.
     pub failpoint: Option<String>,
 }
 

@@ -99,7 +99,7 @@ async fn follow_up(
             currency: apply::currency_of(&order)?,
         },
     };
-    let report = payment::call(state, &connector, wrap(request)).await;
+    let report = payment::call_from(state, &connector, wrap(request), Some(txn.created_at)).await;
     let Applied {
         order,
         transaction,

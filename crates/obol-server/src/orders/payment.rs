@@ -42,6 +42,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// A call never sent: its time ran out before it could start. Its
+    /// outcome is unknown to the caller, as after a timeout; sync settles it.
+    fn not_sent() -> Report {
+        Report {
+            result: CallResult::Unknown,
+            connector_transaction_id: None,
+            http_code: None,
+            error: Some(
+                json!({"code": "connector_error", "message": "the connector call was not sent: its time ran out before it started"}),
+            ),
+            action_url: None,
+            not_found: false,
+        }
+    }
+
     /// Normalizes a call's result; `None` means Obol's timeout fired.
     pub fn from_call(result: Option<ConnectorResult>) -> Report {
         let unknown = |http_code, message: String| Report {
@@ -104,7 +119,8 @@ impl Report {
 /// Extra time after the call timeout before the sync job asks the connector.
 const SYNC_MARGIN_MS: i64 = 30_000;
 
-/// How long after its start a connector call may still be running.
+/// How long after its transaction's creation a connector call may still be
+/// running (`call_from` bounds every call within it).
 pub(crate) fn call_window_ms(state: &AppState) -> i64 {
     i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS
 }
@@ -184,9 +200,78 @@ pub(crate) enum Call {
     Sync(SyncRequest),
 }
 
-/// Step 2: the connector call, under Obol's timeout, with no transaction open.
+/// Step 2: the connector call, with no transaction open, for a caller that
+/// holds only the request: the creation of its transaction is read first
+/// (see `call_from`). A sync moves no money and is not bounded by it.
 pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call: Call) -> Report {
-    let limit = Duration::from_millis(state.connector_timeout_ms);
+    let transaction_id = match &call {
+        Call::Sync(_) => return call_from(state, connector, call, None).await,
+        Call::Authorize(request) => &request.transaction_id,
+        Call::Capture(request)
+        | Call::Increment(request)
+        | Call::Void(request)
+        | Call::Reverse(request)
+        | Call::Refund(request) => &request.transaction_id,
+    };
+    let created_at_ms = match state.db.pool.acquire().await {
+        Ok(mut conn) => obol_store::orders::find_transaction(&mut conn, transaction_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|txn| txn.created_at),
+        Err(_) => None,
+    };
+    match created_at_ms {
+        Some(created_at_ms) => call_from(state, connector, call, Some(created_at_ms)).await,
+        // Not knowing its window, the call is not sent: sync settles it.
+        None => Report::not_sent(),
+    }
+}
+
+/// Part of the sync margin that a call starting late may still use; the
+/// rest covers a request still on its way when Obol gives up on it.
+const LATE_START_GRACE_MS: i64 = SYNC_MARGIN_MS / 2;
+
+/// Step 2 for the operation of a transaction created at `created_at_ms`
+/// (`None` for a sync), under Obol's timeout, with no transaction open.
+///
+/// A call that moves money never runs past its transaction's creation +
+/// the timeout + `LATE_START_GRACE_MS`: one that starts late (pool waits,
+/// step 1's commit) gets only what is left, and one with nothing left is
+/// not sent at all (unknown, settled by sync). So no call can still be
+/// running when a sync `call_window_ms` after the creation finds no record
+/// of it, and that sync may fail the transaction. Bounding the call costs
+/// no write; recording when each call starts would cost one per payment.
+pub(crate) async fn call_from(
+    state: &AppState,
+    connector: &Arc<dyn Connector>,
+    call: Call,
+    created_at_ms: Option<i64>,
+) -> Report {
+    if let (Some(created_at_ms), Some("delay_connector_call")) =
+        (created_at_ms, state.failpoint.as_deref())
+    {
+        // Test hook: the call starts only a second after its window (on
+        // Obol's clock), as if step 1's commit or the pool had kept it.
+        tracing::warn!("failpoint delay_connector_call reached");
+        let start_at_ms = created_at_ms + call_window_ms(state) + 1_000;
+        while state.now().as_ms() < start_at_ms {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let timeout_ms = i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4);
+    let limit_ms = match created_at_ms {
+        Some(created_at_ms) => {
+            let left_ms = created_at_ms + timeout_ms + LATE_START_GRACE_MS - state.now().as_ms();
+            if left_ms <= 0 {
+                tracing::warn!("a connector call was not sent: its time ran out before it started");
+                return Report::not_sent();
+            }
+            left_ms.min(timeout_ms)
+        }
+        None => timeout_ms,
+    };
+    let limit = Duration::from_millis(u64::try_from(limit_ms).unwrap_or(0));
     let future = async {
         match call {
             Call::Authorize(request) => connector.authorize(request).await,
@@ -277,7 +362,13 @@ pub async fn confirm(
         card,
         return_url: format!("{}/v1/orders/{}/return", state.public_url, order.id),
     };
-    let report = call(state, &connector, Call::Authorize(request)).await;
+    let report = call_from(
+        state,
+        &connector,
+        Call::Authorize(request),
+        Some(txn.created_at),
+    )
+    .await;
     let applied = super::apply::apply(state, &txn.id, report).await?;
     answer(
         state,

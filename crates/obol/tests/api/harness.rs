@@ -139,6 +139,8 @@ impl Drop for TestDb {
 pub struct Options {
     pub test_clock: bool,
     pub jobs: Option<JobRegistry>,
+    /// `OBOL_FAILPOINT`: a test hook of the payment operation.
+    pub failpoint: Option<String>,
 }
 
 /// A running server with a brand to act as. When it goes away, at the end of
@@ -213,6 +215,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     config.master_key = Some(MASTER_KEY.into());
     config.connector_timeout_ms = CONNECTOR_TIMEOUT_MS;
     config.test_clock = options.test_clock;
+    config.failpoint = options.failpoint.clone();
     config.job_poll_interval_ms = 50;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

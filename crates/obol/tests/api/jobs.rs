@@ -111,6 +111,7 @@ async fn due_job_runs_once_at_its_time(backend: Backend) {
         Options {
             test_clock: true,
             jobs: Some(recording_registry(&runs)),
+            ..Options::default()
         },
     )
     .await;
@@ -247,6 +248,7 @@ async fn failing_job_is_retried_with_backoff(backend: Backend) {
         Options {
             test_clock: true,
             jobs: Some(recording_registry(&runs)),
+            ..Options::default()
         },
     )
     .await;

@@ -1,22 +1,30 @@
-//! An open payment is never forgotten: an order that waits for one keeps a
-//! next due time until it is final (it expires once nothing is open, and is
-//! paid if its payment succeeds).
+//! An open payment is never forgotten nor guessed: an order that waits for
+//! one keeps a next due time until it is final (it expires once nothing is
+//! open, and is paid if its payment succeeds), and a connector call that
+//! starts late is never sent past its window, so that a sync finding no
+//! record of it may fail it.
 
 use crate::harness::{self, Backend, Options, TestApp};
 use crate::on_both;
 use obol_core::time::HOUR_MS;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const CHALLENGE: &str = "4000000000003220";
+const VISA: &str = "4242424242424242";
 const HOUR_S: i64 = 3600;
 
-on_both!(processing_order_waits_for_its_payment_then_expires);
+on_both!(
+    processing_order_waits_for_its_payment_then_expires,
+    late_connector_call_is_never_sent
+);
 
-async fn clock_app(backend: Backend) -> TestApp {
+async fn clock_app(backend: Backend, failpoint: Option<&str>) -> TestApp {
     let app = harness::spawn_with(
         backend,
         Options {
             test_clock: true,
+            failpoint: failpoint.map(str::to_owned),
             ..Options::default()
         },
     )
@@ -57,7 +65,7 @@ async fn open_orders_never_due(app: &TestApp) -> i64 {
 /// expires; back at its challenge, it is voided and expires; succeeded, the
 /// order is paid (money taken is never expired away).
 async fn processing_order_waits_for_its_payment_then_expires(backend: Backend) {
-    let app = clock_app(backend).await;
+    let app = clock_app(backend, None).await;
     let expires_at = app.state.now().plus_ms(HOUR_MS).to_rfc3339();
     let mut orders = Vec::new();
     for _ in 0..3 {
@@ -121,4 +129,63 @@ async fn processing_order_waits_for_its_payment_then_expires(backend: Backend) {
     assert_eq!(order["status"], "paid", "{order}");
     assert_eq!(order["amount_captured"], 3000);
     assert_eq!(open_orders_never_due(&app).await, 0);
+}
+
+/// A connector call that starts only after its window (the failpoint holds
+/// it there) while a sync past the window finds no record and fails the
+/// transaction: the call is never sent, so no money is taken for a failed
+/// transaction.
+async fn late_connector_call_is_never_sent(backend: Backend) {
+    let app = clock_app(backend, Some("delay_connector_call")).await;
+    let order = app
+        .create_order(json!({"amount": 4200, "currency": "EUR"}))
+        .await;
+    let id = id_of(&order);
+    let confirm = {
+        let request = app
+            .client
+            .post(format!("{}/v1/orders/{id}/confirm", app.url))
+            .bearer_auth(&app.secret_key)
+            .header("content-type", "application/json")
+            .body(json!({"payment_method": TestApp::card(VISA)}).to_string());
+        tokio::spawn(async move {
+            let response = request.send().await.expect("confirm sent");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON"))
+        })
+    };
+    // Step 1 has run: the transaction is pending, its call held back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.count("SELECT COUNT(*) FROM transactions").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no transaction");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.advance(60).await;
+    let (status, answer) = confirm.await.expect("confirm task");
+
+    let transactions = app
+        .get(&format!("/v1/transactions?order_id={id}"))
+        .await
+        .expect(200)["data"]
+        .clone();
+    let txn = &transactions[0];
+    let taken = app
+        .count("SELECT COUNT(*) FROM sandbox_payments WHERE authorized > 0")
+        .await;
+    assert!(
+        taken == 0 || txn["status"] == "succeeded",
+        "the connector took money for a {} transaction",
+        txn["status"]
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM sandbox_payments").await, 0);
+    assert_eq!(txn["status"], "failed", "{txn}");
+    assert_eq!(txn["error"]["code"], "not_found_at_connector");
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (402, Some("not_found_at_connector")),
+        "{answer}"
+    );
+    let order = app.order(&id).await;
+    assert_eq!(order["status"], "in_progress");
+    assert_eq!(order["amount_captured"], 0);
 }

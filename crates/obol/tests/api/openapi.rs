@@ -196,7 +196,7 @@ async fn document_is_valid_openapi_3(backend: Backend) {
         backend,
         Options {
             test_clock: true,
-            jobs: None,
+            ..Options::default()
         },
     )
     .await;
@@ -305,7 +305,7 @@ async fn document_matches_router(backend: Backend) {
         backend,
         Options {
             test_clock: true,
-            jobs: None,
+            ..Options::default()
         },
     )
     .await;

@@ -55,6 +55,7 @@ async fn clock_app(backend: Backend, steps: &Steps) -> TestApp {
         Options {
             test_clock: true,
             jobs: Some(step_registry(steps)),
+            ..Options::default()
         },
     )
     .await
