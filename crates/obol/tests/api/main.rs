@@ -2,6 +2,7 @@
 
 pub mod harness;
 
+mod checkout;
 mod connector_accounts;
 mod customers;
 mod idempotency;
