@@ -114,24 +114,31 @@ impl Drop for TestDb {
             }
             Cleanup::Postgres { admin_url, name } => {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime: use a thread of its own.
-                let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
-                    runtime.block_on(async {
-                        if let Ok(db) = obol_store::Db::connect(&admin_url).await {
-                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = obol_store::sql::query(sql).execute(&db.pool).await;
-                            db.close().await;
-                        }
-                    });
-                })
-                .join();
+                let _ = block_on_own_runtime(async move {
+                    if let Ok(db) = obol_store::Db::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = obol_store::sql::query(sql).execute(&db.pool).await;
+                        db.close().await;
+                    }
+                });
             }
         }
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own, for a `Drop`:
+/// it runs inside the test's runtime and cannot wait for a future there.
+fn block_on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work)
+    })
+    .join()
 }
 
 /// How to start a test server.
@@ -541,23 +548,15 @@ impl Drop for TestApp {
             return;
         }
         let url = self.db.url.clone();
-        // Drop cannot wait for the check: it runs on a thread and runtime of
-        // its own, over a connection of its own, while this one waits.
-        let outcome = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let db = obol_store::Db::connect(&url)
-                    .await
-                    .map_err(|error| format!("cannot open the test database: {error}"))?;
-                let checked = obol_server::ledger::check_invariants(&db).await;
-                db.close().await;
-                checked
-            })
+        // Over a connection of its own: the server's pools are going away.
+        let outcome = block_on_own_runtime(async move {
+            let db = obol_store::Db::connect(&url)
+                .await
+                .map_err(|error| format!("cannot open the test database: {error}"))?;
+            let checked = obol_server::ledger::check_invariants(&db).await;
+            db.close().await;
+            checked
         })
-        .join()
         .unwrap_or_else(|_| Err("the ledger check panicked".into()));
         if let Err(problems) = outcome {
             panic!("the test left the ledger broken: {problems}");
