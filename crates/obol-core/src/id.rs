@@ -5,26 +5,37 @@ use std::sync::Mutex;
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/// The random part of an id: 80 bits.
+const RANDOM_LIMIT: u128 = 1 << 80;
+
 /// Last issued (millisecond, random) pair, so that ids made in the same
 /// millisecond by this process still sort in creation order.
 static LAST: Mutex<(u64, u128)> = Mutex::new((0, 0));
 
 /// A new id such as `cus_01JD3K…`: 48 bits of wall-clock milliseconds then 80
 /// random bits, in Crockford base32, so that ids sort by creation time.
+///
+/// An id made in the same millisecond as the last (or after the wall clock
+/// stepped back) takes the last one's random part plus a fresh random step
+/// of 1 to 2^64: it still sorts after it, yet one id tells nothing of its
+/// neighbours, where counting up by one would give the next id away. A new
+/// millisecond starts below 2^79, leaving room for 2^15 steps or more; past
+/// the top, the id borrows the next millisecond.
 pub fn new_id(prefix: &str) -> String {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let mut rng = rand::rng();
+    let step = 1 + u128::from(rng.random::<u64>());
+    let start = rng.random::<u128>() & ((RANDOM_LIMIT >> 1) - 1);
     let (ms, random) = {
         let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if now_ms <= last.0 {
-            // Same (or earlier, if the wall clock stepped back) millisecond:
-            // keep the last one and count up, so the order stays monotonic.
-            last.1 = (last.1 + 1) & ((1u128 << 80) - 1);
-        } else {
-            *last = (now_ms, rand::rng().random::<u128>() & ((1u128 << 79) - 1));
-        }
+        *last = match last.1.checked_add(step) {
+            _ if now_ms > last.0 => (now_ms, start),
+            Some(random) if random < RANDOM_LIMIT => (last.0, random),
+            _ => (last.0 + 1, start),
+        };
         *last
     };
     let value: u128 = ((ms as u128) << 80) | random;
@@ -70,5 +81,43 @@ mod tests {
         assert_eq!(ids, sorted);
         assert!(!has_prefix("cus_short", "cus"));
         assert!(!has_prefix(&new_id("ord"), "cus"));
+    }
+
+    /// The 128-bit value an id encodes: 48 bits of milliseconds, 80 random.
+    fn value_of(id: &str) -> u128 {
+        let (_, encoded) = id.split_once('_').expect("a prefixed id");
+        encoded.bytes().fold(0u128, |value, byte| {
+            let digit = CROCKFORD.iter().position(|&c| c == byte).expect("base32");
+            (value << 5) | digit as u128
+        })
+    }
+
+    #[test]
+    fn ids_of_one_millisecond_still_sort_but_tell_nothing_of_each_other() {
+        let mut steps = Vec::new();
+        let mut previous = new_id("ord");
+        for _ in 0..1_000_000 {
+            let id = new_id("ord");
+            assert!(id > previous, "{id} does not sort after {previous}");
+            let (before, after) = (value_of(&previous), value_of(&id));
+            if before >> 80 == after >> 80 {
+                steps.push(after - before);
+            }
+            previous = id;
+            if steps.len() == 200 {
+                break;
+            }
+        }
+        assert_eq!(steps.len(), 200, "too few ids made in one millisecond");
+        // A neighbour is no small step away, and the steps differ: one id
+        // does not give away the next.
+        assert!(
+            steps.iter().all(|&step| step > 1 << 32),
+            "ids of one millisecond {} apart",
+            steps.iter().min().copied().unwrap_or_default()
+        );
+        steps.sort_unstable();
+        steps.dedup();
+        assert!(steps.len() > 190, "the steps between ids repeat");
     }
 }

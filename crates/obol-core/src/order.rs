@@ -123,6 +123,11 @@ pub struct OrderFacts {
     pub has_refunds: bool,
     /// A payment was attempted (any transaction exists).
     pub attempted: bool,
+    /// Money was captured: a zero-amount verification pays an order with
+    /// nothing captured, so nothing to reverse or refund.
+    pub captured: bool,
+    /// A payment (authorize, sale, verify) of the order is still open.
+    pub payment_open: bool,
 }
 
 /// Why a command is refused: `invalid_state`, with a message naming both.
@@ -141,11 +146,24 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
         C::Void => {
             matches!(status, S::InProgress | S::RequiresAction | S::Authorized) && !facts.in_flight
         }
-        C::Reverse => status == S::Paid && !facts.cleared && !facts.has_refunds && !facts.in_flight,
+        C::Reverse => {
+            status == S::Paid
+                && facts.captured
+                && !facts.cleared
+                && !facts.has_refunds
+                && !facts.in_flight
+        }
         // Refunds reserve instead of claiming, but never overlap a reverse.
-        C::Refund => status.is_captured() && !facts.in_flight,
+        C::Refund => status.is_captured() && facts.captured && !facts.in_flight,
         C::ChangeAmount => status == S::InProgress && !facts.attempted && !facts.in_flight,
-        C::Expire => matches!(status, S::InProgress | S::RequiresAction) && !facts.in_flight,
+        // A processing order's payment may still succeed: it expires only
+        // once nothing is open (a 3-D Secure payment is open with nothing
+        // in flight).
+        C::Expire => {
+            (matches!(status, S::InProgress | S::RequiresAction)
+                || (status == S::Processing && !facts.payment_open))
+                && !facts.in_flight
+        }
         C::ExpireAuthorization => status == S::Authorized && !facts.in_flight,
         C::Clear => {
             matches!(status, S::Paid | S::PartiallyRefunded) && !facts.cleared && !facts.in_flight
@@ -159,6 +177,11 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
             "another operation on this order is waiting for its connector (status {})",
             status.as_str()
         )
+    } else if status.is_captured() && !facts.captured {
+        format!(
+            "the order is {} by a zero-amount verification: nothing was captured",
+            status.as_str()
+        )
     } else {
         format!("the order is {}", status.as_str())
     };
@@ -168,6 +191,17 @@ pub fn check(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> R
             command.as_str()
         ),
     })
+}
+
+/// Whether a time-driven `command` that `check` refused may be allowed
+/// once an open operation settles, so that its step comes back later
+/// instead of ending: one waiting for its connector, or for expiry the
+/// open payment of a processing order.
+pub fn waits_for_connector(status: OrderStatus, command: OrderCommand, facts: OrderFacts) -> bool {
+    facts.in_flight
+        || (command == OrderCommand::Expire
+            && status == OrderStatus::Processing
+            && facts.payment_open)
 }
 
 /// The kind of a payment transaction.

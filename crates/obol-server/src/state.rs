@@ -28,7 +28,8 @@ pub struct Config {
     /// every payment operation between the connector call and step 3,
     /// `pause_before_connector_call` between step 1 and the call, and
     /// `pause_before_storing_answer` every keyed request between its end and
-    /// the storing of its answer; one-shot: `fail_step_3` and
+    /// the storing of its answer; `delay_connector_call` starts each call
+    /// only after its window; one-shot: `fail_step_3` and
     /// `fail_store_answer` make the first step 3, or the first storing of an
     /// idempotent answer, fail after the connector moved money,
     /// `hold_connector_call` holds the first connector call past the

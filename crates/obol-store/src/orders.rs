@@ -144,21 +144,36 @@ pub async fn find_order(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>> {
         .await
 }
 
-/// The order, locked until the transaction ends (PostgreSQL; SQLite's
-/// `BEGIN IMMEDIATE` already excludes other writers).
-pub async fn lock_order(conn: &mut Conn, backend: Backend, id: &str) -> Result<Option<OrderRow>> {
+/// An order of a brand, by primary key with the brand in the same statement:
+/// a row of another brand is filtered out before `FOR UPDATE` locks it, so
+/// no tenant can hold another's order nor time whether an id exists by
+/// waiting on it. `brand_id || ''` is an expression no index matches: with
+/// a plain `brand_id = $2`, a generic plan made on a small table picks the
+/// `(brand_id, status, id)` index and walks all of the brand's orders (see
+/// `of_brand`); this way it is always the primary key.
+const ORDER_OF_BRAND: &str = "id = $1 AND brand_id || '' = $2";
+
+/// The brand's order, locked until the transaction ends (PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already excludes other writers).
+pub async fn lock_order(
+    conn: &mut Conn,
+    backend: Backend,
+    brand_id: &str,
+    id: &str,
+) -> Result<Option<OrderRow>> {
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE {ORDER_OF_BRAND}{}",
         backend.for_update()
     );
     crate::sql::query_as(sql)
         .bind(id)
+        .bind(brand_id)
         .fetch_optional(conn)
         .await
 }
 
-/// The order, locked like `lock_order`, and the brand's enabled connector
-/// accounts in routing order: one round trip on PostgreSQL.
+/// The brand's order, locked like `lock_order`, and the brand's enabled
+/// connector accounts in routing order: one round trip on PostgreSQL.
 pub async fn lock_order_with_routes(
     conn: &mut Conn,
     backend: Backend,
@@ -169,13 +184,15 @@ pub async fn lock_order_with_routes(
     Vec<crate::connector_accounts::ConnectorAccountRow>,
 )> {
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE {ORDER_OF_BRAND}{}",
         backend.for_update()
     );
-    let order = crate::sql::query_as::<OrderRow>(sql).bind(id);
+    let order = crate::sql::query_as::<OrderRow>(sql)
+        .bind(id)
+        .bind(brand_id);
     let routes = crate::connector_accounts::enabled_query(brand_id);
     let (orders, routes) = conn.fetch_pair(order, routes).await?;
-    Ok((crate::of_brand(orders.into_iter().next(), brand_id), routes))
+    Ok((orders.into_iter().next(), routes))
 }
 
 /// An order as step 3 reads it: with its brand's clearing delay.

@@ -3,7 +3,10 @@ use proptest::prelude::*;
 
 #[test]
 fn table_of_allowed_commands() {
-    let facts = OrderFacts::default();
+    let facts = OrderFacts {
+        captured: true,
+        ..OrderFacts::default()
+    };
     let allowed: Vec<(OrderStatus, OrderCommand)> = ALL_STATUSES
         .iter()
         .flat_map(|&status| ALL_COMMANDS.iter().map(move |&command| (status, command)))
@@ -18,6 +21,7 @@ fn table_of_allowed_commands() {
         (S::InProgress, C::Expire),
         (S::RequiresAction, C::Void),
         (S::RequiresAction, C::Expire),
+        (S::Processing, C::Expire),
         (S::Authorized, C::Capture),
         (S::Authorized, C::IncrementAuthorization),
         (S::Authorized, C::Void),
@@ -68,6 +72,48 @@ fn in_flight_blocks_every_operation() {
 }
 
 #[test]
+fn a_verification_has_nothing_to_reverse_or_refund() {
+    let verified = OrderFacts::default();
+    for command in [OrderCommand::Reverse, OrderCommand::Refund] {
+        let refused = check(OrderStatus::Paid, command, verified).expect_err("refused");
+        assert!(
+            refused.message.contains("verification"),
+            "{}",
+            refused.message
+        );
+    }
+    assert!(check(OrderStatus::Completed, OrderCommand::Refund, verified).is_err());
+}
+
+#[test]
+fn a_processing_order_expires_only_once_its_payment_settled() {
+    let open = OrderFacts {
+        payment_open: true,
+        ..OrderFacts::default()
+    };
+    let status = OrderStatus::Processing;
+    assert!(check(status, OrderCommand::Expire, open).is_err());
+    assert!(waits_for_connector(status, OrderCommand::Expire, open));
+    assert!(check(status, OrderCommand::Expire, OrderFacts::default()).is_ok());
+    let busy = OrderFacts {
+        in_flight: true,
+        ..OrderFacts::default()
+    };
+    assert!(check(OrderStatus::InProgress, OrderCommand::Expire, busy).is_err());
+    assert!(waits_for_connector(
+        OrderStatus::InProgress,
+        OrderCommand::Expire,
+        busy
+    ));
+    // Refused for good: no operation will make it allowed.
+    assert!(!waits_for_connector(
+        OrderStatus::Paid,
+        OrderCommand::Expire,
+        OrderFacts::default()
+    ));
+}
+
+#[test]
 fn final_transactions_never_move() {
     use TransactionStatus as T;
     for to in [
@@ -87,6 +133,7 @@ fn final_transactions_never_move() {
 #[derive(Debug, Clone)]
 enum Step {
     Authorize(i64),
+    Verify,
     Capture(Option<i64>),
     Increment(i64),
     Refund(Option<i64>),
@@ -96,6 +143,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (1i64..20_000).prop_map(Step::Authorize),
+        Just(Step::Verify),
         proptest::option::of(-10i64..30_000).prop_map(Step::Capture),
         (-10i64..40_000).prop_map(Step::Increment),
         proptest::option::of(-10i64..30_000).prop_map(Step::Refund),
@@ -111,7 +159,11 @@ proptest! {
         let mut status = OrderStatus::InProgress;
         let mut amounts = Amounts::default();
         let mut pending: Vec<i64> = Vec::new();
-        let facts = |amounts: Amounts| OrderFacts { has_refunds: amounts.refunded + amounts.refund_pending > 0, ..OrderFacts::default() };
+        let facts = |amounts: Amounts| OrderFacts {
+            has_refunds: amounts.refunded + amounts.refund_pending > 0,
+            captured: amounts.captured > 0,
+            ..OrderFacts::default()
+        };
         for step in steps {
             match step {
                 Step::Authorize(amount) => {
@@ -119,6 +171,12 @@ proptest! {
                         amounts.amount = amount;
                         amounts.authorized = amount;
                         status = status_after_payment(TransactionKind::Authorize, CallResult::Succeeded);
+                    }
+                }
+                Step::Verify => {
+                    if check(status, OrderCommand::Confirm, facts(amounts)).is_ok() {
+                        amounts.amount = 0;
+                        status = status_after_payment(TransactionKind::Verify, CallResult::Succeeded);
                     }
                 }
                 Step::Capture(requested) => {
@@ -154,6 +212,11 @@ proptest! {
                         }
                     }
                 }
+            }
+            if amounts.captured == 0 {
+                // Nothing captured (a verification): nothing goes back.
+                prop_assert!(check(status, OrderCommand::Refund, facts(amounts)).is_err());
+                prop_assert!(check(status, OrderCommand::Reverse, facts(amounts)).is_err());
             }
             prop_assert!(amounts.captured <= amounts.authorized);
             prop_assert!(amounts.refunded + amounts.refund_pending <= amounts.captured);

@@ -121,26 +121,59 @@ async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp
     let Some(order) = order else { return Ok(None) };
     match OrderStatus::parse(&order.status) {
         Some(OrderStatus::InProgress | OrderStatus::Processing | OrderStatus::RequiresAction) => {
-            expire(state, order_id).await
+            expire(state, &order).await
         }
         Some(OrderStatus::Authorized) => expire_authorization(state, &order).await,
         _ if order.captured_at.is_some() && order.cleared_at.is_none() => {
-            clear(state, order_id).await
+            clear(state, &order).await
         }
         _ => Ok(None),
     }
 }
 
-/// A time-driven change refused only because another operation on the order
-/// is waiting for its connector is tried again later; otherwise it no
+/// Checks a time-driven `command`. One refused only until an open operation
+/// settles (one in flight, or a processing order's payment) is tried again
+/// later: an open order always has a next due time. `Ok(false)`: it no
 /// longer applies.
-fn retry_if_in_flight(state: &AppState, order: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
-    match &order.in_flight_transaction_id {
-        Some(transaction_id) => Err(NotDone {
-            message: format!("order {} waits for transaction {transaction_id}", order.id),
+async fn allowed_or_waits(
+    state: &AppState,
+    conn: &mut Conn,
+    order: &OrderRow,
+    command: OrderCommand,
+) -> Result<bool, NotDone> {
+    let facts = super::facts(conn, order, command).await.map_err(not_done)?;
+    let status = super::status(order).map_err(not_done)?;
+    if obol_core::order::check(status, command, facts).is_ok() {
+        return Ok(true);
+    }
+    if obol_core::order::waits_for_connector(status, command, facts) {
+        return Err(waits(state, order));
+    }
+    Ok(false)
+}
+
+/// The step comes back in a while: the order waits for its connector.
+fn waits(state: &AppState, order: &OrderRow) -> NotDone {
+    let waiting_for = order
+        .in_flight_transaction_id
+        .as_deref()
+        .unwrap_or("its open payment");
+    NotDone {
+        message: format!("order {} waits for {waiting_for}", order.id),
+        retry_at: Some(state.now().plus_ms(IN_FLIGHT_RETRY_MS)),
+    }
+}
+
+/// A void that answered without ending the order (its connector has not
+/// answered finally): the step comes back, so the order is never left
+/// without a next due time.
+fn voided(state: &AppState, order: super::Order) -> Result<Option<Timestamp>, NotDone> {
+    match OrderStatus::parse(&order.status) {
+        Some(OrderStatus::Expired | OrderStatus::Canceled) => Ok(None),
+        _ => Err(NotDone {
+            message: format!("order {} waits for its void", order.id),
             retry_at: Some(state.now().plus_ms(IN_FLIGHT_RETRY_MS)),
         }),
-        None => Ok(None),
     }
 }
 
@@ -151,31 +184,29 @@ fn not_done(error: ApiError) -> NotDone {
     }
 }
 
-/// Moves an unpaid order to `expired` at `expires_at`.
-async fn expire(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+/// Moves an unpaid order to `expired` at `expires_at`. A processing order
+/// waits for its open payment, which may still succeed (then it is paid).
+async fn expire(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &seen.brand_id, &seen.id).await?
     else {
         return Ok(None);
     };
     if now.as_ms() < order.expires_at {
         return Ok(Some(Timestamp::from_ms(order.expires_at)));
     }
-    if super::allow(&mut tx, &order, OrderCommand::Expire)
-        .await
-        .is_err()
-    {
-        return retry_if_in_flight(state, &order);
+    if !allowed_or_waits(state, &mut tx, &order, OrderCommand::Expire).await? {
+        return Ok(None);
     }
     if order.status == OrderStatus::RequiresAction.as_str() {
         // An open challenge is released at the connector first.
         tx.rollback().await?;
-        return super::operations::void(state, &order.brand_id, &order.id, "system", None)
+        let order = super::operations::void(state, &order.brand_id, &order.id, "system", None)
             .await
-            .map(|_| None)
-            .map_err(not_done);
+            .map_err(not_done)?;
+        return voided(state, order);
     }
     order.status = OrderStatus::Expired.as_str().to_owned();
     order.due_at = None;
@@ -210,7 +241,7 @@ async fn expire_authorization(
         return Ok(Some(Timestamp::from_ms(capture_before)));
     }
     match super::operations::void(state, &order.brand_id, &order.id, "system", None).await {
-        Ok(_) => Ok(None),
+        Ok(order) => voided(state, order),
         // Another operation is in flight: try again shortly.
         Err(error) if error.code == "invalid_state" => Err(NotDone {
             message: error.message,
@@ -222,19 +253,16 @@ async fn expire_authorization(
 
 /// Clearing: moves captured − refunded from pending to available (less a
 /// reseller's commission), sets `cleared_at`, and completes a paid order.
-async fn clear(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, &seen.brand_id, &seen.id).await?
     else {
         return Ok(None);
     };
-    if super::allow(&mut tx, &order, OrderCommand::Clear)
-        .await
-        .is_err()
-    {
-        return retry_if_in_flight(state, &order);
+    if !allowed_or_waits(state, &mut tx, &order, OrderCommand::Clear).await? {
+        return Ok(None);
     }
     let net = order.amount_captured - order.amount_refunded;
     if net > 0 {

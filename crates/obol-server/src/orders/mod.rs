@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
-use obol_core::order::{OrderCommand, OrderFacts, OrderStatus};
+use obol_core::order::{OrderCommand, OrderFacts, OrderStatus, TransactionKind, TransactionStatus};
 use obol_core::time::HOUR_MS;
 use obol_core::validate::{self, Metadata};
 use obol_core::{Currency, Timestamp};
@@ -411,14 +411,14 @@ pub async fn lock(
     brand_id: &str,
     id: &str,
 ) -> ApiResult<OrderRow> {
-    obol_store::orders::lock_order(conn, state.db.backend, id)
+    obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
         .await?
-        .filter(|row| row.brand_id == brand_id)
         .ok_or_else(|| ApiError::not_found("order", id))
 }
 
 /// The facts the state machine needs beyond the status; whether a refund
-/// exists is read only for a reverse, the one command it decides.
+/// exists is read only for a reverse, and whether a payment is open only
+/// for the expiry of a processing order: the commands they decide.
 pub async fn facts(
     conn: &mut Conn,
     row: &OrderRow,
@@ -428,11 +428,22 @@ pub async fn facts(
     let has_refunds = amounts_refunded
         || (command == OrderCommand::Reverse
             && obol_store::orders::has_refunds(conn, &row.id).await?);
+    let payment_open = command == OrderCommand::Expire
+        && row.status == OrderStatus::Processing.as_str()
+        && obol_store::orders::transactions_of_order(conn, &row.id)
+            .await?
+            .iter()
+            .any(|t| {
+                TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
+                    && TransactionStatus::parse(&t.status).is_none_or(TransactionStatus::is_open)
+            });
     Ok(OrderFacts {
         in_flight: row.in_flight_transaction_id.is_some(),
         cleared: row.cleared_at.is_some(),
         has_refunds,
         attempted: row.attempted != 0,
+        captured: row.amount_captured > 0,
+        payment_open,
     })
 }
 

@@ -112,7 +112,7 @@ async fn follow_up(
             currency: apply::currency_of(&order)?,
         },
     };
-    let report = payment::call(state, &connector, wrap(request)).await;
+    let report = payment::call(state, &connector, wrap(request), Some(txn.created_at)).await;
     let Applied {
         order,
         transaction,
@@ -289,7 +289,7 @@ pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> ApiResult<Rep
         operation,
         connector_transaction_id: txn.connector_transaction_id.clone(),
     };
-    Ok(payment::call(state, &connector, Call::Sync(request)).await)
+    Ok(payment::call(state, &connector, Call::Sync(request), None).await)
 }
 
 /// Sends a recorded follow-up operation whose call no request is making:
@@ -332,6 +332,6 @@ pub(crate) async fn resend_follow_up(
             currency,
         },
     };
-    let report = payment::call(state, &connector, wrap(request)).await;
+    let report = payment::call(state, &connector, wrap(request), Some(txn.created_at)).await;
     Ok(apply::apply(state, &txn.id, report).await?.transaction)
 }

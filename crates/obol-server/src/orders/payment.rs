@@ -47,6 +47,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// A call never sent: its time ran out before it could start. Its
+    /// outcome is unknown to the caller, as after a timeout; sync settles it.
+    fn not_sent() -> Report {
+        Report {
+            result: CallResult::Unknown,
+            connector_transaction_id: None,
+            http_code: None,
+            error: Some(
+                json!({"code": "connector_error", "message": "the connector call was not sent: its time ran out before it started"}),
+            ),
+            action_url: None,
+            not_found: false,
+        }
+    }
+
     /// Normalizes a call's result; `None` means Obol's timeout fired.
     pub fn from_call(result: Option<ConnectorResult>) -> Report {
         let unknown = |http_code, message: String| Report {
@@ -109,7 +124,8 @@ impl Report {
 /// Extra time after the call timeout before the sync job asks the connector.
 const SYNC_MARGIN_MS: i64 = 30_000;
 
-/// How long after its start a connector call may still be running.
+/// How long after its transaction's creation a connector call may still be
+/// running (`call` bounds every call within it).
 pub(crate) fn call_window_ms(state: &AppState) -> i64 {
     i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS
 }
@@ -189,20 +205,70 @@ pub(crate) enum Call {
     Sync(SyncRequest),
 }
 
-/// Step 2: the connector call, under Obol's timeout, with no transaction open.
-pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call: Call) -> Report {
-    let limit = Duration::from_millis(state.connector_timeout_ms);
+/// Test hook on calls that move money (never on a sync): stop after step 1,
+/// so a test can kill the process there.
+async fn money_call_failpoints(state: &AppState) {
     if state.failpoint.as_deref() == Some("pause_before_connector_call") {
-        // Test hook: stop after step 1, before the call goes out.
         tracing::warn!("failpoint pause_before_connector_call reached");
         std::future::pending::<()>().await;
     }
-    if state.failpoint_once("hold_connector_call") {
-        // Test hook: a call that starts later than a retry's patience.
-        let hold_ms = crate::idempotency::STALE_AFTER_MS.unsigned_abs() + 5_000;
-        tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+}
+
+/// Part of the sync margin that a call starting late may still use; the
+/// rest covers a request still on its way when Obol gives up on it.
+const LATE_START_GRACE_MS: i64 = SYNC_MARGIN_MS / 2;
+
+/// Step 2 for the operation of a transaction created at `created_at_ms`
+/// (`None` for a sync), under Obol's timeout, with no transaction open.
+///
+/// A call that moves money never runs past its transaction's creation +
+/// the timeout + `LATE_START_GRACE_MS`: one that starts late (pool waits,
+/// step 1's commit) gets only what is left, and one with nothing left is
+/// not sent at all (unknown, settled by sync). So no call can still be
+/// running when a sync `call_window_ms` after the creation finds no record
+/// of it, and that sync may fail the transaction. Bounding the call costs
+/// no write; recording when each call starts would cost one per payment.
+pub(crate) async fn call(
+    state: &AppState,
+    connector: &Arc<dyn Connector>,
+    call: Call,
+    created_at_ms: Option<i64>,
+) -> Report {
+    if created_at_ms.is_some() {
+        money_call_failpoints(state).await;
     }
+    if let (Some(created_at_ms), Some("delay_connector_call")) =
+        (created_at_ms, state.failpoint.as_deref())
+    {
+        // Test hook: the call starts only a second after its window (on
+        // Obol's clock), as if step 1's commit or the pool had kept it.
+        tracing::warn!("failpoint delay_connector_call reached");
+        let start_at_ms = created_at_ms + call_window_ms(state) + 1_000;
+        while state.now().as_ms() < start_at_ms {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let timeout_ms = i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4);
+    let limit_ms = match created_at_ms {
+        Some(created_at_ms) => {
+            let left_ms = created_at_ms + timeout_ms + LATE_START_GRACE_MS - state.now().as_ms();
+            if left_ms <= 0 {
+                tracing::warn!("a connector call was not sent: its time ran out before it started");
+                return Report::not_sent();
+            }
+            left_ms.min(timeout_ms)
+        }
+        None => timeout_ms,
+    };
+    let limit = Duration::from_millis(u64::try_from(limit_ms).unwrap_or(0));
+    let hold = created_at_ms.is_some() && state.failpoint_once("hold_connector_call");
     let future = async {
+        if hold {
+            // Test hook: a connector that takes longer than a retry's
+            // patience to answer (within the call's timeout).
+            let hold_ms = crate::idempotency::STALE_AFTER_MS.unsigned_abs() + 3_000;
+            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+        }
         match call {
             Call::Authorize(request) => connector.authorize(request).await,
             Call::Capture(request) => connector.capture(request).await,
@@ -214,7 +280,7 @@ pub(crate) async fn call(state: &AppState, connector: &Arc<dyn Connector>, call:
         }
     };
     let report = Report::from_call(tokio::time::timeout(limit, future).await.ok());
-    if state.failpoint.as_deref() == Some("pause_after_connector_call") {
+    if created_at_ms.is_some() && state.failpoint.as_deref() == Some("pause_after_connector_call") {
         // Test hook: stop between the connector call and step 3, so that a
         // test can kill the process there and check that sync recovers.
         tracing::warn!("failpoint pause_after_connector_call reached");
@@ -326,9 +392,15 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> ApiRe
         card: payment.card,
         return_url: format!("{}/v1/orders/{}/return", state.public_url, txn.order_id),
     };
-    let report = call(state, &payment.connector, Call::Authorize(request)).await;
+    let report = call(
+        state,
+        &payment.connector,
+        Call::Authorize(request),
+        Some(txn.created_at),
+    )
+    .await;
     if state.failpoint_once("order_expires_during_call") {
-        expire_for_test(state, &txn.order_id).await?;
+        expire_for_test(state, &txn.brand_id, &txn.order_id).await?;
     }
     let applied = super::apply::apply(state, &txn.id, report).await?;
     answer(
@@ -367,10 +439,10 @@ async fn resend(
 
 /// Test hook: the order stops being payable while its payment's connector
 /// call is out, as if its expiry had run then.
-async fn expire_for_test(state: &AppState, order_id: &str) -> ApiResult<()> {
+async fn expire_for_test(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
     if let Some(mut order) =
-        obol_store::orders::lock_order(&mut tx, state.db.backend, order_id).await?
+        obol_store::orders::lock_order(&mut tx, state.db.backend, brand_id, order_id).await?
     {
         tracing::warn!(order_id, "failpoint order_expires_during_call reached");
         order.status = obol_core::order::OrderStatus::Expired.as_str().to_owned();

@@ -136,7 +136,13 @@ pub async fn create(
             currency: apply::currency_of(&order)?,
         },
     };
-    let report = payment::call(state, &connector, Call::Refund(request)).await;
+    let report = payment::call(
+        state,
+        &connector,
+        Call::Refund(request),
+        Some(txn.created_at),
+    )
+    .await;
     let Applied { transaction, .. } = apply::apply(state, &txn.id, report).await?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id)

@@ -3,6 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use obol_core::Timestamp;
+use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
 use obol_store::Conn;
 use obol_store::orders::{OrderRow, RefundRow, TransactionRow};
@@ -53,6 +54,99 @@ pub struct Order {
     pub updated_at: Timestamp,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub cleared_at: Option<Timestamp>,
+}
+
+/// An order as a publishable key reads it (api.md, "Publishable keys"):
+/// what the hosted payment page shows, and nothing else of the brand's
+/// order (no customer id, metadata, callback URL, connector ids, card
+/// fingerprints nor transaction history).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutOrder {
+    pub id: String,
+    /// Always `order`.
+    pub object: &'static str,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Vec<crate::orders::Item>>)]
+    pub items: Option<Value>,
+    pub customer_email: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub next_action: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub last_payment_error: Option<Value>,
+    pub return_url: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    /// The payment attempts (authorize, sale, verify), oldest first.
+    pub payments: Vec<CheckoutPayment>,
+}
+
+/// A payment attempt as the hosted page shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutPayment {
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `unknown`.
+    pub status: String,
+    /// The card it used; `null` for other methods.
+    pub payment_method: Option<CheckoutPaymentMethod>,
+}
+
+/// A payment's card as its customer may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutPaymentMethod {
+    /// Always `card`.
+    #[serde(rename = "type")]
+    pub method_type: String,
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+}
+
+impl From<Order> for CheckoutOrder {
+    fn from(order: Order) -> Self {
+        let text = |method: &Value, field: &str| method[field].as_str().map(str::to_owned);
+        let payments = order
+            .payments
+            .iter()
+            .filter(|payment| {
+                TransactionKind::parse(&payment.kind).is_some_and(TransactionKind::is_payment)
+            })
+            .map(|payment| CheckoutPayment {
+                status: payment.status.clone(),
+                payment_method: payment.payment_method.as_ref().map(|method| {
+                    CheckoutPaymentMethod {
+                        method_type: text(method, "type").unwrap_or_else(|| "card".into()),
+                        brand: text(method, "brand"),
+                        last4: text(method, "last4"),
+                    }
+                }),
+            })
+            .collect();
+        CheckoutOrder {
+            id: order.id,
+            object: "order",
+            status: order.status,
+            amount: order.amount,
+            currency: order.currency,
+            description: order.description,
+            items: order.items,
+            customer_email: order.customer_email,
+            next_action: order.next_action,
+            last_payment_error: order.last_payment_error,
+            return_url: order.return_url,
+            expires_at: order.expires_at,
+            payments,
+        }
+    }
+}
+
+/// The answer about one order: the order, or its checkout view for a
+/// publishable key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OrderView {
+    Order(Box<Order>),
+    Checkout(Box<CheckoutOrder>),
 }
 
 /// One entry of a transaction's history.

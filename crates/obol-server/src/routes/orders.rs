@@ -6,6 +6,7 @@ use crate::extract::{ApiJson, QueryParams, check_cursor};
 use crate::idempotency::RequestKey;
 use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
+use crate::orders::views::OrderView;
 use crate::orders::{
     self, CreateOrder, Order, PaymentMethodInput, Refund, Transaction, UpdateOrder, operations,
     payment, refunds, views,
@@ -141,6 +142,15 @@ async fn list_orders(
     Ok(Json(List::new(data, rows.has_more)))
 }
 
+/// The order as `caller` may read it: a publishable key gets the checkout
+/// view only.
+fn view_for(caller: &OrderCaller, order: Order) -> OrderView {
+    match caller {
+        OrderCaller::Secret(_) => OrderView::Order(Box::new(order)),
+        OrderCaller::Publishable { .. } => OrderView::Checkout(Box::new(order.into())),
+    }
+}
+
 /// A publishable key acts on one order only: the one its client secret names.
 fn check_client_secret(
     state: &AppState,
@@ -160,20 +170,23 @@ fn check_client_secret(
 }
 
 /// An order with every payment transaction and its history. With a
-/// publishable key, `client_secret` must name this order.
+/// publishable key, `client_secret` must name this order, and the answer is
+/// its checkout view (`CheckoutOrder`).
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path), ("client_secret" = Option<String>, Query, description = "with a publishable key")),
-    responses((status = 200, body = Order), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = OrderView, description = "the order (`Order`); with a publishable key its checkout view (`CheckoutOrder`)"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_order(
     State(state): State<AppState>,
     caller: OrderCaller,
     Path(id): Path<String>,
     mut query: QueryParams,
-) -> ApiResult<Json<Order>> {
+) -> ApiResult<Json<OrderView>> {
     let client_secret = query.take("client_secret")?;
     query.finish()?;
     check_client_secret(&state, &caller, &id, client_secret.as_deref())?;
-    Ok(Json(orders::get(&state, caller.brand_id(), &id).await?))
+    let order = orders::get(&state, caller.brand_id(), &id).await?;
+    Ok(Json(view_for(&caller, order)))
 }
 
 /// Changes description, metadata, URLs; amount and items before any payment attempt.
@@ -191,9 +204,10 @@ async fn update_order(
     ))
 }
 
-/// Pays an order: sale with auto capture, else an authorization.
+/// Pays an order: sale with auto capture, else an authorization. With a
+/// publishable key, the answer is the order's checkout view.
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders", params(("id" = String, Path)), request_body = ConfirmOrder,
-    responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    responses((status = 200, body = OrderView, description = "the order (`Order`); with a publishable key its checkout view (`CheckoutOrder`)"), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn confirm_order(
     State(state): State<AppState>,
@@ -201,7 +215,7 @@ async fn confirm_order(
     Path(id): Path<String>,
     RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<ConfirmOrder>,
-) -> ApiResult<Json<Order>> {
+) -> ApiResult<Json<OrderView>> {
     check_client_secret(&state, &caller, &id, input.client_secret.as_deref())?;
     let trigger = match &caller {
         OrderCaller::Secret(_) => "api",
@@ -225,9 +239,8 @@ async fn confirm_order(
         trigger: trigger.into(),
         idempotency_key: key,
     };
-    Ok(Json(
-        payment::confirm(&state, caller.brand_id(), &id, confirm).await?,
-    ))
+    let order = payment::confirm(&state, caller.brand_id(), &id, confirm).await?;
+    Ok(Json(view_for(&caller, order)))
 }
 
 /// Captures all or part of an authorization; the rest is released.

@@ -114,24 +114,31 @@ impl Drop for TestDb {
             }
             Cleanup::Postgres { admin_url, name } => {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime: use a thread of its own.
-                let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
-                    runtime.block_on(async {
-                        if let Ok(db) = obol_store::Db::connect(&admin_url).await {
-                            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = obol_store::sql::query(sql).execute(&db.pool).await;
-                            db.close().await;
-                        }
-                    });
-                })
-                .join();
+                let _ = block_on_own_runtime(async move {
+                    if let Ok(db) = obol_store::Db::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = obol_store::sql::query(sql).execute(&db.pool).await;
+                        db.close().await;
+                    }
+                });
             }
         }
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own, for a `Drop`:
+/// it runs inside the test's runtime and cannot wait for a future there.
+fn block_on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work)
+    })
+    .join()
 }
 
 /// How to start a test server.
@@ -141,6 +148,8 @@ pub struct Options {
     pub jobs: Option<JobRegistry>,
     /// A one-shot failpoint (`OBOL_FAILPOINT`), disarmed until `arm_failpoint`.
     pub failpoint: Option<&'static str>,
+    /// The connector timeout, when not `CONNECTOR_TIMEOUT_MS`.
+    pub connector_timeout_ms: Option<u64>,
 }
 
 /// The ids of a list answer's `data`, in order.
@@ -153,7 +162,9 @@ pub fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A running server with a brand to act as.
+/// A running server with a brand to act as. When it goes away, at the end of
+/// its test, the harness checks the ledger's invariants: every test that
+/// moves money has its books checked without asking for it.
 pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
@@ -165,6 +176,8 @@ pub struct TestApp {
     options: Options,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Cleared by a test that breaks the books on purpose.
+    check_ledger: std::sync::atomic::AtomicBool,
 }
 
 /// A response: status, headers and the JSON body (`Null` when empty).
@@ -219,7 +232,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     let mut config = Config::new(db.url.clone());
     config.admin_key = Some(ADMIN_KEY.into());
     config.master_key = Some(MASTER_KEY.into());
-    config.connector_timeout_ms = CONNECTOR_TIMEOUT_MS;
+    config.connector_timeout_ms = options.connector_timeout_ms.unwrap_or(CONNECTOR_TIMEOUT_MS);
     config.test_clock = options.test_clock;
     config.job_poll_interval_ms = 50;
     config.failpoint = options.failpoint.map(str::to_owned);
@@ -254,6 +267,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
         options,
         stop: Some(stop),
         task: Some(task),
+        check_ledger: std::sync::atomic::AtomicBool::new(true),
     }
 }
 
@@ -525,7 +539,15 @@ impl TestApp {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Panics unless the ledger's books add up.
+    /// This test corrupts the ledger on purpose: its teardown does not
+    /// check the books.
+    pub fn leave_ledger_broken(&self) {
+        self.check_ledger
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Panics unless the ledger's books add up (the teardown checks them
+    /// too; this is for a check in the middle of a test).
     #[track_caller]
     pub fn assert_ledger_balanced(&self) -> impl std::future::Future<Output = ()> + '_ {
         let caller = std::panic::Location::caller();
@@ -538,12 +560,32 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server, then checks the books of its database (unless the
+    /// test already failed, or a restart handed the database on).
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        let check = self.check_ledger.load(std::sync::atomic::Ordering::Relaxed);
+        if !check || std::thread::panicking() || self.db.url.is_empty() {
+            return;
+        }
+        let url = self.db.url.clone();
+        // Over a connection of its own: the server's pools are going away.
+        let outcome = block_on_own_runtime(async move {
+            let db = obol_store::Db::connect(&url)
+                .await
+                .map_err(|error| format!("cannot open the test database: {error}"))?;
+            let checked = obol_server::ledger::check_invariants(&db).await;
+            db.close().await;
+            checked
+        })
+        .unwrap_or_else(|_| Err("the ledger check panicked".into()));
+        if let Err(problems) = outcome {
+            panic!("the test left the ledger broken: {problems}");
         }
     }
 }

@@ -18,6 +18,7 @@ on_both!(
     concurrent_wallet_debits_never_overdraw,
     concurrent_first_posts_share_accounts,
     busy_accounts_spread_over_balance_slots,
+    teardown_fails_a_test_that_breaks_the_books,
 );
 
 /// The connector account a test's processor_clearing account belongs to.
@@ -420,6 +421,7 @@ async fn lists_page_newest_first(backend: Backend) {
 
 async fn invariant_check_catches_corruption(backend: Backend) {
     let app = spawn(backend).await;
+    app.leave_ledger_broken();
     post_entry(&app, capture(&app, "ord_test_3", 700))
         .await
         .expect("capture posts");
@@ -569,6 +571,7 @@ async fn busy_accounts_spread_over_balance_slots(backend: Backend) {
     assert_books_balance(&app).await;
 
     if backend == Backend::Postgres {
+        app.leave_ledger_broken();
         obol_store::sql::query("UPDATE ledger_balance_slots SET balance = balance + 1")
             .execute(&app.state.db.pool)
             .await
@@ -594,4 +597,23 @@ async fn busy_accounts_spread_over_balance_slots(backend: Backend) {
             "{problem}"
         );
     }
+}
+
+/// Every test's books are checked when its server goes away: a test that
+/// leaves them broken fails without asking for the check.
+async fn teardown_fails_a_test_that_breaks_the_books(backend: Backend) {
+    let app = spawn(backend).await;
+    app.sandbox_account().await;
+    app.paid_order(1000, true).await;
+    obol_store::sql::query(
+        "UPDATE ledger_postings SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM ledger_postings)",
+    )
+    .execute(&app.state.db.pool)
+    .await
+    .expect("corrupt a posting");
+    // The teardown runs where the test ends; on a task of its own, its
+    // panic is an outcome to look at.
+    let teardown = tokio::spawn(async move { drop(app) }).await;
+    let failure = teardown.expect_err("the teardown passed broken books");
+    assert!(failure.is_panic(), "{failure}");
 }

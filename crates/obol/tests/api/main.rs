@@ -2,12 +2,14 @@
 
 pub mod harness;
 
+mod checkout;
 mod commission;
 mod connector_accounts;
 mod customers;
 mod idempotency;
 mod jobs;
 mod ledger;
+mod open_payments;
 mod openapi;
 mod orders;
 mod process;

@@ -425,7 +425,18 @@ async fn late_success_on_an_expired_order_is_returned(backend: Backend) {
 }
 
 async fn retry_while_the_first_is_held_past_the_stale_window(backend: Backend) {
-    let app = app_with(backend, "hold_connector_call").await;
+    // A connector call may take longer than the stale window (the timeout
+    // allows it); the held request keeps its record alive all along.
+    let app = harness::spawn_with(
+        backend,
+        Options {
+            failpoint: Some("hold_connector_call"),
+            connector_timeout_ms: Some(30_000),
+            ..Options::default()
+        },
+    )
+    .await;
+    app.sandbox_account().await;
     let order = app
         .create_order(json!({"amount": 4000, "currency": "EUR"}))
         .await;

@@ -385,6 +385,26 @@ async fn setup_mandate_order_verifies(backend: Backend) {
             .await,
         1
     );
+    // A verification captured nothing: there is nothing to reverse or refund.
+    let reverse = app
+        .post(&format!("/v1/orders/{id}/reverse"), json!({}))
+        .await;
+    let refund_all = app.post("/v1/refunds", json!({"order_id": id})).await;
+    let refund_some = app
+        .post("/v1/refunds", json!({"order_id": id, "amount": 1}))
+        .await;
+    for answer in [reverse, refund_all, refund_some] {
+        assert_eq!(
+            (answer.status, answer.code()),
+            (409, "invalid_state"),
+            "{}",
+            answer.body
+        );
+    }
+    let order = app.order(id).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["payments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.count("SELECT COUNT(*) FROM refunds").await, 0);
     app.assert_ledger_balanced().await;
 }
 

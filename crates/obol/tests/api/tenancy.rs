@@ -3,8 +3,9 @@
 use crate::harness::{Backend, spawn};
 use crate::on_both;
 use serde_json::json;
+use std::time::Duration;
 
-on_both!(other_brand_sees_nothing);
+on_both!(other_brand_sees_nothing, another_brands_lock_holds_nothing);
 
 async fn other_brand_sees_nothing(backend: Backend) {
     let app = spawn(backend).await;
@@ -66,4 +67,46 @@ async fn other_brand_sees_nothing(backend: Backend) {
         app.get(&format!("/v1/brands/{}", app.brand_id)).await.body["name"],
         "Acme"
     );
+}
+
+/// A lock asked for another brand finds nothing and locks nothing: the
+/// owner's own lock, while that transaction is still open, does not wait
+/// (nor could its wait tell another tenant that the id exists).
+async fn another_brands_lock_holds_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let order = app
+        .create_order(json!({"amount": 100, "currency": "EUR"}))
+        .await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let (other_brand, _) = app.other_brand("Beta").await;
+    let state = &app.state;
+    let mut intruder = state.db.begin().await.expect("begin");
+    let refused = obol_server::orders::lock(state, &mut intruder, &other_brand, &id)
+        .await
+        .expect_err("another brand's order is not found");
+    assert_eq!(refused.status.as_u16(), 404);
+    let (found, _) = obol_store::orders::lock_order_with_routes(
+        &mut intruder,
+        state.db.backend,
+        &id,
+        &other_brand,
+    )
+    .await
+    .expect("lock with routes");
+    assert!(found.is_none(), "another brand's order was found");
+    if backend == Backend::Sqlite {
+        // One writer at a time: SQLite has no row locks to hold.
+        intruder.rollback().await.expect("rollback");
+        return;
+    }
+    let mut owner = state.db.begin().await.expect("begin");
+    let locked = tokio::time::timeout(
+        Duration::from_secs(5),
+        obol_server::orders::lock(state, &mut owner, &app.brand_id, &id),
+    )
+    .await
+    .expect("the owner's lock waited for another brand's transaction");
+    assert_eq!(locked.expect("the owner's order").id, id);
+    owner.rollback().await.expect("rollback");
+    intruder.rollback().await.expect("rollback");
 }
