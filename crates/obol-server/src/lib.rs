@@ -60,8 +60,9 @@ pub struct Server {
     poll_interval: Duration,
 }
 
-/// The longest per-call connector timeout accepted: every wait that must
-/// outlast a connector call (sync's "not found" window) is sized from it.
+/// The longest per-call connector timeout accepted (api.md), so that the
+/// waits sized from the timeout (sync's "not found" window, how long a
+/// request renews its idempotency record) stay bounded.
 pub const CONNECTOR_TIMEOUT_MAX_MS: u64 = 60_000;
 
 /// Why the server could not start.
@@ -103,6 +104,17 @@ impl Server {
             return Err(StartError::Config(format!(
                 "OBOL_CONNECTOR_TIMEOUT_MS must be 1 to {CONNECTOR_TIMEOUT_MAX_MS}"
             )));
+        }
+        if let Some(failpoint) = &config.failpoint {
+            if !state::FAILPOINTS.contains(&failpoint.as_str()) {
+                return Err(StartError::Config(format!(
+                    "OBOL_FAILPOINT={failpoint} is not a known test hook"
+                )));
+            }
+            tracing::warn!(
+                failpoint,
+                "a test hook is set (OBOL_FAILPOINT): never in production"
+            );
         }
         let master_key = crypto::load(
             config.master_key.as_deref(),

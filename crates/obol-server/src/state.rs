@@ -7,6 +7,19 @@ use obol_connectors::ConnectorRegistry;
 use obol_store::Db;
 use std::sync::Arc;
 
+/// The test hooks `OBOL_FAILPOINT` may name (see `Config::failpoint`).
+pub const FAILPOINTS: &[&str] = &[
+    "pause_before_connector_call",
+    "pause_after_connector_call",
+    "pause_before_storing_answer",
+    "delay_connector_call",
+    "fail_step_3",
+    "fail_store_answer",
+    "hold_connector_call",
+    "order_expires_during_call",
+    "order_expires_then_crash",
+];
+
 /// Server configuration, from the environment and flags.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,8 +46,10 @@ pub struct Config {
     /// `fail_store_answer` make the first step 3, or the first storing of an
     /// idempotent answer, fail after the connector moved money,
     /// `hold_connector_call` holds the first connector call past the
-    /// idempotency stale window, and `order_expires_during_call` expires the
-    /// first confirmed order while its call is out.
+    /// idempotency stale window, `order_expires_during_call` expires the
+    /// first confirmed order while its call is out, and
+    /// `order_expires_then_crash` does so and sends no return of its late
+    /// payment, as if the process died after step 3.
     pub failpoint: Option<String>,
 }
 

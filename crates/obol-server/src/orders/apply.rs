@@ -118,7 +118,10 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
         ledger::post(&mut tx, &state.caches, entry, now).await?;
     }
     tx.commit().await.map_err(ApiError::internal)?;
-    if let Some(compensation) = compensation {
+    if let Some(compensation) = compensation
+        // Test hook: as if the process died before sending the return.
+        && state.failpoint.as_deref() != Some("order_expires_then_crash")
+    {
         // Boxed: sending the compensation applies its outcome in turn.
         Box::pin(super::operations::resend_follow_up(state, &compensation)).await?;
     }
@@ -231,7 +234,7 @@ async fn apply_to_order(
         TransactionKind::Authorize | TransactionKind::Sale | TransactionKind::Verify => {
             if !awaiting_payment(order) {
                 if result == CallResult::Succeeded {
-                    return late_success(state, conn, order, txn, kind, entries).await;
+                    return super::late::late_success(state, conn, order, txn, kind, entries).await;
                 }
                 return Ok(None);
             }
@@ -304,61 +307,6 @@ fn is_compensation(order: &OrderRow, txn: &TransactionRow, kind: TransactionKind
         )
 }
 
-/// A payment succeeded on an order that is no longer payable: the money
-/// the connector took is booked, and its return (a void of an
-/// authorization, a reverse of a sale) is recorded in the same transaction,
-/// to be sent once it commits. The order keeps its status.
-async fn late_success(
-    state: &AppState,
-    conn: &mut Conn,
-    order: &mut OrderRow,
-    txn: &TransactionRow,
-    kind: TransactionKind,
-    entries: &mut Vec<NewEntry>,
-) -> ApiResult<Option<TransactionRow>> {
-    tracing::warn!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
-        "a payment succeeded on an order that is no longer payable; returning it");
-    let (return_kind, amount) = match kind {
-        TransactionKind::Sale => {
-            let currency = currency_of(order)?;
-            entries.push(NewEntry {
-                brand_id: order.brand_id.clone(),
-                description: format!("late payment of {}", order.id),
-                order_id: Some(order.id.clone()),
-                customer_id: order.customer_id.clone(),
-                postings: vec![
-                    (clearing_account(order, txn, currency), txn.amount),
-                    (
-                        brand_account(order, AccountType::BrandPending, currency),
-                        -txn.amount,
-                    ),
-                ],
-            });
-            (TransactionKind::Reverse, txn.amount)
-        }
-        TransactionKind::Authorize => (TransactionKind::Void, txn.amount),
-        // A zero-amount verification holds no money.
-        _ => return Ok(None),
-    };
-    let account = crate::connector_accounts::get(conn, &order.brand_id, &txn.connector_account_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("connector account vanished"))?;
-    let compensation = super::payment::record_intent(
-        state,
-        conn,
-        order,
-        return_kind,
-        amount,
-        "system",
-        &account,
-        None,
-        Some(txn.id.clone()),
-        None,
-    )
-    .await?;
-    Ok(Some(compensation))
-}
-
 fn apply_payment(
     order: &mut OrderRow,
     txn: &TransactionRow,
@@ -411,8 +359,16 @@ fn captured(
     entries: &mut Vec<NewEntry>,
 ) -> ApiResult<()> {
     debug_assert!(order.amount_captured <= order.amount_authorized);
+    entries.push(capture_entry(order, txn)?);
+    order.due_at = Some(step.now.plus_ms(step.clearing_days * DAY_MS).as_ms());
+    Ok(())
+}
+
+/// The ledger entry of money a connector took for the order: into the
+/// processor's clearing account, owed to the brand as pending.
+pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> ApiResult<NewEntry> {
     let currency = currency_of(order)?;
-    let entry = NewEntry {
+    Ok(NewEntry {
         brand_id: order.brand_id.clone(),
         description: format!("capture of {}", order.id),
         order_id: Some(order.id.clone()),
@@ -424,10 +380,7 @@ fn captured(
                 -txn.amount,
             ),
         ],
-    };
-    entries.push(entry);
-    order.due_at = Some(step.now.plus_ms(step.clearing_days * DAY_MS).as_ms());
-    Ok(())
+    })
 }
 
 /// Marks the order's still-open payment (a 3-D Secure one) failed when the

@@ -124,6 +124,12 @@ async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp
             expire(state, &order).await
         }
         Some(OrderStatus::Authorized) => expire_authorization(state, &order).await,
+        // Only due when a payment landed after the order stopped being payable.
+        Some(OrderStatus::Expired | OrderStatus::Canceled) => {
+            super::late::return_late_payments(state, &order)
+                .await
+                .map_err(not_done)
+        }
         _ if order.captured_at.is_some() && order.cleared_at.is_none() => {
             clear(state, &order).await
         }

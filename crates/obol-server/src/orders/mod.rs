@@ -3,6 +3,7 @@
 pub mod apply;
 pub(crate) mod bound;
 pub mod jobs;
+mod late;
 pub mod operations;
 pub mod payment;
 pub mod refunds;

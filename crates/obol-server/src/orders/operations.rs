@@ -7,13 +7,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
-use obol_connectors::{FollowUpRequest, Operation, SyncRequest};
+use obol_connectors::{AccountContext, Connector, FollowUpRequest, Operation, SyncRequest};
 use obol_core::Money;
 use obol_core::order::{
     self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
 };
 use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, TransactionRow};
+use std::sync::Arc;
 
 /// 400 for an amount the state machine refused.
 pub(crate) fn amount_error(refused: AmountRefused) -> ApiError {
@@ -54,17 +55,13 @@ async fn follow_up(
     key: Option<&IdempotencyKey>,
     amount_for: impl FnOnce(&OrderRow) -> ApiResult<i64>,
 ) -> ApiResult<Order> {
-    let (kind, operation, wrap): (TransactionKind, Operation, fn(FollowUpRequest) -> Call) =
-        match command {
-            OrderCommand::Capture => (TransactionKind::Capture, Operation::Capture, Call::Capture),
-            OrderCommand::IncrementAuthorization => (
-                TransactionKind::IncrementAuthorization,
-                Operation::IncrementAuthorization,
-                Call::Increment,
-            ),
-            OrderCommand::Reverse => (TransactionKind::Reverse, Operation::Reverse, Call::Reverse),
-            _ => (TransactionKind::Void, Operation::Void, Call::Void),
-        };
+    let kind = match command {
+        OrderCommand::Capture => TransactionKind::Capture,
+        OrderCommand::IncrementAuthorization => TransactionKind::IncrementAuthorization,
+        OrderCommand::Reverse => TransactionKind::Reverse,
+        _ => TransactionKind::Void,
+    };
+    let (operation, _) = follow_up_call(kind)?;
     if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         if txn.order_id != order_id || txn.kind != kind.as_str() {
@@ -102,24 +99,62 @@ async fn follow_up(
     let now_ms = txn.created_at;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now_ms).await?;
     tx.commit().await.map_err(ApiError::internal)?;
+    let Applied {
+        order,
+        transaction,
+        rendered,
+        ..
+    } = send_follow_up(state, &connector, context, &txn, &payment).await?;
+    payment::answer(state, &order, &transaction, rendered).await
+}
+
+/// How a follow-up request becomes a call.
+type WrapCall = fn(FollowUpRequest) -> Call;
+
+/// The connector operation of a follow-up transaction kind, and its call.
+pub(crate) fn follow_up_call(kind: TransactionKind) -> ApiResult<(Operation, WrapCall)> {
+    Ok(match kind {
+        TransactionKind::Capture => (Operation::Capture, Call::Capture),
+        TransactionKind::IncrementAuthorization => {
+            (Operation::IncrementAuthorization, Call::Increment)
+        }
+        TransactionKind::Void => (Operation::Void, Call::Void),
+        TransactionKind::Reverse => (Operation::Reverse, Call::Reverse),
+        TransactionKind::Refund => (Operation::Refund, Call::Refund),
+        other => {
+            return Err(ApiError::internal(format!(
+                "{} is not a follow-up operation",
+                other.as_str()
+            )));
+        }
+    })
+}
+
+/// Steps 2 and 3 of the follow-up `txn` on `payment`.
+pub(crate) async fn send_follow_up(
+    state: &AppState,
+    connector: &Arc<dyn Connector>,
+    context: AccountContext,
+    txn: &TransactionRow,
+    payment: &TransactionRow,
+) -> ApiResult<Applied> {
+    let kind = TransactionKind::parse(&txn.kind)
+        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let (_, wrap) = follow_up_call(kind)?;
+    let currency = obol_core::Currency::parse(&txn.currency)
+        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
     let request = FollowUpRequest {
         account: context,
         transaction_id: txn.id.clone(),
         payment_transaction_id: payment.id.clone(),
         connector_payment_id: payment.connector_transaction_id.clone(),
         amount: Money {
-            amount_minor: amount,
-            currency: apply::currency_of(&order)?,
+            amount_minor: txn.amount,
+            currency,
         },
     };
-    let report = payment::call(state, &connector, wrap(request), Some(txn.created_at)).await;
-    let Applied {
-        order,
-        transaction,
-        rendered,
-        ..
-    } = apply::apply(state, &txn.id, report).await?;
-    payment::answer(state, &order, &transaction, rendered).await
+    let report = payment::call(state, connector, wrap(request), Some(txn.created_at)).await;
+    apply::apply(state, &txn.id, report).await
 }
 
 async fn cancel_unpaid(
@@ -308,30 +343,7 @@ pub(crate) async fn resend_follow_up(
     .ok_or_else(|| ApiError::internal(format!("transaction {} names no payment", txn.id)))?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
     drop(conn);
-    let wrap: fn(FollowUpRequest) -> Call = match TransactionKind::parse(&txn.kind) {
-        Some(TransactionKind::Void) => Call::Void,
-        Some(TransactionKind::Reverse) => Call::Reverse,
-        Some(TransactionKind::Refund) => Call::Refund,
-        Some(TransactionKind::Capture) => Call::Capture,
-        _ => {
-            return Err(ApiError::internal(format!(
-                "transaction {} is not a follow-up operation",
-                txn.id
-            )));
-        }
-    };
-    let currency = obol_core::Currency::parse(&txn.currency)
-        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
-    let request = FollowUpRequest {
-        account: context,
-        transaction_id: txn.id.clone(),
-        payment_transaction_id: payment.id.clone(),
-        connector_payment_id: payment.connector_transaction_id.clone(),
-        amount: Money {
-            amount_minor: txn.amount,
-            currency,
-        },
-    };
-    let report = payment::call(state, &connector, wrap(request), Some(txn.created_at)).await;
-    Ok(apply::apply(state, &txn.id, report).await?.transaction)
+    Ok(send_follow_up(state, &connector, context, txn, &payment)
+        .await?
+        .transaction)
 }

@@ -399,7 +399,9 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> ApiRe
         Some(txn.created_at),
     )
     .await;
-    if state.failpoint_once("order_expires_during_call") {
+    if state.failpoint_once("order_expires_during_call")
+        || state.failpoint_once("order_expires_then_crash")
+    {
         expire_for_test(state, &txn.brand_id, &txn.order_id).await?;
     }
     let applied = super::apply::apply(state, &txn.id, report).await?;

@@ -1,16 +1,16 @@
 //! Refunds: partial and repeated, each reserving its amount while pending.
 
 use super::apply::{self, Applied};
-use super::payment::{self, Call, Report};
+use super::payment::{self, Report};
 use super::views::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::events;
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
-use obol_connectors::{FollowUpRequest, Operation};
+use obol_connectors::Operation;
+use obol_core::Timestamp;
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
-use obol_core::{Money, Timestamp};
 use obol_store::Conn;
 use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, RefundRow, TransactionRow};
@@ -126,24 +126,8 @@ pub async fn create(
     obol_store::orders::insert_refund(&mut tx, &row).await?;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     tx.commit().await.map_err(ApiError::internal)?;
-    let request = FollowUpRequest {
-        account: context,
-        transaction_id: txn.id.clone(),
-        payment_transaction_id: payment.id.clone(),
-        connector_payment_id: payment.connector_transaction_id.clone(),
-        amount: Money {
-            amount_minor: amount,
-            currency: apply::currency_of(&order)?,
-        },
-    };
-    let report = payment::call(
-        state,
-        &connector,
-        Call::Refund(request),
-        Some(txn.created_at),
-    )
-    .await;
-    let Applied { transaction, .. } = apply::apply(state, &txn.id, report).await?;
+    let Applied { transaction, .. } =
+        super::operations::send_follow_up(state, &connector, context, &txn, &payment).await?;
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id)
         .await?

@@ -21,6 +21,7 @@ on_both!(
     stored_answers_with_secrets_are_sealed,
     credit_top_up_is_refused_until_wallets_exist,
     late_success_on_an_expired_order_is_returned,
+    late_success_whose_return_never_went_out_is_returned_later,
     retry_while_the_first_is_held_past_the_stale_window,
 );
 
@@ -475,4 +476,55 @@ async fn retry_while_the_first_is_held_past_the_stale_window(backend: Backend) {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.expect(200)["status"], "paid");
     assert_eq!(app.count("SELECT COUNT(*) FROM sandbox_payments").await, 1);
+}
+
+/// The process "dies" after booking a late success, before sending its
+/// return: sync fails the return nobody sent, and the order's due step
+/// makes a new one, so the money still goes back.
+async fn late_success_whose_return_never_went_out_is_returned_later(backend: Backend) {
+    let app = harness::spawn_with(
+        backend,
+        Options {
+            test_clock: true,
+            failpoint: Some("order_expires_then_crash"),
+            ..Options::default()
+        },
+    )
+    .await;
+    app.sandbox_account().await;
+    let order = app
+        .create_order(json!({"amount": 2500, "currency": "EUR"}))
+        .await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    app.arm_failpoint();
+    app.confirm_card(&id, "4242424242424242").await;
+    let order = app.order(&id).await;
+    assert_eq!(order["status"], "expired");
+    assert_eq!(
+        order["payments"][1]["status"], "pending",
+        "the return is not sent"
+    );
+    app.advance(3_600).await;
+    let order = app.order(&id).await;
+    let payments = order["payments"].as_array().expect("payments");
+    let states: Vec<(Value, Value)> = payments
+        .iter()
+        .map(|p| (p["kind"].clone(), p["status"].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (json!("sale"), json!("succeeded")),
+            (json!("reverse"), json!("failed")),
+            (json!("reverse"), json!("succeeded")),
+        ],
+        "{order}"
+    );
+    let state: String = obol_store::sql::query_scalar("SELECT state FROM sandbox_payments")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("sandbox payment");
+    assert_eq!(state, "reversed");
+    assert_eq!(order["status"], "expired");
+    app.assert_ledger_balanced().await;
 }
