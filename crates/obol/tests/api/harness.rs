@@ -531,6 +531,21 @@ impl TestApp {
             .clone()
     }
 
+    /// The SQLite database file and its log, checkpointed so the file holds
+    /// everything; empty on PostgreSQL.
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        let Some(path) = self.db.sqlite_path() else {
+            return Vec::new();
+        };
+        obol_store::sql::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.state.db.pool)
+            .await
+            .expect("checkpoint");
+        let mut bytes = std::fs::read(&path).expect("database file");
+        bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// Arms the one-shot failpoint of `Options::failpoint`: the next time it
     /// is reached, it fires.
     pub fn arm_failpoint(&self) {
@@ -588,4 +603,11 @@ impl Drop for TestApp {
             panic!("the test left the ledger broken: {problems}");
         }
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }

@@ -515,29 +515,63 @@ on_both!(
     confirm_retried_after_a_kill_before_its_answer_was_stored,
 );
 
+/// A server started with a failpoint, and an order of 5000 EUR to pay.
+struct Unpaid {
+    dir: WorkDir,
+    db: Option<TestDb>,
+    url: String,
+    first: Serve,
+    base: String,
+    key: String,
+    order_id: String,
+}
+
+impl Unpaid {
+    async fn start(backend: Backend, failpoint: &str) -> Unpaid {
+        let dir = WorkDir::new();
+        let db = database(backend).await;
+        let url = url_of(&dir.0, db.as_ref());
+        let mut command = obol(&dir.0, db.as_ref().map(|db| db.url.as_str()));
+        command.env("OBOL_FAILPOINT", failpoint);
+        let mut first = Serve::start(command);
+        let (lines, base) = first.listening().await;
+        let key = printed(&lines, "demo secret key:");
+        let (status, order) = call(
+            reqwest::Method::POST,
+            format!("{base}/v1/orders"),
+            &key,
+            Some(json!({"amount": 5000, "currency": "EUR"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{order}");
+        let order_id = order["id"].as_str().expect("order id").to_owned();
+        Unpaid {
+            dir,
+            db,
+            url,
+            first,
+            base,
+            key,
+            order_id,
+        }
+    }
+}
+
 /// A keyed confirm whose process is killed at `failpoint`, then retried
 /// with the same key on a restarted server: the retry answers 200 with the
 /// order as it stands (paid), never 409 `invalid_state`, and the sandbox
 /// charged once. Until the dead request's record goes stale the retry is
 /// told it is still in progress.
 async fn confirm_retried_after_a_kill(backend: Backend, failpoint: &str) {
-    let dir = WorkDir::new();
-    let db = database(backend).await;
-    let url = url_of(&dir.0, db.as_ref());
-    let mut command = obol(&dir.0, db.as_ref().map(|db| db.url.as_str()));
-    command.env("OBOL_FAILPOINT", failpoint);
-    let mut first = Serve::start(command);
-    let (lines, base) = first.listening().await;
-    let key = printed(&lines, "demo secret key:");
-    let (status, order) = call(
-        reqwest::Method::POST,
-        format!("{base}/v1/orders"),
-        &key,
-        Some(json!({"amount": 5000, "currency": "EUR"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{order}");
-    let order_id = order["id"].as_str().expect("order id").to_owned();
+    let Unpaid {
+        dir,
+        db,
+        url,
+        mut first,
+        base,
+        key,
+        order_id,
+    } = Unpaid::start(backend, failpoint).await;
     let confirm = |base: String| {
         let (key, order_id) = (key.clone(), order_id.clone());
         async move {
@@ -616,23 +650,15 @@ async fn confirm_retried_after_a_kill_before_its_answer_was_stored(backend: Back
 /// a `pending` transaction that sync completes after a restart; nothing is
 /// charged twice.
 async fn crash_between_connector_call_and_step_3(backend: Backend) {
-    let dir = WorkDir::new();
-    let db = database(backend).await;
-    let url = url_of(&dir.0, db.as_ref());
-    let mut command = obol(&dir.0, db.as_ref().map(|db| db.url.as_str()));
-    command.env("OBOL_FAILPOINT", "pause_after_connector_call");
-    let mut first = Serve::start(command);
-    let (lines, base) = first.listening().await;
-    let key = printed(&lines, "demo secret key:");
-    let (status, order) = call(
-        reqwest::Method::POST,
-        format!("{base}/v1/orders"),
-        &key,
-        Some(json!({"amount": 5000, "currency": "EUR"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{order}");
-    let order_id = order["id"].as_str().expect("order id").to_owned();
+    let Unpaid {
+        dir,
+        db,
+        url,
+        mut first,
+        base,
+        key,
+        order_id,
+    } = Unpaid::start(backend, "pause_after_connector_call").await;
     let confirm_url = format!("{base}/v1/orders/{order_id}/confirm");
     let confirm_key = key.clone();
     let confirm = tokio::spawn(async move {

@@ -252,26 +252,6 @@ async fn idempotency_dump(app: &TestApp) -> String {
         .join("\n")
 }
 
-/// The SQLite database file and its log, checkpointed; empty on PostgreSQL.
-async fn database_bytes(app: &TestApp) -> Vec<u8> {
-    let Some(path) = app.db.sqlite_path() else {
-        return Vec::new();
-    };
-    obol_store::sql::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&app.state.db.pool)
-        .await
-        .expect("checkpoint");
-    let mut bytes = std::fs::read(&path).expect("database file");
-    bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
 async fn card_data_never_in_idempotency_records(backend: Backend) {
     use sha2::{Digest, Sha256};
     let app = app_with(backend, ANSWER).await;
@@ -302,9 +282,9 @@ async fn card_data_never_in_idempotency_records(backend: Backend) {
             "an unkeyed fingerprint is stored"
         );
     }
-    let bytes = database_bytes(&app).await;
+    let bytes = app.database_bytes().await;
     assert!(
-        !contains(&bytes, number.as_bytes()),
+        !harness::contains(&bytes, number.as_bytes()),
         "a card number is in the database file"
     );
 }
@@ -348,14 +328,14 @@ async fn stored_answers_with_secrets_are_sealed(backend: Backend) {
         dump.contains("/v1/api_keys"),
         "the records are there: {dump}"
     );
-    let bytes = database_bytes(&app).await;
+    let bytes = app.database_bytes().await;
     for shown_once in [&secret, &webhook_secret, &brand_secret] {
         assert!(
             !dump.contains(shown_once.as_str()),
             "a plaintext secret is stored"
         );
         assert!(
-            !contains(&bytes, shown_once.as_bytes()),
+            !harness::contains(&bytes, shown_once.as_bytes()),
             "a secret is in the database file"
         );
     }

@@ -1,6 +1,6 @@
 //! API key secrets are stored only as hashes.
 
-use crate::harness::{Backend, spawn};
+use crate::harness::{self, Backend, spawn};
 use crate::on_both;
 use serde_json::json;
 
@@ -38,25 +38,11 @@ async fn secrets_are_stored_hashed(backend: Backend) {
             );
         }
     }
-    if let Some(path) = app.db.sqlite_path() {
-        // Checkpoint the WAL so the file holds everything, then search it.
-        obol_store::sql::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&app.state.db.pool)
-            .await
-            .expect("checkpoint");
-        let mut bytes = std::fs::read(&path).expect("database file");
-        bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
-        for secret in &secrets {
-            assert!(
-                !contains(&bytes, secret.as_bytes()),
-                "a secret is in the database file"
-            );
-        }
+    let bytes = app.database_bytes().await;
+    for secret in &secrets {
+        assert!(
+            !harness::contains(&bytes, secret.as_bytes()),
+            "a secret is in the database file"
+        );
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
 }
