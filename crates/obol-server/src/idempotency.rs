@@ -339,8 +339,14 @@ impl Held {
             idempotency::heartbeat(&mut conn, &self.scope, &self.key, &self.owner, now_ms).await
         }
         .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not renew an idempotency record");
+        match result {
+            Ok(true) => {}
+            // Taken over after missed renewals: what this request made is
+            // bound to the key, so the retry that holds it now answers from it.
+            Ok(false) => {
+                tracing::warn!("an idempotency record was taken over while its request ran")
+            }
+            Err(error) => tracing::warn!(%error, "could not renew an idempotency record"),
         }
     }
 

@@ -6,7 +6,7 @@
 ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_status_check;
 ALTER TABLE idempotency_keys ADD CONSTRAINT idempotency_keys_status_check
     CHECK (status IN ('running', 'done', 'failed'));
-ALTER TABLE idempotency_keys ADD COLUMN response_sealed INTEGER NOT NULL DEFAULT 0
+ALTER TABLE idempotency_keys ADD COLUMN response_sealed BIGINT NOT NULL DEFAULT 0
     CHECK (response_sealed IN (0, 1));
 ALTER TABLE idempotency_keys ADD COLUMN owner TEXT;
 -- Earlier fingerprints were unkeyed hashes of bodies that may hold a card
