@@ -18,7 +18,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING: &str = "obol listening on http://";
 
 /// An empty working directory, removed with this value.
-struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl WorkDir {
     fn new() -> WorkDir {
@@ -39,7 +39,7 @@ impl Drop for WorkDir {
 }
 
 /// The environment of a fresh clone: nothing configured but what is given.
-fn obol(dir: &Path, database_url: Option<&str>) -> Command {
+pub(crate) fn obol(dir: &Path, database_url: Option<&str>) -> Command {
     let mut command = Command::new(OBOL);
     command
         .current_dir(dir)
@@ -64,14 +64,14 @@ fn obol(dir: &Path, database_url: Option<&str>) -> Command {
 
 /// A running `obol serve`: its stdout line by line, its stderr kept for
 /// failure messages; killed if the test fails before stopping it.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     lines: UnboundedReceiver<String>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Serve {
-    fn start(mut command: Command) -> Serve {
+    pub(crate) fn start(mut command: Command) -> Serve {
         let mut child = command
             .arg("serve")
             .env("OBOL_LISTEN", "127.0.0.1:0")
@@ -113,7 +113,7 @@ impl Serve {
 
     /// Reads stdout up to the listening line; returns the lines before it
     /// and the base URL.
-    async fn listening(&mut self) -> (Vec<String>, String) {
+    pub(crate) async fn listening(&mut self) -> (Vec<String>, String) {
         let mut before = Vec::new();
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
@@ -137,7 +137,7 @@ impl Serve {
 
     /// Sends SIGTERM, waits for the exit; returns its status and the rest of
     /// stdout.
-    async fn terminate(&mut self) -> (ExitStatus, Vec<String>) {
+    pub(crate) async fn terminate(&mut self) -> (ExitStatus, Vec<String>) {
         let sent = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -185,7 +185,7 @@ fn printed(lines: &[String], label: &str) -> String {
         .unwrap_or_else(|| panic!("no '{label}' line in {lines:#?}"))
 }
 
-async fn call(
+pub(crate) async fn call(
     method: reqwest::Method,
     url: String,
     key: &str,
@@ -208,7 +208,7 @@ async fn call(
 
 /// For PostgreSQL a fresh database; for SQLite none: the default
 /// `sqlite://obol.db` in the working directory is used.
-async fn database(backend: Backend) -> Option<TestDb> {
+pub(crate) async fn database(backend: Backend) -> Option<TestDb> {
     match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(TestDb::new(backend).await),
@@ -462,7 +462,7 @@ async fn brand_create_and_migrate_commands(backend: Backend) {
 
 impl Serve {
     /// SIGKILL: the process dies wherever it is, with no cleanup.
-    async fn kill_hard(&mut self) {
+    pub(crate) async fn kill_hard(&mut self) {
         let sent = Command::new("kill")
             .arg("-KILL")
             .arg(self.child.id().to_string())
@@ -480,7 +480,7 @@ impl Serve {
     }
 
     /// Waits until stderr contains `needle`.
-    async fn wait_for_log(&self, needle: &str) {
+    pub(crate) async fn wait_for_log(&self, needle: &str) {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         while !self.stderr().contains(needle) {
             assert!(
@@ -494,40 +494,37 @@ impl Serve {
 }
 
 /// The database URL a server in `dir` uses: the given one, or the default file.
-fn url_of(dir: &Path, db: Option<&TestDb>) -> String {
+pub(crate) fn url_of(dir: &Path, db: Option<&TestDb>) -> String {
     match db {
         Some(db) => db.url.clone(),
         None => format!("sqlite://{}", dir.join("obol.db").display()),
     }
 }
 
-const CARD: &str = "4242424242424242";
+pub(crate) const CARD: &str = "4242424242424242";
 
-fn card(number: &str, cvc: &str) -> Value {
+pub(crate) fn card(number: &str, cvc: &str) -> Value {
     json!({"payment_method": {"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": cvc}}})
 }
 
 on_both!(
     crash_between_connector_call_and_step_3,
     card_data_is_never_stored_or_logged,
-    confirm_retried_after_a_kill_before_the_call,
-    confirm_retried_after_a_kill_before_step_3,
-    confirm_retried_after_a_kill_before_its_answer_was_stored,
 );
 
 /// A server started with a failpoint, and an order of 5000 EUR to pay.
-struct Unpaid {
-    dir: WorkDir,
-    db: Option<TestDb>,
-    url: String,
-    first: Serve,
-    base: String,
-    key: String,
-    order_id: String,
+pub(crate) struct Unpaid {
+    pub(crate) dir: WorkDir,
+    pub(crate) db: Option<TestDb>,
+    pub(crate) url: String,
+    pub(crate) first: Serve,
+    pub(crate) base: String,
+    pub(crate) key: String,
+    pub(crate) order_id: String,
 }
 
 impl Unpaid {
-    async fn start(backend: Backend, failpoint: &str) -> Unpaid {
+    pub(crate) async fn start(backend: Backend, failpoint: &str) -> Unpaid {
         let dir = WorkDir::new();
         let db = database(backend).await;
         let url = url_of(&dir.0, db.as_ref());
@@ -555,95 +552,6 @@ impl Unpaid {
             order_id,
         }
     }
-}
-
-/// A keyed confirm whose process is killed at `failpoint`, then retried
-/// with the same key on a restarted server: the retry answers 200 with the
-/// order as it stands (paid), never 409 `invalid_state`, and the sandbox
-/// charged once. Until the dead request's record goes stale the retry is
-/// told it is still in progress.
-async fn confirm_retried_after_a_kill(backend: Backend, failpoint: &str) {
-    let Unpaid {
-        dir,
-        db,
-        url,
-        mut first,
-        base,
-        key,
-        order_id,
-    } = Unpaid::start(backend, failpoint).await;
-    let confirm = |base: String| {
-        let (key, order_id) = (key.clone(), order_id.clone());
-        async move {
-            let response = reqwest::Client::new()
-                .post(format!("{base}/v1/orders/{order_id}/confirm"))
-                .bearer_auth(key)
-                .header("Idempotency-Key", "confirm-after-kill")
-                .header("content-type", "application/json")
-                .body(card(CARD, "123").to_string())
-                .send()
-                .await;
-            match response {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body: Value = response.json().await.unwrap_or(Value::Null);
-                    Some((status, body))
-                }
-                Err(_) => None,
-            }
-        }
-    };
-    let held = tokio::spawn(confirm(base.clone()));
-    first
-        .wait_for_log(&format!("failpoint {failpoint} reached"))
-        .await;
-    first.kill_hard().await;
-    assert_eq!(
-        held.await.expect("task"),
-        None,
-        "the killed request never answered"
-    );
-
-    let mut second = Serve::start(obol(&dir.0, db.as_ref().map(|db| db.url.as_str())));
-    let (_, base) = second.listening().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    let (status, answer) = loop {
-        let (status, answer) = confirm(base.clone()).await.expect("an answer");
-        if status == 409 && answer["error"]["code"] == "idempotency_in_progress" {
-            assert!(tokio::time::Instant::now() < deadline, "still in progress");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
-        }
-        break (status, answer);
-    };
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["status"], "paid");
-    let store = obol_store::Db::connect(&url).await.expect("database");
-    let charges: i64 = obol_store::sql::query_scalar("SELECT COUNT(*) FROM sandbox_payments")
-        .fetch_one(&store.pool)
-        .await
-        .expect("count");
-    assert_eq!(charges, 1, "nothing charged twice");
-    let (status, replay) = confirm(base.clone()).await.expect("an answer");
-    assert_eq!((status, &replay["id"]), (200, &answer["id"]));
-    obol_server::ledger::check_invariants(&store)
-        .await
-        .expect("ledger balanced");
-    store.close().await;
-    second.terminate().await;
-}
-
-/// The payment was recorded but never sent: the retry sends it.
-async fn confirm_retried_after_a_kill_before_the_call(backend: Backend) {
-    confirm_retried_after_a_kill(backend, "pause_before_connector_call").await;
-}
-
-async fn confirm_retried_after_a_kill_before_step_3(backend: Backend) {
-    confirm_retried_after_a_kill(backend, "pause_after_connector_call").await;
-}
-
-async fn confirm_retried_after_a_kill_before_its_answer_was_stored(backend: Backend) {
-    confirm_retried_after_a_kill(backend, "pause_before_storing_answer").await;
 }
 
 /// Acceptance: a server killed between the connector call and step 3 leaves
