@@ -227,6 +227,18 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
     app
 }
 
+/// `spawn_with`, and a sandbox connector account to pay with.
+pub async fn spawn_paying(backend: Backend, options: Options) -> TestApp {
+    let app = spawn_with(backend, options).await;
+    app.sandbox_account().await;
+    app
+}
+
+/// The `id` of an API object.
+pub fn id_of(object: &Value) -> String {
+    object["id"].as_str().expect("id").to_owned()
+}
+
 /// Builds and starts a server on `db` (which must already be empty or ours).
 pub async fn start(db: TestDb, options: Options) -> TestApp {
     let mut config = Config::new(db.url.clone());

@@ -4,7 +4,7 @@
 //! starts late is never sent past its window, so that a sync finding no
 //! record of it may fail it.
 
-use crate::harness::{self, Backend, Options, TestApp};
+use crate::harness::{self, Backend, Options, TestApp, id_of};
 use crate::on_both;
 use obol_core::time::HOUR_MS;
 use serde_json::{Value, json};
@@ -20,21 +20,12 @@ on_both!(
 );
 
 async fn clock_app(backend: Backend, failpoint: Option<&'static str>) -> TestApp {
-    let app = harness::spawn_with(
-        backend,
-        Options {
-            test_clock: true,
-            failpoint,
-            ..Options::default()
-        },
-    )
-    .await;
-    app.sandbox_account().await;
-    app
-}
-
-fn id_of(object: &Value) -> String {
-    object["id"].as_str().expect("id").to_owned()
+    let options = Options {
+        test_clock: true,
+        failpoint,
+        ..Options::default()
+    };
+    harness::spawn_paying(backend, options).await
 }
 
 /// The processor moves the sandbox payment of Obol's transaction `txn` on

@@ -4,7 +4,7 @@
 //! test clock, the ledger after each, money edge cases, events, and tenant
 //! isolation.
 
-use crate::harness::{self, Backend, Options, Resp, TestApp, spawn};
+use crate::harness::{self, Backend, Options, Resp, TestApp, id_of, spawn};
 use crate::on_both;
 use futures_util::future::join_all;
 use obol_core::Timestamp;
@@ -53,20 +53,11 @@ async fn app_with_account(backend: Backend) -> TestApp {
 }
 
 async fn clock_app(backend: Backend) -> TestApp {
-    let app = harness::spawn_with(
-        backend,
-        Options {
-            test_clock: true,
-            ..Options::default()
-        },
-    )
-    .await;
-    app.sandbox_account().await;
-    app
-}
-
-fn id_of(object: &Value) -> String {
-    object["id"].as_str().expect("id").to_owned()
+    let options = Options {
+        test_clock: true,
+        ..Options::default()
+    };
+    harness::spawn_paying(backend, options).await
 }
 
 async fn unpaid_order(app: &TestApp, amount: i64) -> String {

@@ -29,16 +29,11 @@ const STEP_3: &str = "fail_step_3";
 const ANSWER: &str = "fail_store_answer";
 
 async fn app_with(backend: Backend, failpoint: &'static str) -> TestApp {
-    let app = harness::spawn_with(
-        backend,
-        Options {
-            failpoint: Some(failpoint),
-            ..Options::default()
-        },
-    )
-    .await;
-    app.sandbox_account().await;
-    app
+    let options = Options {
+        failpoint: Some(failpoint),
+        ..Options::default()
+    };
+    harness::spawn_paying(backend, options).await
 }
 
 /// The first attempt's status under each failpoint: step 3 failing is a
