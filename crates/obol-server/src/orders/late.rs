@@ -66,19 +66,16 @@ async fn record_return(
         crate::connector_accounts::get(conn, &order.brand_id, &payment.connector_account_id)
             .await?
             .ok_or_else(|| ApiError::internal("connector account vanished"))?;
-    super::payment::record_intent(
-        state,
-        conn,
-        order,
-        return_kind,
-        payment.amount,
-        "system",
-        &account,
-        None,
-        Some(payment.id.clone()),
-        None,
-    )
-    .await
+    let intent = super::payment::Intent {
+        kind: return_kind,
+        amount: payment.amount,
+        trigger: "system",
+        account: &account,
+        payment_method: None,
+        payment_transaction_id: Some(payment.id.clone()),
+        refund_id: None,
+    };
+    super::payment::record_intent(state, conn, order, intent).await
 }
 
 /// The order's due step while it holds a late payment: a return still

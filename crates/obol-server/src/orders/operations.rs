@@ -83,19 +83,16 @@ async fn follow_up(
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
         .ok_or_else(|| ApiError::internal("connector account vanished"))?;
-    let txn = payment::record_intent(
-        state,
-        &mut tx,
-        &mut order,
+    let intent = payment::Intent {
         kind,
         amount,
         trigger,
-        &account,
-        None,
-        Some(payment.id.clone()),
-        None,
-    )
-    .await?;
+        account: &account,
+        payment_method: None,
+        payment_transaction_id: Some(payment.id.clone()),
+        refund_id: None,
+    };
+    let txn = payment::record_intent(state, &mut tx, &mut order, intent).await?;
     let now_ms = txn.created_at;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now_ms).await?;
     tx.commit().await.map_err(ApiError::internal)?;

@@ -130,21 +130,37 @@ pub(crate) fn call_window_ms(state: &AppState) -> i64 {
     i64::try_from(state.connector_timeout_ms).unwrap_or(i64::MAX / 4) + SYNC_MARGIN_MS
 }
 
+/// What step 1 records: the operation and what it acts on.
+pub(crate) struct Intent<'a> {
+    pub kind: TransactionKind,
+    pub amount: i64,
+    /// `api`, `checkout` or `system`.
+    pub trigger: &'a str,
+    pub account: &'a obol_store::connector_accounts::ConnectorAccountRow,
+    /// The card as the transaction shows it (payments only).
+    pub payment_method: Option<Value>,
+    /// The payment a follow-up acts on.
+    pub payment_transaction_id: Option<String>,
+    pub refund_id: Option<String>,
+}
+
 /// Step 1: records a `pending` transaction and its sync job, and claims the
 /// order for it (refunds reserve their amount instead of claiming).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_intent(
     state: &AppState,
     conn: &mut Conn,
     order: &mut OrderRow,
-    kind: TransactionKind,
-    amount: i64,
-    trigger: &str,
-    account: &obol_store::connector_accounts::ConnectorAccountRow,
-    payment_method: Option<Value>,
-    payment_transaction_id: Option<String>,
-    refund_id: Option<String>,
+    intent: Intent<'_>,
 ) -> ApiResult<TransactionRow> {
+    let Intent {
+        kind,
+        amount,
+        trigger,
+        account,
+        payment_method,
+        payment_transaction_id,
+        refund_id,
+    } = intent;
     let now = state.now();
     let history = vec![StatusChange {
         status: "pending".into(),
@@ -344,19 +360,16 @@ pub async fn confirm(
                "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
     });
     let amount = order.amount;
-    let txn = record_intent(
-        state,
-        &mut tx,
-        &mut order,
+    let intent = Intent {
         kind,
         amount,
-        &input.trigger,
-        &account,
-        method_view,
-        None,
-        None,
-    )
-    .await?;
+        trigger: &input.trigger,
+        account: &account,
+        payment_method: method_view,
+        payment_transaction_id: None,
+        refund_id: None,
+    };
+    let txn = record_intent(state, &mut tx, &mut order, intent).await?;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     let payment = Payment {

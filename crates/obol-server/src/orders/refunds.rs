@@ -96,19 +96,16 @@ pub async fn create(
     let (connector, context) = crate::connector_accounts::connector_for(state, &account)?;
     payment::require(&connector, Operation::Refund)?;
     let refund_id = obol_core::new_id("ref");
-    let txn = payment::record_intent(
-        state,
-        &mut tx,
-        &mut order,
-        TransactionKind::Refund,
+    let intent = payment::Intent {
+        kind: TransactionKind::Refund,
         amount,
-        "api",
-        &account,
-        None,
-        Some(payment.id.clone()),
-        Some(refund_id.clone()),
-    )
-    .await?;
+        trigger: "api",
+        account: &account,
+        payment_method: None,
+        payment_transaction_id: Some(payment.id.clone()),
+        refund_id: Some(refund_id.clone()),
+    };
+    let txn = payment::record_intent(state, &mut tx, &mut order, intent).await?;
     let row = RefundRow {
         id: refund_id,
         brand_id: brand_id.to_owned(),
