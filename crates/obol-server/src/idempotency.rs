@@ -34,8 +34,8 @@ const MAX_KEY_CHARS: usize = 255;
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// The request's `Idempotency-Key` with its scope and the request's
-/// fingerprint, put in the request's extensions for handlers that bind what
+/// The request's `Idempotency-Key` with its scope and the fingerprint of
+/// the request (method, path and body), put in the request's extensions for handlers that bind what
 /// they make to it.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
@@ -246,10 +246,15 @@ async fn handle(
         }
     }
     drop(conn);
+    // What a binding is compared with names the route too: two routes may
+    // take the same body (`{}`).
+    let route_and_body = format!("{} {} {request_hash}", parts.method, parts.uri.path());
     parts.extensions.insert(IdempotencyKey {
         scope: scope.clone(),
         key: key.clone(),
-        request_hash,
+        request_hash: state
+            .master_key
+            .hmac_hex("idempotency_binding", route_and_body.as_bytes()),
     });
     let request = Request::from_parts(parts, Body::from(bytes));
     let held = Held {

@@ -57,6 +57,7 @@ pub(crate) async fn order(
     let Some(key) = key else { return Ok(None) };
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     let Some(id) = bound_id(&mut conn, key, BoundObject::Order).await? else {
+        drop(conn);
         if has_transaction(state, Some(key)).await? {
             return Err(ApiError::idempotency_key_reused());
         }
