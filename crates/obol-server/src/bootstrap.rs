@@ -2,11 +2,11 @@
 //! sandbox connector account, so a new user can call the API and pay at
 //! once. Later starts create and print nothing.
 
-use crate::auth::hash_secret;
 use crate::brands::{self, CreateBrand, CreatedBrand};
 use crate::connector_accounts::{self, CreateConnectorAccount};
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use obol_kernel::auth::hash_secret;
+use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::state::AppState;
 
 /// What the first start made; secrets to print once.
 pub struct FirstStart {

@@ -1,30 +1,20 @@
-//! The Obol server: services, HTTP API, scheduler and OpenAPI document.
+//! The Obol server, wiring only: each domain's routes and jobs merged, the
+//! OpenAPI document, the first start, and serve.
 
-pub mod auth;
 pub mod bootstrap;
-pub mod brands;
-pub mod cache;
-pub mod clock;
-pub mod connector_accounts;
-pub mod crypto;
-pub mod customers;
-pub mod error;
-pub mod events;
-pub mod extract;
-pub mod idempotency;
-pub mod jobs;
-pub mod ledger;
-pub mod orders;
-pub mod request_log;
-pub mod routes;
-pub mod state;
 
-use crate::clock::{SystemClock, TestClock};
-use crate::error::ApiError;
-use crate::jobs::JobRegistry;
-pub use crate::state::{AppState, Config};
+pub use obol_accounts::{brands, customers, ledger};
+pub use obol_kernel::{AppState, Config};
+pub use obol_kernel::{auth, crypto, error, events, idempotency, jobs, state};
+pub use obol_payments::{connector_accounts, orders};
+
 use axum::response::IntoResponse;
 use axum::{Extension, Router, middleware};
+use obol_kernel::api as system;
+use obol_kernel::clock::{self, SystemClock, TestClock};
+use obol_kernel::error::ApiError;
+use obol_kernel::jobs::{self as job_runtime, JobRegistry};
+use obol_kernel::request_log;
 use obol_store::Db;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,7 +26,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Obol", description = "Payments and billing server: the HTTP contract."),
     modifiers(&BearerAuth),
-    components(schemas(error::ErrorBody))
+    components(schemas(obol_kernel::error::ErrorBody))
 )]
 struct ApiDoc;
 
@@ -50,6 +40,13 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// Every job kind and due-work scanner: the kernel's and each domain's.
+pub fn job_registry() -> JobRegistry {
+    let mut registry = JobRegistry::builtin();
+    obol_payments::jobs(&mut registry);
+    registry
 }
 
 /// A server ready to serve: connected, migrated, state built.
@@ -128,6 +125,8 @@ impl Server {
             clock.clone(),
             public_url.clone(),
         )));
+        let mut parts = axum::http::Extensions::new();
+        parts.insert(Arc::new(connectors));
         let state = AppState {
             db,
             clock,
@@ -135,14 +134,14 @@ impl Server {
             jobs: Arc::new(jobs),
             admin_key_hash: config.admin_key.as_deref().map(auth::hash_secret),
             public_url: public_url.into(),
-            connectors: Arc::new(connectors),
+            parts: Arc::new(parts),
             master_key: Arc::new(master_key),
             connector_timeout_ms: config.connector_timeout_ms,
             failpoint: config.failpoint.as_deref().map(Arc::from),
             failpoint_armed: Arc::new(true.into()),
             caches: Arc::default(),
         };
-        jobs::schedule_maintenance(&state).await?;
+        job_runtime::schedule_maintenance(&state).await?;
         let (router, openapi) = build_router(state.clone());
         Ok(Server {
             state,
@@ -165,7 +164,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(jobs::worker(
+        let worker = tokio::spawn(job_runtime::worker(
             self.state.clone(),
             self.poll_interval,
             worker_stop,
@@ -207,7 +206,10 @@ async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
 
 fn build_router(state: AppState) -> (Router, Arc<String>) {
     let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::api())
+        .merge(obol_accounts::routes())
+        .merge(obol_payments::routes())
+        .merge(obol_kernel::events::routes())
+        .merge(system::test_clock_routes())
         .split_for_parts();
     let api = api
         .route_layer(middleware::from_fn_with_state(
@@ -218,7 +220,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
             state.clone(),
             auth::middleware,
         ));
-    let (public, public_doc) = routes::system::public_routes()
+    let (public, public_doc) = system::public_routes()
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     doc.merge(public_doc);

@@ -6,7 +6,6 @@ mod drill;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use obol_server::brands::CreateBrand;
-use obol_server::jobs::JobRegistry;
 use obol_server::{Config, Server};
 
 #[derive(Parser)]
@@ -221,7 +220,7 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|value| !value.is_empty()),
     };
-    let server = Server::new(&config, JobRegistry::builtin()).await?;
+    let server = Server::new(&config, obol_server::job_registry()).await?;
     if let Some(first) =
         obol_server::bootstrap::first_start(&server.state, config.admin_key.is_some())
             .await

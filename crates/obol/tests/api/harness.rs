@@ -253,7 +253,10 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     config.listen = address.to_string();
-    let jobs = options.jobs.clone().unwrap_or_else(JobRegistry::builtin);
+    let jobs = options
+        .jobs
+        .clone()
+        .unwrap_or_else(obol_server::job_registry);
     let server = Server::new(&config, jobs).await.expect("server starts");
     let state = server.state.clone();
     state

@@ -1,0 +1,426 @@
+//! Brands (tenants) and their API keys: creation, settings, views.
+
+pub(crate) mod api;
+
+use base64::Engine;
+use obol_core::validate;
+use obol_core::{Role, Timestamp};
+use obol_kernel::auth::hash_secret;
+use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::state::AppState;
+use obol_store::api_keys::ApiKeyRow;
+use obol_store::brands::BrandRow;
+use obol_store::{Conn, Db};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A brand as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Brand {
+    pub id: String,
+    /// Always `brand`.
+    pub object: &'static str,
+    pub name: String,
+    pub parent_brand_id: Option<String>,
+    pub commission_rate_bps: i64,
+    pub default_currency: Option<String>,
+    pub clearing_days: i64,
+    pub support_email: Option<String>,
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    /// The default webhook signing secret; shown to the admin and owners only.
+    pub webhook_secret: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl Brand {
+    pub fn from_row(row: BrandRow, show_secret: bool) -> Brand {
+        Brand {
+            id: row.id,
+            object: "brand",
+            name: row.name,
+            parent_brand_id: row.parent_brand_id,
+            commission_rate_bps: row.commission_rate_bps,
+            default_currency: row.default_currency,
+            clearing_days: row.clearing_days,
+            support_email: row.support_email,
+            display_name: row.display_name,
+            logo_url: row.logo_url,
+            primary_color: row.primary_color,
+            webhook_secret: show_secret.then_some(row.webhook_secret),
+            created_at: Timestamp::from_ms(row.created_at),
+            updated_at: Timestamp::from_ms(row.updated_at),
+        }
+    }
+}
+
+/// `POST /v1/brands`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBrand {
+    pub name: String,
+    /// The reseller brand this one pays commission to.
+    pub parent_brand_id: Option<String>,
+    /// The parent's commission in basis points (0–10000).
+    pub commission_rate_bps: Option<i64>,
+    pub default_currency: Option<String>,
+    /// Days from capture to clearing (0–365, default 2).
+    pub clearing_days: Option<i64>,
+    pub support_email: Option<String>,
+}
+
+/// A new brand with its first keys; the secrets are shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedBrand {
+    pub brand: Brand,
+    /// The owner secret key (`sk_…`).
+    pub secret_key: String,
+    /// The publishable key (`pk_…`).
+    pub publishable_key: String,
+}
+
+/// `PATCH /v1/brands/{id}`: absent fields stay, `null` clears an optional one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBrand {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub default_currency: Option<Option<String>>,
+    pub clearing_days: Option<i64>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub support_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub logo_url: Option<Option<String>>,
+    /// A `#rrggbb` color for hosted pages.
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub primary_color: Option<Option<String>>,
+}
+
+fn currency(value: &str) -> ApiResult<String> {
+    Ok(validate::currency("default_currency", value)?
+        .code()
+        .to_owned())
+}
+
+fn clearing_days(value: i64) -> ApiResult<i64> {
+    if (0..=365).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(
+            "clearing_days",
+            "clearing_days must be from 0 to 365",
+        ))
+    }
+}
+
+fn color(value: &str) -> ApiResult<String> {
+    let ok = value.len() == 7
+        && value.starts_with('#')
+        && value[1..].chars().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "primary_color",
+            "primary_color must look like #1a2b3c",
+        ))
+    }
+}
+
+/// A webhook secret: `whsec_` and the base64 of 32 random bytes.
+pub fn new_webhook_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// Inserts a key for the brand and returns its secret (shown once).
+pub async fn insert_key(
+    conn: &mut Conn,
+    brand_id: &str,
+    name: &str,
+    kind: &str,
+    role: Role,
+    now: Timestamp,
+) -> ApiResult<(ApiKeyRow, String)> {
+    let prefix = if kind == "publishable" { "pk" } else { "sk" };
+    let secret = format!("{prefix}_{}", obol_core::id::random_token(40));
+    let row = ApiKeyRow {
+        id: obol_core::new_id("key"),
+        brand_id: brand_id.to_owned(),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        role: role.as_str().to_owned(),
+        secret_hash: hash_secret(&secret),
+        secret_prefix: secret[..12].to_owned(),
+        created_at: now.as_ms(),
+        revoked_at: None,
+    };
+    obol_store::api_keys::insert(conn, &row).await?;
+    Ok((row, secret))
+}
+
+/// Creates a brand with an owner secret key and a publishable key.
+pub async fn create(db: &Db, now: Timestamp, input: CreateBrand) -> ApiResult<CreatedBrand> {
+    let mut tx = db.begin().await?;
+    let created = create_in(&mut tx, now, input).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(created)
+}
+
+/// `create` inside the caller's transaction.
+pub async fn create_in(
+    tx: &mut Conn,
+    now: Timestamp,
+    input: CreateBrand,
+) -> ApiResult<CreatedBrand> {
+    let name = validate::text("name", &input.name, 1, 200)?;
+    let commission_rate_bps = input.commission_rate_bps.unwrap_or(0);
+    if !(0..=10_000).contains(&commission_rate_bps) {
+        return Err(ApiError::invalid(
+            "commission_rate_bps",
+            "commission_rate_bps must be from 0 to 10000",
+        ));
+    }
+    if commission_rate_bps > 0 && input.parent_brand_id.is_none() {
+        return Err(ApiError::invalid(
+            "commission_rate_bps",
+            "commission_rate_bps needs a parent_brand_id",
+        ));
+    }
+    let row = BrandRow {
+        id: obol_core::new_id("brd"),
+        name,
+        parent_brand_id: input.parent_brand_id.clone(),
+        commission_rate_bps,
+        default_currency: input
+            .default_currency
+            .as_deref()
+            .map(currency)
+            .transpose()?,
+        clearing_days: clearing_days(input.clearing_days.unwrap_or(2))?,
+        support_email: input
+            .support_email
+            .as_deref()
+            .map(|e| validate::email("support_email", e))
+            .transpose()?,
+        display_name: None,
+        logo_url: None,
+        primary_color: None,
+        webhook_secret: new_webhook_secret(),
+        created_at: now.as_ms(),
+        updated_at: now.as_ms(),
+    };
+    if let Some(parent) = &input.parent_brand_id {
+        obol_store::brands::get(tx, parent)
+            .await?
+            .ok_or_else(|| ApiError::not_found("brand", parent).with_param("parent_brand_id"))?;
+    }
+    obol_store::brands::insert(tx, &row).await?;
+    let (_, secret_key) = insert_key(tx, &row.id, "Owner key", "secret", Role::Owner, now).await?;
+    let (_, publishable_key) = insert_key(
+        tx,
+        &row.id,
+        "Publishable key",
+        "publishable",
+        Role::ReadOnly,
+        now,
+    )
+    .await?;
+    Ok(CreatedBrand {
+        brand: Brand::from_row(row, true),
+        secret_key,
+        publishable_key,
+    })
+}
+
+/// Loads a brand the caller may see: the admin any, a brand only itself.
+pub async fn get(state: &AppState, id: &str, caller_brand: Option<&str>) -> ApiResult<BrandRow> {
+    if caller_brand.is_some_and(|own| own != id) {
+        return Err(ApiError::not_found("brand", id));
+    }
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    obol_store::brands::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("brand", id))
+}
+
+/// Applies a settings PATCH.
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    caller_brand: Option<&str>,
+    input: UpdateBrand,
+) -> ApiResult<BrandRow> {
+    if caller_brand.is_some_and(|own| own != id) {
+        return Err(ApiError::not_found("brand", id));
+    }
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| validate::text("name", n, 1, 200))
+        .transpose()?;
+    let default_currency = input
+        .default_currency
+        .map(|v| v.as_deref().map(currency).transpose())
+        .transpose()?;
+    let clearing = input.clearing_days.map(clearing_days).transpose()?;
+    let support_email = input
+        .support_email
+        .map(|v| {
+            v.as_deref()
+                .map(|e| validate::email("support_email", e))
+                .transpose()
+        })
+        .transpose()?;
+    let display_name = input
+        .display_name
+        .map(|v| {
+            v.as_deref()
+                .map(|n| validate::text("display_name", n, 1, 200))
+                .transpose()
+        })
+        .transpose()?;
+    let logo_url = input
+        .logo_url
+        .map(|v| {
+            v.as_deref()
+                .map(|u| validate::url("logo_url", u))
+                .transpose()
+        })
+        .transpose()?;
+    let primary_color = input
+        .primary_color
+        .map(|v| v.as_deref().map(color).transpose())
+        .transpose()?;
+
+    let mut tx = state.db.begin().await?;
+    let mut row = obol_store::brands::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("brand", id))?;
+    if let Some(value) = name {
+        row.name = value;
+    }
+    if let Some(value) = default_currency {
+        row.default_currency = value;
+    }
+    if let Some(value) = clearing {
+        row.clearing_days = value;
+    }
+    if let Some(value) = support_email {
+        row.support_email = value;
+    }
+    if let Some(value) = display_name {
+        row.display_name = value;
+    }
+    if let Some(value) = logo_url {
+        row.logo_url = value;
+    }
+    if let Some(value) = primary_color {
+        row.primary_color = value;
+    }
+    row.updated_at = state.now().as_ms();
+    obol_store::brands::update(&mut tx, &row).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(row)
+}
+
+/// An API key as the API shows it; `secret` only in the answer that made it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    /// Always `api_key`.
+    pub object: &'static str,
+    pub name: String,
+    /// `secret` or `publishable`.
+    pub kind: String,
+    /// `owner`, `developer`, `support` or `read_only`.
+    pub role: String,
+    /// The first characters of the secret, to recognize it.
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `active` or `revoked`.
+    pub status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    pub fn from_row(row: ApiKeyRow, secret: Option<String>) -> ApiKey {
+        ApiKey {
+            id: row.id,
+            object: "api_key",
+            name: row.name,
+            kind: row.kind,
+            role: row.role,
+            prefix: row.secret_prefix,
+            secret,
+            status: if row.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            },
+            created_at: Timestamp::from_ms(row.created_at),
+            revoked_at: row.revoked_at.map(Timestamp::from_ms),
+        }
+    }
+}
+
+/// `POST /v1/api_keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// `owner`, `developer`, `support` or `read_only`.
+    pub role: String,
+}
+
+pub async fn create_key(
+    state: &AppState,
+    brand_id: &str,
+    input: CreateApiKey,
+) -> ApiResult<ApiKey> {
+    let name = validate::text("name", &input.name, 1, 100)?;
+    let role = Role::parse(&input.role).ok_or_else(|| {
+        ApiError::invalid(
+            "role",
+            "role must be one of owner, developer, support, read_only",
+        )
+    })?;
+    let mut tx = state.db.begin().await?;
+    let (row, secret) = insert_key(&mut tx, brand_id, &name, "secret", role, state.now()).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(ApiKey::from_row(row, Some(secret)))
+}
+
+pub async fn revoke_key(state: &AppState, brand_id: &str, id: &str) -> ApiResult<ApiKey> {
+    let mut tx = state.db.begin().await?;
+    obol_store::api_keys::get(&mut tx, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api_key", id))?;
+    obol_store::api_keys::revoke(&mut tx, brand_id, id, state.now().as_ms()).await?;
+    let row = obol_store::api_keys::get(&mut tx, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api_key", id))?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    state.caches.forget_key(id);
+    Ok(ApiKey::from_row(row, None))
+}

@@ -1,0 +1,475 @@
+//! The double-entry ledger: accounts, entries, postings, running balances.
+//!
+//! `post` is the one way money moves: every capture, refund, clearing and
+//! wallet movement is one balanced entry, written inside the caller's
+//! transaction. Postings are signed, positive = debit. `check_invariants`
+//! proves the books add up; the API views of `/v1/ledger` are in `views`.
+
+use obol_core::{Currency, Timestamp};
+use obol_kernel::cache::{AccountName, Caches};
+use obol_kernel::error::{ApiError, ApiResult};
+use obol_store::ledger::{AccountKeyRow, AccountRow, EntryRow, PostingRow};
+use obol_store::{Conn, Db};
+use serde_json::Value;
+
+pub(crate) mod api;
+mod views;
+
+pub use views::{
+    Balance, BalanceAmount, LedgerAccount, LedgerEntry, LedgerPosting, entries_seen_by,
+};
+
+/// The kind of a ledger account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountType {
+    /// Money owed to the brand, not yet cleared (credit-normal).
+    BrandPending,
+    /// Money owed to the brand, cleared for payout (credit-normal).
+    BrandAvailable,
+    /// Money a payment processor holds for us; one per connector account.
+    ProcessorClearing,
+    /// A customer's wallet; never below zero.
+    CustomerWallet,
+    /// Processor fees.
+    Fees,
+    /// A reseller's commission.
+    Commission,
+    /// Granted credit (redeem codes, goodwill).
+    Promotions,
+    /// Money entering or leaving the system.
+    External,
+}
+
+impl AccountType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [AccountType; 8] = [
+        AccountType::BrandPending,
+        AccountType::BrandAvailable,
+        AccountType::ProcessorClearing,
+        AccountType::CustomerWallet,
+        AccountType::Fees,
+        AccountType::Commission,
+        AccountType::Promotions,
+        AccountType::External,
+    ];
+
+    /// The name stored and shown in the API (`brand_pending`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::BrandPending => "brand_pending",
+            AccountType::BrandAvailable => "brand_available",
+            AccountType::ProcessorClearing => "processor_clearing",
+            AccountType::CustomerWallet => "customer_wallet",
+            AccountType::Fees => "fees",
+            AccountType::Commission => "commission",
+            AccountType::Promotions => "promotions",
+            AccountType::External => "external",
+        }
+    }
+
+    /// The type with this name, if it is one.
+    pub fn parse(name: &str) -> Option<AccountType> {
+        AccountType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether accounts of this type have an owner: the connector account of
+    /// `processor_clearing`, the customer of `customer_wallet`.
+    pub fn has_owner(self) -> bool {
+        matches!(
+            self,
+            AccountType::ProcessorClearing | AccountType::CustomerWallet
+        )
+    }
+}
+
+/// What names an account: it is created on first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    pub brand_id: String,
+    pub account_type: AccountType,
+    pub currency: Currency,
+    /// The connector account id for `processor_clearing`, the customer id for
+    /// `customer_wallet`, else `None`.
+    pub owner_id: Option<String>,
+}
+
+impl AccountKey {
+    /// What the account cache knows it by.
+    fn name(&self) -> AccountName {
+        (
+            self.brand_id.clone(),
+            self.account_type.as_str(),
+            self.currency.code(),
+            self.owner_id.clone(),
+        )
+    }
+
+    fn as_row(&self) -> AccountKeyRow<'_> {
+        AccountKeyRow {
+            brand_id: &self.brand_id,
+            account_type: self.account_type.as_str(),
+            currency: self.currency.code(),
+            owner_id: self.owner_id.as_deref(),
+        }
+    }
+}
+
+/// An entry to post: signed legs (positive = debit) summing to zero per
+/// currency.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub brand_id: String,
+    pub description: String,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub postings: Vec<(AccountKey, i64)>,
+}
+
+/// Most legs one entry may have: real entries have two to four, so more is a
+/// bug, and it bounds the statements built from them.
+pub const MAX_POSTINGS_PER_ENTRY: usize = 16;
+
+/// 402 `insufficient_funds`: a customer wallet would go below zero.
+pub fn insufficient_funds(order_id: Option<&str>) -> ApiError {
+    ApiError::payment_failed(
+        "insufficient_funds",
+        "the customer's wallet balance is too low for this payment",
+    )
+    .with_extra("order_id", order_id.map_or(Value::Null, Value::from))
+    .with_extra("transaction_id", Value::Null)
+}
+
+/// Posts a balanced entry inside the caller's transaction; returns the entry id.
+///
+/// Accounts are created on first use. Balances change in SQL, so concurrent
+/// posts never lose an update. A wallet that would go below zero fails the
+/// post with 402 `insufficient_funds`; on any error the caller must roll the
+/// transaction back. An unbalanced or malformed entry is a bug: 500.
+pub async fn post(
+    conn: &mut Conn,
+    caches: &Caches,
+    entry: NewEntry,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let legs = checked_legs(&entry)?;
+    let entry_id = obol_core::new_id("lje");
+    let debits_wallet = legs
+        .iter()
+        .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
+    let row = EntryRow {
+        id: entry_id.clone(),
+        brand_id: entry.brand_id.clone(),
+        description: entry.description.clone(),
+        order_id: entry.order_id.clone(),
+        customer_id: entry.customer_id.clone(),
+        created_at: now.as_ms(),
+    };
+    if debits_wallet {
+        // Not the upsert: its proposed new row would carry the negative
+        // amount and fail the wallet's `balance >= 0` check even when the
+        // wallet exists, so a wallet debit finds the wallet and then updates.
+        let accounts = accounts_for(conn, &legs, now).await?;
+        let postings = postings_for(&entry_id, &legs, |key| {
+            accounts
+                .iter()
+                .find(|account| key.as_row().names(account))
+                .map(|account| account.id.clone())
+        })?;
+        apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
+        obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+        return Ok(entry_id);
+    }
+    let changes = net_changes(&legs)?;
+    let known: Option<Vec<(&AccountKey, String)>> = changes
+        .iter()
+        .map(|(key, _)| caches.account(&key.name()).map(|id| (*key, id)))
+        .collect();
+    match known {
+        // Every account exists: the entry first, then the balances, queued
+        // to go out with the commit, so balance rows are locked only while
+        // it commits. Where the connection has a balance slot, shared
+        // accounts change in it, not on the row every payment would wait for.
+        Some(ids) => {
+            let postings =
+                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
+            obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+            let slot = conn.balance_slot();
+            let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes.iter().partition(|(key, _)| {
+                slot.is_some() && key.account_type != AccountType::CustomerWallet
+            });
+            // No wallet is debited here, so no change can be refused.
+            let rows: Vec<_> = on_rows
+                .iter()
+                .map(|(key, change)| (key.as_row(), *change))
+                .collect();
+            obol_store::ledger::queue_add_balances(conn, &rows, now.as_ms()).await?;
+            if let Some(slot) = slot {
+                let slotted: Vec<(&str, i64)> = in_slots
+                    .iter()
+                    .filter_map(|(key, change)| id_of(&ids, key).map(|id| (id, *change)))
+                    .collect();
+                obol_store::ledger::queue_add_to_slot(conn, slot, &slotted, now.as_ms()).await?;
+            }
+        }
+        None => {
+            let ids =
+                upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
+            let postings =
+                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
+            obol_store::ledger::insert_entry(conn, &row, &postings).await?;
+        }
+    }
+    Ok(entry_id)
+}
+
+fn id_of<'a>(ids: &'a [(&AccountKey, String)], key: &AccountKey) -> Option<&'a str> {
+    ids.iter()
+        .find(|(named, _)| *named == key)
+        .map(|(_, id)| id.as_str())
+}
+
+/// One posting per leg, on the account `account_id` finds for its key.
+fn postings_for(
+    entry_id: &str,
+    legs: &[(&AccountKey, i64)],
+    account_id: impl Fn(&AccountKey) -> Option<String>,
+) -> ApiResult<Vec<PostingRow>> {
+    legs.iter()
+        .map(|(key, amount)| {
+            Ok(PostingRow {
+                id: obol_core::new_id("ljp"),
+                entry_id: entry_id.to_owned(),
+                account_id: account_id(key)
+                    .ok_or_else(|| ApiError::internal("ledger account missing after creation"))?,
+                amount: *amount,
+                currency: key.currency.code().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Each account's net change, in key order: concurrent posts lock shared
+/// accounts in the same order and cannot deadlock.
+fn net_changes<'a>(legs: &[(&'a AccountKey, i64)]) -> ApiResult<Vec<(&'a AccountKey, i64)>> {
+    let mut changes: Vec<(&AccountKey, i64)> = Vec::with_capacity(legs.len());
+    for (key, amount) in legs {
+        match changes.iter_mut().find(|(named, _)| named == key) {
+            Some((_, sum)) => {
+                *sum = sum
+                    .checked_add(*amount)
+                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+            }
+            None => changes.push((key, *amount)),
+        }
+    }
+    changes.sort_by_key(|(key, _)| key.name());
+    Ok(changes)
+}
+
+/// Creates missing accounts and adds each one's change to its balance, in
+/// one statement. Returns the ids, and remembers those of accounts that
+/// existed before this transaction (one it created may still roll back).
+async fn upsert_balances<'a>(
+    conn: &mut Conn,
+    caches: &Caches,
+    changes: &[(&'a AccountKey, i64)],
+    order_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<Vec<(&'a AccountKey, String)>> {
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|(key, change)| (key.as_row(), *change))
+        .collect();
+    let upserted = obol_store::ledger::upsert_add_balances(conn, &rows, now.as_ms()).await?;
+    let mut ids = Vec::with_capacity(changes.len());
+    for (key, _) in changes {
+        let row = key.as_row();
+        let account = upserted
+            .iter()
+            .find(|account| {
+                account.brand_id == row.brand_id
+                    && account.account_type == row.account_type
+                    && account.currency == row.currency
+                    && account.owner_key == row.owner_key()
+            })
+            // Only a wallet whose balance would go below zero is missing.
+            .ok_or_else(|| insufficient_funds(order_id))?;
+        debug_assert!(key.account_type != AccountType::CustomerWallet || account.balance >= 0);
+        if account.created_at < now.as_ms() {
+            caches.remember_account(key.name(), account.id.clone());
+        }
+        ids.push((*key, account.id.clone()));
+    }
+    Ok(ids)
+}
+
+/// The legs worth writing (zero legs move nothing and are dropped), after
+/// checking the entry is balanced and every key well formed.
+fn checked_legs(entry: &NewEntry) -> ApiResult<Vec<(&AccountKey, i64)>> {
+    if entry.postings.len() > MAX_POSTINGS_PER_ENTRY {
+        return Err(ApiError::internal(format!(
+            "ledger entry '{}' has {} legs, more than {MAX_POSTINGS_PER_ENTRY}",
+            entry.description,
+            entry.postings.len()
+        )));
+    }
+    let sums: Vec<(Currency, i64)> = entry
+        .postings
+        .iter()
+        .map(|(key, amount)| (key.currency, *amount))
+        .collect();
+    if !obol_core::ledger::is_balanced(&sums) {
+        return Err(ApiError::internal(format!(
+            "unbalanced ledger entry '{}': {sums:?}",
+            entry.description
+        )));
+    }
+    for (key, _) in &entry.postings {
+        if key.account_type.has_owner() != key.owner_id.is_some() || key.brand_id.is_empty() {
+            return Err(ApiError::internal(format!(
+                "malformed ledger account key in entry '{}': {key:?}",
+                entry.description
+            )));
+        }
+    }
+    Ok(entry
+        .postings
+        .iter()
+        .filter(|(_, amount)| *amount != 0)
+        .map(|(key, amount)| (key, *amount))
+        .collect())
+}
+
+/// Gets or creates the accounts the legs name: two statements in all. New
+/// accounts are inserted in one fixed order, so two first posts racing to
+/// create the same accounts on PostgreSQL cannot deadlock either.
+async fn accounts_for(
+    conn: &mut Conn,
+    legs: &[(&AccountKey, i64)],
+    now: Timestamp,
+) -> ApiResult<Vec<AccountRow>> {
+    let mut keys: Vec<AccountKeyRow<'_>> = Vec::with_capacity(legs.len());
+    for (key, _) in legs {
+        let row = key.as_row();
+        if !keys.contains(&row) {
+            keys.push(row);
+        }
+    }
+    keys.sort_by_key(|k| {
+        (
+            k.brand_id,
+            k.account_type,
+            k.currency,
+            k.owner_id.unwrap_or(""),
+        )
+    });
+    obol_store::ledger::create_missing_accounts(conn, &keys, now.as_ms()).await?;
+    Ok(obol_store::ledger::find_accounts(conn, &keys).await?)
+}
+
+/// Adds each account's net change to its running balance, one conditional
+/// update per account, in account id order: PostgreSQL then always locks
+/// accounts in the same order, so two posts cannot deadlock.
+async fn apply_balances(
+    conn: &mut Conn,
+    postings: &[PostingRow],
+    accounts: &[AccountRow],
+    order_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let mut changes: Vec<(&str, i64)> = Vec::with_capacity(postings.len());
+    for posting in postings {
+        match changes.iter_mut().find(|(id, _)| *id == posting.account_id) {
+            Some((_, sum)) => {
+                *sum = sum
+                    .checked_add(posting.amount)
+                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+            }
+            None => changes.push((&posting.account_id, posting.amount)),
+        }
+    }
+    changes.sort_unstable();
+    for (account_id, change) in changes.into_iter().filter(|(_, change)| *change != 0) {
+        let balance =
+            obol_store::ledger::add_to_balance(conn, account_id, change, now.as_ms()).await?;
+        let Some(balance) = balance else {
+            // Only a wallet update is conditional: it would have gone below zero.
+            return Err(insufficient_funds(order_id));
+        };
+        if cfg!(debug_assertions) {
+            let is_wallet = accounts.iter().any(|account| {
+                account.id == account_id
+                    && account.account_type == AccountType::CustomerWallet.as_str()
+            });
+            debug_assert!(
+                !is_wallet || balance >= 0,
+                "wallet {account_id} went below zero: {balance}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks the books: every entry's postings sum to zero per currency, every
+/// account's balance equals the sum of its postings, postings are in their
+/// account's currency, an entry posts to another brand's account only to
+/// its parent's commission, and per currency all postings sum to zero.
+/// `Err` describes the first violations found.
+pub async fn check_invariants(db: &Db) -> Result<(), String> {
+    use obol_store::ledger as store;
+    let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    for (entry_id, currency, sum) in store::unbalanced_entries(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!("entry {entry_id} sums to {sum} {currency}"));
+    }
+    for (account_id, balance, posted) in store::drifted_accounts(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "account {account_id} has balance {balance} but its postings sum to {posted}"
+        ));
+    }
+    for (posting_id, account_id) in store::foreign_currency_postings(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "posting {posting_id} is not in the currency of account {account_id}"
+        ));
+    }
+    for (table, key, account_id) in store::orphaned_rows(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "{table} row {key} names account {account_id}, which does not exist"
+        ));
+    }
+    for (posting_id, entry_id, account_id) in store::unshared_postings(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "posting {posting_id} of entry {entry_id} is on account {account_id} of another \
+             brand, not the commission account of its parent"
+        ));
+    }
+    for (currency, sum) in store::unbalanced_currencies(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        problems.push(format!("all {currency} postings sum to {sum}, not 0"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ledger invariants violated: {}",
+            problems.join("; ")
+        ))
+    }
+}

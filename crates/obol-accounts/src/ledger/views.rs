@@ -1,0 +1,191 @@
+//! The API views of `/v1/balance` and `/v1/ledger`: accounts, entries as
+//! the brand asking sees them, and the brand's balance.
+
+use super::AccountType;
+use obol_core::Timestamp;
+use obol_kernel::error::{ApiError, ApiResult};
+use obol_store::Conn;
+use obol_store::ledger::{AccountRow, EntryRow, PostingRow};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A ledger account as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerAccount {
+    pub id: String,
+    /// Always `ledger_account`.
+    pub object: &'static str,
+    /// `brand_pending`, `brand_available`, `processor_clearing`,
+    /// `customer_wallet`, `fees`, `commission`, `promotions` or `external`.
+    #[serde(rename = "type")]
+    pub account_type: String,
+    pub currency: String,
+    /// Sum of the account's postings in minor units; positive = debit.
+    pub balance: i64,
+    pub brand_id: String,
+    /// The customer of a `customer_wallet`, else null.
+    pub customer_id: Option<String>,
+}
+
+impl From<AccountRow> for LedgerAccount {
+    fn from(row: AccountRow) -> Self {
+        let customer_id = if row.account_type == AccountType::CustomerWallet.as_str() {
+            row.owner_id
+        } else {
+            None
+        };
+        LedgerAccount {
+            id: row.id,
+            object: "ledger_account",
+            account_type: row.account_type,
+            currency: row.currency,
+            balance: row.balance,
+            brand_id: row.brand_id,
+            customer_id,
+        }
+    }
+}
+
+/// One leg of a ledger entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerPosting {
+    pub account_id: String,
+    /// Signed minor units: positive = debit, negative = credit.
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// A ledger entry as the API shows it: its postings sum to zero per
+/// currency. A parent brand sees a child brand's entry that moves its
+/// commission with only the postings on its own accounts, and no order or
+/// customer of the child.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntry {
+    pub id: String,
+    /// Always `ledger_entry`.
+    pub object: &'static str,
+    pub description: String,
+    /// Null on a child brand's entry shown to its parent.
+    pub order_id: Option<String>,
+    /// Null on a child brand's entry shown to its parent.
+    pub customer_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub postings: Vec<LedgerPosting>,
+}
+
+impl LedgerEntry {
+    /// The view of `row`, taking its postings out of `postings`.
+    pub fn new(row: EntryRow, postings: &[PostingRow]) -> LedgerEntry {
+        let postings = postings
+            .iter()
+            .filter(|posting| posting.entry_id == row.id)
+            .map(|posting| LedgerPosting {
+                account_id: posting.account_id.clone(),
+                amount: posting.amount,
+                currency: posting.currency.clone(),
+            })
+            .collect();
+        LedgerEntry {
+            id: row.id,
+            object: "ledger_entry",
+            description: row.description,
+            order_id: row.order_id,
+            customer_id: row.customer_id,
+            created_at: Timestamp::from_ms(row.created_at),
+            postings,
+        }
+    }
+
+    /// The view a parent brand has of its child's entry `row`, given only
+    /// the postings on the parent's accounts: the description names the
+    /// child brand (which the parent knows), never its order or customer.
+    fn shared(row: EntryRow, postings: &[PostingRow]) -> LedgerEntry {
+        let child = row.brand_id.clone();
+        let mut entry = LedgerEntry::new(row, postings);
+        // The parent's accounts are credit-normal: a credit is commission
+        // earned, a debit commission given back.
+        let change: i128 = entry.postings.iter().map(|p| i128::from(p.amount)).sum();
+        entry.description = match change.signum() {
+            -1 => format!("commission on a payment of {child}"),
+            1 => format!("commission returned to {child}"),
+            _ => format!("entry of {child}"),
+        };
+        entry.order_id = None;
+        entry.customer_id = None;
+        entry
+    }
+}
+
+/// The views of `rows` (entries `brand_id` sees, see
+/// `obol_store::ledger::list_entries_seen_by`) as `brand_id` sees them: its
+/// own in full, a child brand's reduced to the postings on its accounts.
+pub async fn entries_seen_by(
+    conn: &mut Conn,
+    brand_id: &str,
+    rows: Vec<EntryRow>,
+) -> ApiResult<Vec<LedgerEntry>> {
+    let (own, shared): (Vec<&EntryRow>, Vec<&EntryRow>) =
+        rows.iter().partition(|row| row.brand_id == brand_id);
+    let own_ids: Vec<&str> = own.iter().map(|row| row.id.as_str()).collect();
+    let shared_ids: Vec<&str> = shared.iter().map(|row| row.id.as_str()).collect();
+    let postings = obol_store::ledger::postings_of(conn, &own_ids).await?;
+    let shared_postings =
+        obol_store::ledger::postings_on_accounts_of(conn, brand_id, &shared_ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            if row.brand_id == brand_id {
+                LedgerEntry::new(row, &postings)
+            } else {
+                LedgerEntry::shared(row, &shared_postings)
+            }
+        })
+        .collect())
+}
+
+/// An amount of one currency in `GET /v1/balance`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceAmount {
+    pub currency: String,
+    /// Minor units owed to the brand; `available` goes negative when refunds
+    /// exceed what cleared.
+    pub amount: i64,
+}
+
+/// The brand's money: pending (not yet cleared) and available, per currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Balance {
+    /// Always `balance`.
+    pub object: &'static str,
+    pub pending: Vec<BalanceAmount>,
+    pub available: Vec<BalanceAmount>,
+}
+
+impl Balance {
+    /// Builds the view from the brand's pending and available accounts: they
+    /// are credit-normal, so money owed to the brand is the negated balance.
+    pub fn from_accounts(accounts: Vec<AccountRow>) -> ApiResult<Balance> {
+        let mut balance = Balance {
+            object: "balance",
+            pending: Vec::new(),
+            available: Vec::new(),
+        };
+        for account in accounts {
+            let amount = account
+                .balance
+                .checked_neg()
+                .ok_or_else(|| ApiError::internal("brand balance out of range"))?;
+            let list = match AccountType::parse(&account.account_type) {
+                Some(AccountType::BrandPending) => &mut balance.pending,
+                Some(AccountType::BrandAvailable) => &mut balance.available,
+                _ => continue,
+            };
+            list.push(BalanceAmount {
+                currency: account.currency,
+                amount,
+            });
+        }
+        Ok(balance)
+    }
+}

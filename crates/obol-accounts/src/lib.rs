@@ -1,0 +1,17 @@
+//! Accounts: brands and their API keys, customers, the double-entry ledger
+//! and balances.
+
+pub mod brands;
+pub mod customers;
+pub mod ledger;
+
+use obol_kernel::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every accounts route.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(brands::api::routes())
+        .merge(customers::api::routes())
+        .merge(ledger::api::routes())
+}

@@ -1,0 +1,20 @@
+//! What every Obol domain shares: the state, errors and their mapping to the
+//! contract, auth, extractors, lists, idempotency, the clock, crypto, the
+//! event outbox and the job runtime. It knows no domain.
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod idempotency;
+pub mod jobs;
+pub mod list;
+pub mod request_log;
+pub mod state;
+
+pub use crate::error::{ApiError, ApiResult};
+pub use crate::state::{AppState, Config};

@@ -1,0 +1,534 @@
+//! Orders: what a customer pays for, its payment transactions and refunds.
+
+pub(crate) mod api;
+pub mod apply;
+pub(crate) mod bound;
+pub mod jobs;
+mod late;
+pub mod operations;
+pub mod payment;
+pub mod refunds;
+pub mod views;
+
+use obol_core::order::{OrderCommand, OrderFacts, OrderStatus, TransactionKind, TransactionStatus};
+use obol_core::time::HOUR_MS;
+use obol_core::validate::{self, Metadata};
+use obol_core::{Currency, Timestamp};
+use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::events;
+use obol_kernel::idempotency::IdempotencyKey;
+use obol_kernel::state::AppState;
+use obol_store::Conn;
+use obol_store::idempotency::BoundObject;
+use obol_store::orders::OrderRow;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+pub use views::{Order, Refund, Transaction};
+
+/// The largest amount: 2^53 − 1 minor units, exact in every JSON client.
+pub const AMOUNT_MAX: i64 = (1 << 53) - 1;
+const DEFAULT_EXPIRY_MS: i64 = 24 * HOUR_MS;
+
+/// One line of an order.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub name: String,
+    pub quantity: i64,
+    pub unit_amount: i64,
+}
+
+/// A card as sent by the client; the number and CVC never reach the database.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub cvc: Option<String>,
+    pub holder_name: Option<String>,
+}
+
+/// `payment_method`: `{"type": "card", "card": {...}}`, `wallet`, `mandate`, `crypto`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodInput {
+    #[serde(rename = "type")]
+    pub method_type: String,
+    pub card: Option<CardInput>,
+    pub mandate_id: Option<String>,
+}
+
+/// `POST /v1/orders`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    pub amount: i64,
+    pub currency: String,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub description: Option<String>,
+    pub items: Option<Vec<Item>>,
+    /// `one_time` (default) or `credit_top_up`.
+    #[serde(rename = "type")]
+    pub order_type: Option<String>,
+    pub auto_capture: Option<bool>,
+    pub setup_mandate: Option<bool>,
+    pub mandate_id: Option<String>,
+    pub confirm: Option<bool>,
+    pub payment_method: Option<PaymentMethodInput>,
+    pub connector_account_id: Option<String>,
+    pub return_url: Option<String>,
+    pub callback_url: Option<String>,
+    /// RFC 3339; default 24 hours from now.
+    pub expires_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// `PATCH /v1/orders/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrder {
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub return_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub callback_url: Option<Option<String>>,
+    /// Only while `in_progress` with no payment attempt.
+    pub amount: Option<i64>,
+    pub items: Option<Vec<Item>>,
+}
+
+/// Parses a currency code: upper-case ISO 4217 only.
+pub fn currency(value: &str) -> ApiResult<Currency> {
+    Ok(validate::currency("currency", value)?)
+}
+
+/// Checks an amount in minor units: 1 to 2^53 − 1 (0 when `zero_allowed`).
+pub fn amount(param: &str, value: i64, zero_allowed: bool) -> ApiResult<i64> {
+    if value < 0 || (value == 0 && !zero_allowed) {
+        let what = if zero_allowed {
+            "a non-negative"
+        } else {
+            "a positive"
+        };
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must be {what} integer in minor units"),
+        ));
+    }
+    if value > AMOUNT_MAX {
+        return Err(ApiError::bad_request(
+            "amount_too_large",
+            format!("{param} must be at most {AMOUNT_MAX}"),
+        )
+        .with_param(param));
+    }
+    Ok(value)
+}
+
+fn items(list: &[Item], total: i64) -> ApiResult<String> {
+    let mut sum: i64 = 0;
+    for (index, item) in list.iter().enumerate() {
+        validate::text(&format!("items[{index}][name]"), &item.name, 1, 200)?;
+        if item.quantity < 1 {
+            return Err(ApiError::invalid(
+                format!("items[{index}][quantity]"),
+                "quantity must be at least 1",
+            ));
+        }
+        amount(
+            &format!("items[{index}][unit_amount]"),
+            item.unit_amount,
+            true,
+        )?;
+        sum = item
+            .quantity
+            .checked_mul(item.unit_amount)
+            .and_then(|line| sum.checked_add(line))
+            .ok_or_else(|| {
+                ApiError::bad_request("amount_too_large", "items add up to too much")
+                    .with_param("items")
+            })?;
+    }
+    if sum != total {
+        return Err(ApiError::invalid(
+            "items",
+            format!("items add up to {sum}, not to amount {total}"),
+        ));
+    }
+    serde_json::to_string(list).map_err(ApiError::internal)
+}
+
+fn metadata_text(value: Option<&Value>) -> ApiResult<String> {
+    let metadata: Metadata = value
+        .map(validate::metadata)
+        .transpose()?
+        .unwrap_or_default();
+    serde_json::to_string(&metadata).map_err(ApiError::internal)
+}
+
+/// Validates a new order and builds its row (nothing written yet).
+async fn build(
+    conn: &mut Conn,
+    brand_id: &str,
+    input: &CreateOrder,
+    now: Timestamp,
+) -> ApiResult<OrderRow> {
+    let setup_mandate = input.setup_mandate.unwrap_or(false);
+    let currency = currency(&input.currency)?;
+    let total = amount("amount", input.amount, setup_mandate)?;
+    let order_type = input.order_type.as_deref().unwrap_or("one_time");
+    match order_type {
+        "one_time" => {}
+        // Until customer wallets exist there is nothing to credit: a paid
+        // top-up would take money and credit nothing.
+        "credit_top_up" if input.customer_id.is_some() => {
+            return Err(ApiError::bad_request(
+                "operation_unsupported",
+                "credit_top_up orders need customer wallets, which this server does not have yet",
+            )
+            .with_param("type"));
+        }
+        "credit_top_up" => {
+            return Err(ApiError::bad_request(
+                "parameter_missing",
+                "a credit_top_up order needs a customer_id",
+            )
+            .with_param("customer_id"));
+        }
+        "subscription" | "invoice" => {
+            return Err(ApiError::invalid(
+                "type",
+                format!("{order_type} orders are made by billing, not by clients"),
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "type must be one_time or credit_top_up",
+            ));
+        }
+    }
+    if input.mandate_id.is_some() {
+        return Err(ApiError::bad_request(
+            "operation_unsupported",
+            "charging a stored mandate is not available on this server yet",
+        )
+        .with_param("mandate_id"));
+    }
+    let mut customer_email = input
+        .customer_email
+        .as_deref()
+        .map(|e| validate::email("customer_email", e))
+        .transpose()?;
+    if let Some(customer_id) = &input.customer_id {
+        let customer = obol_store::customers::get(conn, brand_id, customer_id)
+            .await?
+            .filter(|c| c.deleted_at.is_none())
+            .ok_or_else(|| {
+                ApiError::not_found("customer", customer_id).with_param("customer_id")
+            })?;
+        customer_email.get_or_insert(customer.email);
+    }
+    let expires_at = match &input.expires_at {
+        None => now.plus_ms(DEFAULT_EXPIRY_MS),
+        Some(text) => Timestamp::parse_rfc3339(text)
+            .filter(|at| *at > now)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "expires_at",
+                    "expires_at must be an RFC 3339 time in the future",
+                )
+            })?,
+    };
+    if input.confirm == Some(true) {
+        // Check the payment before the order exists, so that a refused one
+        // leaves nothing behind (a 400 is not kept for idempotent retries).
+        let method = input.payment_method.as_ref().ok_or_else(|| {
+            ApiError::bad_request("parameter_missing", "confirm: true needs a payment_method")
+                .with_param("payment_method")
+        })?;
+        let (method_type, _) = payment::payment_method(method, now)?;
+        crate::connector_accounts::route(
+            conn,
+            brand_id,
+            method_type,
+            currency,
+            input.connector_account_id.as_deref(),
+            None,
+        )
+        .await?;
+    }
+    Ok(OrderRow {
+        id: obol_core::new_id("ord"),
+        brand_id: brand_id.to_owned(),
+        customer_id: input.customer_id.clone(),
+        customer_email,
+        description: input
+            .description
+            .as_deref()
+            .map(|d| validate::text("description", d, 1, 1000))
+            .transpose()?,
+        items: input
+            .items
+            .as_deref()
+            .map(|list| items(list, total))
+            .transpose()?,
+        order_type: order_type.to_owned(),
+        status: OrderStatus::InProgress.as_str().to_owned(),
+        amount: total,
+        currency: currency.code().to_owned(),
+        amount_authorized: 0,
+        amount_captured: 0,
+        amount_refunded: 0,
+        amount_refund_pending: 0,
+        auto_capture: i64::from(input.auto_capture.unwrap_or(true)),
+        setup_mandate: i64::from(setup_mandate),
+        mandate_id: None,
+        connector_account_id: None,
+        in_flight_transaction_id: None,
+        attempted: 0,
+        return_url: input
+            .return_url
+            .as_deref()
+            .map(|u| validate::url("return_url", u))
+            .transpose()?,
+        callback_url: input
+            .callback_url
+            .as_deref()
+            .map(|u| validate::url("callback_url", u))
+            .transpose()?,
+        expires_at: expires_at.as_ms(),
+        capture_before: None,
+        captured_at: None,
+        cleared_at: None,
+        // Unpaid, it expires then.
+        due_at: Some(expires_at.as_ms()),
+        last_payment_error: None,
+        next_action: None,
+        metadata: metadata_text(input.metadata.as_ref())?,
+        created_at: now.as_ms(),
+        updated_at: now.as_ms(),
+    })
+}
+
+/// Creates an order (due to expire at `expires_at`, with `order.created`), and confirms
+/// it at once when asked.
+pub async fn create(
+    state: &AppState,
+    brand_id: &str,
+    input: CreateOrder,
+    trigger: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Order> {
+    if let Some(row) = bound::order(state, brand_id, key).await? {
+        return created_before(state, brand_id, row, input, trigger, key).await;
+    }
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let row = build(&mut tx, brand_id, &input, now).await?;
+    obol_store::orders::insert_order(&mut tx, &row).await?;
+    bound::bind(&mut tx, key, BoundObject::Order, &row.id, now.as_ms()).await?;
+    // A new order has no transactions yet: nothing to read.
+    let order = views::render_with(state, &row, &[])?;
+    events::record(
+        &mut tx,
+        brand_id,
+        "order.created",
+        &row.id,
+        row.customer_id.as_deref(),
+        &order,
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    match confirm_input(input, trigger, key) {
+        Some(confirm) => payment::confirm(state, brand_id, &row.id, confirm).await,
+        None => Ok(order),
+    }
+}
+
+/// The confirm that `confirm: true` asks for.
+fn confirm_input(
+    input: CreateOrder,
+    trigger: &str,
+    key: Option<&IdempotencyKey>,
+) -> Option<payment::ConfirmInput> {
+    match (input.confirm, input.payment_method) {
+        (Some(true), Some(payment_method)) => Some(payment::ConfirmInput {
+            payment_method,
+            connector_account_id: input.connector_account_id,
+            trigger: trigger.to_owned(),
+            idempotency_key: key.cloned(),
+        }),
+        _ => None,
+    }
+}
+
+/// A retried create whose first attempt made the order: the order as it
+/// stands, or its payment's answer. A first attempt that stopped before its
+/// payment began (nothing was sent to a connector) is confirmed now.
+async fn created_before(
+    state: &AppState,
+    brand_id: &str,
+    row: OrderRow,
+    input: CreateOrder,
+    trigger: &str,
+    key: Option<&IdempotencyKey>,
+) -> ApiResult<Order> {
+    let Some(confirm) = confirm_input(input, trigger, key) else {
+        return get(state, brand_id, &row.id).await;
+    };
+    // The confirm finds the payment the first attempt made, if any, and
+    // answers with it; one that never began is made now.
+    let never_attempted = row.attempted == 0 && row.status == OrderStatus::InProgress.as_str();
+    if never_attempted || bound::has_transaction(state, key).await? {
+        return payment::confirm(state, brand_id, &row.id, confirm).await;
+    }
+    get(state, brand_id, &row.id).await
+}
+
+/// An order of the brand with its payments, or 404.
+pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Order> {
+    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let row = obol_store::orders::get_order(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", id))?;
+    views::render(state, &mut conn, &row).await
+}
+
+/// Locks an order of the brand for a change, or 404.
+pub async fn lock(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &str,
+    id: &str,
+) -> ApiResult<OrderRow> {
+    obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order", id))
+}
+
+/// The facts the state machine needs beyond the status; whether a refund
+/// exists is read only for a reverse, and whether a payment is open only
+/// for the expiry of a processing order: the commands they decide.
+pub async fn facts(
+    conn: &mut Conn,
+    row: &OrderRow,
+    command: OrderCommand,
+) -> ApiResult<OrderFacts> {
+    let amounts_refunded = row.amount_refunded > 0 || row.amount_refund_pending > 0;
+    let has_refunds = amounts_refunded
+        || (command == OrderCommand::Reverse
+            && obol_store::orders::has_refunds(conn, &row.id).await?);
+    let payment_open = command == OrderCommand::Expire
+        && row.status == OrderStatus::Processing.as_str()
+        && obol_store::orders::transactions_of_order(conn, &row.id)
+            .await?
+            .iter()
+            .any(|t| {
+                TransactionKind::parse(&t.kind).is_some_and(TransactionKind::is_payment)
+                    && TransactionStatus::parse(&t.status).is_none_or(TransactionStatus::is_open)
+            });
+    Ok(OrderFacts {
+        in_flight: row.in_flight_transaction_id.is_some(),
+        cleared: row.cleared_at.is_some(),
+        has_refunds,
+        attempted: row.attempted != 0,
+        captured: row.amount_captured > 0,
+        payment_open,
+    })
+}
+
+/// The order's status, parsed.
+pub fn status(row: &OrderRow) -> ApiResult<OrderStatus> {
+    OrderStatus::parse(&row.status)
+        .ok_or_else(|| ApiError::internal(format!("order {} has a corrupt status", row.id)))
+}
+
+/// Checks `command` against the order's state: 409 `invalid_state` if refused.
+pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> ApiResult<()> {
+    let facts = facts(conn, row, command).await?;
+    obol_core::order::check(status(row)?, command, facts)
+        .map_err(|refused| ApiError::invalid_state(refused.message))
+}
+
+/// Applies a PATCH: text fields any time; amount and items only before any
+/// payment attempt.
+pub async fn update(
+    state: &AppState,
+    brand_id: &str,
+    id: &str,
+    input: UpdateOrder,
+) -> ApiResult<Order> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let mut row = lock(state, &mut tx, brand_id, id).await?;
+    if let Some(value) = input.description {
+        row.description = value
+            .as_deref()
+            .map(|d| validate::text("description", d, 1, 1000))
+            .transpose()?;
+    }
+    if let Some(value) = input.return_url {
+        row.return_url = value
+            .as_deref()
+            .map(|u| validate::url("return_url", u))
+            .transpose()?;
+    }
+    if let Some(value) = input.callback_url {
+        row.callback_url = value
+            .as_deref()
+            .map(|u| validate::url("callback_url", u))
+            .transpose()?;
+    }
+    if let Some(patch) = input
+        .metadata
+        .as_ref()
+        .map(validate::metadata)
+        .transpose()?
+    {
+        let mut metadata: Metadata =
+            serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
+        validate::merge_metadata(&mut metadata, patch)?;
+        row.metadata = serde_json::to_string(&metadata).map_err(ApiError::internal)?;
+    }
+    if input.amount.is_some() || input.items.is_some() {
+        allow(&mut tx, &row, OrderCommand::ChangeAmount).await?;
+        let total = amount(
+            "amount",
+            input.amount.unwrap_or(row.amount),
+            row.setup_mandate != 0,
+        )?;
+        row.items = match &input.items {
+            Some(list) => Some(items(list, total)?),
+            None if input.amount.is_some() => None,
+            None => row.items.clone(),
+        };
+        row.amount = total;
+    }
+    row.updated_at = now.as_ms();
+    obol_store::orders::update_order(&mut tx, &row).await?;
+    let order = views::render(state, &mut tx, &row).await?;
+    events::record(
+        &mut tx,
+        brand_id,
+        "order.updated",
+        &row.id,
+        row.customer_id.as_deref(),
+        &order,
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(order)
+}

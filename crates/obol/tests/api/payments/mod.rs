@@ -1,0 +1,10 @@
+//! Payments: connector accounts, orders, transactions, refunds, the sandbox,
+//! and retries of every kind.
+
+mod checkout;
+mod connector_accounts;
+mod kill_retries;
+mod open_payments;
+mod orders;
+mod retries;
+mod sandbox;

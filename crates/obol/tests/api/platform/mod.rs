@@ -1,0 +1,10 @@
+//! What every domain shares: jobs and the test clock, idempotency, input
+//! validation, secrets at rest, the OpenAPI document, the server process.
+
+mod idempotency;
+mod jobs;
+mod openapi;
+pub mod process;
+mod secrets;
+mod test_clock;
+mod validation;
