@@ -2,6 +2,7 @@
 //! validation, secrets at rest, the OpenAPI document, the server process.
 
 mod idempotency;
+mod job_kind;
 mod jobs;
 mod openapi;
 pub mod process;
