@@ -121,3 +121,162 @@ mod tests {
         assert!(steps.len() > 190, "the steps between ids repeat");
     }
 }
+
+/// Declares a typed id: a newtype over its text with its prefix, so that
+/// two kinds of id cannot be swapped in a signature (`get(brand_id, id)`).
+/// It derefs to `&str` for SQL binds and comparisons.
+#[macro_export]
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix of every id of this kind, without the `_`.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id of this kind.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                $name($crate::id::new_id($prefix))
+            }
+
+            /// The id a request or a row names; it may name nothing, which
+            /// the lookup tells.
+            pub fn from_text(text: impl Into<String>) -> Self {
+                $name(text.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                $name(text)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name(text.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A brand (tenant), `brd_…`.
+    BrandId,
+    "brd"
+);
+id_type!(
+    /// An API key, `key_…`.
+    ApiKeyId,
+    "key"
+);
+id_type!(
+    /// A customer of a brand, `cus_…`.
+    CustomerId,
+    "cus"
+);
+id_type!(
+    /// A connector account of a brand, `cna_…`.
+    ConnectorAccountId,
+    "cna"
+);
+id_type!(
+    /// An order, `ord_…`.
+    OrderId,
+    "ord"
+);
+id_type!(
+    /// A payment transaction (one connector operation), `txn_…`.
+    TransactionId,
+    "txn"
+);
+id_type!(
+    /// A refund, `ref_…`.
+    RefundId,
+    "ref"
+);
+id_type!(
+    /// An event of the outbox, `evt_…`.
+    EventId,
+    "evt"
+);
+id_type!(
+    /// A ledger account, `lac_…`.
+    LedgerAccountId,
+    "lac"
+);
+id_type!(
+    /// A ledger entry, `lje_…`.
+    LedgerEntryId,
+    "lje"
+);
+id_type!(
+    /// A scheduled job, `job_…`.
+    JobId,
+    "job"
+);
+
+#[cfg(test)]
+mod typed_id_tests {
+    use super::*;
+
+    #[test]
+    fn typed_ids_carry_their_prefix_and_read_as_text() {
+        let order = OrderId::new();
+        assert!(has_prefix(&order, OrderId::PREFIX));
+        let brand = BrandId::from_text("brd_x");
+        assert_eq!(brand, "brd_x");
+        assert_eq!(serde_json::to_string(&brand).unwrap(), "\"brd_x\"");
+        let back: BrandId = serde_json::from_str("\"brd_x\"").unwrap();
+        assert_eq!(back, brand);
+    }
+}

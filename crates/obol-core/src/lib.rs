@@ -10,7 +10,10 @@ pub mod role;
 pub mod time;
 pub mod validate;
 
-pub use id::new_id;
+pub use id::{
+    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EventId, JobId, LedgerAccountId,
+    LedgerEntryId, OrderId, RefundId, TransactionId, new_id,
+};
 pub use money::{Currency, Money};
 pub use role::Role;
 pub use time::Timestamp;
