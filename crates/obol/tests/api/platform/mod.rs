@@ -4,6 +4,7 @@
 mod idempotency;
 mod jobs;
 mod openapi;
+mod openapi_tools;
 pub mod process;
 mod secrets;
 mod test_clock;
