@@ -246,18 +246,33 @@ impl From<InvalidParam> for ApiError {
     }
 }
 
-/// The error body, for OpenAPI.
+/// The error body, for OpenAPI: the one schema, named `Error`, that every
+/// error answer of every operation references.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
+    // Inline (no doc comment, which would wrap it in an `allOf`): the
+    // document has one error schema, not two.
+    #[schema(inline)]
     pub error: ErrorDetail,
 }
 
-/// The `error` object of every error answer.
+/// The `error` object of every error answer; some errors add fields (such
+/// as a decline's `decline_code`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// The group of the failure: `invalid_request_error`,
+    /// `authentication_error`, `permission_error`, `idempotency_error`,
+    /// `payment_error`, `connector_error` or `api_error`.
     #[serde(rename = "type")]
     pub error_type: String,
+    /// What went wrong, for programs (e.g. `parameter_invalid`).
     pub code: String,
+    /// What went wrong, for people.
     pub message: String,
+    /// The request field at fault, if one is.
     pub param: Option<String>,
+    /// The fields some errors add.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, Value>,
 }

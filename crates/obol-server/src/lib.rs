@@ -2,6 +2,7 @@
 //! OpenAPI document, the first start, and serve.
 
 pub mod bootstrap;
+pub mod openapi;
 
 pub use obol_accounts::{brands, customers, ledger};
 pub use obol_kernel::{AppState, Config};
@@ -224,6 +225,8 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     doc.merge(public_doc);
+    // After the merge: the house rules hold for every domain's operations.
+    openapi::Conventions.modify(&mut doc);
     let json = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));
     let router = Router::new()
         .merge(api)

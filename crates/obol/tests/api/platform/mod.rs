@@ -5,6 +5,7 @@ mod idempotency;
 mod job_kind;
 mod jobs;
 mod openapi;
+mod openapi_tools;
 pub mod process;
 mod secrets;
 mod test_clock;
