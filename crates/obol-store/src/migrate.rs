@@ -4,47 +4,84 @@ use crate::sql::{Conn, query, query_scalar};
 use crate::{Backend, Db, Result};
 
 /// (version, SQL) for each backend; versions must match across the lists.
+/// A database records only the version numbers it has applied
+/// (`schema_migrations`), never a file name or checksum: files are named
+/// `NNNN_<domain>_<what>.sql` and may be renamed as long as NNNN stays, and a
+/// database made before a rename still finds every version it applied.
 const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_platform_foundation.sql"),
+    ),
     (
         2,
-        include_str!("../migrations/sqlite/0002_connector_accounts.sql"),
+        include_str!("../migrations/sqlite/0002_payments_connector_accounts.sql"),
     ),
-    (3, include_str!("../migrations/sqlite/0003_sandbox.sql")),
-    (4, include_str!("../migrations/sqlite/0004_ledger.sql")),
-    (5, include_str!("../migrations/sqlite/0005_orders.sql")),
-    (6, include_str!("../migrations/sqlite/0006_due_work.sql")),
-    (7, include_str!("../migrations/sqlite/0007_hot_rows.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_connectors_sandbox.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_accounts_ledger.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_payments_orders.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_payments_due_work.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_accounts_hot_rows.sql"),
+    ),
     (
         8,
-        include_str!("../migrations/sqlite/0008_balance_slots.sql"),
+        include_str!("../migrations/sqlite/0008_accounts_balance_slots.sql"),
     ),
     (
         9,
-        include_str!("../migrations/sqlite/0009_payments_idempotency.sql"),
+        include_str!("../migrations/sqlite/0009_platform_idempotency.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
         1,
-        include_str!("../migrations/postgres/0001_foundation.sql"),
+        include_str!("../migrations/postgres/0001_platform_foundation.sql"),
     ),
     (
         2,
-        include_str!("../migrations/postgres/0002_connector_accounts.sql"),
+        include_str!("../migrations/postgres/0002_payments_connector_accounts.sql"),
     ),
-    (3, include_str!("../migrations/postgres/0003_sandbox.sql")),
-    (4, include_str!("../migrations/postgres/0004_ledger.sql")),
-    (5, include_str!("../migrations/postgres/0005_orders.sql")),
-    (6, include_str!("../migrations/postgres/0006_due_work.sql")),
-    (7, include_str!("../migrations/postgres/0007_hot_rows.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_connectors_sandbox.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_accounts_ledger.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_payments_orders.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_payments_due_work.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_accounts_hot_rows.sql"),
+    ),
     (
         8,
-        include_str!("../migrations/postgres/0008_balance_slots.sql"),
+        include_str!("../migrations/postgres/0008_accounts_balance_slots.sql"),
     ),
     (
         9,
-        include_str!("../migrations/postgres/0009_payments_idempotency.sql"),
+        include_str!("../migrations/postgres/0009_platform_idempotency.sql"),
     ),
 ];
 
@@ -111,4 +148,20 @@ async fn apply(db: &Db, conn: &mut Conn) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POSTGRES, SQLITE};
+
+    /// A database moves between backends' binaries by version number alone,
+    /// so both lists must number alike, from 1 and without gaps.
+    #[test]
+    fn both_backends_number_their_migrations_alike() {
+        let sqlite: Vec<i64> = SQLITE.iter().map(|(version, _)| *version).collect();
+        let postgres: Vec<i64> = POSTGRES.iter().map(|(version, _)| *version).collect();
+        let expected: Vec<i64> = (1..=sqlite.len() as i64).collect();
+        assert_eq!(sqlite, expected);
+        assert_eq!(postgres, expected);
+    }
 }

@@ -97,6 +97,46 @@ impl TestDb {
         }
     }
 
+    /// A fresh database holding a copy of `source`, for a test that starts
+    /// from a database made elsewhere (by an earlier binary): on SQLite a
+    /// database file, copied with its key file (`<file>.key`) when it has
+    /// one; on PostgreSQL a plain-SQL dump without `COPY` blocks, run as one
+    /// batch. Panics when `source` is missing.
+    pub async fn from_copy(backend: Backend, source: &std::path::Path) -> TestDb {
+        let db = TestDb::new(backend).await;
+        match db.sqlite_path() {
+            Some(path) => {
+                std::fs::copy(source, &path)
+                    .unwrap_or_else(|error| panic!("cannot copy {}: {error}", source.display()));
+                let key_file = std::path::PathBuf::from(format!("{}.key", source.display()));
+                if key_file.exists() {
+                    std::fs::copy(&key_file, format!("{}.key", path.display())).unwrap_or_else(
+                        |error| panic!("cannot copy {}: {error}", key_file.display()),
+                    );
+                }
+            }
+            None => {
+                let sql = std::fs::read_to_string(source)
+                    .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
+                // A connection of its own: the dump changes its session's
+                // settings (search_path) for the statements that follow.
+                let loader = obol_store::Db::connect(&db.url)
+                    .await
+                    .expect("connect to the test database");
+                loader
+                    .writer
+                    .acquire()
+                    .await
+                    .expect("a connection")
+                    .execute_batch(&sql)
+                    .await
+                    .unwrap_or_else(|error| panic!("cannot load {}: {error}", source.display()));
+                loader.close().await;
+            }
+        }
+        db
+    }
+
     /// Path of the SQLite file (SQLite only).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         match &self.cleanup {
@@ -150,6 +190,12 @@ pub struct Options {
     pub failpoint: Option<&'static str>,
     /// The connector timeout, when not `CONNECTOR_TIMEOUT_MS`.
     pub connector_timeout_ms: Option<u64>,
+    /// On SQLite, the master key from the key file beside the database (as a
+    /// server started without `OBOL_MASTER_KEY` reads it) instead of
+    /// `MASTER_KEY`.
+    pub key_file: bool,
+    /// The base URL of links (`OBOL_PUBLIC_URL`), when not the listen address.
+    pub public_url: Option<String>,
 }
 
 /// The ids of a list answer's `data`, in order.
@@ -243,7 +289,8 @@ pub fn id_of(object: &Value) -> String {
 pub async fn start(db: TestDb, options: Options) -> TestApp {
     let mut config = Config::new(db.url.clone());
     config.admin_key = Some(ADMIN_KEY.into());
-    config.master_key = Some(MASTER_KEY.into());
+    config.master_key = (!options.key_file).then(|| MASTER_KEY.into());
+    config.public_url = options.public_url.clone();
     config.connector_timeout_ms = options.connector_timeout_ms.unwrap_or(CONNECTOR_TIMEOUT_MS);
     config.test_clock = options.test_clock;
     config.job_poll_interval_ms = 50;

@@ -1,5 +1,6 @@
 //! What every domain shares: jobs and the test clock, idempotency, input
-//! validation, secrets at rest, the OpenAPI document, the server process.
+//! validation, secrets at rest, the OpenAPI document, the server process,
+//! upgrades from the previous binary's database.
 
 mod idempotency;
 mod job_kind;
@@ -9,4 +10,5 @@ mod openapi_tools;
 pub mod process;
 mod secrets;
 mod test_clock;
+mod upgrade;
 mod validation;
