@@ -184,6 +184,17 @@ pub enum ConnectorError {
     Invalid(String),
 }
 
+impl ConnectorError {
+    /// A connector's own state failed (`error` says how): to the caller the
+    /// outcome is unknown, as with a provider that answered 5xx.
+    pub fn state(error: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::Provider {
+            http_code: None,
+            message: format!("connector state: {error}"),
+        }
+    }
+}
+
 pub type ConnectorResult = Result<ConnectorResponse, ConnectorError>;
 
 /// One payment provider.

@@ -3,6 +3,7 @@
 
 pub mod connector_accounts;
 pub mod orders;
+pub mod sandbox_state;
 
 use obol_connectors::ConnectorRegistry;
 use obol_kernel::AppState;

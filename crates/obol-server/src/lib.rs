@@ -121,8 +121,9 @@ impl Server {
         )
         .map_err(StartError::Config)?;
         let mut connectors = obol_connectors::ConnectorRegistry::default();
+        let sandbox_state = obol_payments::sandbox_state::StoreSandboxState::new(db.clone());
         connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(
-            db.clone(),
+            Arc::new(sandbox_state),
             clock.clone(),
             public_url.clone(),
         )));

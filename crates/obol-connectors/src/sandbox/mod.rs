@@ -1,11 +1,16 @@
 //! The sandbox connector: a processor simulator with its own persistent
-//! state (`sandbox_payments`, `sandbox_operations`).
+//! state, kept behind [`SandboxState`] (over the database, its payments and
+//! operations tables).
 //!
 //! It keeps authorizations, captures and refunds as a real processor does
 //! and enforces the same rules (no capture above the authorized amount, no
 //! refund above the captured amount, no double void). The card number picks
 //! the outcome, as api.md's test-card table says. Card numbers and CVCs are
 //! never stored nor logged: only brand and last four digits are kept.
+
+pub mod state;
+
+pub use state::SandboxState;
 
 use crate::{
     AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse, ConnectorResult,
@@ -16,9 +21,7 @@ use obol_core::card::{CardDetails, luhn_valid};
 use obol_core::clock::Clock;
 use obol_core::new_id;
 use obol_core::time::SECOND_MS;
-use obol_store::sandbox::{self as store, NewOperation, NewPayment, OperationRow, PaymentRow};
-use obol_store::{Conn, Db, StoreError};
-
+use state::{FollowUp, FollowUpOutcome, NewPayment, OperationRow, PaymentRow, Rule};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ const PROCESSING_ERROR: &str = "processing_error";
 
 /// The built-in simulator.
 pub struct Sandbox {
-    db: Db,
+    state: Arc<dyn SandboxState>,
     clock: Arc<dyn Clock>,
     /// Obol's public URL; the challenge page lives under it.
     challenge_base_url: String,
@@ -70,12 +73,16 @@ impl Scenario {
 }
 
 impl Sandbox {
-    /// A sandbox over Obol's database, reading time from `clock`; challenge
-    /// pages are linked under `challenge_base_url` (Obol's public URL).
-    pub fn new(db: Db, clock: Arc<dyn Clock>, challenge_base_url: String) -> Sandbox {
+    /// A sandbox keeping its payments in `state`, reading time from `clock`;
+    /// challenge pages are linked under `challenge_base_url` (Obol's public URL).
+    pub fn new(
+        state: Arc<dyn SandboxState>,
+        clock: Arc<dyn Clock>,
+        challenge_base_url: String,
+    ) -> Sandbox {
         let challenge_base_url = challenge_base_url.trim_end_matches('/').to_owned();
         Sandbox {
-            db,
+            state,
             clock,
             challenge_base_url,
         }
@@ -90,12 +97,15 @@ impl Sandbox {
         succeed: bool,
     ) -> Result<(), ConnectorError> {
         let now_ms = self.clock.now().as_ms();
-        let mut conn = self.connection().await?;
         let decline_code = (!succeed).then_some("generic_decline");
-        if store::finish_challenge(&mut conn, payment_id, decline_code, now_ms).await? {
+        if self
+            .state
+            .finish_challenge(payment_id, decline_code, now_ms)
+            .await?
+        {
             return Ok(());
         }
-        let Some(payment) = store::payment_by_id(&mut conn, payment_id).await? else {
+        let Some(payment) = self.state.payment_by_id(payment_id).await? else {
             return Err(ConnectorError::Invalid(format!(
                 "the sandbox has no payment {payment_id}"
             )));
@@ -110,21 +120,14 @@ impl Sandbox {
         )))
     }
 
-    async fn connection(&self) -> Result<obol_store::PoolConn, ConnectorError> {
-        // Its reads may settle a payment (a write): use the writer.
-        Ok(self.db.write_conn().await?)
-    }
-
     /// The payment as it stands now: a pending one whose time has come is
     /// settled first.
-    async fn current(
-        &self,
-        conn: &mut Conn,
-        payment: PaymentRow,
-    ) -> Result<PaymentRow, ConnectorError> {
+    async fn current(&self, payment: PaymentRow) -> Result<PaymentRow, ConnectorError> {
         let now_ms = self.clock.now().as_ms();
-        if payment.status == "pending" && store::settle_due(conn, &payment.id, now_ms).await? {
-            return reload(conn, &payment.id).await;
+        if payment.status == "pending" && self.state.settle_due(&payment.id, now_ms).await? {
+            // Just written: a payment that is gone means the state is lost.
+            let reloaded = self.state.payment_by_id(&payment.id).await?;
+            return reloaded.ok_or_else(missing_row);
         }
         Ok(payment)
     }
@@ -177,11 +180,11 @@ impl Sandbox {
     }
 
     /// A repeated authorize answers as the first one did, moving nothing.
-    async fn replay_payment(&self, conn: &mut Conn, payment: PaymentRow) -> ConnectorResult {
+    async fn replay_payment(&self, payment: PaymentRow) -> ConnectorResult {
         if payment.status == "failed" {
             return Err(processor_failure());
         }
-        let payment = self.current(conn, payment).await?;
+        let payment = self.current(payment).await?;
         Ok(self.payment_response(&payment))
     }
 
@@ -194,7 +197,6 @@ impl Sandbox {
         card: &CardDetails,
         digits: &str,
     ) -> ConnectorResult {
-        let mut conn = self.connection().await?;
         let (account_id, transaction_id) = (
             request.account.account_id.as_str(),
             request.transaction_id.as_str(),
@@ -203,20 +205,14 @@ impl Sandbox {
         let scenario = Scenario::for_card(digits);
         let id = new_id("sbx_pay");
         let payment = new_payment(request, card, scenario, &id, self.clock.now().as_ms());
-        match store::insert_payment(&mut conn, &payment).await {
-            Ok(()) => {
-                tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment")
-            }
-            Err(StoreError::UniqueViolation) => {
-                let first =
-                    store::payment_by_transaction(&mut conn, account_id, transaction_id).await?;
-                return self
-                    .replay_payment(&mut conn, first.ok_or(StoreError::NotFound)?)
-                    .await;
-            }
-            Err(error) => return Err(error.into()),
+        if !self.state.insert_payment(&payment).await? {
+            let first = self
+                .state
+                .payment_by_transaction(account_id, transaction_id)
+                .await?;
+            return self.replay_payment(first.ok_or_else(missing_row)?).await;
         }
-        drop(conn);
+        tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment");
         let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);
         match scenario {
             Scenario::ProcessorError => Err(processor_failure()),
@@ -230,48 +226,44 @@ impl Sandbox {
         }
     }
 
-    /// Capture, increment, void, reverse or refund, race-free: the follow-up
-    /// row claims the transaction id (a unique key), then one conditional
-    /// update applies the processor rule; a refusal rolls both back.
+    /// Capture, increment, void, reverse or refund, race-free: in one
+    /// transaction of the state, the follow-up row claims the transaction
+    /// id (a unique key), then one conditional update applies the processor
+    /// rule; a refusal rolls both back.
     async fn follow_up(&self, operation: Operation, request: FollowUpRequest) -> ConnectorResult {
         check_follow_up_amount(operation, request.amount.amount_minor)?;
-        let account_id = request.account.account_id.as_str();
-        let mut tx = self.db.begin().await?;
-        if let Some(done) =
-            store::operation_by_transaction(&mut tx, account_id, &request.transaction_id).await?
-        {
-            return replay_operation(operation, &done);
-        }
-        let payment = payment_to_act_on(&mut tx, &request).await?;
-        let now_ms = self.clock.now().as_ms();
-        // A due asynchronous approval counts as settled for what follows.
-        store::settle_due(&mut tx, &payment.id, now_ms).await?;
+        let rule = Rule::of(operation)?;
         let id = new_id("sbx_op");
         let amount = request.amount.amount_minor;
-        let claim = NewOperation {
+        let follow_up = FollowUp {
             id: &id,
-            account_id,
+            account_id: &request.account.account_id,
             transaction_id: &request.transaction_id,
-            payment_id: &payment.id,
-            kind: operation.as_str(),
+            payment_transaction_id: &request.payment_transaction_id,
+            connector_payment_id: request.connector_payment_id.as_deref(),
+            currency: request.amount.currency.code(),
+            rule,
             amount,
-            now_ms,
+            now_ms: self.clock.now().as_ms(),
         };
-        match store::insert_operation(&mut tx, &claim).await {
-            Ok(()) => {}
-            Err(StoreError::UniqueViolation) => {
-                drop(tx);
-                return self.replay_after_race(operation, &request).await;
+        match self.state.follow_up(&follow_up).await? {
+            FollowUpOutcome::Applied { payment_id, acted } => {
+                tracing::debug!(operation_id = %id, %payment_id, kind = operation.as_str(), acted, "sandbox operation");
+                Ok(succeeded(id, acted))
             }
-            Err(error) => return Err(error.into()),
+            FollowUpOutcome::AlreadyDone(done) => replay_operation(operation, &done),
+            FollowUpOutcome::ClaimTaken => self.replay_after_race(operation, &request).await,
+            FollowUpOutcome::NoPayment => Err(ConnectorError::Invalid(format!(
+                "the sandbox has no payment {}",
+                request.payment_transaction_id
+            ))),
+            FollowUpOutcome::OtherCurrency(currency) => Err(ConnectorError::Invalid(format!(
+                "the payment is in {currency}"
+            ))),
+            FollowUpOutcome::Refused(payment) => Err(ConnectorError::Invalid(refusal(
+                operation, &payment, amount,
+            ))),
         }
-        let acted = apply_rule(&mut tx, operation, &payment.id, amount, now_ms).await?;
-        if acted != amount {
-            store::set_operation_amount(&mut tx, &id, acted).await?;
-        }
-        tx.commit().await?;
-        tracing::debug!(operation_id = %id, payment_id = %payment.id, kind = operation.as_str(), acted, "sandbox operation");
-        Ok(succeeded(id, acted))
     }
 
     /// Another call with this transaction id committed first: answer as it did.
@@ -280,10 +272,12 @@ impl Sandbox {
         operation: Operation,
         request: &FollowUpRequest,
     ) -> ConnectorResult {
-        let mut conn = self.connection().await?;
         let (account_id, transaction_id) = (&request.account.account_id, &request.transaction_id);
-        let done = store::operation_by_transaction(&mut conn, account_id, transaction_id).await?;
-        replay_operation(operation, &done.ok_or(StoreError::NotFound)?)
+        let done = self
+            .state
+            .operation_by_transaction(account_id, transaction_id)
+            .await?;
+        replay_operation(operation, &done.ok_or_else(missing_row)?)
     }
 }
 
@@ -336,48 +330,9 @@ fn new_payment<'a>(
     payment
 }
 
-/// Applies the processor rule of `operation` with one conditional update;
-/// the amount it acted on, or `Invalid` saying why not.
-async fn apply_rule(
-    tx: &mut Conn,
-    operation: Operation,
-    payment_id: &str,
-    amount: i64,
-    now_ms: i64,
-) -> Result<i64, ConnectorError> {
-    let acted = match operation {
-        Operation::Capture => store::capture(tx, payment_id, amount, now_ms)
-            .await?
-            .then_some(amount),
-        Operation::IncrementAuthorization => store::increment(tx, payment_id, amount, now_ms)
-            .await?
-            .then_some(amount),
-        Operation::Void => match store::void_authorization(tx, payment_id, now_ms).await? {
-            Some(released) => Some(released),
-            None => store::cancel_challenge(tx, payment_id, now_ms).await?,
-        },
-        Operation::Reverse => store::reverse(tx, payment_id, now_ms).await?,
-        Operation::Refund => store::refund(tx, payment_id, amount, now_ms)
-            .await?
-            .then_some(amount),
-        _ => return Err(ConnectorError::Unsupported(operation.as_str())),
-    };
-    match acted {
-        Some(acted) => Ok(acted),
-        None => {
-            let payment = reload(tx, payment_id).await?;
-            Err(ConnectorError::Invalid(refusal(
-                operation, &payment, amount,
-            )))
-        }
-    }
-}
-
-/// A payment known to exist (just written, or found in this transaction).
-async fn reload(conn: &mut Conn, id: &str) -> Result<PaymentRow, ConnectorError> {
-    Ok(store::payment_by_id(conn, id)
-        .await?
-        .ok_or(StoreError::NotFound)?)
+/// A row the state just had is gone: the state is lost.
+fn missing_row() -> ConnectorError {
+    ConnectorError::state("row not found")
 }
 
 /// Checks what any processor would refuse before looking at state; returns
@@ -432,33 +387,6 @@ fn check_follow_up_amount(operation: Operation, amount: i64) -> Result<(), Conne
         )));
     }
     Ok(())
-}
-
-/// The payment a follow-up acts on: by Obol's transaction id of it, else by
-/// the sandbox's own id; only among the calling account's payments, and
-/// only in its currency.
-async fn payment_to_act_on(
-    conn: &mut Conn,
-    request: &FollowUpRequest,
-) -> Result<PaymentRow, ConnectorError> {
-    let (account_id, payment_txn) = (
-        request.account.account_id.as_str(),
-        &request.payment_transaction_id,
-    );
-    let mut payment = store::payment_by_transaction(conn, account_id, payment_txn).await?;
-    if let (None, Some(id)) = (&payment, &request.connector_payment_id) {
-        payment = store::payment_for_account(conn, account_id, id).await?;
-    }
-    let payment = payment.ok_or_else(|| {
-        ConnectorError::Invalid(format!("the sandbox has no payment {payment_txn}"))
-    })?;
-    if payment.currency != request.amount.currency.code() {
-        return Err(ConnectorError::Invalid(format!(
-            "the payment is in {}",
-            payment.currency
-        )));
-    }
-    Ok(payment)
 }
 
 /// A repeated follow-up answers as the first one did, moving nothing.
@@ -536,17 +464,6 @@ fn processor_failure() -> ConnectorError {
     }
 }
 
-/// A connector's own storage failed: to the caller the outcome is unknown,
-/// as with a provider that answered 5xx.
-impl From<StoreError> for ConnectorError {
-    fn from(error: StoreError) -> Self {
-        ConnectorError::Provider {
-            http_code: None,
-            message: format!("connector state: {error}"),
-        }
-    }
-}
-
 #[async_trait]
 impl Connector for Sandbox {
     fn name(&self) -> &'static str {
@@ -602,14 +519,19 @@ impl Connector for Sandbox {
     async fn sync(&self, request: SyncRequest) -> ConnectorResult {
         let (account_id, transaction_id) =
             (request.account.account_id.as_str(), &request.transaction_id);
-        let mut conn = self.connection().await?;
-        if let Some(payment) =
-            store::payment_by_transaction(&mut conn, account_id, transaction_id).await?
+        if let Some(payment) = self
+            .state
+            .payment_by_transaction(account_id, transaction_id)
+            .await?
         {
-            let payment = self.current(&mut conn, payment).await?;
+            let payment = self.current(payment).await?;
             return Ok(self.payment_response(&payment));
         }
-        match store::operation_by_transaction(&mut conn, account_id, transaction_id).await? {
+        match self
+            .state
+            .operation_by_transaction(account_id, transaction_id)
+            .await?
+        {
             Some(done) => Ok(succeeded(done.id, done.amount)),
             None => Ok(ConnectorResponse {
                 outcome: Outcome::NotFound,

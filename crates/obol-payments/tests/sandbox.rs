@@ -1,6 +1,6 @@
-//! The sandbox connector against a real database: on a fresh SQLite file
-//! always, and on a fresh PostgreSQL database when `OBOL_TEST_DATABASE_URL`
-//! is set.
+//! The sandbox connector over its store-backed state against a real
+//! database: on a fresh SQLite file always, and on a fresh PostgreSQL
+//! database when `OBOL_TEST_DATABASE_URL` is set.
 
 use obol_connectors::sandbox::{ASYNC_APPROVAL_DELAY_MS, Sandbox};
 use obol_connectors::{
@@ -10,6 +10,7 @@ use obol_connectors::{
 use obol_core::card::{CardDetails, parse_card};
 use obol_core::clock::Clock;
 use obol_core::{Currency, Money, Timestamp, new_id};
+use obol_payments::sandbox_state::StoreSandboxState;
 use obol_store::Db;
 use std::future::Future;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ impl Env {
         let start = Timestamp::parse_rfc3339(START).expect("valid start");
         let clock = Arc::new(TestClock(AtomicI64::new(start.as_ms())));
         let sandbox = Arc::new(Sandbox::new(
-            db.clone(),
+            Arc::new(StoreSandboxState::new(db.clone())),
             clock.clone(),
             format!("{BASE_URL}/"),
         ));
