@@ -3,7 +3,10 @@
 
 pub mod brands;
 pub mod customers;
+pub mod error;
 pub mod ledger;
+
+pub use error::{Error, Result};
 
 use obol_kernel::AppState;
 use utoipa_axum::router::OpenApiRouter;

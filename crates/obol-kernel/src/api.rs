@@ -31,14 +31,8 @@ pub struct Health {
 /// Liveness and database reachability; no key needed.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 async fn health(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    sqlx_ping(&mut conn).await?;
+    crate::health::check_database(&state).await?;
     Ok(Json(Health { status: "ok" }))
-}
-
-async fn sqlx_ping(conn: &mut obol_store::Conn) -> ApiResult<()> {
-    obol_store::meta::get(conn, "bootstrapped").await?;
-    Ok(())
 }
 
 /// The test clock's time.

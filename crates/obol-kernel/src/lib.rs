@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
 pub mod jobs;
 pub mod list;

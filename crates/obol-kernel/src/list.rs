@@ -57,12 +57,50 @@ pub async fn fetch<R>(
     cursor_exists: impl AsyncFnOnce(&mut Conn, &str) -> obol_store::Result<bool>,
     fetch: impl AsyncFnOnce(&mut Conn, &PageRequest) -> obol_store::Result<Page<R>>,
 ) -> ApiResult<Page<R>> {
-    if let Some(after) = page.starting_after.as_deref()
-        && !cursor_exists(conn, after).await?
-    {
-        return Err(unknown_cursor(after));
+    fetch_after(
+        conn,
+        page,
+        async |conn, after| Ok(cursor_exists(conn, after).await?.then_some(())),
+        async |conn, _| fetch(conn, page).await,
+    )
+    .await
+}
+
+/// One page of a list that continues after a key of the cursor's object
+/// other than its id (such as an event's sequence): `find_cursor` reads the
+/// key of the `starting_after` object, `None` when it names no object of the
+/// list (400 `starting_after`); `fetch` reads the rows after that key (after
+/// none: the first page).
+pub async fn fetch_after<K, R>(
+    conn: &mut Conn,
+    page: &PageRequest,
+    find_cursor: impl AsyncFnOnce(&mut Conn, &str) -> obol_store::Result<Option<K>>,
+    fetch: impl AsyncFnOnce(&mut Conn, Option<K>) -> obol_store::Result<Page<R>>,
+) -> ApiResult<Page<R>> {
+    let after = match page.starting_after.as_deref() {
+        None => None,
+        Some(after) => Some(
+            find_cursor(conn, after)
+                .await?
+                .ok_or_else(|| unknown_cursor(after))?,
+        ),
+    };
+    Ok(fetch(conn, after).await?)
+}
+
+/// 404 naming `param` when a list's filter `id` (if given) names no object
+/// `what` of the list's brand: `exists` looks it up.
+pub async fn check_filter(
+    conn: &mut Conn,
+    what: &str,
+    id: Option<&str>,
+    param: &str,
+    exists: impl AsyncFnOnce(&mut Conn, &str) -> obol_store::Result<bool>,
+) -> ApiResult<()> {
+    match id {
+        Some(id) if !exists(conn, id).await? => Err(filter_names_nothing(what, id, param)),
+        _ => Ok(()),
     }
-    Ok(fetch(conn, page).await?)
 }
 
 /// 404 naming `param` when a list's filter names no object (`what`, `id`).
@@ -75,5 +113,10 @@ impl<T: ToSchema> List<T> {
     pub fn of<R, E>(page: Page<R>, view: impl FnMut(R) -> Result<T, E>) -> Result<Self, E> {
         let data = page.data.into_iter().map(view).collect::<Result<_, E>>()?;
         Ok(List::new(data, page.has_more))
+    }
+
+    /// The list of a page, each row shown by `view`, which cannot fail.
+    pub fn mapped<R>(page: Page<R>, view: impl FnMut(R) -> T) -> Self {
+        List::new(page.data.into_iter().map(view).collect(), page.has_more)
     }
 }

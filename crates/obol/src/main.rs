@@ -6,6 +6,7 @@ mod drill;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use obol_server::brands::CreateBrand;
+use obol_server::error::ApiError;
 use obol_server::{Config, Server};
 
 #[derive(Parser)]
@@ -194,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
             let created =
                 obol_server::brands::create(&db, obol_core::Timestamp::system_now(), input)
                     .await
-                    .map_err(|error| anyhow::anyhow!(error.message))?;
+                    .map_err(|error| anyhow::anyhow!(ApiError::from(error).message))?;
             db.close().await;
             println!("{}", serde_json::to_string_pretty(&created)?);
             Ok(())

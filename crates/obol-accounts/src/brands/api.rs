@@ -6,7 +6,7 @@ use axum::{Extension, Json};
 use obol_core::Role;
 use obol_kernel::auth::{BrandAuth, Principal};
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
-use obol_kernel::extract::{ApiJson, QueryParams, check_cursor};
+use obol_kernel::extract::{ApiJson, QueryParams};
 use obol_kernel::idempotency::SealedAnswer;
 use obol_kernel::list::List;
 use obol_kernel::state::AppState;
@@ -97,23 +97,12 @@ async fn create_api_key(
 async fn list_api_keys(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<ApiKey>>> {
-    let page = query.page()?;
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::api_keys::get(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows = obol_store::api_keys::list(&mut conn, &auth.brand_id, &page).await?;
-    Ok(Json(List::new(
-        rows.data
-            .into_iter()
-            .map(|row| ApiKey::from_row(row, None))
-            .collect(),
-        rows.has_more,
-    )))
+    let request = query.list(|_| Ok(()))?;
+    Ok(Json(
+        brands::list_keys(&state, &auth.brand_id, request).await?,
+    ))
 }
 
 /// Revokes a key: it authenticates nothing from now on.

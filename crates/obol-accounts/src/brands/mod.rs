@@ -2,11 +2,12 @@
 
 pub(crate) mod api;
 
+use crate::error::{Error, Result};
 use base64::Engine;
 use obol_core::validate;
 use obol_core::{Role, Timestamp};
 use obol_kernel::auth::hash_secret;
-use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::api_keys::ApiKeyRow;
 use obol_store::brands::BrandRow;
@@ -108,31 +109,31 @@ pub struct UpdateBrand {
     pub primary_color: Option<Option<String>>,
 }
 
-fn currency(value: &str) -> ApiResult<String> {
+fn currency(value: &str) -> Result<String> {
     Ok(validate::currency("default_currency", value)?
         .code()
         .to_owned())
 }
 
-fn clearing_days(value: i64) -> ApiResult<i64> {
+fn clearing_days(value: i64) -> Result<i64> {
     if (0..=365).contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "clearing_days",
             "clearing_days must be from 0 to 365",
         ))
     }
 }
 
-fn color(value: &str) -> ApiResult<String> {
+fn color(value: &str) -> Result<String> {
     let ok = value.len() == 7
         && value.starts_with('#')
         && value[1..].chars().all(|c| c.is_ascii_hexdigit());
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "primary_color",
             "primary_color must look like #1a2b3c",
         ))
@@ -157,7 +158,7 @@ pub async fn insert_key(
     kind: &str,
     role: Role,
     now: Timestamp,
-) -> ApiResult<(ApiKeyRow, String)> {
+) -> Result<(ApiKeyRow, String)> {
     let prefix = if kind == "publishable" { "pk" } else { "sk" };
     let secret = format!("{prefix}_{}", obol_core::id::random_token(40));
     let row = ApiKeyRow {
@@ -176,29 +177,25 @@ pub async fn insert_key(
 }
 
 /// Creates a brand with an owner secret key and a publishable key.
-pub async fn create(db: &Db, now: Timestamp, input: CreateBrand) -> ApiResult<CreatedBrand> {
+pub async fn create(db: &Db, now: Timestamp, input: CreateBrand) -> Result<CreatedBrand> {
     let mut tx = db.begin().await?;
     let created = create_in(&mut tx, now, input).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(created)
 }
 
 /// `create` inside the caller's transaction.
-pub async fn create_in(
-    tx: &mut Conn,
-    now: Timestamp,
-    input: CreateBrand,
-) -> ApiResult<CreatedBrand> {
+pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Result<CreatedBrand> {
     let name = validate::text("name", &input.name, 1, 200)?;
     let commission_rate_bps = input.commission_rate_bps.unwrap_or(0);
     if !(0..=10_000).contains(&commission_rate_bps) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "commission_rate_bps",
             "commission_rate_bps must be from 0 to 10000",
         ));
     }
     if commission_rate_bps > 0 && input.parent_brand_id.is_none() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "commission_rate_bps",
             "commission_rate_bps needs a parent_brand_id",
         ));
@@ -229,7 +226,11 @@ pub async fn create_in(
     if let Some(parent) = &input.parent_brand_id {
         obol_store::brands::get(tx, parent)
             .await?
-            .ok_or_else(|| ApiError::not_found("brand", parent).with_param("parent_brand_id"))?;
+            .ok_or_else(|| Error::NotFound {
+                what: "brand",
+                id: parent.clone(),
+                param: Some("parent_brand_id"),
+            })?;
     }
     obol_store::brands::insert(tx, &row).await?;
     let (_, secret_key) = insert_key(tx, &row.id, "Owner key", "secret", Role::Owner, now).await?;
@@ -250,14 +251,14 @@ pub async fn create_in(
 }
 
 /// Loads a brand the caller may see: the admin any, a brand only itself.
-pub async fn get(state: &AppState, id: &str, caller_brand: Option<&str>) -> ApiResult<BrandRow> {
+pub async fn get(state: &AppState, id: &str, caller_brand: Option<&str>) -> Result<BrandRow> {
     if caller_brand.is_some_and(|own| own != id) {
-        return Err(ApiError::not_found("brand", id));
+        return Err(Error::not_found("brand", id));
     }
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     obol_store::brands::get(&mut conn, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("brand", id))
+        .ok_or_else(|| Error::not_found("brand", id))
 }
 
 /// Applies a settings PATCH.
@@ -266,9 +267,9 @@ pub async fn update(
     id: &str,
     caller_brand: Option<&str>,
     input: UpdateBrand,
-) -> ApiResult<BrandRow> {
+) -> Result<BrandRow> {
     if caller_brand.is_some_and(|own| own != id) {
-        return Err(ApiError::not_found("brand", id));
+        return Err(Error::not_found("brand", id));
     }
     let name = input
         .name
@@ -312,7 +313,7 @@ pub async fn update(
     let mut tx = state.db.begin().await?;
     let mut row = obol_store::brands::get(&mut tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("brand", id))?;
+        .ok_or_else(|| Error::not_found("brand", id))?;
     if let Some(value) = name {
         row.name = value;
     }
@@ -336,7 +337,7 @@ pub async fn update(
     }
     row.updated_at = state.now().as_ms();
     obol_store::brands::update(&mut tx, &row).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(row)
 }
 
@@ -393,34 +394,51 @@ pub struct CreateApiKey {
     pub role: String,
 }
 
-pub async fn create_key(
-    state: &AppState,
-    brand_id: &str,
-    input: CreateApiKey,
-) -> ApiResult<ApiKey> {
+pub async fn create_key(state: &AppState, brand_id: &str, input: CreateApiKey) -> Result<ApiKey> {
     let name = validate::text("name", &input.name, 1, 100)?;
     let role = Role::parse(&input.role).ok_or_else(|| {
-        ApiError::invalid(
+        Error::invalid(
             "role",
             "role must be one of owner, developer, support, read_only",
         )
     })?;
     let mut tx = state.db.begin().await?;
     let (row, secret) = insert_key(&mut tx, brand_id, &name, "secret", role, state.now()).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(ApiKey::from_row(row, Some(secret)))
 }
 
-pub async fn revoke_key(state: &AppState, brand_id: &str, id: &str) -> ApiResult<ApiKey> {
+/// A page of the brand's API keys, newest first, without their secrets.
+pub async fn list_keys(
+    state: &AppState,
+    brand_id: &str,
+    request: ListRequest<()>,
+) -> Result<List<ApiKey>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = list::fetch(
+        &mut conn,
+        &request.page,
+        async |conn, after| {
+            Ok(obol_store::api_keys::get(conn, brand_id, after)
+                .await?
+                .is_some())
+        },
+        async |conn, page| obol_store::api_keys::list(conn, brand_id, page).await,
+    )
+    .await?;
+    Ok(List::mapped(rows, |row| ApiKey::from_row(row, None)))
+}
+
+pub async fn revoke_key(state: &AppState, brand_id: &str, id: &str) -> Result<ApiKey> {
     let mut tx = state.db.begin().await?;
     obol_store::api_keys::get(&mut tx, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("api_key", id))?;
+        .ok_or_else(|| Error::not_found("api_key", id))?;
     obol_store::api_keys::revoke(&mut tx, brand_id, id, state.now().as_ms()).await?;
     let row = obol_store::api_keys::get(&mut tx, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("api_key", id))?;
-    tx.commit().await.map_err(ApiError::internal)?;
+        .ok_or_else(|| Error::not_found("api_key", id))?;
+    tx.commit().await?;
     state.caches.forget_key(id);
     Ok(ApiKey::from_row(row, None))
 }

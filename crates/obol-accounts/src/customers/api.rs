@@ -1,15 +1,14 @@
 //! `/v1/customers`.
 
-use crate::customers::{self, CreateCustomer, Customer, UpdateCustomer};
+use crate::customers::{self, CreateCustomer, Customer, CustomerFilter, UpdateCustomer};
 use axum::Json;
 use axum::extract::{Path, State};
 use obol_core::validate;
 use obol_kernel::auth::BrandAuth;
-use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
-use obol_kernel::extract::{ApiJson, QueryParams, check_cursor};
+use obol_kernel::error::{ApiResult, ErrorBody};
+use obol_kernel::extract::{ApiJson, QueryParams};
 use obol_kernel::list::List;
 use obol_kernel::state::AppState;
-use obol_store::customers::CustomerFilter;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,29 +41,20 @@ async fn create_customer(
 async fn list_customers(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<Customer>>> {
-    let page = query.page()?;
-    let filter = CustomerFilter {
-        email: query
-            .take("email")?
-            .map(|e| validate::email("email", &e))
-            .transpose()?,
-        status: query.take("status")?,
-    };
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::customers::get(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows = obol_store::customers::list(&mut conn, &auth.brand_id, &filter, &page).await?;
-    let data = rows
-        .data
-        .into_iter()
-        .map(Customer::try_from)
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(List::new(data, rows.has_more)))
+    let request = query.list(|query| {
+        Ok(CustomerFilter {
+            email: query
+                .take("email")?
+                .map(|e| validate::email("email", &e))
+                .transpose()?,
+            status: query.take("status")?,
+        })
+    })?;
+    Ok(Json(
+        customers::list(&state, &auth.brand_id, request).await?,
+    ))
 }
 
 /// A customer (deleted ones show `deleted: true`).

@@ -2,11 +2,15 @@
 
 pub(crate) mod api;
 
+pub use obol_store::customers::CustomerFilter;
+
+use crate::error::{Error, Result};
 use obol_core::Timestamp;
 use obol_core::validate::{self, Metadata};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
+use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
+use obol_store::Conn;
 use obol_store::customers::CustomerRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,11 +38,11 @@ pub struct Customer {
 }
 
 impl TryFrom<CustomerRow> for Customer {
-    type Error = ApiError;
+    type Error = Error;
 
-    fn try_from(row: CustomerRow) -> ApiResult<Self> {
+    fn try_from(row: CustomerRow) -> Result<Self> {
         Ok(Customer {
-            metadata: serde_json::from_str(&row.metadata).map_err(ApiError::internal)?,
+            metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
             id: row.id,
             object: "customer",
             email: row.email,
@@ -89,11 +93,11 @@ pub struct UpdateCustomer {
 
 const STATUSES: [&str; 3] = ["active", "suspended", "blocked"];
 
-fn name(value: &str) -> ApiResult<String> {
+fn name(value: &str) -> Result<String> {
     Ok(validate::text("name", value, 1, 256)?)
 }
 
-fn phone(value: &str) -> ApiResult<String> {
+fn phone(value: &str) -> Result<String> {
     let ok = (3..=32).contains(&value.len())
         && value
             .chars()
@@ -102,39 +106,36 @@ fn phone(value: &str) -> ApiResult<String> {
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "phone",
             "phone must be a phone number like +49 30 1234567",
         ))
     }
 }
 
-fn status(value: &str) -> ApiResult<String> {
+fn status(value: &str) -> Result<String> {
     if STATUSES.contains(&value) {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "status",
             "status must be one of active, suspended, blocked",
         ))
     }
 }
 
-fn email_taken(error: obol_store::StoreError) -> ApiError {
+fn email_taken(error: obol_store::StoreError) -> Error {
     match error {
-        obol_store::StoreError::UniqueViolation => {
-            ApiError::already_exists("email", "a customer with this email already exists")
-        }
+        obol_store::StoreError::UniqueViolation => Error::AlreadyExists {
+            what: "customer",
+            param: "email",
+        },
         other => other.into(),
     }
 }
 
 /// Creates a customer and its `customer.created` event in one transaction.
-pub async fn create(
-    state: &AppState,
-    brand_id: &str,
-    input: CreateCustomer,
-) -> ApiResult<Customer> {
+pub async fn create(state: &AppState, brand_id: &str, input: CreateCustomer) -> Result<Customer> {
     let now = state.now();
     let row = CustomerRow {
         id: obol_core::new_id("cus"),
@@ -155,7 +156,7 @@ pub async fn create(
                 .transpose()?
                 .unwrap_or_default(),
         )
-        .map_err(ApiError::internal)?,
+        .map_err(Error::internal)?,
         status: "active".into(),
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
@@ -176,31 +177,75 @@ pub async fn create(
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(customer)
 }
 
-/// A customer of the brand (deleted ones too), or 404.
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Customer> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+/// A customer of the brand (deleted ones too).
+pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Customer> {
+    let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::customers::get(&mut conn, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("customer", id))?;
+        .ok_or_else(|| Error::not_found("customer", id))?;
     Customer::try_from(row)
 }
 
-/// Locks a live customer for a change; 404 if unknown, 409 if deleted.
+/// Whether `id` names a customer of the brand (deleted ones too).
+async fn exists(conn: &mut Conn, brand_id: &str, id: &str) -> obol_store::Result<bool> {
+    Ok(obol_store::customers::get(conn, brand_id, id)
+        .await?
+        .is_some())
+}
+
+/// A page of the brand's live customers, newest first.
+pub async fn list(
+    state: &AppState,
+    brand_id: &str,
+    request: ListRequest<CustomerFilter>,
+) -> Result<List<Customer>> {
+    let ListRequest { page, filter } = request;
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = list::fetch(
+        &mut conn,
+        &page,
+        async |conn, after| exists(conn, brand_id, after).await,
+        async |conn, page| obol_store::customers::list(conn, brand_id, &filter, page).await,
+    )
+    .await?;
+    List::of(rows, Customer::try_from)
+}
+
+/// Checks a list's `customer_id` filter, if given: it must name a customer
+/// of the brand (a deleted one too, whose records stay).
+pub async fn check_filter(
+    conn: &mut Conn,
+    brand_id: &str,
+    customer_id: Option<&str>,
+) -> Result<()> {
+    list::check_filter(
+        conn,
+        "customer",
+        customer_id,
+        "customer_id",
+        async |conn, id| exists(conn, brand_id, id).await,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks a live customer for a change: `NotFound` if unknown,
+/// `InvalidState` if deleted.
 async fn load_live(
     state: &AppState,
-    tx: &mut obol_store::Conn,
+    tx: &mut Conn,
     brand_id: &str,
     id: &str,
-) -> ApiResult<CustomerRow> {
+) -> Result<CustomerRow> {
     let row = obol_store::customers::get_for_update(tx, state.db.backend, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("customer", id))?;
+        .ok_or_else(|| Error::not_found("customer", id))?;
     if row.deleted_at.is_some() {
-        return Err(ApiError::invalid_state(format!("customer {id} is deleted")));
+        return Err(Error::invalid_state(format!("customer {id} is deleted")));
     }
     Ok(row)
 }
@@ -211,7 +256,7 @@ pub async fn update(
     brand_id: &str,
     id: &str,
     input: UpdateCustomer,
-) -> ApiResult<Customer> {
+) -> Result<Customer> {
     let email = input
         .email
         .as_deref()
@@ -260,9 +305,9 @@ pub async fn update(
     }
     if let Some(patch) = metadata_patch {
         let mut metadata: Metadata =
-            serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
+            serde_json::from_str(&row.metadata).map_err(Error::internal)?;
         validate::merge_metadata(&mut metadata, patch)?;
-        row.metadata = serde_json::to_string(&metadata).map_err(ApiError::internal)?;
+        row.metadata = serde_json::to_string(&metadata).map_err(Error::internal)?;
     }
     row.updated_at = now.as_ms();
     obol_store::customers::update(&mut tx, &row)
@@ -279,12 +324,12 @@ pub async fn update(
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(customer)
 }
 
 /// Soft-deletes a customer and writes `customer.deleted`.
-pub async fn delete(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Customer> {
+pub async fn delete(state: &AppState, brand_id: &str, id: &str) -> Result<Customer> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load_live(state, &mut tx, brand_id, id).await?;
@@ -302,6 +347,6 @@ pub async fn delete(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Cus
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(customer)
 }

@@ -1,15 +1,16 @@
 //! `/v1/balance` and `/v1/ledger`: the brand's money and its double-entry
 //! ledger, read only.
 
-use crate::ledger::{AccountType, Balance, LedgerAccount, LedgerEntry};
+use crate::ledger::{
+    self, AccountFilter, AccountType, Balance, EntryFilter, LedgerAccount, LedgerEntry,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
-use obol_kernel::extract::{QueryParams, check_cursor};
+use obol_kernel::extract::QueryParams;
 use obol_kernel::list::List;
 use obol_kernel::state::AppState;
-use obol_store::ledger::{AccountFilter, EntryFilter};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,9 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Balance)),
     security(("bearer" = [])))]
 async fn get_balance(State(state): State<AppState>, auth: BrandAuth) -> ApiResult<Json<Balance>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let accounts = obol_store::ledger::brand_money_accounts(&mut conn, &auth.brand_id).await?;
-    Ok(Json(Balance::from_accounts(accounts)?))
+    Ok(Json(ledger::balance(&state, &auth.brand_id).await?))
 }
 
 fn account_type(value: &str) -> ApiResult<String> {
@@ -58,38 +57,26 @@ fn currency(value: &str) -> ApiResult<String> {
 async fn list_accounts(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<LedgerAccount>>> {
-    let page = query.page()?;
-    let filter = AccountFilter {
-        account_type: query
-            .take("type")?
-            .as_deref()
-            .map(account_type)
-            .transpose()?,
-        currency: query
-            .take("currency")?
-            .as_deref()
-            .map(currency)
-            .transpose()?,
-        customer_id: query.take("customer_id")?,
-    };
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(customer_id) = &filter.customer_id
-        && obol_store::customers::get(&mut conn, &auth.brand_id, customer_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("customer", customer_id).with_param("customer_id"));
-    }
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::ledger::get_account(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows = obol_store::ledger::list_accounts(&mut conn, &auth.brand_id, &filter, &page).await?;
-    let data = rows.data.into_iter().map(LedgerAccount::from).collect();
-    Ok(Json(List::new(data, rows.has_more)))
+    let request = query.list(|query| {
+        Ok(AccountFilter {
+            account_type: query
+                .take("type")?
+                .as_deref()
+                .map(account_type)
+                .transpose()?,
+            currency: query
+                .take("currency")?
+                .as_deref()
+                .map(currency)
+                .transpose()?,
+            customer_id: query.take("customer_id")?,
+        })
+    })?;
+    Ok(Json(
+        ledger::list_accounts(&state, &auth.brand_id, request).await?,
+    ))
 }
 
 /// One ledger account.
@@ -102,11 +89,9 @@ async fn get_account(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LedgerAccount>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::ledger::get_account(&mut conn, &auth.brand_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("ledger account", &id))?;
-    Ok(Json(LedgerAccount::from(row)))
+    Ok(Json(
+        ledger::get_account(&state, &auth.brand_id, &id).await?,
+    ))
 }
 
 /// The brand's ledger entries with their postings, newest first; filters
@@ -121,37 +106,17 @@ async fn get_account(
 async fn list_entries(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<LedgerEntry>>> {
-    let page = query.page()?;
-    let filter = EntryFilter {
-        account_id: query.take("account_id")?,
-        order_id: query.take("order_id")?,
-    };
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(account_id) = &filter.account_id
-        && obol_store::ledger::get_account(&mut conn, &auth.brand_id, account_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("ledger account", account_id).with_param("account_id"));
-    }
-    if let Some(order_id) = &filter.order_id
-        && obol_store::orders::get_order(&mut conn, &auth.brand_id, order_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("order", order_id).with_param("order_id"));
-    }
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::ledger::get_entry_seen_by(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows =
-        obol_store::ledger::list_entries_seen_by(&mut conn, &auth.brand_id, &filter, &page).await?;
-    let data = crate::ledger::entries_seen_by(&mut conn, &auth.brand_id, rows.data).await?;
-    Ok(Json(List::new(data, rows.has_more)))
+    let request = query.list(|query| {
+        Ok(EntryFilter {
+            account_id: query.take("account_id")?,
+            order_id: query.take("order_id")?,
+        })
+    })?;
+    Ok(Json(
+        ledger::list_entries(&state, &auth.brand_id, request).await?,
+    ))
 }
 
 /// One ledger entry with its postings, as the entry list shows it.
@@ -164,13 +129,5 @@ async fn get_entry(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LedgerEntry>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::ledger::get_entry_seen_by(&mut conn, &auth.brand_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("ledger entry", &id))?;
-    let mut views = crate::ledger::entries_seen_by(&mut conn, &auth.brand_id, vec![row]).await?;
-    let entry = views
-        .pop()
-        .ok_or_else(|| ApiError::internal("ledger entry view missing"))?;
-    Ok(Json(entry))
+    Ok(Json(ledger::get_entry(&state, &auth.brand_id, &id).await?))
 }

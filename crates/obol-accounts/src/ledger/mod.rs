@@ -5,16 +5,19 @@
 //! transaction. Postings are signed, positive = debit. `check_invariants`
 //! proves the books add up; the API views of `/v1/ledger` are in `views`.
 
+use crate::customers;
+use crate::error::{Error, Result};
 use obol_core::{Currency, Timestamp};
 use obol_kernel::cache::{AccountName, Caches};
-use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::list::{self, List, ListRequest};
+use obol_kernel::state::AppState;
 use obol_store::ledger::{AccountKeyRow, AccountRow, EntryRow, PostingRow};
 use obol_store::{Conn, Db};
-use serde_json::Value;
 
 pub(crate) mod api;
 mod views;
 
+pub use obol_store::ledger::{AccountFilter, EntryFilter};
 pub use views::{
     Balance, BalanceAmount, LedgerAccount, LedgerEntry, LedgerPosting, entries_seen_by,
 };
@@ -129,28 +132,25 @@ pub struct NewEntry {
 /// bug, and it bounds the statements built from them.
 pub const MAX_POSTINGS_PER_ENTRY: usize = 16;
 
-/// 402 `insufficient_funds`: a customer wallet would go below zero.
-pub fn insufficient_funds(order_id: Option<&str>) -> ApiError {
-    ApiError::payment_failed(
-        "insufficient_funds",
-        "the customer's wallet balance is too low for this payment",
-    )
-    .with_extra("order_id", order_id.map_or(Value::Null, Value::from))
-    .with_extra("transaction_id", Value::Null)
+/// `insufficient_funds`: a customer wallet would go below zero.
+pub fn insufficient_funds(order_id: Option<&str>) -> Error {
+    Error::InsufficientFunds {
+        order_id: order_id.map(str::to_owned),
+    }
 }
 
 /// Posts a balanced entry inside the caller's transaction; returns the entry id.
 ///
 /// Accounts are created on first use. Balances change in SQL, so concurrent
 /// posts never lose an update. A wallet that would go below zero fails the
-/// post with 402 `insufficient_funds`; on any error the caller must roll the
-/// transaction back. An unbalanced or malformed entry is a bug: 500.
+/// post with `insufficient_funds`; on any error the caller must roll the
+/// transaction back. An unbalanced or malformed entry is a bug (`Internal`).
 pub async fn post(
     conn: &mut Conn,
     caches: &Caches,
     entry: NewEntry,
     now: Timestamp,
-) -> Result<String, ApiError> {
+) -> Result<String> {
     let legs = checked_legs(&entry)?;
     let entry_id = obol_core::new_id("lje");
     let debits_wallet = legs
@@ -233,14 +233,14 @@ fn postings_for(
     entry_id: &str,
     legs: &[(&AccountKey, i64)],
     account_id: impl Fn(&AccountKey) -> Option<String>,
-) -> ApiResult<Vec<PostingRow>> {
+) -> Result<Vec<PostingRow>> {
     legs.iter()
         .map(|(key, amount)| {
             Ok(PostingRow {
                 id: obol_core::new_id("ljp"),
                 entry_id: entry_id.to_owned(),
                 account_id: account_id(key)
-                    .ok_or_else(|| ApiError::internal("ledger account missing after creation"))?,
+                    .ok_or_else(|| Error::internal("ledger account missing after creation"))?,
                 amount: *amount,
                 currency: key.currency.code().to_owned(),
             })
@@ -250,14 +250,14 @@ fn postings_for(
 
 /// Each account's net change, in key order: concurrent posts lock shared
 /// accounts in the same order and cannot deadlock.
-fn net_changes<'a>(legs: &[(&'a AccountKey, i64)]) -> ApiResult<Vec<(&'a AccountKey, i64)>> {
+fn net_changes<'a>(legs: &[(&'a AccountKey, i64)]) -> Result<Vec<(&'a AccountKey, i64)>> {
     let mut changes: Vec<(&AccountKey, i64)> = Vec::with_capacity(legs.len());
     for (key, amount) in legs {
         match changes.iter_mut().find(|(named, _)| named == key) {
             Some((_, sum)) => {
                 *sum = sum
                     .checked_add(*amount)
-                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+                    .ok_or_else(|| Error::internal("ledger account change overflows"))?;
             }
             None => changes.push((key, *amount)),
         }
@@ -275,7 +275,7 @@ async fn upsert_balances<'a>(
     changes: &[(&'a AccountKey, i64)],
     order_id: Option<&str>,
     now: Timestamp,
-) -> ApiResult<Vec<(&'a AccountKey, String)>> {
+) -> Result<Vec<(&'a AccountKey, String)>> {
     let rows: Vec<_> = changes
         .iter()
         .map(|(key, change)| (key.as_row(), *change))
@@ -305,9 +305,9 @@ async fn upsert_balances<'a>(
 
 /// The legs worth writing (zero legs move nothing and are dropped), after
 /// checking the entry is balanced and every key well formed.
-fn checked_legs(entry: &NewEntry) -> ApiResult<Vec<(&AccountKey, i64)>> {
+fn checked_legs(entry: &NewEntry) -> Result<Vec<(&AccountKey, i64)>> {
     if entry.postings.len() > MAX_POSTINGS_PER_ENTRY {
-        return Err(ApiError::internal(format!(
+        return Err(Error::internal(format!(
             "ledger entry '{}' has {} legs, more than {MAX_POSTINGS_PER_ENTRY}",
             entry.description,
             entry.postings.len()
@@ -319,14 +319,14 @@ fn checked_legs(entry: &NewEntry) -> ApiResult<Vec<(&AccountKey, i64)>> {
         .map(|(key, amount)| (key.currency, *amount))
         .collect();
     if !obol_core::ledger::is_balanced(&sums) {
-        return Err(ApiError::internal(format!(
+        return Err(Error::internal(format!(
             "unbalanced ledger entry '{}': {sums:?}",
             entry.description
         )));
     }
     for (key, _) in &entry.postings {
         if key.account_type.has_owner() != key.owner_id.is_some() || key.brand_id.is_empty() {
-            return Err(ApiError::internal(format!(
+            return Err(Error::internal(format!(
                 "malformed ledger account key in entry '{}': {key:?}",
                 entry.description
             )));
@@ -347,7 +347,7 @@ async fn accounts_for(
     conn: &mut Conn,
     legs: &[(&AccountKey, i64)],
     now: Timestamp,
-) -> ApiResult<Vec<AccountRow>> {
+) -> Result<Vec<AccountRow>> {
     let mut keys: Vec<AccountKeyRow<'_>> = Vec::with_capacity(legs.len());
     for (key, _) in legs {
         let row = key.as_row();
@@ -376,14 +376,14 @@ async fn apply_balances(
     accounts: &[AccountRow],
     order_id: Option<&str>,
     now: Timestamp,
-) -> ApiResult<()> {
+) -> Result<()> {
     let mut changes: Vec<(&str, i64)> = Vec::with_capacity(postings.len());
     for posting in postings {
         match changes.iter_mut().find(|(id, _)| *id == posting.account_id) {
             Some((_, sum)) => {
                 *sum = sum
                     .checked_add(posting.amount)
-                    .ok_or_else(|| ApiError::internal("ledger account change overflows"))?;
+                    .ok_or_else(|| Error::internal("ledger account change overflows"))?;
             }
             None => changes.push((&posting.account_id, posting.amount)),
         }
@@ -408,6 +408,108 @@ async fn apply_balances(
         }
     }
     Ok(())
+}
+
+/// The brand's money per currency: pending and available.
+pub async fn balance(state: &AppState, brand_id: &str) -> Result<Balance> {
+    let mut conn = state.db.pool.acquire().await?;
+    let accounts = obol_store::ledger::brand_money_accounts(&mut conn, brand_id).await?;
+    Balance::from_accounts(accounts)
+}
+
+/// Whether `id` names a ledger account of the brand.
+async fn account_exists(conn: &mut Conn, brand_id: &str, id: &str) -> obol_store::Result<bool> {
+    Ok(obol_store::ledger::get_account(conn, brand_id, id)
+        .await?
+        .is_some())
+}
+
+/// One of the brand's ledger accounts.
+pub async fn get_account(state: &AppState, brand_id: &str, id: &str) -> Result<LedgerAccount> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::ledger::get_account(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("ledger account", id))?;
+    Ok(LedgerAccount::from(row))
+}
+
+/// A page of the brand's ledger accounts, newest first.
+pub async fn list_accounts(
+    state: &AppState,
+    brand_id: &str,
+    request: ListRequest<AccountFilter>,
+) -> Result<List<LedgerAccount>> {
+    let ListRequest { page, filter } = request;
+    let mut conn = state.db.pool.acquire().await?;
+    customers::check_filter(&mut conn, brand_id, filter.customer_id.as_deref()).await?;
+    let rows = list::fetch(
+        &mut conn,
+        &page,
+        async |conn, after| account_exists(conn, brand_id, after).await,
+        async |conn, page| obol_store::ledger::list_accounts(conn, brand_id, &filter, page).await,
+    )
+    .await?;
+    Ok(List::mapped(rows, LedgerAccount::from))
+}
+
+/// One ledger entry the brand sees, as `entries_seen_by` shows it.
+pub async fn get_entry(state: &AppState, brand_id: &str, id: &str) -> Result<LedgerEntry> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::ledger::get_entry_seen_by(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("ledger entry", id))?;
+    let mut views = entries_seen_by(&mut conn, brand_id, vec![row]).await?;
+    views
+        .pop()
+        .ok_or_else(|| Error::internal("ledger entry view missing"))
+}
+
+/// A page of the ledger entries the brand sees, newest first, as
+/// `entries_seen_by` shows them. The filters name an account and an order
+/// of the brand.
+pub async fn list_entries(
+    state: &AppState,
+    brand_id: &str,
+    request: ListRequest<EntryFilter>,
+) -> Result<List<LedgerEntry>> {
+    let ListRequest { page, filter } = request;
+    let mut conn = state.db.pool.acquire().await?;
+    let account_id = filter.account_id.as_deref();
+    list::check_filter(
+        &mut conn,
+        "ledger account",
+        account_id,
+        "account_id",
+        async |conn, id| account_exists(conn, brand_id, id).await,
+    )
+    .await?;
+    let order_id = filter.order_id.as_deref();
+    list::check_filter(
+        &mut conn,
+        "order",
+        order_id,
+        "order_id",
+        async |conn, id| {
+            Ok(obol_store::orders::get_order(conn, brand_id, id)
+                .await?
+                .is_some())
+        },
+    )
+    .await?;
+    let rows = list::fetch(
+        &mut conn,
+        &page,
+        async |conn, after| {
+            let entry = obol_store::ledger::get_entry_seen_by(conn, brand_id, after).await?;
+            Ok(entry.is_some())
+        },
+        async |conn, page| {
+            obol_store::ledger::list_entries_seen_by(conn, brand_id, &filter, page).await
+        },
+    )
+    .await?;
+    let data = entries_seen_by(&mut conn, brand_id, rows.data).await?;
+    Ok(List::new(data, rows.has_more))
 }
 
 /// Checks the books: every entry's postings sum to zero per currency, every

@@ -2,8 +2,8 @@
 //! the brand asking sees them, and the brand's balance.
 
 use super::AccountType;
+use crate::error::{Error, Result};
 use obol_core::Timestamp;
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_store::Conn;
 use obol_store::ledger::{AccountRow, EntryRow, PostingRow};
 use serde::Serialize;
@@ -124,7 +124,7 @@ pub async fn entries_seen_by(
     conn: &mut Conn,
     brand_id: &str,
     rows: Vec<EntryRow>,
-) -> ApiResult<Vec<LedgerEntry>> {
+) -> Result<Vec<LedgerEntry>> {
     let (own, shared): (Vec<&EntryRow>, Vec<&EntryRow>) =
         rows.iter().partition(|row| row.brand_id == brand_id);
     let own_ids: Vec<&str> = own.iter().map(|row| row.id.as_str()).collect();
@@ -165,7 +165,7 @@ pub struct Balance {
 impl Balance {
     /// Builds the view from the brand's pending and available accounts: they
     /// are credit-normal, so money owed to the brand is the negated balance.
-    pub fn from_accounts(accounts: Vec<AccountRow>) -> ApiResult<Balance> {
+    pub fn from_accounts(accounts: Vec<AccountRow>) -> Result<Balance> {
         let mut balance = Balance {
             object: "balance",
             pending: Vec::new(),
@@ -175,7 +175,7 @@ impl Balance {
             let amount = account
                 .balance
                 .checked_neg()
-                .ok_or_else(|| ApiError::internal("brand balance out of range"))?;
+                .ok_or_else(|| Error::internal("brand balance out of range"))?;
             let list = match AccountType::parse(&account.account_type) {
                 Some(AccountType::BrandPending) => &mut balance.pending,
                 Some(AccountType::BrandAvailable) => &mut balance.available,

@@ -3,8 +3,11 @@
 pub(crate) mod api;
 
 pub use api::routes;
+pub use obol_store::events::EventFilter;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::list::{self, List, ListRequest};
+use crate::state::AppState;
 use obol_core::Timestamp;
 use obol_store::Conn;
 use obol_store::events::EventRow;
@@ -56,7 +59,7 @@ pub async fn record(
 
 /// Numbers the brand's committed events that have no sequence yet, so that
 /// readers see every event with its final number.
-pub async fn sequence(state: &crate::state::AppState, brand_id: &str) -> Result<(), ApiError> {
+pub async fn sequence(state: &AppState, brand_id: &str) -> Result<(), ApiError> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     if !obol_store::events::has_unsequenced(&mut conn, brand_id).await? {
         return Ok(());
@@ -66,6 +69,54 @@ pub async fn sequence(state: &crate::state::AppState, brand_id: &str) -> Result<
     obol_store::events::assign_sequences(&mut tx, state.db.backend, brand_id).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(())
+}
+
+/// A page of the brand's events, newest first: events continue after the
+/// cursor's sequence, the order readers see them committed in.
+pub async fn list(
+    state: &AppState,
+    brand_id: &str,
+    request: ListRequest<EventFilter>,
+) -> ApiResult<List<Event>> {
+    let ListRequest { page, filter } = request;
+    sequence(state, brand_id).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let customer_id = filter.customer_id.as_deref();
+    list::check_filter(
+        &mut conn,
+        "customer",
+        customer_id,
+        "customer_id",
+        async |conn, id| {
+            Ok(obol_store::customers::get(conn, brand_id, id)
+                .await?
+                .is_some())
+        },
+    )
+    .await?;
+    let rows = list::fetch_after(
+        &mut conn,
+        &page,
+        async |conn, after| {
+            let event = obol_store::events::get(conn, brand_id, after).await?;
+            Ok(event.and_then(|event| event.sequence))
+        },
+        async |conn, after_sequence| {
+            obol_store::events::list(conn, brand_id, &filter, after_sequence, page.limit).await
+        },
+    )
+    .await?;
+    List::of(rows, Event::try_from)
+}
+
+/// One of the brand's events.
+pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Event> {
+    sequence(state, brand_id).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::events::get(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", id))?;
+    Event::try_from(row)
 }
 
 /// An event as the API shows it.

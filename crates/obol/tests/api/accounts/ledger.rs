@@ -62,7 +62,7 @@ async fn post_in(state: &AppState, entry: NewEntry) -> Result<String, ApiError> 
         }
         Err(error) => {
             tx.rollback().await.expect("rollback");
-            Err(error)
+            Err(error.into())
         }
     }
 }
