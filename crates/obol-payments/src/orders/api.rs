@@ -349,7 +349,7 @@ async fn list_refunds(
     query: QueryParams,
 ) -> ApiResult<Json<List<Refund>>> {
     let request = query.list(|query| query.take("order_id"))?;
-    Ok(Json(refunds::list(&state, &auth.brand_id, request).await?))
+    Ok(Json(views::refunds(&state, &auth.brand_id, request).await?))
 }
 
 /// One refund.
@@ -360,5 +360,5 @@ async fn get_refund(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Refund>> {
-    Ok(Json(refunds::get(&state, &auth.brand_id, &id).await?))
+    Ok(Json(views::refund(&state, &auth.brand_id, &id).await?))
 }

@@ -23,7 +23,6 @@ use obol_store::Conn;
 use obol_store::idempotency::BoundObject;
 pub use obol_store::orders::OrderFilter;
 use obol_store::orders::OrderRow;
-use obol_store::page::{Page, PageRequest};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -443,26 +442,6 @@ pub async fn list(
         data.push(views::render(state, &mut conn, row).await?);
     }
     Ok(List::new(data, rows.has_more))
-}
-
-/// A page of a list that `order_id` may filter (transactions, refunds):
-/// the order must be the brand's (else not found, naming `order_id`).
-async fn page_of_order<R>(
-    state: &AppState,
-    brand_id: &str,
-    request: &ListRequest<Option<String>>,
-    cursor_exists: impl AsyncFnOnce(&mut Conn, &str) -> obol_store::Result<bool>,
-    fetch: impl AsyncFnOnce(&mut Conn, &PageRequest) -> obol_store::Result<Page<R>>,
-) -> Result<Page<R>> {
-    let mut conn = state.db.pool.acquire().await?;
-    if let Some(order_id) = request.filter.as_deref()
-        && obol_store::orders::get_order(&mut conn, brand_id, order_id)
-            .await?
-            .is_none()
-    {
-        return Err(Error::not_found("order", order_id).with_param("order_id"));
-    }
-    Ok(list::fetch(&mut conn, &request.page, cursor_exists, fetch).await?)
 }
 
 /// Locks an order of the brand for a change, or not found.

@@ -10,7 +10,6 @@ use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, T
 use obol_core::validate;
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
-use obol_kernel::list::{List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::idempotency::BoundObject;
@@ -130,37 +129,6 @@ pub async fn create(
         .await?
         .ok_or_else(|| Error::internal("refund vanished"))?;
     answer(&transaction, &refund)
-}
-
-/// A refund of the brand, or not found.
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Refund> {
-    let mut conn = state.db.pool.acquire().await?;
-    let row = obol_store::orders::get_refund(&mut conn, brand_id, id)
-        .await?
-        .ok_or_else(|| Error::not_found("refund", id))?;
-    Refund::try_from(&row)
-}
-
-/// A page of the brand's refunds, newest first; the filter is an order id.
-pub async fn list(
-    state: &AppState,
-    brand_id: &str,
-    request: ListRequest<Option<String>>,
-) -> Result<List<Refund>> {
-    let order_id = request.filter.as_deref();
-    let rows = super::page_of_order(
-        state,
-        brand_id,
-        &request,
-        async |conn, after| {
-            Ok(obol_store::orders::get_refund(conn, brand_id, after)
-                .await?
-                .is_some())
-        },
-        async |conn, page| obol_store::orders::list_refunds(conn, brand_id, order_id, page).await,
-    )
-    .await?;
-    List::of(rows, |row| Refund::try_from(&row))
 }
 
 /// The answer for a refund after its connector call: the refund, or

@@ -4,10 +4,11 @@ use crate::error::{Error, Result};
 use obol_core::Timestamp;
 use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
-use obol_kernel::list::{List, ListRequest};
+use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::orders::{OrderRow, RefundRow, TransactionRow};
+use obol_store::page::{Page, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -327,6 +328,42 @@ pub fn render_with(
     })
 }
 
+/// The transaction and refund lists' request; the filter is an order id.
+pub type ByOrder = ListRequest<Option<String>>;
+
+/// A page of the brand's transactions or refunds, newest first: `get`
+/// finds one by id (the cursor), `page` reads the page and `view` shows
+/// each row. The filter must name an order of the brand (else not found,
+/// naming `order_id`).
+async fn list_by_order<R, T: ToSchema>(
+    state: &AppState,
+    brand_id: &str,
+    request: ByOrder,
+    (get, page): (
+        impl AsyncFnOnce(&mut Conn, &str, &str) -> obol_store::Result<Option<R>>,
+        impl AsyncFnOnce(&mut Conn, &str, Option<&str>, &PageRequest) -> obol_store::Result<Page<R>>,
+    ),
+    view: impl Fn(&R) -> Result<T>,
+) -> Result<List<T>> {
+    let order_id = request.filter.as_deref();
+    let mut conn = state.db.pool.acquire().await?;
+    if let Some(order_id) = order_id
+        && obol_store::orders::get_order(&mut conn, brand_id, order_id)
+            .await?
+            .is_none()
+    {
+        return Err(Error::not_found("order", order_id).with_param("order_id"));
+    }
+    let rows = list::fetch(
+        &mut conn,
+        &request.page,
+        async |conn, after| Ok(get(conn, brand_id, after).await?.is_some()),
+        async |conn, request| page(conn, brand_id, order_id, request).await,
+    )
+    .await?;
+    List::of(rows, |row| view(&row))
+}
+
 /// A payment transaction of the brand with its history, or not found.
 pub async fn transaction(state: &AppState, brand_id: &str, id: &str) -> Result<Transaction> {
     let mut conn = state.db.pool.acquire().await?;
@@ -336,27 +373,36 @@ pub async fn transaction(state: &AppState, brand_id: &str, id: &str) -> Result<T
     Transaction::try_from(&row)
 }
 
-/// A page of the brand's payment transactions, newest first; the filter
-/// is an order id.
+/// A page of the brand's payment transactions; the filter is an order id.
 pub async fn transactions(
     state: &AppState,
     brand_id: &str,
-    request: ListRequest<Option<String>>,
+    request: ByOrder,
 ) -> Result<List<Transaction>> {
-    let order_id = request.filter.as_deref();
-    let rows = super::page_of_order(
-        state,
-        brand_id,
-        &request,
-        async |conn, after| {
-            Ok(obol_store::orders::get_transaction(conn, brand_id, after)
-                .await?
-                .is_some())
-        },
-        async |conn, page| {
-            obol_store::orders::list_transactions(conn, brand_id, order_id, page).await
-        },
-    )
-    .await?;
-    List::of(rows, |row| Transaction::try_from(&row))
+    let reads = (
+        obol_store::orders::get_transaction,
+        obol_store::orders::list_transactions,
+    );
+    list_by_order(state, brand_id, request, reads, |row| {
+        Transaction::try_from(row)
+    })
+    .await
+}
+
+/// A refund of the brand, or not found.
+pub async fn refund(state: &AppState, brand_id: &str, id: &str) -> Result<Refund> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::orders::get_refund(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("refund", id))?;
+    Refund::try_from(&row)
+}
+
+/// A page of the brand's refunds; the filter is an order id.
+pub async fn refunds(state: &AppState, brand_id: &str, request: ByOrder) -> Result<List<Refund>> {
+    let reads = (
+        obol_store::orders::get_refund,
+        obol_store::orders::list_refunds,
+    );
+    list_by_order(state, brand_id, request, reads, |row| Refund::try_from(row)).await
 }
