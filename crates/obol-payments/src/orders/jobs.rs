@@ -199,10 +199,15 @@ fn voided(state: &AppState, order: super::Order) -> Result<Option<Timestamp>, No
     }
 }
 
-/// A step that failed: tried again after the lease.
+/// A step that failed: tried again after the lease. A fault of the server
+/// is logged as an error, as the API logs one.
 fn not_done(error: impl Into<Error>) -> NotDone {
+    let error = error.into();
+    if matches!(error, Error::Internal(_) | Error::Store(_)) {
+        tracing::error!(%error, "internal error");
+    }
     NotDone {
-        message: error.into().to_string(),
+        message: error.to_string(),
         retry_at: None,
     }
 }
