@@ -2,6 +2,7 @@
 //! and refunds.
 
 pub mod connector_accounts;
+pub mod error;
 pub mod orders;
 pub mod sandbox_state;
 

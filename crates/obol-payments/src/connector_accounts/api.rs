@@ -49,12 +49,12 @@ async fn create_connector_account(
 async fn list_connector_accounts(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<ConnectorAccount>>> {
-    let page = query.page()?;
-    query.finish()?;
-    let accounts = connector_accounts::list(&state, &auth.brand_id, &page).await?;
-    Ok(Json(List::new(accounts.data, accounts.has_more)))
+    let request = query.list(|_| Ok(()))?;
+    Ok(Json(
+        connector_accounts::list(&state, &auth.brand_id, &request.page).await?,
+    ))
 }
 
 /// A connector account (never its credentials).

@@ -7,15 +7,16 @@ mod routing;
 
 pub use routing::{PaymentMethod, connector_for, get, payment_methods_for, route, webhook_secret};
 
+use crate::error::{Error, Result};
 use obol_connectors::{Capabilities, Connector};
 use obol_core::validate;
 use obol_core::{Currency, Timestamp};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
+use obol_kernel::list::{self, List};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::connector_accounts::ConnectorAccountRow;
-use obol_store::page::{Page, PageRequest};
+use obol_store::page::PageRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -59,9 +60,9 @@ pub struct ConnectorAccount {
 }
 
 impl TryFrom<&ConnectorAccountRow> for ConnectorAccount {
-    type Error = ApiError;
+    type Error = Error;
 
-    fn try_from(row: &ConnectorAccountRow) -> ApiResult<Self> {
+    fn try_from(row: &ConnectorAccountRow) -> Result<Self> {
         Ok(ConnectorAccount {
             id: row.id.clone(),
             object: "connector_account",
@@ -128,9 +129,9 @@ pub struct UpdateConnectorAccount {
     pub status: Option<String>,
 }
 
-fn connector(state: &AppState, name: &str) -> ApiResult<Arc<dyn Connector>> {
+fn connector(state: &AppState, name: &str) -> Result<Arc<dyn Connector>> {
     crate::connectors(state).get(name).ok_or_else(|| {
-        ApiError::invalid(
+        Error::invalid(
             "connector",
             format!(
                 "connector must be one of: {}",
@@ -140,26 +141,26 @@ fn connector(state: &AppState, name: &str) -> ApiResult<Arc<dyn Connector>> {
     })
 }
 
-fn label(value: &str) -> ApiResult<String> {
+fn label(value: &str) -> Result<String> {
     Ok(validate::text("label", value, 1, 100)?)
 }
 
-fn priority(value: i64) -> ApiResult<i64> {
+fn priority(value: i64) -> Result<i64> {
     if (0..=PRIORITY_MAX).contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "priority",
             format!("priority must be an integer from 0 to {PRIORITY_MAX}"),
         ))
     }
 }
 
-fn status(value: &str) -> ApiResult<String> {
+fn status(value: &str) -> Result<String> {
     if [ENABLED, DISABLED].contains(&value) {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             "status",
             "status must be enabled or disabled",
         ))
@@ -167,16 +168,16 @@ fn status(value: &str) -> ApiResult<String> {
 }
 
 /// Checks the credentials object and encrypts it; the plaintext goes no further.
-fn seal_credentials(state: &AppState, credentials: &Credentials) -> ApiResult<String> {
+fn seal_credentials(state: &AppState, credentials: &Credentials) -> Result<String> {
     if !credentials.0.is_object() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "credentials",
             "credentials must be an object",
         ));
     }
-    let text = serde_json::to_string(&credentials.0).map_err(ApiError::internal)?;
+    let text = serde_json::to_string(&credentials.0).map_err(Error::internal)?;
     if text.len() > CREDENTIALS_MAX_BYTES {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "credentials",
             format!("credentials must be at most {CREDENTIALS_MAX_BYTES} bytes of JSON"),
         ));
@@ -185,9 +186,9 @@ fn seal_credentials(state: &AppState, credentials: &Credentials) -> ApiResult<St
 }
 
 /// Non-empty, known and taken by the connector; duplicates folded.
-fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) -> ApiResult<String> {
+fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) -> Result<String> {
     if given.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "payment_methods",
             "payment_methods must name at least one method",
         ));
@@ -196,7 +197,7 @@ fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) ->
     for (index, method) in given.iter().enumerate() {
         let param = format!("payment_methods[{index}]");
         if !PAYMENT_METHODS.contains(&method.as_str()) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 param,
                 format!(
                     "payment_methods values must be one of: {}",
@@ -205,7 +206,7 @@ fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) ->
             ));
         }
         if !capabilities.payment_methods.contains(&method.as_str()) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 param,
                 format!("the {name} connector does not take {method}"),
             ));
@@ -214,7 +215,7 @@ fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) ->
             methods.push(method);
         }
     }
-    serde_json::to_string(&methods).map_err(ApiError::internal)
+    serde_json::to_string(&methods).map_err(Error::internal)
 }
 
 /// Upper-case ISO 4217 codes the connector takes, duplicates folded. Absent
@@ -224,18 +225,18 @@ fn currencies(
     name: &str,
     capabilities: &Capabilities,
     given: Option<&[String]>,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     let Some(given) = given else {
         let fixed = capabilities
             .currencies
             .as_ref()
             .map(|list| list.iter().map(|c| c.code()).collect::<Vec<_>>());
         return fixed
-            .map(|codes| serde_json::to_string(&codes).map_err(ApiError::internal))
+            .map(|codes| serde_json::to_string(&codes).map_err(Error::internal))
             .transpose();
     };
     if given.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "currencies",
             "currencies must name at least one currency, or be left out for all",
         ));
@@ -244,13 +245,13 @@ fn currencies(
     for (index, code) in given.iter().enumerate() {
         let param = format!("currencies[{index}]");
         let currency = Currency::parse(code).ok_or_else(|| {
-            ApiError::invalid(
+            Error::invalid(
                 param.clone(),
                 format!("{code} is not an upper-case ISO 4217 currency code"),
             )
         })?;
         if !capabilities.supports_currency(currency) {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid_request(
                 "currency_unsupported",
                 format!("the {name} connector does not take {code}"),
             )
@@ -262,7 +263,7 @@ fn currencies(
     }
     serde_json::to_string(&codes)
         .map(Some)
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }
 
 /// Validates a create request into a new row and its webhook secret
@@ -272,7 +273,7 @@ fn new_row(
     brand_id: &str,
     input: &CreateConnectorAccount,
     now: Timestamp,
-) -> ApiResult<(ConnectorAccountRow, String)> {
+) -> Result<(ConnectorAccountRow, String)> {
     let capabilities = connector(state, &input.connector)?.capabilities();
     let webhook_secret = obol_accounts::brands::new_webhook_secret();
     let row = ConnectorAccountRow {
@@ -302,7 +303,7 @@ async fn insert(
     row: ConnectorAccountRow,
     webhook_secret: String,
     now: Timestamp,
-) -> ApiResult<ConnectorAccount> {
+) -> Result<ConnectorAccount> {
     obol_store::connector_accounts::insert(conn, &row).await?;
     let account = ConnectorAccount::try_from(&row)?;
     // The event is the view without the secret: events are readable later.
@@ -328,12 +329,12 @@ pub async fn create(
     state: &AppState,
     brand_id: &str,
     input: CreateConnectorAccount,
-) -> ApiResult<ConnectorAccount> {
+) -> Result<ConnectorAccount> {
     let now = state.now();
     let (row, webhook_secret) = new_row(state, brand_id, &input, now)?;
     let mut tx = state.db.begin().await?;
     let account = insert(&mut tx, row, webhook_secret, now).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(account)
 }
 
@@ -345,52 +346,51 @@ pub async fn create_in(
     brand_id: &str,
     input: CreateConnectorAccount,
     now: Timestamp,
-) -> ApiResult<ConnectorAccount> {
+) -> Result<ConnectorAccount> {
     let (row, webhook_secret) = new_row(state, brand_id, &input, now)?;
     insert(conn, row, webhook_secret, now).await
 }
 
-/// An account of the brand (disabled ones too), or 404.
-pub async fn find(state: &AppState, brand_id: &str, id: &str) -> ApiResult<ConnectorAccount> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+/// An account of the brand (disabled ones too), or not found.
+pub async fn find(state: &AppState, brand_id: &str, id: &str) -> Result<ConnectorAccount> {
+    let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::connector_accounts::get(&mut conn, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("connector_account", id))?;
+        .ok_or_else(|| Error::not_found("connector_account", id))?;
     ConnectorAccount::try_from(&row)
 }
 
-/// A page of the brand's accounts, newest first; 400 on an unknown cursor.
+/// A page of the brand's accounts, newest first.
 pub async fn list(
     state: &AppState,
     brand_id: &str,
     page: &PageRequest,
-) -> ApiResult<Page<ConnectorAccount>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    obol_kernel::extract::check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::connector_accounts::get(&mut conn, brand_id, after)
-    })
+) -> Result<List<ConnectorAccount>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let rows = list::fetch(
+        &mut conn,
+        page,
+        async |conn, after| {
+            Ok(obol_store::connector_accounts::get(conn, brand_id, after)
+                .await?
+                .is_some())
+        },
+        async |conn, page| obol_store::connector_accounts::list(conn, brand_id, page).await,
+    )
     .await?;
-    let rows = obol_store::connector_accounts::list(&mut conn, brand_id, page).await?;
-    Ok(Page {
-        data: rows
-            .data
-            .iter()
-            .map(ConnectorAccount::try_from)
-            .collect::<ApiResult<_>>()?,
-        has_more: rows.has_more,
-    })
+    List::of(rows, |row| ConnectorAccount::try_from(&row))
 }
 
-/// Locks an account of the brand for a change; 404 if unknown.
+/// Locks an account of the brand for a change; not found if unknown.
 async fn load(
     state: &AppState,
     tx: &mut Conn,
     brand_id: &str,
     id: &str,
-) -> ApiResult<ConnectorAccountRow> {
+) -> Result<ConnectorAccountRow> {
     obol_store::connector_accounts::get_for_update(tx, state.db.backend, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("connector_account", id))
+        .ok_or_else(|| Error::not_found("connector_account", id))
 }
 
 /// Writes a changed row and its event: `connector_account.disabled` when
@@ -400,7 +400,7 @@ async fn save(
     row: &ConnectorAccountRow,
     was_enabled: bool,
     now: Timestamp,
-) -> ApiResult<ConnectorAccount> {
+) -> Result<ConnectorAccount> {
     obol_store::connector_accounts::update(tx, row).await?;
     let account = ConnectorAccount::try_from(row)?;
     let event_type = if was_enabled && row.status == DISABLED {
@@ -419,7 +419,7 @@ pub async fn update(
     brand_id: &str,
     id: &str,
     input: UpdateConnectorAccount,
-) -> ApiResult<ConnectorAccount> {
+) -> Result<ConnectorAccount> {
     let new_label = input
         .label
         .map(|v| v.as_deref().map(label).transpose())
@@ -439,7 +439,7 @@ pub async fn update(
         let capabilities = crate::connectors(state)
             .get(&row.connector)
             .ok_or_else(|| {
-                ApiError::invalid_state(format!(
+                Error::invalid_state(format!(
                     "connector account {id} uses the {} connector, which this server lacks",
                     row.connector
                 ))
@@ -466,13 +466,13 @@ pub async fn update(
     }
     row.updated_at = now.as_ms();
     let account = save(&mut tx, &row, was_enabled, now).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(account)
 }
 
 /// Disables an account for new payments; its existing payments still use
 /// it. Disabling a disabled account changes nothing and records no event.
-pub async fn disable(state: &AppState, brand_id: &str, id: &str) -> ApiResult<ConnectorAccount> {
+pub async fn disable(state: &AppState, brand_id: &str, id: &str) -> Result<ConnectorAccount> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load(state, &mut tx, brand_id, id).await?;
@@ -482,20 +482,20 @@ pub async fn disable(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Co
     row.status = DISABLED.into();
     row.updated_at = now.as_ms();
     let account = save(&mut tx, &row, true, now).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(account)
 }
 
 /// The stored `payment_methods` JSON as a list.
-fn methods_of(row: &ConnectorAccountRow) -> ApiResult<Vec<String>> {
-    serde_json::from_str(&row.payment_methods).map_err(ApiError::internal)
+fn methods_of(row: &ConnectorAccountRow) -> Result<Vec<String>> {
+    serde_json::from_str(&row.payment_methods).map_err(Error::internal)
 }
 
 /// The stored `currencies` JSON as a list; `None` means every currency.
-fn currencies_of(row: &ConnectorAccountRow) -> ApiResult<Option<Vec<String>>> {
+fn currencies_of(row: &ConnectorAccountRow) -> Result<Option<Vec<String>>> {
     row.currencies
         .as_deref()
         .map(serde_json::from_str)
         .transpose()
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }

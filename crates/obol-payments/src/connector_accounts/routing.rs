@@ -2,9 +2,9 @@
 //! take for an order, and the decrypted context of a connector call.
 
 use super::{ENABLED, PAYMENT_METHODS, currencies_of, methods_of};
+use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector};
 use obol_core::Currency;
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::connector_accounts::ConnectorAccountRow;
@@ -26,19 +26,19 @@ pub struct PaymentMethod {
 
 /// The method types an order in `currency` can be paid with: each with
 /// an enabled account taking it, and `wallet` when `customer_id` names a
-/// live customer of the brand (404 when it names none of the brand's).
+/// live customer of the brand (not found when it names none of the brand's).
 pub async fn payment_methods_for(
     state: &AppState,
     brand_id: &str,
     currency: Currency,
     customer_id: Option<&str>,
-) -> ApiResult<Vec<PaymentMethod>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+) -> Result<Vec<PaymentMethod>> {
+    let mut conn = state.db.pool.acquire().await?;
     let wallet = match customer_id {
         None => false,
         Some(id) => obol_store::customers::get(&mut conn, brand_id, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer", id).with_param("customer_id"))?
+            .ok_or_else(|| Error::not_found("customer", id).with_param("customer_id"))?
             .deleted_at
             .is_none(),
     };
@@ -68,16 +68,16 @@ pub async fn payment_methods_for(
 }
 
 /// Whether the account, as stored, takes `method` in `currency`.
-fn takes(row: &ConnectorAccountRow, method: &str, currency: Currency) -> ApiResult<bool> {
+fn takes(row: &ConnectorAccountRow, method: &str, currency: Currency) -> Result<bool> {
     Ok(methods_of(row)?.iter().any(|m| m == method)
         && currencies_of(row)?.is_none_or(|codes| codes.iter().any(|c| c == currency.code())))
 }
 
 /// The account an order's payment goes to: `explicit` (must be the brand's,
-/// enabled, supporting the method and currency: 404 param
-/// `connector_account_id` if unknown, 400 `no_connector_available`
+/// enabled, supporting the method and currency: not found naming
+/// `connector_account_id` if unknown, `no_connector_available`
 /// otherwise), else the enabled account with the lowest priority (then
-/// oldest) supporting `method` and `currency`; none → 400 code
+/// oldest) supporting `method` and `currency`; none → code
 /// `no_connector_available`. `enabled` is the brand's enabled accounts when
 /// the caller read them already.
 pub async fn route(
@@ -87,12 +87,12 @@ pub async fn route(
     currency: Currency,
     explicit: Option<&str>,
     enabled: Option<Vec<ConnectorAccountRow>>,
-) -> ApiResult<ConnectorAccountRow> {
+) -> Result<ConnectorAccountRow> {
     if let Some(id) = explicit {
         let row = obol_store::connector_accounts::get(conn, brand_id, id)
             .await?
             .ok_or_else(|| {
-                ApiError::not_found("connector_account", id).with_param("connector_account_id")
+                Error::not_found("connector_account", id).with_param("connector_account_id")
             })?;
         if row.status != ENABLED {
             return Err(no_connector(format!("connector account {id} is disabled"))
@@ -122,31 +122,27 @@ pub async fn route(
     )))
 }
 
-fn no_connector(message: String) -> ApiError {
-    ApiError::bad_request("no_connector_available", message)
+fn no_connector(message: String) -> Error {
+    Error::invalid_request("no_connector_available", message)
 }
 
 /// Any account of the brand, enabled or not (capture/refund/sync of
 /// existing payments still use disabled ones).
-pub async fn get(
-    conn: &mut Conn,
-    brand_id: &str,
-    id: &str,
-) -> ApiResult<Option<ConnectorAccountRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
     Ok(obol_store::connector_accounts::get(conn, brand_id, id).await?)
 }
 
 /// The connector and decrypted account context for a call. A connector this
 /// build lacks, or a ciphertext the master key cannot open, is a server
-/// fault (500), logged without any secret.
+/// fault (internal), logged without any secret.
 pub fn connector_for(
     state: &AppState,
     row: &ConnectorAccountRow,
-) -> ApiResult<(Arc<dyn Connector>, AccountContext)> {
+) -> Result<(Arc<dyn Connector>, AccountContext)> {
     let connector = crate::connectors(state)
         .get(&row.connector)
         .ok_or_else(|| {
-            ApiError::internal(format!(
+            Error::internal(format!(
                 "connector account {} uses the unknown connector {}",
                 row.id, row.connector
             ))
@@ -155,9 +151,8 @@ pub fn connector_for(
         None => Value::Object(serde_json::Map::new()),
         Some(text) => {
             let plain = open(state, row, text, "credentials")?;
-            serde_json::from_slice(&plain).map_err(|_| {
-                ApiError::internal(format!("credentials of {} are not JSON", row.id))
-            })?
+            serde_json::from_slice(&plain)
+                .map_err(|_| Error::internal(format!("credentials of {} are not JSON", row.id)))?
         }
     };
     let context = AccountContext {
@@ -168,14 +163,14 @@ pub fn connector_for(
 }
 
 /// The decrypted webhook secret (for notifications later).
-pub fn webhook_secret(state: &AppState, row: &ConnectorAccountRow) -> ApiResult<String> {
+pub fn webhook_secret(state: &AppState, row: &ConnectorAccountRow) -> Result<String> {
     let plain = open(state, row, &row.webhook_secret_ciphertext, "webhook secret")?;
     String::from_utf8(plain)
-        .map_err(|_| ApiError::internal(format!("webhook secret of {} is not text", row.id)))
+        .map_err(|_| Error::internal(format!("webhook secret of {} is not text", row.id)))
 }
 
-fn open(state: &AppState, row: &ConnectorAccountRow, text: &str, what: &str) -> ApiResult<Vec<u8>> {
+fn open(state: &AppState, row: &ConnectorAccountRow, text: &str, what: &str) -> Result<Vec<u8>> {
     state.master_key.decrypt(text).map_err(|error| {
-        ApiError::internal(format!("cannot decrypt the {what} of {}: {error}", row.id))
+        Error::internal(format!("cannot decrypt the {what} of {}: {error}", row.id))
     })
 }

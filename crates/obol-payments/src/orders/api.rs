@@ -4,19 +4,18 @@ use crate::orders::payment::ConfirmInput;
 use crate::orders::refunds::CreateRefund;
 use crate::orders::views::OrderView;
 use crate::orders::{
-    self, CreateOrder, Order, PaymentMethodInput, Refund, Transaction, UpdateOrder, operations,
-    payment, refunds, views,
+    self, CreateOrder, Order, OrderFilter, PaymentMethodInput, Refund, Transaction, UpdateOrder,
+    operations, payment, refunds, views,
 };
 use axum::Json;
 use axum::extract::{Path, State};
 use obol_core::Timestamp;
 use obol_kernel::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
-use obol_kernel::extract::{ApiJson, QueryParams, check_cursor};
+use obol_kernel::extract::{ApiJson, QueryParams};
 use obol_kernel::idempotency::RequestKey;
 use obol_kernel::list::List;
 use obol_kernel::state::AppState;
-use obol_store::orders::OrderFilter;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -106,40 +105,18 @@ fn time_param(query: &mut QueryParams, name: &str) -> ApiResult<Option<i64>> {
 async fn list_orders(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<Order>>> {
-    let page = query.page()?;
-    let filter = OrderFilter {
-        status: query.take("status")?,
-        customer_id: query.take("customer_id")?,
-        order_type: query.take("type")?,
-        created_gte: time_param(&mut query, "created[gte]")?,
-        created_lt: time_param(&mut query, "created[lt]")?,
-    };
-    query.finish()?;
-    if let Some(status) = &filter.status
-        && obol_core::order::OrderStatus::parse(status).is_none()
-    {
-        return Err(ApiError::invalid("status", "status is not an order status"));
-    }
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    if let Some(customer_id) = &filter.customer_id
-        && obol_store::customers::get(&mut conn, &auth.brand_id, customer_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("customer", customer_id).with_param("customer_id"));
-    }
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::orders::get_order(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows = obol_store::orders::list_orders(&mut conn, &auth.brand_id, &filter, &page).await?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for row in &rows.data {
-        data.push(views::render(&state, &mut conn, row).await?);
-    }
-    Ok(Json(List::new(data, rows.has_more)))
+    let request = query.list(|query| {
+        Ok(OrderFilter {
+            status: query.take("status")?,
+            customer_id: query.take("customer_id")?,
+            order_type: query.take("type")?,
+            created_gte: time_param(query, "created[gte]")?,
+            created_lt: time_param(query, "created[lt]")?,
+        })
+    })?;
+    Ok(Json(orders::list(&state, &auth.brand_id, request).await?))
 }
 
 /// The order as `caller` may read it: a publishable key gets the checkout
@@ -327,47 +304,12 @@ async fn sync_order(
 async fn list_transactions(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<Transaction>>> {
-    let page = query.page()?;
-    let order_id = query.take("order_id")?;
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::orders::get_transaction(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows = obol_store::orders::list_transactions(
-        &mut conn,
-        &auth.brand_id,
-        order_id.as_deref(),
-        &page,
-    )
-    .await?;
-    let data = rows
-        .data
-        .iter()
-        .map(Transaction::try_from)
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(List::new(data, rows.has_more)))
-}
-
-/// 404 param `order_id` when a list's order filter names no order of the
-/// brand.
-pub(super) async fn check_order_filter(
-    conn: &mut obol_store::Conn,
-    brand_id: &str,
-    order_id: Option<&str>,
-) -> ApiResult<()> {
-    if let Some(order_id) = order_id
-        && obol_store::orders::get_order(conn, brand_id, order_id)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::not_found("order", order_id).with_param("order_id"));
-    }
-    Ok(())
+    let request = query.list(|query| query.take("order_id"))?;
+    Ok(Json(
+        views::transactions(&state, &auth.brand_id, request).await?,
+    ))
 }
 
 /// One payment transaction with its status history.
@@ -378,11 +320,7 @@ async fn get_transaction(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Transaction>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::get_transaction(&mut conn, &auth.brand_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("transaction", &id))?;
-    Ok(Json(Transaction::try_from(&row)?))
+    Ok(Json(views::transaction(&state, &auth.brand_id, &id).await?))
 }
 
 /// Refunds all or part of a captured order.
@@ -408,26 +346,10 @@ async fn create_refund(
 async fn list_refunds(
     State(state): State<AppState>,
     auth: BrandAuth,
-    mut query: QueryParams,
+    query: QueryParams,
 ) -> ApiResult<Json<List<Refund>>> {
-    let page = query.page()?;
-    let order_id = query.take("order_id")?;
-    query.finish()?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    check_order_filter(&mut conn, &auth.brand_id, order_id.as_deref()).await?;
-    check_cursor(page.starting_after.as_deref(), |after| {
-        obol_store::orders::get_refund(&mut conn, &auth.brand_id, after)
-    })
-    .await?;
-    let rows =
-        obol_store::orders::list_refunds(&mut conn, &auth.brand_id, order_id.as_deref(), &page)
-            .await?;
-    let data = rows
-        .data
-        .iter()
-        .map(Refund::try_from)
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(List::new(data, rows.has_more)))
+    let request = query.list(|query| query.take("order_id"))?;
+    Ok(Json(views::refunds(&state, &auth.brand_id, request).await?))
 }
 
 /// One refund.
@@ -438,9 +360,5 @@ async fn get_refund(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Refund>> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::get_refund(&mut conn, &auth.brand_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("refund", &id))?;
-    Ok(Json(Refund::try_from(&row)?))
+    Ok(Json(views::refund(&state, &auth.brand_id, &id).await?))
 }

@@ -4,13 +4,13 @@
 
 use super::payment::Report;
 use super::views::{self, StatusChange};
+use crate::error::{Error, Result};
 use obol_accounts::ledger::{self, AccountKey, AccountType, NewEntry};
 use obol_core::order::{
     self as machine, Amounts, CallResult, OrderStatus, TransactionKind, TransactionStatus,
 };
 use obol_core::time::DAY_MS;
 use obol_core::{Currency, Timestamp};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -30,10 +30,10 @@ pub struct Applied {
 }
 
 /// Applies `report` to transaction `transaction_id` if it is still open.
-pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> ApiResult<Applied> {
+pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Result<Applied> {
     if state.failpoint_once("fail_step_3") {
         // Test hook: the connector moved money, and step 3 fails.
-        return Err(ApiError::internal("failpoint fail_step_3"));
+        return Err(Error::internal("failpoint fail_step_3"));
     }
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -45,17 +45,16 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     let LockedOrder {
         mut order,
         clearing_days,
-    } = locked
-        .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
+    } = locked.ok_or_else(|| Error::internal(format!("transaction {transaction_id} vanished")))?;
     let mut txn = transactions
         .iter()
         .find(|t| t.id == transaction_id)
         .cloned()
-        .ok_or_else(|| ApiError::internal(format!("transaction {transaction_id} vanished")))?;
+        .ok_or_else(|| Error::internal(format!("transaction {transaction_id} vanished")))?;
     let from = parse_status(&txn)?;
     let to = report.result.transaction_status();
     let kind = TransactionKind::parse(&txn.kind)
-        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+        .ok_or_else(|| Error::internal("corrupt transaction kind"))?;
     // The same open status again (a first `pending` answer) changes the
     // transaction nothing, but may still move the order to `processing`.
     let refresh = from == to && to.is_open();
@@ -72,7 +71,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
                 "conflicting late report ignored"
             );
         }
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         return Ok(Applied {
             order,
             transaction: txn,
@@ -83,7 +82,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     let expected_version = txn.version;
     record_transaction(&mut txn, &report, to, now, !refresh)?;
     if !obol_store::orders::update_transaction(&mut tx, &txn, expected_version).await? {
-        tx.rollback().await.map_err(ApiError::internal)?;
+        tx.rollback().await?;
         return reload(state, transaction_id).await;
     }
     let previous_status = order.status.clone();
@@ -117,7 +116,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     for entry in entries {
         ledger::post(&mut tx, &state.caches, entry, now).await?;
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     if let Some(compensation) = compensation
         // Test hook: as if the process died before sending the return.
         && state.failpoint.as_deref() != Some("order_expires_then_crash")
@@ -133,15 +132,15 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Ap
     })
 }
 
-async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+async fn reload(state: &AppState, transaction_id: &str) -> Result<Applied> {
+    let mut conn = state.db.pool.acquire().await?;
     let transaction = obol_store::orders::find_transaction(&mut conn, transaction_id)
         .await?
-        .ok_or_else(|| ApiError::internal("transaction vanished"))?;
+        .ok_or_else(|| Error::internal("transaction vanished"))?;
     let order =
         obol_store::orders::get_order(&mut conn, &transaction.brand_id, &transaction.order_id)
             .await?
-            .ok_or_else(|| ApiError::internal("order vanished"))?;
+            .ok_or_else(|| Error::internal("order vanished"))?;
     Ok(Applied {
         order,
         transaction,
@@ -150,9 +149,9 @@ async fn reload(state: &AppState, transaction_id: &str) -> ApiResult<Applied> {
     })
 }
 
-fn parse_status(txn: &TransactionRow) -> ApiResult<TransactionStatus> {
+fn parse_status(txn: &TransactionRow) -> Result<TransactionStatus> {
     TransactionStatus::parse(&txn.status)
-        .ok_or_else(|| ApiError::internal(format!("transaction {} has a corrupt status", txn.id)))
+        .ok_or_else(|| Error::internal(format!("transaction {} has a corrupt status", txn.id)))
 }
 
 fn record_transaction(
@@ -161,17 +160,17 @@ fn record_transaction(
     to: TransactionStatus,
     now: Timestamp,
     append_history: bool,
-) -> ApiResult<()> {
+) -> Result<()> {
     if append_history {
         let mut history: Vec<StatusChange> =
-            serde_json::from_str(&txn.status_history).map_err(ApiError::internal)?;
+            serde_json::from_str(&txn.status_history).map_err(Error::internal)?;
         history.push(StatusChange {
             status: to.as_str().to_owned(),
             at: now,
             amount: txn.amount,
             http_code: report.http_code,
         });
-        txn.status_history = serde_json::to_string(&history).map_err(ApiError::internal)?;
+        txn.status_history = serde_json::to_string(&history).map_err(Error::internal)?;
     }
     txn.status = to.as_str().to_owned();
     if report.connector_transaction_id.is_some() {
@@ -218,7 +217,7 @@ async fn apply_to_order(
     kind: TransactionKind,
     step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
-) -> ApiResult<Option<TransactionRow>> {
+) -> Result<Option<TransactionRow>> {
     let result = step.report.result;
     if is_compensation(order, txn, kind) {
         if kind == TransactionKind::Reverse && result == CallResult::Succeeded {
@@ -256,7 +255,7 @@ async fn follow_up_outcome(
     kind: TransactionKind,
     step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let (report, now) = (step.report, step.now);
     let result = report.result;
     match kind {
@@ -313,7 +312,7 @@ fn apply_payment(
     kind: TransactionKind,
     step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let (report, now) = (step.report, step.now);
     set_status(order, machine::status_after_payment(kind, report.result));
     order.next_action = report
@@ -357,7 +356,7 @@ fn captured(
     txn: &TransactionRow,
     step: &Step<'_>,
     entries: &mut Vec<NewEntry>,
-) -> ApiResult<()> {
+) -> Result<()> {
     debug_assert!(order.amount_captured <= order.amount_authorized);
     entries.push(capture_entry(order, txn)?);
     order.due_at = Some(step.now.plus_ms(step.clearing_days * DAY_MS).as_ms());
@@ -366,7 +365,7 @@ fn captured(
 
 /// The ledger entry of money a connector took for the order: into the
 /// processor's clearing account, owed to the brand as pending.
-pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> ApiResult<NewEntry> {
+pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> Result<NewEntry> {
     let currency = currency_of(order)?;
     Ok(NewEntry {
         brand_id: order.brand_id.clone(),
@@ -385,7 +384,7 @@ pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> ApiResult
 
 /// Marks the order's still-open payment (a 3-D Secure one) failed when the
 /// order is voided, so a late success cannot apply.
-async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> ApiResult<()> {
+async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -> Result<()> {
     for mut payment in obol_store::orders::transactions_of_order(conn, &order.id).await? {
         let open =
             TransactionStatus::parse(&payment.status).is_some_and(TransactionStatus::is_open);
@@ -423,9 +422,9 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
     Ok(())
 }
 
-pub(crate) fn currency_of(order: &OrderRow) -> ApiResult<Currency> {
+pub(crate) fn currency_of(order: &OrderRow) -> Result<Currency> {
     Currency::parse(&order.currency)
-        .ok_or_else(|| ApiError::internal(format!("order {} has a corrupt currency", order.id)))
+        .ok_or_else(|| Error::internal(format!("order {} has a corrupt currency", order.id)))
 }
 
 pub(crate) fn brand_account(
@@ -461,7 +460,7 @@ pub(crate) fn money_back(
     txn: &TransactionRow,
     what: &str,
     after_clearing: bool,
-) -> ApiResult<NewEntry> {
+) -> Result<NewEntry> {
     let currency = currency_of(order)?;
     let source = if after_clearing {
         AccountType::BrandAvailable
@@ -490,7 +489,7 @@ async fn write_events(
     transactions: Option<&[TransactionRow]>,
     previous_status: &str,
     now: Timestamp,
-) -> ApiResult<Option<views::Order>> {
+) -> Result<Option<views::Order>> {
     let customer = order.customer_id.as_deref();
     let mut written = Vec::with_capacity(2);
     if let status @ ("succeeded" | "failed") = txn.status.as_str() {

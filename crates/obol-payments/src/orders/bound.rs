@@ -10,8 +10,8 @@
 use super::operations;
 use super::payment;
 use super::views::{Order, Refund};
+use crate::error::{Error, Result};
 use obol_core::order::TransactionStatus;
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -25,41 +25,41 @@ pub(crate) async fn bind(
     object: BoundObject,
     object_id: &str,
     now_ms: i64,
-) -> ApiResult<()> {
+) -> Result<()> {
     if let Some(key) = key {
         idempotency::bind(conn, &key.binding(), object, object_id, now_ms).await?;
     }
     Ok(())
 }
 
-/// The id of the object of that type the request's key made, if any; 422
+/// The id of the object of that type the request's key made, if any; key reused
 /// when another request made it (the key was freed by an answer that
 /// changed nothing, then reused for something else).
 async fn bound_id(
     conn: &mut Conn,
     key: &IdempotencyKey,
     object: BoundObject,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     match idempotency::bound(conn, &key.scope, &key.key, object).await? {
         Some((id, request_hash)) if request_hash == key.request_hash => Ok(Some(id)),
-        Some(_) => Err(ApiError::idempotency_key_reused()),
+        Some(_) => Err(Error::KeyReused),
         None => Ok(None),
     }
 }
 
-/// The order a keyed create made, if a first attempt got that far; 422 if
+/// The order a keyed create made, if a first attempt got that far; key reused if
 /// the key made a payment of another request instead.
 pub(crate) async fn order(
     state: &AppState,
     brand_id: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Option<OrderRow>> {
+) -> Result<Option<OrderRow>> {
     let Some(key) = key else { return Ok(None) };
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     let Some(id) = bound_id(&mut conn, key, BoundObject::Order).await? else {
         drop(conn);
         if has_transaction(state, Some(key)).await? {
-            return Err(ApiError::idempotency_key_reused());
+            return Err(Error::KeyReused);
         }
         return Ok(None);
     };
@@ -71,9 +71,9 @@ pub(crate) async fn order(
 pub(crate) async fn has_transaction(
     state: &AppState,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<bool> {
+) -> Result<bool> {
     let Some(key) = key else { return Ok(false) };
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     Ok(bound_id(&mut conn, key, BoundObject::Transaction)
         .await?
         .is_some())
@@ -101,15 +101,15 @@ impl Found {
 /// The payment transaction a keyed request made, if a first attempt got
 /// that far, as it stands now: one still open is asked about first (sync),
 /// so the answer is as current as the connector can make it. One whose
-/// call may still be running somewhere is 409 `idempotency_in_progress`,
+/// call may still be running somewhere is `InProgress`,
 /// kept for the same request to ask again.
 pub(crate) async fn transaction_as_it_stands(
     state: &AppState,
     brand_id: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Option<Found>> {
+) -> Result<Option<Found>> {
     let Some(key) = key else { return Ok(None) };
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     let Some(id) = bound_id(&mut conn, key, BoundObject::Transaction).await? else {
         return Ok(None);
     };
@@ -126,7 +126,7 @@ pub(crate) async fn transaction_as_it_stands(
             return Ok(Some(Found::Unsent(txn)));
         }
         if operations::call_may_be_running(state, &txn) {
-            return Err(ApiError::idempotency_in_progress());
+            return Err(Error::InProgress);
         }
     }
     // An unreachable connector leaves it open: answered as it stands.
@@ -136,7 +136,7 @@ pub(crate) async fn transaction_as_it_stands(
 
 /// The answer to a retried follow-up (capture, void, refund …) whose
 /// transaction a first attempt made: sent again first if it never went out.
-pub(crate) async fn settle_follow_up(state: &AppState, found: Found) -> ApiResult<TransactionRow> {
+pub(crate) async fn settle_follow_up(state: &AppState, found: Found) -> Result<TransactionRow> {
     match found {
         Found::Settled(txn) => Ok(txn),
         Found::Unsent(txn) => operations::resend_follow_up(state, &txn).await,
@@ -149,11 +149,11 @@ pub(crate) async fn answer_order(
     state: &AppState,
     brand_id: &str,
     txn: &TransactionRow,
-) -> ApiResult<Order> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+) -> Result<Order> {
+    let mut conn = state.db.pool.acquire().await?;
     let order = obol_store::orders::get_order(&mut conn, brand_id, &txn.order_id)
         .await?
-        .ok_or_else(|| ApiError::internal(format!("transaction {} has no order", txn.id)))?;
+        .ok_or_else(|| Error::internal(format!("transaction {} has no order", txn.id)))?;
     drop(conn);
     payment::answer(state, &order, txn, None).await
 }
@@ -163,14 +163,14 @@ pub(crate) async fn answer_refund(
     state: &AppState,
     brand_id: &str,
     txn: &TransactionRow,
-) -> ApiResult<Refund> {
+) -> Result<Refund> {
     let refund_id = txn
         .refund_id
         .as_deref()
-        .ok_or_else(|| ApiError::internal(format!("transaction {} is no refund", txn.id)))?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+        .ok_or_else(|| Error::internal(format!("transaction {} is no refund", txn.id)))?;
+    let mut conn = state.db.pool.acquire().await?;
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, refund_id)
         .await?
-        .ok_or_else(|| ApiError::internal("refund vanished"))?;
+        .ok_or_else(|| Error::internal("refund vanished"))?;
     super::refunds::answer(txn, &refund)
 }

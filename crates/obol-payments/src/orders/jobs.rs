@@ -6,11 +6,11 @@
 //! worker claims due rows with a lease and runs them here.
 
 use super::apply::{self, brand_account};
+use crate::error::{Error, Result};
 use obol_accounts::ledger::{self, AccountKey, AccountType, NewEntry};
 use obol_core::Timestamp;
 use obol_core::order::{OrderCommand, OrderStatus, TransactionStatus};
 use obol_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
 use obol_kernel::jobs::DueWork;
 use obol_kernel::state::AppState;
@@ -199,9 +199,15 @@ fn voided(state: &AppState, order: super::Order) -> Result<Option<Timestamp>, No
     }
 }
 
-fn not_done(error: ApiError) -> NotDone {
+/// A step that failed: tried again after the lease. A fault of the server
+/// is logged as an error, as the API logs one.
+fn not_done(error: impl Into<Error>) -> NotDone {
+    let error = error.into();
+    if matches!(error, Error::Internal(_) | Error::Store(_)) {
+        tracing::error!(%error, "internal error");
+    }
     NotDone {
-        message: error.message,
+        message: error.to_string(),
         retry_at: None,
     }
 }
@@ -265,8 +271,8 @@ async fn expire_authorization(
     match super::operations::void(state, &order.brand_id, &order.id, "system", None).await {
         Ok(order) => voided(state, order),
         // Another operation is in flight: try again shortly.
-        Err(error) if error.code == "invalid_state" => Err(NotDone {
-            message: error.message,
+        Err(Error::InvalidState(message)) => Err(NotDone {
+            message,
             retry_at: Some(state.now().plus_ms(IN_FLIGHT_RETRY_MS)),
         }),
         Err(error) => Err(not_done(error)),
@@ -323,11 +329,11 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
     Ok(None)
 }
 
-async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> ApiResult<NewEntry> {
+async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> Result<NewEntry> {
     let currency = apply::currency_of(order)?;
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
-        .ok_or_else(|| ApiError::internal("brand vanished"))?;
+        .ok_or_else(|| Error::internal("brand vanished"))?;
     let commission = match &brand.parent_brand_id {
         Some(_) if brand.commission_rate_bps > 0 => {
             obol_core::ledger::commission_minor(net, brand.commission_rate_bps)

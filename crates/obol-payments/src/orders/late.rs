@@ -6,11 +6,11 @@
 //! out (a crash) or that failed is made again by the order's due step.
 
 use super::apply;
+use crate::error::{Error, Result};
 use obol_accounts::ledger::NewEntry;
 use obol_core::Timestamp;
 use obol_core::order::{TransactionKind, TransactionStatus};
 use obol_core::time::MINUTE_MS;
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::orders::{OrderRow, TransactionRow};
@@ -40,7 +40,7 @@ pub(crate) async fn late_success(
     txn: &TransactionRow,
     kind: TransactionKind,
     entries: &mut Vec<NewEntry>,
-) -> ApiResult<Option<TransactionRow>> {
+) -> Result<Option<TransactionRow>> {
     tracing::warn!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
         "a payment succeeded on an order that is no longer payable; returning it");
     if kind == TransactionKind::Sale {
@@ -61,11 +61,11 @@ async fn record_return(
     order: &mut OrderRow,
     payment: &TransactionRow,
     return_kind: TransactionKind,
-) -> ApiResult<TransactionRow> {
+) -> Result<TransactionRow> {
     let account =
         crate::connector_accounts::get(conn, &order.brand_id, &payment.connector_account_id)
             .await?
-            .ok_or_else(|| ApiError::internal("connector account vanished"))?;
+            .ok_or_else(|| Error::internal("connector account vanished"))?;
     let intent = super::payment::Intent {
         kind: return_kind,
         amount: payment.amount,
@@ -84,7 +84,7 @@ async fn record_return(
 pub(crate) async fn return_late_payments(
     state: &AppState,
     order: &OrderRow,
-) -> ApiResult<Option<Timestamp>> {
+) -> Result<Option<Timestamp>> {
     let later = Some(state.now().plus_ms(RETURN_RETRY_MS));
     let mut tx = state.db.begin().await?;
     let Some(mut order) =
@@ -100,7 +100,7 @@ pub(crate) async fn return_late_payments(
     let Some((payment, return_kind, attempts)) = unreturned(&transactions) else {
         order.due_at = None;
         obol_store::orders::update_order(&mut tx, &order).await?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         return Ok(None);
     };
     if attempts >= RETURN_ATTEMPTS_MAX {
@@ -109,7 +109,7 @@ pub(crate) async fn return_late_payments(
         return Ok(None);
     }
     let returned = record_return(state, &mut tx, &mut order, payment, return_kind).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     super::operations::resend_follow_up(state, &returned).await?;
     Ok(later)
 }

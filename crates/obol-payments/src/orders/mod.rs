@@ -10,16 +10,18 @@ pub mod payment;
 pub mod refunds;
 pub mod views;
 
+use crate::error::{Error, Result};
 use obol_core::order::{OrderCommand, OrderFacts, OrderStatus, TransactionKind, TransactionStatus};
 use obol_core::time::HOUR_MS;
 use obol_core::validate::{self, Metadata};
 use obol_core::{Currency, Timestamp};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
+use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::idempotency::BoundObject;
+pub use obol_store::orders::OrderFilter;
 use obol_store::orders::OrderRow;
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,25 +110,25 @@ pub struct UpdateOrder {
 }
 
 /// Parses a currency code: upper-case ISO 4217 only.
-pub fn currency(value: &str) -> ApiResult<Currency> {
+pub fn currency(value: &str) -> Result<Currency> {
     Ok(validate::currency("currency", value)?)
 }
 
 /// Checks an amount in minor units: 1 to 2^53 − 1 (0 when `zero_allowed`).
-pub fn amount(param: &str, value: i64, zero_allowed: bool) -> ApiResult<i64> {
+pub fn amount(param: &str, value: i64, zero_allowed: bool) -> Result<i64> {
     if value < 0 || (value == 0 && !zero_allowed) {
         let what = if zero_allowed {
             "a non-negative"
         } else {
             "a positive"
         };
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             param,
             format!("{param} must be {what} integer in minor units"),
         ));
     }
     if value > AMOUNT_MAX {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid_request(
             "amount_too_large",
             format!("{param} must be at most {AMOUNT_MAX}"),
         )
@@ -135,12 +137,12 @@ pub fn amount(param: &str, value: i64, zero_allowed: bool) -> ApiResult<i64> {
     Ok(value)
 }
 
-fn items(list: &[Item], total: i64) -> ApiResult<String> {
+fn items(list: &[Item], total: i64) -> Result<String> {
     let mut sum: i64 = 0;
     for (index, item) in list.iter().enumerate() {
         validate::text(&format!("items[{index}][name]"), &item.name, 1, 200)?;
         if item.quantity < 1 {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 format!("items[{index}][quantity]"),
                 "quantity must be at least 1",
             ));
@@ -155,25 +157,25 @@ fn items(list: &[Item], total: i64) -> ApiResult<String> {
             .checked_mul(item.unit_amount)
             .and_then(|line| sum.checked_add(line))
             .ok_or_else(|| {
-                ApiError::bad_request("amount_too_large", "items add up to too much")
+                Error::invalid_request("amount_too_large", "items add up to too much")
                     .with_param("items")
             })?;
     }
     if sum != total {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "items",
             format!("items add up to {sum}, not to amount {total}"),
         ));
     }
-    serde_json::to_string(list).map_err(ApiError::internal)
+    serde_json::to_string(list).map_err(Error::internal)
 }
 
-fn metadata_text(value: Option<&Value>) -> ApiResult<String> {
+fn metadata_text(value: Option<&Value>) -> Result<String> {
     let metadata: Metadata = value
         .map(validate::metadata)
         .transpose()?
         .unwrap_or_default();
-    serde_json::to_string(&metadata).map_err(ApiError::internal)
+    serde_json::to_string(&metadata).map_err(Error::internal)
 }
 
 /// Validates a new order and builds its row (nothing written yet).
@@ -182,7 +184,7 @@ async fn build(
     brand_id: &str,
     input: &CreateOrder,
     now: Timestamp,
-) -> ApiResult<OrderRow> {
+) -> Result<OrderRow> {
     let setup_mandate = input.setup_mandate.unwrap_or(false);
     let currency = currency(&input.currency)?;
     let total = amount("amount", input.amount, setup_mandate)?;
@@ -192,34 +194,34 @@ async fn build(
         // Until customer wallets exist there is nothing to credit: a paid
         // top-up would take money and credit nothing.
         "credit_top_up" if input.customer_id.is_some() => {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid_request(
                 "operation_unsupported",
                 "credit_top_up orders need customer wallets, which this server does not have yet",
             )
             .with_param("type"));
         }
         "credit_top_up" => {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid_request(
                 "parameter_missing",
                 "a credit_top_up order needs a customer_id",
             )
             .with_param("customer_id"));
         }
         "subscription" | "invoice" => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "type",
                 format!("{order_type} orders are made by billing, not by clients"),
             ));
         }
         _ => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "type",
                 "type must be one_time or credit_top_up",
             ));
         }
     }
     if input.mandate_id.is_some() {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid_request(
             "operation_unsupported",
             "charging a stored mandate is not available on this server yet",
         )
@@ -234,9 +236,7 @@ async fn build(
         let customer = obol_store::customers::get(conn, brand_id, customer_id)
             .await?
             .filter(|c| c.deleted_at.is_none())
-            .ok_or_else(|| {
-                ApiError::not_found("customer", customer_id).with_param("customer_id")
-            })?;
+            .ok_or_else(|| Error::not_found("customer", customer_id).with_param("customer_id"))?;
         customer_email.get_or_insert(customer.email);
     }
     let expires_at = match &input.expires_at {
@@ -244,7 +244,7 @@ async fn build(
         Some(text) => Timestamp::parse_rfc3339(text)
             .filter(|at| *at > now)
             .ok_or_else(|| {
-                ApiError::invalid(
+                Error::invalid(
                     "expires_at",
                     "expires_at must be an RFC 3339 time in the future",
                 )
@@ -254,7 +254,7 @@ async fn build(
         // Check the payment before the order exists, so that a refused one
         // leaves nothing behind (a 400 is not kept for idempotent retries).
         let method = input.payment_method.as_ref().ok_or_else(|| {
-            ApiError::bad_request("parameter_missing", "confirm: true needs a payment_method")
+            Error::invalid_request("parameter_missing", "confirm: true needs a payment_method")
                 .with_param("payment_method")
         })?;
         let (method_type, _) = payment::payment_method(method, now)?;
@@ -329,7 +329,7 @@ pub async fn create(
     input: CreateOrder,
     trigger: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     if let Some(row) = bound::order(state, brand_id, key).await? {
         return created_before(state, brand_id, row, input, trigger, key).await;
     }
@@ -350,7 +350,7 @@ pub async fn create(
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     match confirm_input(input, trigger, key) {
         Some(confirm) => payment::confirm(state, brand_id, &row.id, confirm).await,
         None => Ok(order),
@@ -384,7 +384,7 @@ async fn created_before(
     input: CreateOrder,
     trigger: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let Some(confirm) = confirm_input(input, trigger, key) else {
         return get(state, brand_id, &row.id).await;
     };
@@ -397,35 +397,64 @@ async fn created_before(
     get(state, brand_id, &row.id).await
 }
 
-/// An order of the brand with its payments, or 404.
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Order> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+/// An order of the brand with its payments, or not found.
+pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Order> {
+    let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_order(&mut conn, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("order", id))?;
+        .ok_or_else(|| Error::not_found("order", id))?;
     views::render(state, &mut conn, &row).await
 }
 
-/// Locks an order of the brand for a change, or 404.
-pub async fn lock(
+/// A page of the brand's orders, newest first, as the filters ask.
+pub async fn list(
     state: &AppState,
-    conn: &mut Conn,
     brand_id: &str,
-    id: &str,
-) -> ApiResult<OrderRow> {
+    request: ListRequest<OrderFilter>,
+) -> Result<List<Order>> {
+    let ListRequest { page, filter } = request;
+    if let Some(status) = &filter.status
+        && OrderStatus::parse(status).is_none()
+    {
+        return Err(Error::invalid("status", "status is not an order status"));
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    if let Some(customer_id) = &filter.customer_id
+        && obol_store::customers::get(&mut conn, brand_id, customer_id)
+            .await?
+            .is_none()
+    {
+        return Err(Error::not_found("customer", customer_id).with_param("customer_id"));
+    }
+    let rows = list::fetch(
+        &mut conn,
+        &page,
+        async |conn, after| {
+            Ok(obol_store::orders::get_order(conn, brand_id, after)
+                .await?
+                .is_some())
+        },
+        async |conn, page| obol_store::orders::list_orders(conn, brand_id, &filter, page).await,
+    )
+    .await?;
+    let mut data = Vec::with_capacity(rows.data.len());
+    for row in &rows.data {
+        data.push(views::render(state, &mut conn, row).await?);
+    }
+    Ok(List::new(data, rows.has_more))
+}
+
+/// Locks an order of the brand for a change, or not found.
+pub async fn lock(state: &AppState, conn: &mut Conn, brand_id: &str, id: &str) -> Result<OrderRow> {
     obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("order", id))
+        .ok_or_else(|| Error::not_found("order", id))
 }
 
 /// The facts the state machine needs beyond the status; whether a refund
 /// exists is read only for a reverse, and whether a payment is open only
 /// for the expiry of a processing order: the commands they decide.
-pub async fn facts(
-    conn: &mut Conn,
-    row: &OrderRow,
-    command: OrderCommand,
-) -> ApiResult<OrderFacts> {
+pub async fn facts(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> Result<OrderFacts> {
     let amounts_refunded = row.amount_refunded > 0 || row.amount_refund_pending > 0;
     let has_refunds = amounts_refunded
         || (command == OrderCommand::Reverse
@@ -450,16 +479,16 @@ pub async fn facts(
 }
 
 /// The order's status, parsed.
-pub fn status(row: &OrderRow) -> ApiResult<OrderStatus> {
+pub fn status(row: &OrderRow) -> Result<OrderStatus> {
     OrderStatus::parse(&row.status)
-        .ok_or_else(|| ApiError::internal(format!("order {} has a corrupt status", row.id)))
+        .ok_or_else(|| Error::internal(format!("order {} has a corrupt status", row.id)))
 }
 
-/// Checks `command` against the order's state: 409 `invalid_state` if refused.
-pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> ApiResult<()> {
+/// Checks `command` against the order's state: invalid state if refused.
+pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> Result<()> {
     let facts = facts(conn, row, command).await?;
     obol_core::order::check(status(row)?, command, facts)
-        .map_err(|refused| ApiError::invalid_state(refused.message))
+        .map_err(|refused| Error::invalid_state(refused.message))
 }
 
 /// Applies a PATCH: text fields any time; amount and items only before any
@@ -469,7 +498,7 @@ pub async fn update(
     brand_id: &str,
     id: &str,
     input: UpdateOrder,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = lock(state, &mut tx, brand_id, id).await?;
@@ -498,9 +527,9 @@ pub async fn update(
         .transpose()?
     {
         let mut metadata: Metadata =
-            serde_json::from_str(&row.metadata).map_err(ApiError::internal)?;
+            serde_json::from_str(&row.metadata).map_err(Error::internal)?;
         validate::merge_metadata(&mut metadata, patch)?;
-        row.metadata = serde_json::to_string(&metadata).map_err(ApiError::internal)?;
+        row.metadata = serde_json::to_string(&metadata).map_err(Error::internal)?;
     }
     if input.amount.is_some() || input.items.is_some() {
         allow(&mut tx, &row, OrderCommand::ChangeAmount).await?;
@@ -529,6 +558,6 @@ pub async fn update(
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(order)
 }

@@ -3,12 +3,12 @@
 use super::apply::{self, Applied};
 use super::payment::{self, Call, Report};
 use super::views::Order;
+use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector, FollowUpRequest, Operation, SyncRequest};
 use obol_core::Money;
 use obol_core::order::{
     self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
 };
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -16,13 +16,13 @@ use obol_store::idempotency::BoundObject;
 use obol_store::orders::{OrderRow, TransactionRow};
 use std::sync::Arc;
 
-/// 400 for an amount the state machine refused.
-pub(crate) fn amount_error(refused: AmountRefused) -> ApiError {
+/// The amount error of an amount the state machine refused.
+pub(crate) fn amount_error(refused: AmountRefused) -> Error {
     match refused {
         AmountRefused::TooLarge(message) => {
-            ApiError::bad_request("amount_too_large", message).with_param("amount")
+            Error::invalid_request("amount_too_large", message).with_param("amount")
         }
-        AmountRefused::Invalid(message) => ApiError::invalid("amount", message),
+        AmountRefused::Invalid(message) => Error::invalid("amount", message),
     }
 }
 
@@ -32,7 +32,7 @@ pub(crate) async fn payment_of(
     conn: &mut obol_store::Conn,
     order: &OrderRow,
     open_too: bool,
-) -> ApiResult<Option<TransactionRow>> {
+) -> Result<Option<TransactionRow>> {
     Ok(obol_store::orders::transactions_of_order(conn, &order.id)
         .await?
         .into_iter()
@@ -53,8 +53,8 @@ async fn follow_up(
     command: OrderCommand,
     trigger: &str,
     key: Option<&IdempotencyKey>,
-    amount_for: impl FnOnce(&OrderRow) -> ApiResult<i64>,
-) -> ApiResult<Order> {
+    amount_for: impl FnOnce(&OrderRow) -> Result<i64>,
+) -> Result<Order> {
     let kind = match command {
         OrderCommand::Capture => TransactionKind::Capture,
         OrderCommand::IncrementAuthorization => TransactionKind::IncrementAuthorization,
@@ -65,7 +65,7 @@ async fn follow_up(
     if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         if txn.order_id != order_id || txn.kind != kind.as_str() {
-            return Err(ApiError::idempotency_key_reused());
+            return Err(Error::KeyReused);
         }
         let txn = super::bound::settle_follow_up(state, found).await?;
         return super::bound::answer_order(state, brand_id, &txn).await;
@@ -82,7 +82,7 @@ async fn follow_up(
     payment::require(&connector, operation)?;
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
-        .ok_or_else(|| ApiError::internal("connector account vanished"))?;
+        .ok_or_else(|| Error::internal("connector account vanished"))?;
     let intent = payment::Intent {
         kind,
         amount,
@@ -95,7 +95,7 @@ async fn follow_up(
     let txn = payment::record_intent(state, &mut tx, &mut order, intent).await?;
     let now_ms = txn.created_at;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now_ms).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     let Applied {
         order,
         transaction,
@@ -109,7 +109,7 @@ async fn follow_up(
 type WrapCall = fn(FollowUpRequest) -> Call;
 
 /// The connector operation of a follow-up transaction kind, and its call.
-pub(crate) fn follow_up_call(kind: TransactionKind) -> ApiResult<(Operation, WrapCall)> {
+pub(crate) fn follow_up_call(kind: TransactionKind) -> Result<(Operation, WrapCall)> {
     Ok(match kind {
         TransactionKind::Capture => (Operation::Capture, Call::Capture),
         TransactionKind::IncrementAuthorization => {
@@ -119,7 +119,7 @@ pub(crate) fn follow_up_call(kind: TransactionKind) -> ApiResult<(Operation, Wra
         TransactionKind::Reverse => (Operation::Reverse, Call::Reverse),
         TransactionKind::Refund => (Operation::Refund, Call::Refund),
         other => {
-            return Err(ApiError::internal(format!(
+            return Err(Error::internal(format!(
                 "{} is not a follow-up operation",
                 other.as_str()
             )));
@@ -134,12 +134,12 @@ pub(crate) async fn send_follow_up(
     context: AccountContext,
     txn: &TransactionRow,
     payment: &TransactionRow,
-) -> ApiResult<Applied> {
+) -> Result<Applied> {
     let kind = TransactionKind::parse(&txn.kind)
-        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+        .ok_or_else(|| Error::internal("corrupt transaction kind"))?;
     let (_, wrap) = follow_up_call(kind)?;
     let currency = obol_core::Currency::parse(&txn.currency)
-        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
+        .ok_or_else(|| Error::internal("corrupt transaction currency"))?;
     let request = FollowUpRequest {
         account: context,
         transaction_id: txn.id.clone(),
@@ -158,7 +158,7 @@ async fn cancel_unpaid(
     state: &AppState,
     mut tx: obol_store::Tx,
     mut order: OrderRow,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let now = state.now();
     order.status = OrderStatus::Canceled.as_str().to_owned();
     order.due_at = None;
@@ -175,7 +175,7 @@ async fn cancel_unpaid(
         now,
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(view)
 }
 
@@ -186,7 +186,7 @@ pub async fn capture(
     order_id: &str,
     requested: Option<i64>,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     follow_up(
         state,
         brand_id,
@@ -208,7 +208,7 @@ pub async fn increment(
     order_id: &str,
     new_total: i64,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     super::amount("amount", new_total, false)?;
     follow_up(
         state,
@@ -231,7 +231,7 @@ pub async fn void(
     order_id: &str,
     trigger: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     // A system void (expiry) leaves the order `expired` rather than `canceled`.
     follow_up(
         state,
@@ -251,7 +251,7 @@ pub async fn reverse(
     brand_id: &str,
     order_id: &str,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     follow_up(
         state,
         brand_id,
@@ -266,11 +266,11 @@ pub async fn reverse(
 
 /// Asks the connector about every open transaction of the order and applies
 /// what it says; an unreachable connector leaves them open (not an error).
-pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<Order> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> Result<Order> {
+    let mut conn = state.db.pool.acquire().await?;
     let order = obol_store::orders::get_order(&mut conn, brand_id, order_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("order", order_id))?;
+        .ok_or_else(|| Error::not_found("order", order_id))?;
     let open: Vec<TransactionRow> = obol_store::orders::transactions_of_order(&mut conn, &order.id)
         .await?
         .into_iter()
@@ -284,7 +284,7 @@ pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult
 }
 
 /// Syncs one open transaction; returns it as it is afterwards.
-pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> ApiResult<TransactionRow> {
+pub async fn sync_transaction(state: &AppState, txn: &TransactionRow) -> Result<TransactionRow> {
     let report = ask(state, txn).await?;
     // A connector that has not seen a young operation may still be handling
     // its call: "not found" is final only once the call must have ended.
@@ -309,12 +309,12 @@ pub(crate) fn may_still_be_sent(state: &AppState, txn: &TransactionRow) -> bool 
 }
 
 /// Asks the connector how an open transaction stands.
-pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> ApiResult<Report> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> Result<Report> {
+    let mut conn = state.db.pool.acquire().await?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
     drop(conn);
-    let operation = Operation::parse(&txn.kind)
-        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let operation =
+        Operation::parse(&txn.kind).ok_or_else(|| Error::internal("corrupt transaction kind"))?;
     let request = SyncRequest {
         account: context,
         transaction_id: txn.id.clone(),
@@ -331,13 +331,13 @@ pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> ApiResult<Rep
 pub(crate) async fn resend_follow_up(
     state: &AppState,
     txn: &TransactionRow,
-) -> ApiResult<TransactionRow> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+) -> Result<TransactionRow> {
+    let mut conn = state.db.pool.acquire().await?;
     let payment = match txn.payment_transaction_id.as_deref() {
         Some(id) => obol_store::orders::find_transaction(&mut conn, id).await?,
         None => None,
     }
-    .ok_or_else(|| ApiError::internal(format!("transaction {} names no payment", txn.id)))?;
+    .ok_or_else(|| Error::internal(format!("transaction {} names no payment", txn.id)))?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
     drop(conn);
     Ok(send_follow_up(state, &connector, context, txn, &payment)

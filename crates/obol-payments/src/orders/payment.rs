@@ -6,13 +6,13 @@ use super::PaymentMethodInput;
 use super::bound::Found;
 use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
+use crate::error::{Error, Result};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
     Operation, Outcome, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{Currency, Money, Timestamp};
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -149,7 +149,7 @@ pub(crate) async fn record_intent(
     conn: &mut Conn,
     order: &mut OrderRow,
     intent: Intent<'_>,
-) -> ApiResult<TransactionRow> {
+) -> Result<TransactionRow> {
     let Intent {
         kind,
         amount,
@@ -184,7 +184,7 @@ pub(crate) async fn record_intent(
         preauth: i64::from(kind == TransactionKind::Authorize),
         payment_method: payment_method.map(|value| value.to_string()),
         error: None,
-        status_history: serde_json::to_string(&history).map_err(ApiError::internal)?,
+        status_history: serde_json::to_string(&history).map_err(Error::internal)?,
         version: 0,
         created_at: now.as_ms(),
         confirmed_at: None,
@@ -307,13 +307,13 @@ pub async fn confirm(
     brand_id: &str,
     order_id: &str,
     input: ConfirmInput,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let key = input.idempotency_key.as_ref();
     if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         let is_payment = TransactionKind::parse(&txn.kind).is_some_and(TransactionKind::is_payment);
         if txn.order_id != order_id || !is_payment {
-            return Err(ApiError::idempotency_key_reused());
+            return Err(Error::KeyReused);
         }
         return match found {
             Found::Settled(txn) => super::bound::answer_order(state, brand_id, &txn).await,
@@ -326,10 +326,10 @@ pub async fn confirm(
     let (order, routes) =
         obol_store::orders::lock_order_with_routes(&mut tx, state.db.backend, order_id, brand_id)
             .await?;
-    let mut order = order.ok_or_else(|| ApiError::not_found("order", order_id))?;
+    let mut order = order.ok_or_else(|| Error::not_found("order", order_id))?;
     super::allow(&mut tx, &order, OrderCommand::Confirm).await?;
     if now.as_ms() >= order.expires_at {
-        return Err(ApiError::invalid_state(format!(
+        return Err(Error::invalid_state(format!(
             "cannot confirm an order in this state: it expired at {}",
             Timestamp::from_ms(order.expires_at).to_rfc3339()
         )));
@@ -367,7 +367,7 @@ pub async fn confirm(
     };
     let txn = record_intent(state, &mut tx, &mut order, intent).await?;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     let payment = Payment {
         connector,
         context,
@@ -386,9 +386,9 @@ struct Payment {
 }
 
 /// Steps 2 and 3 of a payment recorded as `txn`, and the answer.
-async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> ApiResult<Order> {
+async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Result<Order> {
     let currency = Currency::parse(&txn.currency)
-        .ok_or_else(|| ApiError::internal("corrupt transaction currency"))?;
+        .ok_or_else(|| Error::internal("corrupt transaction currency"))?;
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
@@ -432,13 +432,13 @@ async fn resend(
     brand_id: &str,
     txn: &TransactionRow,
     input: &ConfirmInput,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let (_, card) = payment_method(&input.payment_method, state.now())?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     let (connector, context) = connector_of(state, &mut conn, brand_id, txn).await?;
     drop(conn);
-    let operation = Operation::parse(&txn.kind)
-        .ok_or_else(|| ApiError::internal("corrupt transaction kind"))?;
+    let operation =
+        Operation::parse(&txn.kind).ok_or_else(|| Error::internal("corrupt transaction kind"))?;
     let payment = Payment {
         connector,
         context,
@@ -450,7 +450,7 @@ async fn resend(
 
 /// Test hook: the order stops being payable while its payment's connector
 /// call is out, as if its expiry had run then.
-async fn expire_for_test(state: &AppState, brand_id: &str, order_id: &str) -> ApiResult<()> {
+async fn expire_for_test(state: &AppState, brand_id: &str, order_id: &str) -> Result<()> {
     let mut tx = state.db.begin().await?;
     if let Some(mut order) =
         obol_store::orders::lock_order(&mut tx, state.db.backend, brand_id, order_id).await?
@@ -460,18 +460,18 @@ async fn expire_for_test(state: &AppState, brand_id: &str, order_id: &str) -> Ap
         order.due_at = None;
         obol_store::orders::update_order(&mut tx, &order).await?;
     }
-    tx.commit().await.map_err(ApiError::internal)
+    Ok(tx.commit().await?)
 }
 
 /// The payment method's type for routing, and the checked card for a card.
 pub(crate) fn payment_method(
     input: &PaymentMethodInput,
     now: Timestamp,
-) -> ApiResult<(&'static str, Option<obol_core::card::CardDetails>)> {
+) -> Result<(&'static str, Option<obol_core::card::CardDetails>)> {
     match input.method_type.as_str() {
         "card" => {
             let card = input.card.as_ref().ok_or_else(|| {
-                ApiError::bad_request(
+                Error::invalid_request(
                     "parameter_missing",
                     "a card payment needs payment_method[card]",
                 )
@@ -488,7 +488,7 @@ pub(crate) fn payment_method(
             Ok(("card", Some(details)))
         }
         "crypto" => Ok(("crypto", None)),
-        "wallet" | "mandate" => Err(ApiError::bad_request(
+        "wallet" | "mandate" => Err(Error::invalid_request(
             "operation_unsupported",
             format!(
                 "{} payments are not available on this server yet",
@@ -496,19 +496,19 @@ pub(crate) fn payment_method(
             ),
         )
         .with_param("payment_method[type]")),
-        _ => Err(ApiError::invalid(
+        _ => Err(Error::invalid(
             "payment_method[type]",
             "payment_method[type] must be card, wallet, mandate or crypto",
         )),
     }
 }
 
-/// 400 `operation_unsupported` when the connector lacks the operation.
-pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> ApiResult<()> {
+/// `operation_unsupported` when the connector lacks the operation.
+pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> Result<()> {
     if connector.capabilities().supports(operation) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(Error::invalid_request(
             "operation_unsupported",
             format!(
                 "the {} connector does not support {}",
@@ -519,14 +519,14 @@ pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> A
     }
 }
 
-/// The HTTP answer for an order after an operation: 402 for a declined
-/// payment, 502 for an unknown outcome, else the order.
+/// The answer for an order after an operation: payment failed for a
+/// declined payment, connector failed for an unknown outcome, else the order.
 pub(crate) async fn answer(
     state: &AppState,
     order: &OrderRow,
     txn: &TransactionRow,
     rendered: Option<Order>,
-) -> ApiResult<Order> {
+) -> Result<Order> {
     let status = TransactionStatus::parse(&txn.status).unwrap_or(TransactionStatus::Unknown);
     let error: Value = txn
         .error
@@ -538,40 +538,24 @@ pub(crate) async fn answer(
         .unwrap_or("the connector refused the operation")
         .to_owned();
     match status {
-        TransactionStatus::Failed => {
-            let mut api_error =
-                payment_error(error["code"].as_str().unwrap_or("card_declined"), message)
-                    .with_extra("order_id", json!(order.id))
-                    .with_extra("transaction_id", json!(txn.id));
-            if let Some(decline_code) = error["decline_code"].as_str() {
-                api_error = api_error.with_extra("decline_code", json!(decline_code));
-            }
-            Err(api_error)
+        TransactionStatus::Failed => Err(Error::PaymentFailed {
+            code: error["code"].as_str().unwrap_or("card_declined").to_owned(),
+            message,
+            order_id: order.id.clone(),
+            transaction_id: txn.id.clone(),
+            decline_code: error["decline_code"].as_str().map(str::to_owned),
+        }),
+        TransactionStatus::Unknown => {
+            Err(Error::connector_failed(message, &order.id, &txn.id, None))
         }
-        TransactionStatus::Unknown => Err(connector_error(message)
-            .with_extra("order_id", json!(order.id))
-            .with_extra("transaction_id", json!(txn.id))),
         _ => match rendered {
             Some(order) => Ok(order),
             None => {
-                let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+                let mut conn = state.db.pool.acquire().await?;
                 views::render(state, &mut conn, order).await
             }
         },
     }
-}
-
-/// 402 `payment_error`.
-pub fn payment_error(code: &str, message: impl Into<String>) -> ApiError {
-    ApiError::payment_failed(code, message)
-}
-
-/// 502 `connector_error`: the outcome is unknown and kept for sync.
-pub fn connector_error(message: impl Into<String>) -> ApiError {
-    ApiError::connector_failed(format!(
-        "{}; the transaction is kept as unknown and resolved by sync",
-        message.into()
-    ))
 }
 
 /// The account context and connector of an existing transaction.
@@ -580,11 +564,11 @@ pub(crate) async fn connector_of(
     conn: &mut Conn,
     brand_id: &str,
     txn: &TransactionRow,
-) -> ApiResult<(Arc<dyn Connector>, AccountContext)> {
+) -> Result<(Arc<dyn Connector>, AccountContext)> {
     let account = connector_accounts::get(conn, brand_id, &txn.connector_account_id)
         .await?
         .ok_or_else(|| {
-            ApiError::internal(format!(
+            Error::internal(format!(
                 "transaction {} names a missing connector account",
                 txn.id
             ))

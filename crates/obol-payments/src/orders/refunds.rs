@@ -3,11 +3,11 @@
 use super::apply::{self, Applied};
 use super::payment::{self, Report};
 use super::views::Refund;
+use crate::error::{Error, Result};
 use obol_connectors::Operation;
 use obol_core::Timestamp;
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
-use obol_kernel::error::{ApiError, ApiResult};
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -33,24 +33,25 @@ pub struct CreateRefund {
 
 const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 
-/// Creates a refund and sends it: 200 with `succeeded` or `failed`, 502 when
-/// the connector's answer is unknown (the refund stays pending for sync).
+/// Creates a refund and sends it: the refund `succeeded` or `failed`, or
+/// connector failed when the connector's answer is unknown (the refund stays
+/// pending for sync).
 pub async fn create(
     state: &AppState,
     brand_id: &str,
     input: CreateRefund,
     key: Option<&IdempotencyKey>,
-) -> ApiResult<Refund> {
+) -> Result<Refund> {
     if let Some(reason) = &input.reason
         && !REASONS.contains(&reason.as_str())
     {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "reason",
             "reason must be duplicate, fraudulent or requested_by_customer",
         ));
     }
     if input.amount.is_some_and(|amount| amount <= 0) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "amount",
             "amount must be a positive integer",
         ));
@@ -64,7 +65,7 @@ pub async fn create(
     if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
         if txn.refund_id.is_none() || txn.order_id != input.order_id {
-            return Err(ApiError::idempotency_key_reused());
+            return Err(Error::KeyReused);
         }
         let txn = super::bound::settle_follow_up(state, found).await?;
         return super::bound::answer_refund(state, brand_id, &txn).await;
@@ -78,7 +79,7 @@ pub async fn create(
     let amount = machine::refund_amount(apply::order_amounts(&order), input.amount)
         .map_err(super::operations::amount_error)?;
     if !obol_store::orders::reserve_refund(&mut tx, &order.id, amount, now.as_ms()).await? {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid_request(
             "amount_too_large",
             "the amount is above what is still refundable",
         )
@@ -87,12 +88,10 @@ pub async fn create(
     order.amount_refund_pending += amount;
     let payment = super::operations::payment_of(&mut tx, &order, false)
         .await?
-        .ok_or_else(|| {
-            ApiError::internal(format!("order {} has no succeeded payment", order.id))
-        })?;
+        .ok_or_else(|| Error::internal(format!("order {} has no succeeded payment", order.id)))?;
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
-        .ok_or_else(|| ApiError::internal("connector account vanished"))?;
+        .ok_or_else(|| Error::internal("connector account vanished"))?;
     let (connector, context) = crate::connector_accounts::connector_for(state, &account)?;
     payment::require(&connector, Operation::Refund)?;
     let refund_id = obol_core::new_id("ref");
@@ -116,32 +115,32 @@ pub async fn create(
         status: "pending".into(),
         reason: input.reason.clone(),
         failure_reason: None,
-        metadata: serde_json::to_string(&metadata).map_err(ApiError::internal)?,
+        metadata: serde_json::to_string(&metadata).map_err(Error::internal)?,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
     };
     obol_store::orders::insert_refund(&mut tx, &row).await?;
     super::bound::bind(&mut tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     let Applied { transaction, .. } =
         super::operations::send_follow_up(state, &connector, context, &txn, &payment).await?;
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
+    let mut conn = state.db.pool.acquire().await?;
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, &row.id)
         .await?
-        .ok_or_else(|| ApiError::internal("refund vanished"))?;
+        .ok_or_else(|| Error::internal("refund vanished"))?;
     answer(&transaction, &refund)
 }
 
-/// The answer for a refund after its connector call: the refund, or 502
-/// when the connector's answer is not known yet.
-pub(crate) fn answer(transaction: &TransactionRow, refund: &RefundRow) -> ApiResult<Refund> {
+/// The answer for a refund after its connector call: the refund, or
+/// connector failed when the connector's answer is not known yet.
+pub(crate) fn answer(transaction: &TransactionRow, refund: &RefundRow) -> Result<Refund> {
     if transaction.status == "unknown" {
-        return Err(
-            payment::connector_error("the connector did not confirm the refund")
-                .with_extra("order_id", serde_json::json!(refund.order_id))
-                .with_extra("transaction_id", serde_json::json!(transaction.id))
-                .with_extra("refund_id", serde_json::json!(refund.id)),
-        );
+        return Err(Error::connector_failed(
+            "the connector did not confirm the refund",
+            &refund.order_id,
+            &transaction.id,
+            Some(&refund.id),
+        ));
     }
     Refund::try_from(refund)
 }
@@ -163,10 +162,10 @@ async fn claw_back_commission(
     order: &OrderRow,
     txn: &TransactionRow,
     entry: &mut obol_accounts::ledger::NewEntry,
-) -> ApiResult<()> {
+) -> Result<()> {
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
-        .ok_or_else(|| ApiError::internal("brand vanished"))?;
+        .ok_or_else(|| Error::internal("brand vanished"))?;
     let Some(parent) = brand
         .parent_brand_id
         .filter(|_| brand.commission_rate_bps > 0)
@@ -178,13 +177,13 @@ async fn claw_back_commission(
         .amount_captured
         .checked_sub(order.amount_refunded)
         .and_then(|rest| rest.checked_add(txn.amount))
-        .ok_or_else(|| ApiError::internal(format!("order {} amounts overflow", order.id)))?;
+        .ok_or_else(|| Error::internal(format!("order {} amounts overflow", order.id)))?;
     let commission = obol_core::ledger::commission_clawback_minor(
         unrefunded_before,
         txn.amount,
         brand.commission_rate_bps,
     )
-    .ok_or_else(|| ApiError::internal(format!("order {} amounts overflow", order.id)))?;
+    .ok_or_else(|| Error::internal(format!("order {} amounts overflow", order.id)))?;
     if commission == 0 {
         return Ok(());
     }
@@ -212,9 +211,9 @@ pub(crate) async fn settle(
     report: &Report,
     now: Timestamp,
     entries: &mut Vec<obol_accounts::ledger::NewEntry>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let Some(refund_id) = txn.refund_id.as_deref() else {
-        return Err(ApiError::internal(format!(
+        return Err(Error::internal(format!(
             "refund transaction {} has no refund",
             txn.id
         )));
@@ -246,7 +245,7 @@ pub(crate) async fn settle(
     if status == "succeeded" {
         order.amount_refunded += txn.amount;
         let current = OrderStatus::parse(&order.status)
-            .ok_or_else(|| ApiError::internal("corrupt order status"))?;
+            .ok_or_else(|| Error::internal("corrupt order status"))?;
         order.status = machine::status_after_refund(apply::order_amounts(order), current)
             .as_str()
             .to_owned();
@@ -259,7 +258,7 @@ pub(crate) async fn settle(
     debug_assert!(order.amount_refunded + order.amount_refund_pending <= order.amount_captured);
     let refund = obol_store::orders::get_refund(conn, &order.brand_id, refund_id)
         .await?
-        .ok_or_else(|| ApiError::internal("refund vanished"))?;
+        .ok_or_else(|| Error::internal("refund vanished"))?;
     let view = Refund::try_from(&refund)?;
     let event_type = format!("refund.{status}");
     events::record(

@@ -1,12 +1,14 @@
 //! The API views of orders, transactions and refunds.
 
+use crate::error::{Error, Result};
 use obol_core::Timestamp;
 use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
-use obol_kernel::error::{ApiError, ApiResult};
+use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::orders::{OrderRow, RefundRow, TransactionRow};
+use obol_store::page::{Page, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -206,11 +208,11 @@ pub struct Refund {
     pub created_at: Timestamp,
 }
 
-fn json_column(text: &Option<String>) -> ApiResult<Option<Value>> {
+fn json_column(text: &Option<String>) -> Result<Option<Value>> {
     text.as_deref()
         .map(serde_json::from_str)
         .transpose()
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }
 
 /// The client secret of an order: derived, never stored, so it cannot leak
@@ -231,9 +233,9 @@ pub fn payment_link(state: &AppState, order_id: &str) -> String {
 }
 
 impl TryFrom<&TransactionRow> for Transaction {
-    type Error = ApiError;
+    type Error = Error;
 
-    fn try_from(row: &TransactionRow) -> ApiResult<Self> {
+    fn try_from(row: &TransactionRow) -> Result<Self> {
         Ok(Transaction {
             id: row.id.clone(),
             object: "transaction",
@@ -250,8 +252,7 @@ impl TryFrom<&TransactionRow> for Transaction {
             refund_id: row.refund_id.clone(),
             payment_method: json_column(&row.payment_method)?,
             error: json_column(&row.error)?,
-            status_history: serde_json::from_str(&row.status_history)
-                .map_err(ApiError::internal)?,
+            status_history: serde_json::from_str(&row.status_history).map_err(Error::internal)?,
             created_at: Timestamp::from_ms(row.created_at),
             confirmed_at: row.confirmed_at.map(Timestamp::from_ms),
         })
@@ -259,9 +260,9 @@ impl TryFrom<&TransactionRow> for Transaction {
 }
 
 impl TryFrom<&RefundRow> for Refund {
-    type Error = ApiError;
+    type Error = Error;
 
-    fn try_from(row: &RefundRow) -> ApiResult<Self> {
+    fn try_from(row: &RefundRow) -> Result<Self> {
         Ok(Refund {
             id: row.id.clone(),
             object: "refund",
@@ -272,14 +273,14 @@ impl TryFrom<&RefundRow> for Refund {
             reason: row.reason.clone(),
             failure_reason: row.failure_reason.clone(),
             transaction_id: row.transaction_id.clone(),
-            metadata: serde_json::from_str(&row.metadata).map_err(ApiError::internal)?,
+            metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
             created_at: Timestamp::from_ms(row.created_at),
         })
     }
 }
 
 /// Renders an order with its transactions (read on `conn`).
-pub async fn render(state: &AppState, conn: &mut Conn, row: &OrderRow) -> ApiResult<Order> {
+pub async fn render(state: &AppState, conn: &mut Conn, row: &OrderRow) -> Result<Order> {
     let transactions = obol_store::orders::transactions_of_order(conn, &row.id).await?;
     render_with(state, row, &transactions)
 }
@@ -289,7 +290,7 @@ pub fn render_with(
     state: &AppState,
     row: &OrderRow,
     transactions: &[TransactionRow],
-) -> ApiResult<Order> {
+) -> Result<Order> {
     Ok(Order {
         id: row.id.clone(),
         object: "order",
@@ -314,15 +315,94 @@ pub fn render_with(
         connector_account_id: row.connector_account_id.clone(),
         return_url: row.return_url.clone(),
         callback_url: row.callback_url.clone(),
-        metadata: serde_json::from_str(&row.metadata).map_err(ApiError::internal)?,
+        metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
         payments: transactions
             .iter()
             .map(Transaction::try_from)
-            .collect::<ApiResult<_>>()?,
+            .collect::<Result<_>>()?,
         capture_before: row.capture_before.map(Timestamp::from_ms),
         expires_at: Timestamp::from_ms(row.expires_at),
         created_at: Timestamp::from_ms(row.created_at),
         updated_at: Timestamp::from_ms(row.updated_at),
         cleared_at: row.cleared_at.map(Timestamp::from_ms),
     })
+}
+
+/// The transaction and refund lists' request; the filter is an order id.
+pub type ByOrder = ListRequest<Option<String>>;
+
+/// A page of the brand's transactions or refunds, newest first: `get`
+/// finds one by id (the cursor), `page` reads the page and `view` shows
+/// each row. The filter must name an order of the brand (else not found,
+/// naming `order_id`).
+async fn list_by_order<R, T: ToSchema>(
+    state: &AppState,
+    brand_id: &str,
+    request: ByOrder,
+    (get, page): (
+        impl AsyncFnOnce(&mut Conn, &str, &str) -> obol_store::Result<Option<R>>,
+        impl AsyncFnOnce(&mut Conn, &str, Option<&str>, &PageRequest) -> obol_store::Result<Page<R>>,
+    ),
+    view: impl Fn(&R) -> Result<T>,
+) -> Result<List<T>> {
+    let order_id = request.filter.as_deref();
+    let mut conn = state.db.pool.acquire().await?;
+    if let Some(order_id) = order_id
+        && obol_store::orders::get_order(&mut conn, brand_id, order_id)
+            .await?
+            .is_none()
+    {
+        return Err(Error::not_found("order", order_id).with_param("order_id"));
+    }
+    let rows = list::fetch(
+        &mut conn,
+        &request.page,
+        async |conn, after| Ok(get(conn, brand_id, after).await?.is_some()),
+        async |conn, request| page(conn, brand_id, order_id, request).await,
+    )
+    .await?;
+    List::of(rows, |row| view(&row))
+}
+
+/// A payment transaction of the brand with its history, or not found.
+pub async fn transaction(state: &AppState, brand_id: &str, id: &str) -> Result<Transaction> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::orders::get_transaction(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("transaction", id))?;
+    Transaction::try_from(&row)
+}
+
+/// A page of the brand's payment transactions; the filter is an order id.
+pub async fn transactions(
+    state: &AppState,
+    brand_id: &str,
+    request: ByOrder,
+) -> Result<List<Transaction>> {
+    let reads = (
+        obol_store::orders::get_transaction,
+        obol_store::orders::list_transactions,
+    );
+    list_by_order(state, brand_id, request, reads, |row| {
+        Transaction::try_from(row)
+    })
+    .await
+}
+
+/// A refund of the brand, or not found.
+pub async fn refund(state: &AppState, brand_id: &str, id: &str) -> Result<Refund> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::orders::get_refund(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("refund", id))?;
+    Refund::try_from(&row)
+}
+
+/// A page of the brand's refunds; the filter is an order id.
+pub async fn refunds(state: &AppState, brand_id: &str, request: ByOrder) -> Result<List<Refund>> {
+    let reads = (
+        obol_store::orders::get_refund,
+        obol_store::orders::list_refunds,
+    );
+    list_by_order(state, brand_id, request, reads, |row| Refund::try_from(row)).await
 }

@@ -83,6 +83,7 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
     let mut intruder = state.db.begin().await.expect("begin");
     let refused = obol_server::orders::lock(state, &mut intruder, &other_brand, &id)
         .await
+        .map_err(obol_server::error::ApiError::from)
         .expect_err("another brand's order is not found");
     assert_eq!(refused.status().as_u16(), 404);
     let (found, _) = obol_store::orders::lock_order_with_routes(

@@ -4,6 +4,7 @@ use crate::harness::{Backend, TestApp, spawn};
 use crate::on_both;
 use obol_core::Currency;
 use obol_server::connector_accounts::{connector_for, get, route, webhook_secret};
+use obol_server::error::ApiError;
 use serde_json::{Value, json};
 
 on_both!(
@@ -451,7 +452,7 @@ async fn routing_by_priority(backend: Backend) {
     let mut tx = app.state.db.begin().await.expect("begin");
     let nothing = route(&mut tx, &app.brand_id, "card", currency("EUR"), None, None).await;
     assert_eq!(
-        nothing.expect_err("no account").code,
+        ApiError::from(nothing.expect_err("no account")).code,
         "no_connector_available"
     );
     tx.rollback().await.expect("rollback");
@@ -474,7 +475,7 @@ async fn routing_by_priority(backend: Backend) {
     let chosen = |result: Result<obol_store::connector_accounts::ConnectorAccountRow, _>| {
         result
             .map(|row| row.id)
-            .map_err(|error: obol_server::error::ApiError| error.code)
+            .map_err(|error| ApiError::from(error).code)
     };
     // Lowest priority first; of equal priority the oldest; disabled skipped.
     assert_eq!(
@@ -503,7 +504,7 @@ async fn routing_by_priority(backend: Backend) {
             None,
         )
         .await;
-        let refused = refused.expect_err("not usable");
+        let refused = ApiError::from(refused.expect_err("not usable"));
         assert_eq!(
             (refused.code.as_str(), refused.param.as_deref()),
             ("no_connector_available", Some("connector_account_id"))
@@ -518,7 +519,7 @@ async fn routing_by_priority(backend: Backend) {
         None,
     )
     .await;
-    let unknown = unknown.expect_err("unknown");
+    let unknown = ApiError::from(unknown.expect_err("unknown"));
     assert_eq!(
         (unknown.status().as_u16(), unknown.param.as_deref()),
         (404, Some("connector_account_id"))
@@ -617,9 +618,17 @@ async fn tenant_isolation(backend: Backend) {
         None,
     )
     .await;
-    assert_eq!(foreign.expect_err("foreign").status().as_u16(), 404);
+    assert_eq!(
+        ApiError::from(foreign.expect_err("foreign"))
+            .status()
+            .as_u16(),
+        404
+    );
     let any = route(&mut tx, &other_brand, "card", currency("EUR"), None, None).await;
-    assert_eq!(any.expect_err("none").code, "no_connector_available");
+    assert_eq!(
+        ApiError::from(any.expect_err("none")).code,
+        "no_connector_available"
+    );
     assert!(
         get(&mut tx, &other_brand, &id)
             .await
