@@ -65,10 +65,13 @@ pub enum Error {
     Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// What a kernel or accounts function failed with (events, lists, the
-    /// ledger): every such error comes in here, through `From`.
+    /// What a kernel function failed with (events, lists, idempotency):
+    /// every such error comes in here, through `From`.
     #[error("{}", .0.message)]
     Kernel(ApiError),
+    /// What an accounts service failed with (the ledger, brands, customers).
+    #[error(transparent)]
+    Accounts(#[from] obol_accounts::Error),
 }
 
 impl Error {
@@ -209,6 +212,7 @@ impl From<Error> for ApiError {
             Error::Internal(cause) => ApiError::internal(cause),
             Error::Store(error) => ApiError::from(error),
             Error::Kernel(error) => error,
+            Error::Accounts(error) => ApiError::from(error),
         }
     }
 }

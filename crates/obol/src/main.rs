@@ -237,29 +237,33 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         println!("  demo secret key:        {}", first.demo.secret_key);
         println!("  demo publishable key:   {}", first.demo.publishable_key);
     }
+    // The signal handlers exist before "listening" is printed: a SIGTERM
+    // sent as soon as the line appears is a graceful stop, not a kill.
+    let shutdown = shutdown_signal()?;
     println!("obol listening on http://{local}");
     tracing::info!(%local, test_clock = config.test_clock, "listening");
-    server.serve(listener, shutdown_signal()).await?;
+    server.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

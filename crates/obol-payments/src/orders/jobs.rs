@@ -299,7 +299,7 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
             .map_err(not_done)?;
         ledger::post(&mut tx, &state.caches, entry, now)
             .await
-            .map_err(|error| not_done(error.into()))?;
+            .map_err(not_done)?;
     }
     let previous = order.status.clone();
     order.cleared_at = Some(now.as_ms());
