@@ -10,8 +10,8 @@ use obol_core::validate::{self, Metadata};
 use obol_kernel::events;
 use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
-use obol_store::Conn;
 use obol_store::customers::CustomerRow;
+use obol_store::{Conn, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -134,6 +134,31 @@ fn email_taken(error: obol_store::StoreError) -> Error {
     }
 }
 
+/// Renders the changed customer, writes its `event_type` event in the same
+/// transaction and commits: the change and its event land together.
+async fn commit_with_event(
+    mut tx: Tx,
+    brand_id: &str,
+    event_type: &str,
+    row: CustomerRow,
+    now: Timestamp,
+) -> Result<Customer> {
+    let customer = Customer::try_from(row)?;
+    let customer_id = Some(customer.id.as_str());
+    events::record(
+        &mut tx,
+        brand_id,
+        event_type,
+        &customer.id,
+        customer_id,
+        &customer,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(customer)
+}
+
 /// Creates a customer and its `customer.created` event in one transaction.
 pub async fn create(state: &AppState, brand_id: &str, input: CreateCustomer) -> Result<Customer> {
     let now = state.now();
@@ -166,19 +191,7 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateCustomer) -> 
     obol_store::customers::insert(&mut tx, &row)
         .await
         .map_err(email_taken)?;
-    let customer = Customer::try_from(row)?;
-    events::record(
-        &mut tx,
-        brand_id,
-        "customer.created",
-        &customer.id,
-        Some(&customer.id),
-        &customer,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(customer)
+    commit_with_event(tx, brand_id, "customer.created", row, now).await
 }
 
 /// A customer of the brand (deleted ones too).
@@ -313,19 +326,7 @@ pub async fn update(
     obol_store::customers::update(&mut tx, &row)
         .await
         .map_err(email_taken)?;
-    let customer = Customer::try_from(row)?;
-    events::record(
-        &mut tx,
-        brand_id,
-        "customer.updated",
-        &customer.id,
-        Some(&customer.id),
-        &customer,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(customer)
+    commit_with_event(tx, brand_id, "customer.updated", row, now).await
 }
 
 /// Soft-deletes a customer and writes `customer.deleted`.
@@ -336,17 +337,5 @@ pub async fn delete(state: &AppState, brand_id: &str, id: &str) -> Result<Custom
     row.deleted_at = Some(now.as_ms());
     row.updated_at = now.as_ms();
     obol_store::customers::update(&mut tx, &row).await?;
-    let customer = Customer::try_from(row)?;
-    events::record(
-        &mut tx,
-        brand_id,
-        "customer.deleted",
-        &customer.id,
-        Some(&customer.id),
-        &customer,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(customer)
+    commit_with_event(tx, brand_id, "customer.deleted", row, now).await
 }
