@@ -461,8 +461,21 @@ pub async fn list_transactions(
     order_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<TransactionRow>> {
+    let select = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions");
+    list_of_order(conn, select, brand_id, order_id, page).await
+}
+
+/// A page of a brand's rows that `select` reads (transactions or refunds),
+/// newest first, only those of `order_id` when it is given.
+async fn list_of_order<T: crate::sql::FromRow>(
+    conn: &mut Conn,
+    select: String,
+    brand_id: &str,
+    order_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<T>> {
     let sql = format!(
-        "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
+        "{select} WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
          AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     );
     let rows = crate::sql::query_as(sql)
@@ -561,18 +574,8 @@ pub async fn list_refunds(
     order_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<RefundRow>> {
-    let sql = format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE brand_id = $1 AND ($2 IS NULL OR order_id = $2) \
-         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
-    );
-    let rows = crate::sql::query_as(sql)
-        .bind(brand_id)
-        .bind(order_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(Page::from_rows(rows, page.limit))
+    let select = format!("SELECT {REFUND_COLUMNS} FROM refunds");
+    list_of_order(conn, select, brand_id, order_id, page).await
 }
 
 /// Whether the order has any refund (pending or settled).
