@@ -49,6 +49,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this is a fault of the server (a store failure, a broken
+    /// invariant) rather than of the request.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, Error::Internal(_) | Error::Store(_))
+    }
+
     /// No `what` with id `id`, e.g. `not_found("customer", id)`.
     pub fn not_found(what: &'static str, id: &str) -> Self {
         Error::NotFound {

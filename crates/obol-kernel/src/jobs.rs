@@ -82,6 +82,7 @@ pub trait DueWork: Send + Sync + 'static {
 pub struct JobRegistry {
     handlers: HashMap<String, JobHandler>,
     due_work: Vec<Arc<dyn DueWork>>,
+    due_work_kinds: Vec<std::any::TypeId>,
 }
 
 impl JobRegistry {
@@ -102,9 +103,14 @@ impl JobRegistry {
         self
     }
 
-    /// Registers a scanner of due work kept on a domain's rows.
-    pub fn add_due_work(&mut self, work: impl DueWork) -> &mut Self {
-        self.due_work.push(Arc::new(work));
+    /// Registers a scanner of due work kept on a domain's rows; a second
+    /// registration of the same scanner is a no-op.
+    pub fn add_due_work<W: DueWork>(&mut self, work: W) -> &mut Self {
+        let kind = std::any::TypeId::of::<W>();
+        if !self.due_work_kinds.contains(&kind) {
+            self.due_work_kinds.push(kind);
+            self.due_work.push(Arc::new(work));
+        }
         self
     }
 

@@ -129,8 +129,8 @@ impl Error {
         }
     }
 
-    /// Names the field at fault: on a missing object, a wrong field, or a
-    /// kernel error; any other error names no field.
+    /// Names the field at fault, on every error (a server fault's answer
+    /// names it too, as it always has).
     pub fn with_param(self, param: impl Into<String>) -> Self {
         match self {
             Error::NotFound { what, id, .. } => Error::NotFound {
@@ -144,7 +144,17 @@ impl Error {
                 param: Some(param.into()),
             },
             Error::Kernel(error) => Error::Kernel(error.with_param(param)),
-            other => other,
+            other => Error::Kernel(ApiError::from(other).with_param(param)),
+        }
+    }
+
+    /// Whether this is a fault of the server (a store failure, a broken
+    /// invariant), here or in an accounts service: logged as an error.
+    pub fn is_server_fault(&self) -> bool {
+        match self {
+            Error::Internal(_) | Error::Store(_) => true,
+            Error::Accounts(error) => error.is_server_fault(),
+            _ => false,
         }
     }
 }

@@ -46,8 +46,12 @@ impl Modify for BearerAuth {
 /// Every job kind and due-work scanner: the kernel's and each domain's.
 pub fn job_registry() -> JobRegistry {
     let mut registry = JobRegistry::builtin();
-    obol_payments::jobs(&mut registry);
+    add_domain_jobs(&mut registry);
     registry
+}
+
+fn add_domain_jobs(registry: &mut JobRegistry) {
+    obol_payments::jobs(registry);
 }
 
 /// A server ready to serve: connected, migrated, state built.
@@ -83,7 +87,10 @@ impl From<ApiError> for StartError {
 impl Server {
     /// Connects, migrates and builds the state and router. `jobs` are the job
     /// handlers (built-ins plus any the caller adds).
-    pub async fn new(config: &Config, jobs: JobRegistry) -> Result<Server, StartError> {
+    pub async fn new(config: &Config, mut jobs: JobRegistry) -> Result<Server, StartError> {
+        // A registry built without the domains' due work would leave orders
+        // unexpired and unsynced: every server has it, whoever built `jobs`.
+        add_domain_jobs(&mut jobs);
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let (clock, test_clock): (Arc<dyn clock::Clock>, _) = if config.test_clock {

@@ -203,7 +203,7 @@ fn voided(state: &AppState, order: super::Order) -> Result<Option<Timestamp>, No
 /// is logged as an error, as the API logs one.
 fn not_done(error: impl Into<Error>) -> NotDone {
     let error = error.into();
-    if matches!(error, Error::Internal(_) | Error::Store(_)) {
+    if error.is_server_fault() {
         tracing::error!(%error, "internal error");
     }
     NotDone {
