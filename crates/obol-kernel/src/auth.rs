@@ -7,6 +7,7 @@ use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
+use obol_core::BrandId;
 use obol_core::Role;
 use sha2::{Digest, Sha256};
 
@@ -17,12 +18,12 @@ pub enum Principal {
     Admin,
     /// A brand's secret key with its role.
     Secret {
-        brand_id: String,
+        brand_id: BrandId,
         key_id: String,
         role: Role,
     },
     /// A brand's publishable key (hosted pages).
-    Publishable { brand_id: String, key_id: String },
+    Publishable { brand_id: BrandId, key_id: String },
 }
 
 impl Principal {
@@ -40,7 +41,7 @@ impl Principal {
     pub fn idempotency_scope(&self) -> String {
         match self {
             Principal::Admin => "admin".into(),
-            Principal::Secret { brand_id, .. } => brand_id.clone(),
+            Principal::Secret { brand_id, .. } => brand_id.to_string(),
             // Apart from the brand's secret keys, so a checkout page can
             // neither replay nor block a key the merchant uses.
             Principal::Publishable { brand_id, .. } => format!("pk:{brand_id}"),
@@ -181,11 +182,11 @@ fn publishable_route(method: &str, route: &str) -> bool {
 #[derive(Debug, Clone)]
 pub enum OrderCaller {
     Secret(BrandAuth),
-    Publishable { brand_id: String },
+    Publishable { brand_id: BrandId },
 }
 
 impl OrderCaller {
-    pub fn brand_id(&self) -> &str {
+    pub fn brand_id(&self) -> &BrandId {
         match self {
             OrderCaller::Secret(auth) => &auth.brand_id,
             OrderCaller::Publishable { brand_id } => brand_id,
@@ -211,7 +212,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderCaller {
 /// A brand's secret key on a brand route: which brand, which role.
 #[derive(Debug, Clone)]
 pub struct BrandAuth {
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub key_id: String,
     pub role: Role,
 }

@@ -16,7 +16,12 @@ const MAX_KEYS: usize = 10_000;
 const MAX_ACCOUNTS: usize = 100_000;
 
 /// The account a ledger key names: brand, type, currency and owner.
-pub type AccountName = (String, &'static str, &'static str, Option<String>);
+pub type AccountName = (
+    obol_core::BrandId,
+    &'static str,
+    &'static str,
+    Option<String>,
+);
 
 #[derive(Default)]
 pub struct Caches {

@@ -56,7 +56,7 @@ pub async fn first_start(
     connector_accounts::create_in(
         state,
         &mut tx,
-        &demo.brand.id,
+        &obol_core::BrandId::from_text(demo.brand.id.clone()),
         CreateConnectorAccount {
             connector: "sandbox".into(),
             label: Some("Sandbox".into()),

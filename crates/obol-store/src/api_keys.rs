@@ -2,12 +2,13 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// A stored brand API key; the secret itself is never stored.
 #[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub name: String,
     pub kind: String,
     pub role: String,
@@ -60,12 +61,16 @@ pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<O
         .await
 }
 
-pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ApiKeyRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
-pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result<Page<ApiKeyRow>> {
+pub async fn list(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    page: &PageRequest,
+) -> Result<Page<ApiKeyRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND ($2 IS NULL OR id < $2) \
          ORDER BY id DESC LIMIT $3"
@@ -80,7 +85,7 @@ pub async fn list(conn: &mut Conn, brand_id: &str, page: &PageRequest) -> Result
 }
 
 /// Revokes a key; false if it was already revoked or does not exist.
-pub async fn revoke(conn: &mut Conn, brand_id: &str, id: &str, now_ms: i64) -> Result<bool> {
+pub async fn revoke(conn: &mut Conn, brand_id: &BrandId, id: &str, now_ms: i64) -> Result<bool> {
     let result = crate::sql::query(
         "UPDATE api_keys SET revoked_at = $3 WHERE brand_id = $1 AND id = $2 AND revoked_at IS NULL",
     )

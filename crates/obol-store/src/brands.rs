@@ -1,13 +1,14 @@
 //! Brands (tenants) and their event sequence counter.
 
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// A stored brand.
 #[derive(Debug, Clone)]
 pub struct BrandRow {
-    pub id: String,
+    pub id: BrandId,
     pub name: String,
-    pub parent_brand_id: Option<String>,
+    pub parent_brand_id: Option<BrandId>,
     pub commission_rate_bps: i64,
     pub default_currency: Option<String>,
     pub clearing_days: i64,

@@ -3,6 +3,7 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
+use obol_core::BrandId;
 
 /// A stored connector account. `payment_methods` is a JSON array of method
 /// types as text, `currencies` one of ISO 4217 codes (`None`: every currency
@@ -10,7 +11,7 @@ use crate::{Backend, Conn, Result};
 #[derive(Debug, Clone)]
 pub struct ConnectorAccountRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub connector: String,
     pub label: Option<String>,
     pub credentials_ciphertext: Option<String>,
@@ -70,7 +71,11 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 }
 
 /// An account of the brand, enabled or not.
-pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
+pub async fn get(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -79,7 +84,7 @@ pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<Con
 pub async fn get_for_update(
     conn: &mut Conn,
     backend: Backend,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!(
@@ -92,7 +97,7 @@ pub async fn get_for_update(
 /// The brand's accounts, enabled and disabled, newest first.
 pub async fn list(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     page: &PageRequest,
 ) -> Result<Page<ConnectorAccountRow>> {
     let sql = format!(
@@ -110,12 +115,14 @@ pub async fn list(
 
 /// The brand's enabled accounts in routing order: lowest priority first,
 /// then oldest (ids sort by creation time); at most `ENABLED_SCAN_LIMIT`.
-pub async fn enabled(conn: &mut Conn, brand_id: &str) -> Result<Vec<ConnectorAccountRow>> {
+pub async fn enabled(conn: &mut Conn, brand_id: &BrandId) -> Result<Vec<ConnectorAccountRow>> {
     enabled_query(brand_id).fetch_all(conn).await
 }
 
 /// The query of `enabled`, to run beside another.
-pub fn enabled_query(brand_id: &str) -> crate::sql::Query<crate::sql::AsRow<ConnectorAccountRow>> {
+pub fn enabled_query(
+    brand_id: &BrandId,
+) -> crate::sql::Query<crate::sql::AsRow<ConnectorAccountRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM connector_accounts WHERE brand_id = $1 AND status = 'enabled' \
          ORDER BY priority, id LIMIT $2"

@@ -2,12 +2,13 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// A stored customer; `metadata` is a JSON object as text.
 #[derive(Debug, Clone)]
 pub struct CustomerRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub email: String,
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -59,7 +60,7 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 }
 
 /// A customer of the brand, deleted ones included.
-pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<CustomerRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<CustomerRow>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -68,7 +69,7 @@ pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<Cus
 pub async fn get_for_update(
     conn: &mut Conn,
     backend: crate::Backend,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<CustomerRow>> {
     let sql = format!(
@@ -88,7 +89,7 @@ pub struct CustomerFilter {
 /// Live customers of the brand, newest first.
 pub async fn list(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     filter: &CustomerFilter,
     page: &PageRequest,
 ) -> Result<Page<CustomerRow>> {

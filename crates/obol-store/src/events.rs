@@ -2,12 +2,13 @@
 
 use crate::page::Page;
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// A stored event; `data` is the JSON of `{"object": …}`.
 #[derive(Debug, Clone)]
 pub struct EventRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     /// `None` until the sequencer numbers it.
     pub sequence: Option<i64>,
     pub event_type: String,
@@ -76,7 +77,7 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
     query.queue(conn).await
 }
 
-pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<EventRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -90,7 +91,7 @@ pub struct EventFilter {
 }
 
 /// Whether the brand has events not numbered yet.
-pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
+pub async fn has_unsequenced(conn: &mut Conn, brand_id: &BrandId) -> Result<bool> {
     let found: Option<String> = crate::sql::query_scalar(
         "SELECT id FROM events WHERE brand_id = $1 AND sequence IS NULL LIMIT 1",
     )
@@ -108,7 +109,7 @@ pub async fn has_unsequenced(conn: &mut Conn, brand_id: &str) -> Result<bool> {
 pub async fn assign_sequences(
     conn: &mut Conn,
     backend: crate::Backend,
-    brand_id: &str,
+    brand_id: &BrandId,
 ) -> Result<u64> {
     let sql = format!(
         "SELECT event_sequence FROM brands WHERE id = $1{}",
@@ -143,7 +144,7 @@ pub async fn assign_sequences(
 /// the sequence of the `starting_after` event.
 pub async fn list(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     filter: &EventFilter,
     after_sequence: Option<i64>,
     limit: i64,

@@ -3,12 +3,13 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// A stored ledger account; `balance` is the running sum of its postings.
 #[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub account_type: String,
     pub currency: String,
     pub owner_id: Option<String>,
@@ -75,7 +76,7 @@ impl AccountKeyRow<'_> {
 #[derive(Debug, Clone)]
 pub struct EntryRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub description: String,
     pub order_id: Option<String>,
     pub customer_id: Option<String>,
@@ -197,7 +198,7 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
 #[derive(Debug, Clone)]
 pub struct UpsertedAccount {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub account_type: String,
     pub currency: String,
     pub owner_key: String,
@@ -389,7 +390,11 @@ pub async fn insert_entry(
 }
 
 /// An account of the brand.
-pub async fn get_account(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<AccountRow>> {
+pub async fn get_account(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<Option<AccountRow>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -406,7 +411,7 @@ pub struct AccountFilter {
 /// The brand's accounts, newest first.
 pub async fn list_accounts(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     filter: &AccountFilter,
     page: &PageRequest,
 ) -> Result<Page<AccountRow>> {
@@ -430,7 +435,7 @@ pub async fn list_accounts(
 
 /// The brand's own money accounts (`brand_pending`, `brand_available`), by
 /// currency.
-pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &str) -> Result<Vec<AccountRow>> {
+pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &BrandId) -> Result<Vec<AccountRow>> {
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
          AND type IN ('brand_pending', 'brand_available') ORDER BY currency, type"

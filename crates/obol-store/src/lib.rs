@@ -1,6 +1,7 @@
 //! Obol's database layer: one set of repositories in a portable SQL subset
 //! over SQLite and PostgreSQL, with a small dialect seam for what differs.
 
+use obol_core::BrandId;
 pub mod api_keys;
 pub mod brands;
 pub mod clock;
@@ -200,15 +201,15 @@ of_brand!(
 /// looked up by `id` alone: a generic plan made while a table is still small
 /// may otherwise pick a `(brand_id, …)` index and walk all of the brand's
 /// rows on every call (measured: 100 pages per order lock on PostgreSQL).
-pub(crate) fn of_brand<T: OfBrand>(row: Option<T>, brand_id: &str) -> Option<T> {
-    row.filter(|row| row.brand_id() == brand_id)
+pub(crate) fn of_brand<T: OfBrand>(row: Option<T>, brand_id: &BrandId) -> Option<T> {
+    row.filter(|row| row.brand_id() == brand_id.as_str())
 }
 
 /// The brand's row that `sql` selects by `id = $1` alone (see `of_brand`).
 pub(crate) async fn brand_row<T: sql::FromRow + OfBrand>(
     conn: &mut Conn,
     sql: String,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<T>> {
     let row = sql::query_as(sql).bind(id).fetch_optional(conn).await?;

@@ -2,12 +2,13 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
+use obol_core::BrandId;
 
 /// A stored order. JSON columns are text.
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub customer_id: Option<String>,
     pub customer_email: Option<String>,
     pub description: Option<String>,
@@ -130,7 +131,7 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     .await
 }
 
-pub async fn get_order(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<OrderRow>> {
+pub async fn get_order(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -158,7 +159,7 @@ const ORDER_OF_BRAND: &str = "id = $1 AND brand_id || '' = $2";
 pub async fn lock_order(
     conn: &mut Conn,
     backend: Backend,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<OrderRow>> {
     let sql = format!(
@@ -178,7 +179,7 @@ pub async fn lock_order_with_routes(
     conn: &mut Conn,
     backend: Backend,
     id: &str,
-    brand_id: &str,
+    brand_id: &BrandId,
 ) -> Result<(
     Option<OrderRow>,
     Vec<crate::connector_accounts::ConnectorAccountRow>,
@@ -263,7 +264,7 @@ pub struct OrderFilter {
 
 pub async fn list_orders(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     f: &OrderFilter,
     page: &PageRequest,
 ) -> Result<Page<OrderRow>> {
@@ -311,7 +312,7 @@ pub async fn reserve_refund(
 #[derive(Debug, Clone)]
 pub struct TransactionRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub order_id: String,
     pub refund_id: Option<String>,
     pub payment_transaction_id: Option<String>,
@@ -429,7 +430,7 @@ pub async fn update_transaction(
 
 pub async fn get_transaction(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
@@ -457,7 +458,7 @@ pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Ve
 
 pub async fn list_transactions(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<TransactionRow>> {
@@ -470,7 +471,7 @@ pub async fn list_transactions(
 async fn list_of_order<T: crate::sql::FromRow>(
     conn: &mut Conn,
     select: String,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<T>> {
@@ -492,7 +493,7 @@ async fn list_of_order<T: crate::sql::FromRow>(
 #[derive(Debug, Clone)]
 pub struct RefundRow {
     pub id: String,
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub order_id: String,
     pub transaction_id: String,
     pub amount: i64,
@@ -563,14 +564,18 @@ pub async fn settle_refund(
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn get_refund(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<RefundRow>> {
+pub async fn get_refund(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
 pub async fn list_refunds(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<RefundRow>> {

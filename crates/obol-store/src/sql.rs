@@ -91,6 +91,51 @@ impl Encode for Option<&String> {
     }
 }
 
+/// Typed ids bind and read as their text.
+macro_rules! id_sql {
+    ($($id:ty),* $(,)?) => {$(
+        impl Encode for $id {
+            fn encode(self) -> Arg {
+                Arg::Text(Some(self.into_string()))
+            }
+        }
+        impl Encode for &$id {
+            fn encode(self) -> Arg {
+                Arg::Text(Some(self.as_str().to_owned()))
+            }
+        }
+        impl Encode for Option<&$id> {
+            fn encode(self) -> Arg {
+                Arg::Text(self.map(|id| id.as_str().to_owned()))
+            }
+        }
+        impl Encode for &Option<$id> {
+            fn encode(self) -> Arg {
+                Arg::Text(self.as_ref().map(|id| id.as_str().to_owned()))
+            }
+        }
+        impl Decode for $id {
+            fn decode(value: Value) -> std::result::Result<Self, String> {
+                String::decode(value).map(<$id>::from)
+            }
+        }
+    )*};
+}
+
+id_sql!(
+    obol_core::ApiKeyId,
+    obol_core::BrandId,
+    obol_core::ConnectorAccountId,
+    obol_core::CustomerId,
+    obol_core::EventId,
+    obol_core::JobId,
+    obol_core::LedgerAccountId,
+    obol_core::LedgerEntryId,
+    obol_core::OrderId,
+    obol_core::RefundId,
+    obol_core::TransactionId,
+);
+
 /// A column value as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

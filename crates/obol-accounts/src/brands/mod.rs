@@ -1,5 +1,6 @@
 //! Brands (tenants) and their API keys: creation, settings, views.
 
+use obol_core::BrandId;
 pub(crate) mod api;
 
 use crate::error::{Error, Result};
@@ -42,10 +43,10 @@ pub struct Brand {
 impl Brand {
     pub fn from_row(row: BrandRow, show_secret: bool) -> Brand {
         Brand {
-            id: row.id,
+            id: row.id.into_string(),
             object: "brand",
             name: row.name,
-            parent_brand_id: row.parent_brand_id,
+            parent_brand_id: row.parent_brand_id.map(BrandId::into_string),
             commission_rate_bps: row.commission_rate_bps,
             default_currency: row.default_currency,
             clearing_days: row.clearing_days,
@@ -153,7 +154,7 @@ pub fn new_webhook_secret() -> String {
 /// Inserts a key for the brand and returns its secret (shown once).
 pub async fn insert_key(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     name: &str,
     kind: &str,
     role: Role,
@@ -201,9 +202,9 @@ pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Res
         ));
     }
     let row = BrandRow {
-        id: obol_core::new_id("brd"),
+        id: BrandId::new(),
         name,
-        parent_brand_id: input.parent_brand_id.clone(),
+        parent_brand_id: input.parent_brand_id.clone().map(BrandId::from),
         commission_rate_bps,
         default_currency: input
             .default_currency
@@ -394,7 +395,11 @@ pub struct CreateApiKey {
     pub role: String,
 }
 
-pub async fn create_key(state: &AppState, brand_id: &str, input: CreateApiKey) -> Result<ApiKey> {
+pub async fn create_key(
+    state: &AppState,
+    brand_id: &BrandId,
+    input: CreateApiKey,
+) -> Result<ApiKey> {
     let name = validate::text("name", &input.name, 1, 100)?;
     let role = Role::parse(&input.role).ok_or_else(|| {
         Error::invalid(
@@ -411,7 +416,7 @@ pub async fn create_key(state: &AppState, brand_id: &str, input: CreateApiKey) -
 /// A page of the brand's API keys, newest first, without their secrets.
 pub async fn list_keys(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<()>,
 ) -> Result<List<ApiKey>> {
     let mut conn = state.db.pool.acquire().await?;
@@ -429,7 +434,7 @@ pub async fn list_keys(
     Ok(List::mapped(rows, |row| ApiKey::from_row(row, None)))
 }
 
-pub async fn revoke_key(state: &AppState, brand_id: &str, id: &str) -> Result<ApiKey> {
+pub async fn revoke_key(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ApiKey> {
     let mut tx = state.db.begin().await?;
     obol_store::api_keys::get(&mut tx, brand_id, id)
         .await?

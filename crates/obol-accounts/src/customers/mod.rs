@@ -1,5 +1,6 @@
 //! Customers: the service (create, update, soft delete) and the API view.
 
+use obol_core::BrandId;
 pub(crate) mod api;
 
 pub use obol_store::customers::CustomerFilter;
@@ -138,7 +139,7 @@ fn email_taken(error: obol_store::StoreError) -> Error {
 /// transaction and commits: the change and its event land together.
 async fn commit_with_event(
     mut tx: Tx,
-    brand_id: &str,
+    brand_id: &BrandId,
     event_type: &str,
     row: CustomerRow,
     now: Timestamp,
@@ -160,7 +161,11 @@ async fn commit_with_event(
 }
 
 /// Creates a customer and its `customer.created` event in one transaction.
-pub async fn create(state: &AppState, brand_id: &str, input: CreateCustomer) -> Result<Customer> {
+pub async fn create(
+    state: &AppState,
+    brand_id: &BrandId,
+    input: CreateCustomer,
+) -> Result<Customer> {
     let now = state.now();
     let row = CustomerRow {
         id: obol_core::new_id("cus"),
@@ -195,7 +200,7 @@ pub async fn create(state: &AppState, brand_id: &str, input: CreateCustomer) -> 
 }
 
 /// A customer of the brand (deleted ones too).
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Customer> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Customer> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::customers::get(&mut conn, brand_id, id)
         .await?
@@ -204,7 +209,7 @@ pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Customer>
 }
 
 /// Whether `id` names a customer of the brand (deleted ones too).
-async fn exists(conn: &mut Conn, brand_id: &str, id: &str) -> obol_store::Result<bool> {
+async fn exists(conn: &mut Conn, brand_id: &BrandId, id: &str) -> obol_store::Result<bool> {
     Ok(obol_store::customers::get(conn, brand_id, id)
         .await?
         .is_some())
@@ -213,7 +218,7 @@ async fn exists(conn: &mut Conn, brand_id: &str, id: &str) -> obol_store::Result
 /// A page of the brand's live customers, newest first.
 pub async fn list(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<CustomerFilter>,
 ) -> Result<List<Customer>> {
     let ListRequest { page, filter } = request;
@@ -232,7 +237,7 @@ pub async fn list(
 /// of the brand (a deleted one too, whose records stay).
 pub async fn check_filter(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     customer_id: Option<&str>,
 ) -> Result<()> {
     list::check_filter(
@@ -251,7 +256,7 @@ pub async fn check_filter(
 async fn load_live(
     state: &AppState,
     tx: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<CustomerRow> {
     let row = obol_store::customers::get_for_update(tx, state.db.backend, brand_id, id)
@@ -266,7 +271,7 @@ async fn load_live(
 /// Applies a PATCH and writes `customer.updated`.
 pub async fn update(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
     input: UpdateCustomer,
 ) -> Result<Customer> {
@@ -330,7 +335,7 @@ pub async fn update(
 }
 
 /// Soft-deletes a customer and writes `customer.deleted`.
-pub async fn delete(state: &AppState, brand_id: &str, id: &str) -> Result<Customer> {
+pub async fn delete(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Customer> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load_live(state, &mut tx, brand_id, id).await?;

@@ -7,6 +7,7 @@
 
 use crate::customers;
 use crate::error::{Error, Result};
+use obol_core::BrandId;
 use obol_core::{Currency, Timestamp};
 use obol_kernel::cache::{AccountName, Caches};
 use obol_kernel::list::{self, List, ListRequest};
@@ -88,7 +89,7 @@ impl AccountType {
 /// What names an account: it is created on first use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountKey {
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub account_type: AccountType,
     pub currency: Currency,
     /// The connector account id for `processor_clearing`, the customer id for
@@ -121,7 +122,7 @@ impl AccountKey {
 /// currency.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
-    pub brand_id: String,
+    pub brand_id: BrandId,
     pub description: String,
     pub order_id: Option<String>,
     pub customer_id: Option<String>,
@@ -411,21 +412,21 @@ async fn apply_balances(
 }
 
 /// The brand's money per currency: pending and available.
-pub async fn balance(state: &AppState, brand_id: &str) -> Result<Balance> {
+pub async fn balance(state: &AppState, brand_id: &BrandId) -> Result<Balance> {
     let mut conn = state.db.pool.acquire().await?;
     let accounts = obol_store::ledger::brand_money_accounts(&mut conn, brand_id).await?;
     Balance::from_accounts(accounts)
 }
 
 /// Whether `id` names a ledger account of the brand.
-async fn account_exists(conn: &mut Conn, brand_id: &str, id: &str) -> obol_store::Result<bool> {
+async fn account_exists(conn: &mut Conn, brand_id: &BrandId, id: &str) -> obol_store::Result<bool> {
     Ok(obol_store::ledger::get_account(conn, brand_id, id)
         .await?
         .is_some())
 }
 
 /// One of the brand's ledger accounts.
-pub async fn get_account(state: &AppState, brand_id: &str, id: &str) -> Result<LedgerAccount> {
+pub async fn get_account(state: &AppState, brand_id: &BrandId, id: &str) -> Result<LedgerAccount> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::ledger::get_account(&mut conn, brand_id, id)
         .await?
@@ -436,7 +437,7 @@ pub async fn get_account(state: &AppState, brand_id: &str, id: &str) -> Result<L
 /// A page of the brand's ledger accounts, newest first.
 pub async fn list_accounts(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<AccountFilter>,
 ) -> Result<List<LedgerAccount>> {
     let ListRequest { page, filter } = request;
@@ -453,7 +454,7 @@ pub async fn list_accounts(
 }
 
 /// One ledger entry the brand sees, as `entries_seen_by` shows it.
-pub async fn get_entry(state: &AppState, brand_id: &str, id: &str) -> Result<LedgerEntry> {
+pub async fn get_entry(state: &AppState, brand_id: &BrandId, id: &str) -> Result<LedgerEntry> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::ledger::get_entry_seen_by(&mut conn, brand_id, id)
         .await?
@@ -469,7 +470,7 @@ pub async fn get_entry(state: &AppState, brand_id: &str, id: &str) -> Result<Led
 /// of the brand.
 pub async fn list_entries(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<EntryFilter>,
 ) -> Result<List<LedgerEntry>> {
     let ListRequest { page, filter } = request;

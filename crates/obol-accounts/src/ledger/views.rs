@@ -3,6 +3,7 @@
 
 use super::AccountType;
 use crate::error::{Error, Result};
+use obol_core::BrandId;
 use obol_core::Timestamp;
 use obol_store::Conn;
 use obol_store::ledger::{AccountRow, EntryRow, PostingRow};
@@ -40,7 +41,7 @@ impl From<AccountRow> for LedgerAccount {
             account_type: row.account_type,
             currency: row.currency,
             balance: row.balance,
-            brand_id: row.brand_id,
+            brand_id: row.brand_id.into_string(),
             customer_id,
         }
     }
@@ -122,7 +123,7 @@ impl LedgerEntry {
 /// own in full, a child brand's reduced to the postings on its accounts.
 pub async fn entries_seen_by(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     rows: Vec<EntryRow>,
 ) -> Result<Vec<LedgerEntry>> {
     let (own, shared): (Vec<&EntryRow>, Vec<&EntryRow>) =

@@ -1,5 +1,6 @@
 //! Events: written to the outbox in the same transaction as their change.
 
+use obol_core::BrandId;
 pub(crate) mod api;
 
 pub use api::routes;
@@ -18,7 +19,7 @@ use utoipa::ToSchema;
 /// Records an event about `object` (already rendered as its API view).
 /// An event about `object` (already rendered), not yet written.
 pub fn pending(
-    brand_id: &str,
+    brand_id: &BrandId,
     event_type: &str,
     object_id: &str,
     customer_id: Option<&str>,
@@ -45,7 +46,7 @@ pub async fn record_all(conn: &mut Conn, events: &[EventRow]) -> Result<(), ApiE
 
 pub async fn record(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     event_type: &str,
     object_id: &str,
     customer_id: Option<&str>,
@@ -59,7 +60,7 @@ pub async fn record(
 
 /// Numbers the brand's committed events that have no sequence yet, so that
 /// readers see every event with its final number.
-pub async fn sequence(state: &AppState, brand_id: &str) -> Result<(), ApiError> {
+pub async fn sequence(state: &AppState, brand_id: &BrandId) -> Result<(), ApiError> {
     let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
     if !obol_store::events::has_unsequenced(&mut conn, brand_id).await? {
         return Ok(());
@@ -75,7 +76,7 @@ pub async fn sequence(state: &AppState, brand_id: &str) -> Result<(), ApiError> 
 /// cursor's sequence, the order readers see them committed in.
 pub async fn list(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<EventFilter>,
 ) -> ApiResult<List<Event>> {
     let ListRequest { page, filter } = request;
@@ -110,7 +111,7 @@ pub async fn list(
 }
 
 /// One of the brand's events.
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> ApiResult<Event> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> ApiResult<Event> {
     sequence(state, brand_id).await?;
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::events::get(&mut conn, brand_id, id)

@@ -2,6 +2,7 @@
 //! credentials; the service behind `/v1/connector_accounts`. Routing of
 //! payments and the `/v1/payment_methods` listing are in `routing`.
 
+use obol_core::BrandId;
 pub(crate) mod api;
 mod routing;
 
@@ -270,7 +271,7 @@ fn currencies(
 /// (plaintext, for the create answer only).
 fn new_row(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: &CreateConnectorAccount,
     now: Timestamp,
 ) -> Result<(ConnectorAccountRow, String)> {
@@ -327,7 +328,7 @@ async fn insert(
 /// only one that carries `webhook_secret`.
 pub async fn create(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: CreateConnectorAccount,
 ) -> Result<ConnectorAccount> {
     let now = state.now();
@@ -343,7 +344,7 @@ pub async fn create(
 pub async fn create_in(
     state: &AppState,
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: CreateConnectorAccount,
     now: Timestamp,
 ) -> Result<ConnectorAccount> {
@@ -352,7 +353,7 @@ pub async fn create_in(
 }
 
 /// An account of the brand (disabled ones too), or not found.
-pub async fn find(state: &AppState, brand_id: &str, id: &str) -> Result<ConnectorAccount> {
+pub async fn find(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ConnectorAccount> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::connector_accounts::get(&mut conn, brand_id, id)
         .await?
@@ -363,7 +364,7 @@ pub async fn find(state: &AppState, brand_id: &str, id: &str) -> Result<Connecto
 /// A page of the brand's accounts, newest first.
 pub async fn list(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     page: &PageRequest,
 ) -> Result<List<ConnectorAccount>> {
     let mut conn = state.db.pool.acquire().await?;
@@ -385,7 +386,7 @@ pub async fn list(
 async fn load(
     state: &AppState,
     tx: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<ConnectorAccountRow> {
     obol_store::connector_accounts::get_for_update(tx, state.db.backend, brand_id, id)
@@ -416,7 +417,7 @@ async fn save(
 /// account's connector.
 pub async fn update(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
     input: UpdateConnectorAccount,
 ) -> Result<ConnectorAccount> {
@@ -472,7 +473,7 @@ pub async fn update(
 
 /// Disables an account for new payments; its existing payments still use
 /// it. Disabling a disabled account changes nothing and records no event.
-pub async fn disable(state: &AppState, brand_id: &str, id: &str) -> Result<ConnectorAccount> {
+pub async fn disable(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ConnectorAccount> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load(state, &mut tx, brand_id, id).await?;

@@ -4,6 +4,7 @@
 use super::{ENABLED, PAYMENT_METHODS, currencies_of, methods_of};
 use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector};
+use obol_core::BrandId;
 use obol_core::Currency;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -29,7 +30,7 @@ pub struct PaymentMethod {
 /// live customer of the brand (not found when it names none of the brand's).
 pub async fn payment_methods_for(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     currency: Currency,
     customer_id: Option<&str>,
 ) -> Result<Vec<PaymentMethod>> {
@@ -82,7 +83,7 @@ fn takes(row: &ConnectorAccountRow, method: &str, currency: Currency) -> Result<
 /// the caller read them already.
 pub async fn route(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     method: &str,
     currency: Currency,
     explicit: Option<&str>,
@@ -128,7 +129,11 @@ fn no_connector(message: String) -> Error {
 
 /// Any account of the brand, enabled or not (capture/refund/sync of
 /// existing payments still use disabled ones).
-pub async fn get(conn: &mut Conn, brand_id: &str, id: &str) -> Result<Option<ConnectorAccountRow>> {
+pub async fn get(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<Option<ConnectorAccountRow>> {
     Ok(obol_store::connector_accounts::get(conn, brand_id, id).await?)
 }
 

@@ -11,6 +11,7 @@ use super::operations;
 use super::payment;
 use super::views::{Order, Refund};
 use crate::error::{Error, Result};
+use obol_core::BrandId;
 use obol_core::order::TransactionStatus;
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -51,7 +52,7 @@ async fn bound_id(
 /// the key made a payment of another request instead.
 pub(crate) async fn order(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     key: Option<&IdempotencyKey>,
 ) -> Result<Option<OrderRow>> {
     let Some(key) = key else { return Ok(None) };
@@ -105,7 +106,7 @@ impl Found {
 /// kept for the same request to ask again.
 pub(crate) async fn transaction_as_it_stands(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     key: Option<&IdempotencyKey>,
 ) -> Result<Option<Found>> {
     let Some(key) = key else { return Ok(None) };
@@ -147,7 +148,7 @@ pub(crate) async fn settle_follow_up(state: &AppState, found: Found) -> Result<T
 /// made: what that attempt would have answered, from the rows as they are.
 pub(crate) async fn answer_order(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     txn: &TransactionRow,
 ) -> Result<Order> {
     let mut conn = state.db.pool.acquire().await?;
@@ -161,7 +162,7 @@ pub(crate) async fn answer_order(
 /// The answer to a refund whose transaction a first attempt made.
 pub(crate) async fn answer_refund(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     txn: &TransactionRow,
 ) -> Result<Refund> {
     let refund_id = txn

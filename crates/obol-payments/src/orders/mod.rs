@@ -1,5 +1,6 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
+use obol_core::BrandId;
 pub(crate) mod api;
 pub mod apply;
 pub(crate) mod bound;
@@ -181,7 +182,7 @@ fn metadata_text(value: Option<&Value>) -> Result<String> {
 /// Validates a new order and builds its row (nothing written yet).
 async fn build(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: &CreateOrder,
     now: Timestamp,
 ) -> Result<OrderRow> {
@@ -325,7 +326,7 @@ async fn build(
 /// it at once when asked.
 pub async fn create(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: CreateOrder,
     trigger: &str,
     key: Option<&IdempotencyKey>,
@@ -379,7 +380,7 @@ fn confirm_input(
 /// payment began (nothing was sent to a connector) is confirmed now.
 async fn created_before(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     row: OrderRow,
     input: CreateOrder,
     trigger: &str,
@@ -398,7 +399,7 @@ async fn created_before(
 }
 
 /// An order of the brand with its payments, or not found.
-pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Order> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Order> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_order(&mut conn, brand_id, id)
         .await?
@@ -409,7 +410,7 @@ pub async fn get(state: &AppState, brand_id: &str, id: &str) -> Result<Order> {
 /// A page of the brand's orders, newest first, as the filters ask.
 pub async fn list(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ListRequest<OrderFilter>,
 ) -> Result<List<Order>> {
     let ListRequest { page, filter } = request;
@@ -445,7 +446,12 @@ pub async fn list(
 }
 
 /// Locks an order of the brand for a change, or not found.
-pub async fn lock(state: &AppState, conn: &mut Conn, brand_id: &str, id: &str) -> Result<OrderRow> {
+pub async fn lock(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<OrderRow> {
     obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
         .await?
         .ok_or_else(|| Error::not_found("order", id))
@@ -495,7 +501,7 @@ pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> Re
 /// payment attempt.
 pub async fn update(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
     input: UpdateOrder,
 ) -> Result<Order> {

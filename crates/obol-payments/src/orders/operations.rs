@@ -5,6 +5,7 @@ use super::payment::{self, Call, Report};
 use super::views::Order;
 use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector, FollowUpRequest, Operation, SyncRequest};
+use obol_core::BrandId;
 use obol_core::Money;
 use obol_core::order::{
     self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
@@ -48,7 +49,7 @@ pub(crate) async fn payment_of(
 /// Runs a follow-up operation through the three steps.
 async fn follow_up(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     command: OrderCommand,
     trigger: &str,
@@ -182,7 +183,7 @@ async fn cancel_unpaid(
 /// Captures all or part of an authorization; the rest is released.
 pub async fn capture(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     requested: Option<i64>,
     key: Option<&IdempotencyKey>,
@@ -204,7 +205,7 @@ pub async fn capture(
 /// Raises an authorization to a new total.
 pub async fn increment(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     new_total: i64,
     key: Option<&IdempotencyKey>,
@@ -227,7 +228,7 @@ pub async fn increment(
 /// Voids an order: releases its authorization, or cancels an unpaid order.
 pub async fn void(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     trigger: &str,
     key: Option<&IdempotencyKey>,
@@ -248,7 +249,7 @@ pub async fn void(
 /// Reverses a paid, uncleared, unrefunded order: all of it goes back.
 pub async fn reverse(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     key: Option<&IdempotencyKey>,
 ) -> Result<Order> {
@@ -266,7 +267,7 @@ pub async fn reverse(
 
 /// Asks the connector about every open transaction of the order and applies
 /// what it says; an unreachable connector leaves them open (not an error).
-pub async fn sync(state: &AppState, brand_id: &str, order_id: &str) -> Result<Order> {
+pub async fn sync(state: &AppState, brand_id: &BrandId, order_id: &str) -> Result<Order> {
     let mut conn = state.db.pool.acquire().await?;
     let order = obol_store::orders::get_order(&mut conn, brand_id, order_id)
         .await?

@@ -11,6 +11,7 @@ use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
     Operation, Outcome, SyncRequest,
 };
+use obol_core::BrandId;
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{Currency, Money, Timestamp};
 use obol_kernel::idempotency::IdempotencyKey;
@@ -304,7 +305,7 @@ pub(crate) async fn call(
 /// Confirms an order: sale, authorization or zero-amount verification.
 pub async fn confirm(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     order_id: &str,
     input: ConfirmInput,
 ) -> Result<Order> {
@@ -429,7 +430,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
 /// connector's idempotency key, so it is charged at most once.
 async fn resend(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     txn: &TransactionRow,
     input: &ConfirmInput,
 ) -> Result<Order> {
@@ -450,7 +451,7 @@ async fn resend(
 
 /// Test hook: the order stops being payable while its payment's connector
 /// call is out, as if its expiry had run then.
-async fn expire_for_test(state: &AppState, brand_id: &str, order_id: &str) -> Result<()> {
+async fn expire_for_test(state: &AppState, brand_id: &BrandId, order_id: &str) -> Result<()> {
     let mut tx = state.db.begin().await?;
     if let Some(mut order) =
         obol_store::orders::lock_order(&mut tx, state.db.backend, brand_id, order_id).await?
@@ -562,7 +563,7 @@ pub(crate) async fn answer(
 pub(crate) async fn connector_of(
     state: &AppState,
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     txn: &TransactionRow,
 ) -> Result<(Arc<dyn Connector>, AccountContext)> {
     let account = connector_accounts::get(conn, brand_id, &txn.connector_account_id)

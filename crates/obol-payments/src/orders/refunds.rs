@@ -5,6 +5,7 @@ use super::payment::{self, Report};
 use super::views::Refund;
 use crate::error::{Error, Result};
 use obol_connectors::Operation;
+use obol_core::BrandId;
 use obol_core::Timestamp;
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
@@ -38,7 +39,7 @@ const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 /// pending for sync).
 pub async fn create(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     input: CreateRefund,
     key: Option<&IdempotencyKey>,
 ) -> Result<Refund> {

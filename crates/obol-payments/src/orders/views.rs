@@ -1,6 +1,7 @@
 //! The API views of orders, transactions and refunds.
 
 use crate::error::{Error, Result};
+use obol_core::BrandId;
 use obol_core::Timestamp;
 use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
@@ -337,11 +338,11 @@ pub type ByOrder = ListRequest<Option<String>>;
 /// naming `order_id`).
 async fn list_by_order<R, T: ToSchema>(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ByOrder,
     (get, page): (
-        impl AsyncFnOnce(&mut Conn, &str, &str) -> obol_store::Result<Option<R>>,
-        impl AsyncFnOnce(&mut Conn, &str, Option<&str>, &PageRequest) -> obol_store::Result<Page<R>>,
+        impl AsyncFnOnce(&mut Conn, &BrandId, &str) -> obol_store::Result<Option<R>>,
+        impl AsyncFnOnce(&mut Conn, &BrandId, Option<&str>, &PageRequest) -> obol_store::Result<Page<R>>,
     ),
     view: impl Fn(&R) -> Result<T>,
 ) -> Result<List<T>> {
@@ -365,7 +366,7 @@ async fn list_by_order<R, T: ToSchema>(
 }
 
 /// A payment transaction of the brand with its history, or not found.
-pub async fn transaction(state: &AppState, brand_id: &str, id: &str) -> Result<Transaction> {
+pub async fn transaction(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Transaction> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_transaction(&mut conn, brand_id, id)
         .await?
@@ -376,7 +377,7 @@ pub async fn transaction(state: &AppState, brand_id: &str, id: &str) -> Result<T
 /// A page of the brand's payment transactions; the filter is an order id.
 pub async fn transactions(
     state: &AppState,
-    brand_id: &str,
+    brand_id: &BrandId,
     request: ByOrder,
 ) -> Result<List<Transaction>> {
     let reads = (
@@ -390,7 +391,7 @@ pub async fn transactions(
 }
 
 /// A refund of the brand, or not found.
-pub async fn refund(state: &AppState, brand_id: &str, id: &str) -> Result<Refund> {
+pub async fn refund(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Refund> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_refund(&mut conn, brand_id, id)
         .await?
@@ -399,7 +400,11 @@ pub async fn refund(state: &AppState, brand_id: &str, id: &str) -> Result<Refund
 }
 
 /// A page of the brand's refunds; the filter is an order id.
-pub async fn refunds(state: &AppState, brand_id: &str, request: ByOrder) -> Result<List<Refund>> {
+pub async fn refunds(
+    state: &AppState,
+    brand_id: &BrandId,
+    request: ByOrder,
+) -> Result<List<Refund>> {
     let reads = (
         obol_store::orders::get_refund,
         obol_store::orders::list_refunds,

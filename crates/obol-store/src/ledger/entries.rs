@@ -3,12 +3,13 @@
 use super::{ENTRY_COLUMNS, EntryRow, PostingRow, placeholders};
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
+use obol_core::BrandId;
 
 /// An entry the brand sees: its own, or another brand's with a posting on
 /// one of the brand's commission accounts (see `list_entries_seen_by`).
 pub async fn get_entry_seen_by(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     id: &str,
 ) -> Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
@@ -45,7 +46,7 @@ pub struct EntryFilter {
 /// brand posts to (`unshared_postings` checks it).
 pub async fn list_entries_seen_by(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     filter: &EntryFilter,
     page: &PageRequest,
 ) -> Result<Page<EntryRow>> {
@@ -92,7 +93,7 @@ pub async fn list_entries_seen_by(
 /// newer entries the brand sees, and so fewer newer ones on its account.
 async fn newest_on_commission(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     account_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Vec<String>> {
@@ -154,7 +155,7 @@ pub async fn postings_of(conn: &mut Conn, entry_ids: &[&str]) -> Result<Vec<Post
 /// they were written: what a parent sees of its child brands' entries.
 pub async fn postings_on_accounts_of(
     conn: &mut Conn,
-    brand_id: &str,
+    brand_id: &BrandId,
     entry_ids: &[&str],
 ) -> Result<Vec<PostingRow>> {
     if entry_ids.is_empty() {

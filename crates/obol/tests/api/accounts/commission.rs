@@ -463,7 +463,7 @@ async fn reseller_sees_its_commission_entries_only(backend: Backend) {
 /// Posts `postings` as an entry of `brand_id`, committed; the entry id.
 async fn post_as(app: &TestApp, brand_id: &str, postings: Vec<(AccountKey, i64)>) -> String {
     let entry = NewEntry {
-        brand_id: brand_id.to_owned(),
+        brand_id: obol_core::BrandId::from_text(brand_id.to_owned()),
         description: "test".into(),
         order_id: None,
         customer_id: None,
@@ -487,7 +487,7 @@ async fn only_a_parents_commission_takes_other_brands_postings(backend: Backend)
     app.leave_ledger_broken();
     let eur = obol_core::Currency::parse("EUR").expect("EUR");
     let account = |brand_id: &str, account_type| AccountKey {
-        brand_id: brand_id.to_owned(),
+        brand_id: obol_core::BrandId::from_text(brand_id.to_owned()),
         account_type,
         currency: eur,
         owner_id: None,

@@ -30,7 +30,7 @@ fn eur() -> Currency {
 
 fn key(app: &TestApp, account_type: AccountType, owner_id: Option<&str>) -> AccountKey {
     AccountKey {
-        brand_id: app.brand_id.clone(),
+        brand_id: obol_core::BrandId::from_text(app.brand_id.clone()),
         account_type,
         currency: eur(),
         owner_id: owner_id.map(str::to_owned),
@@ -39,7 +39,7 @@ fn key(app: &TestApp, account_type: AccountType, owner_id: Option<&str>) -> Acco
 
 fn entry(app: &TestApp, description: &str, postings: Vec<(AccountKey, i64)>) -> NewEntry {
     NewEntry {
-        brand_id: app.brand_id.clone(),
+        brand_id: obol_core::BrandId::from_text(app.brand_id.clone()),
         description: description.into(),
         order_id: None,
         customer_id: None,

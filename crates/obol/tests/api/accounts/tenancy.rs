@@ -81,16 +81,21 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
     let (other_brand, _) = app.other_brand("Beta").await;
     let state = &app.state;
     let mut intruder = state.db.begin().await.expect("begin");
-    let refused = obol_server::orders::lock(state, &mut intruder, &other_brand, &id)
-        .await
-        .map_err(obol_server::error::ApiError::from)
-        .expect_err("another brand's order is not found");
+    let refused = obol_server::orders::lock(
+        state,
+        &mut intruder,
+        &obol_core::BrandId::from_text(other_brand.as_str()),
+        &id,
+    )
+    .await
+    .map_err(obol_server::error::ApiError::from)
+    .expect_err("another brand's order is not found");
     assert_eq!(refused.status().as_u16(), 404);
     let (found, _) = obol_store::orders::lock_order_with_routes(
         &mut intruder,
         state.db.backend,
         &id,
-        &other_brand,
+        &obol_core::BrandId::from_text(other_brand.as_str()),
     )
     .await
     .expect("lock with routes");
@@ -103,7 +108,12 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
     let mut owner = state.db.begin().await.expect("begin");
     let locked = tokio::time::timeout(
         Duration::from_secs(5),
-        obol_server::orders::lock(state, &mut owner, &app.brand_id, &id),
+        obol_server::orders::lock(
+            state,
+            &mut owner,
+            &obol_core::BrandId::from_text(app.brand_id.as_str()),
+            &id,
+        ),
     )
     .await
     .expect("the owner's lock waited for another brand's transaction");

@@ -191,10 +191,14 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
 
     // The server, and only the server, reads them back.
     let mut conn = app.state.db.pool.acquire().await.expect("connection");
-    let row = get(&mut conn, &app.brand_id, id)
-        .await
-        .expect("read")
-        .expect("row");
+    let row = get(
+        &mut conn,
+        &obol_core::BrandId::from_text(app.brand_id.as_str()),
+        id,
+    )
+    .await
+    .expect("read")
+    .expect("row");
     let (connector, context) = connector_for(&app.state, &row).expect("context");
     assert_eq!(connector.name(), "sandbox");
     assert_eq!(context.account_id, id);
@@ -209,10 +213,14 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
         )
         .await;
     assert!(!patched.expect(200).to_string().contains("rotated"));
-    let row = get(&mut conn, &app.brand_id, id)
-        .await
-        .expect("read")
-        .expect("row");
+    let row = get(
+        &mut conn,
+        &obol_core::BrandId::from_text(app.brand_id.as_str()),
+        id,
+    )
+    .await
+    .expect("read")
+    .expect("row");
     let (_, context) = connector_for(&app.state, &row).expect("context");
     assert_eq!(context.credentials, json!({"api_key": "rotated"}));
     let cleared = app
@@ -222,10 +230,14 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
         )
         .await;
     cleared.expect(200);
-    let row = get(&mut conn, &app.brand_id, id)
-        .await
-        .expect("read")
-        .expect("row");
+    let row = get(
+        &mut conn,
+        &obol_core::BrandId::from_text(app.brand_id.as_str()),
+        id,
+    )
+    .await
+    .expect("read")
+    .expect("row");
     assert!(row.credentials_ciphertext.is_none());
     assert_eq!(
         connector_for(&app.state, &row)
@@ -450,7 +462,15 @@ async fn routing_by_priority(backend: Backend) {
     let app = spawn(backend).await;
     let sandbox = |priority: i64| json!({"connector": "sandbox", "payment_methods": ["card"], "priority": priority});
     let mut tx = app.state.db.begin().await.expect("begin");
-    let nothing = route(&mut tx, &app.brand_id, "card", currency("EUR"), None, None).await;
+    let nothing = route(
+        &mut tx,
+        &obol_core::BrandId::from_text(app.brand_id.as_str()),
+        "card",
+        currency("EUR"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(
         ApiError::from(nothing.expect_err("no account")).code,
         "no_connector_available"
@@ -479,25 +499,65 @@ async fn routing_by_priority(backend: Backend) {
     };
     // Lowest priority first; of equal priority the oldest; disabled skipped.
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "card",
+                currency("EUR"),
+                None,
+                None
+            )
+            .await
+        ),
         Ok(first.clone())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("USD"), None, None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "card",
+                currency("USD"),
+                None,
+                None
+            )
+            .await
+        ),
         Ok(usd.clone())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "crypto", currency("EUR"), None, None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "crypto",
+                currency("EUR"),
+                None,
+                None
+            )
+            .await
+        ),
         Err("no_connector_available".into())
     );
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), Some(&late), None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "card",
+                currency("EUR"),
+                Some(&late),
+                None
+            )
+            .await
+        ),
         Ok(late.clone())
     );
     for explicit in [&disabled, &usd] {
         let refused = route(
             &mut tx,
-            brand,
+            &obol_core::BrandId::from_text(brand.to_string()),
             "card",
             currency("EUR"),
             Some(explicit),
@@ -512,7 +572,7 @@ async fn routing_by_priority(backend: Backend) {
     }
     let unknown = route(
         &mut tx,
-        brand,
+        &obol_core::BrandId::from_text(brand.to_string()),
         "card",
         currency("EUR"),
         Some("cna_unknown"),
@@ -526,10 +586,14 @@ async fn routing_by_priority(backend: Backend) {
     );
     // A disabled account is still found for its existing payments.
     assert!(
-        get(&mut tx, brand, &disabled)
-            .await
-            .expect("read")
-            .is_some()
+        get(
+            &mut tx,
+            &obol_core::BrandId::from_text(brand.to_string()),
+            &disabled
+        )
+        .await
+        .expect("read")
+        .is_some()
     );
     tx.rollback().await.expect("rollback");
 
@@ -542,7 +606,17 @@ async fn routing_by_priority(backend: Backend) {
     .expect(200);
     let mut tx = app.state.db.begin().await.expect("begin");
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "card",
+                currency("EUR"),
+                None,
+                None
+            )
+            .await
+        ),
         Ok(tie.clone())
     );
     tx.rollback().await.expect("rollback");
@@ -560,7 +634,17 @@ async fn routing_by_priority(backend: Backend) {
     .expect(200);
     let mut tx = app.state.db.begin().await.expect("begin");
     assert_eq!(
-        chosen(route(&mut tx, brand, "card", currency("EUR"), None, None).await),
+        chosen(
+            route(
+                &mut tx,
+                &obol_core::BrandId::from_text(brand.to_string()),
+                "card",
+                currency("EUR"),
+                None,
+                None
+            )
+            .await
+        ),
         Ok(disabled)
     );
     tx.rollback().await.expect("rollback");
@@ -611,7 +695,7 @@ async fn tenant_isolation(backend: Backend) {
     let mut tx = app.state.db.begin().await.expect("begin");
     let foreign = route(
         &mut tx,
-        &other_brand,
+        &obol_core::BrandId::from_text(other_brand.as_str()),
         "card",
         currency("EUR"),
         Some(&id),
@@ -624,16 +708,28 @@ async fn tenant_isolation(backend: Backend) {
             .as_u16(),
         404
     );
-    let any = route(&mut tx, &other_brand, "card", currency("EUR"), None, None).await;
+    let any = route(
+        &mut tx,
+        &obol_core::BrandId::from_text(other_brand.as_str()),
+        "card",
+        currency("EUR"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(
         ApiError::from(any.expect_err("none")).code,
         "no_connector_available"
     );
     assert!(
-        get(&mut tx, &other_brand, &id)
-            .await
-            .expect("read")
-            .is_none()
+        get(
+            &mut tx,
+            &obol_core::BrandId::from_text(other_brand.as_str()),
+            &id
+        )
+        .await
+        .expect("read")
+        .is_none()
     );
     tx.rollback().await.expect("rollback");
     assert_eq!(app.get(&path).await.expect(200)["status"], "enabled");
@@ -692,7 +788,7 @@ async fn first_start_gives_the_demo_brand_a_sandbox_account(backend: Backend) {
     let mut tx = app.state.db.begin().await.expect("begin");
     let routed = route(
         &mut tx,
-        &first.demo.brand.id,
+        &obol_core::BrandId::from_text(first.demo.brand.id.as_str()),
         "card",
         currency("JPY"),
         None,
