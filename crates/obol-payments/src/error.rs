@@ -3,6 +3,7 @@
 //! become the contract's error answers, through the kernel's constructors
 //! (whose kinds the kernel alone maps to statuses).
 
+use obol_core::OrderId;
 use obol_core::validate::InvalidParam;
 use obol_kernel::error::ApiError;
 use obol_store::StoreError;
@@ -114,7 +115,7 @@ impl Error {
     /// The connector's outcome of `transaction_id` is not known.
     pub fn connector_failed(
         message: impl Into<String>,
-        order_id: &str,
+        order_id: &OrderId,
         transaction_id: &str,
         refund_id: Option<&str>,
     ) -> Self {
@@ -123,7 +124,7 @@ impl Error {
                 "{}; the transaction is kept as unknown and resolved by sync",
                 message.into()
             ),
-            order_id: order_id.to_owned(),
+            order_id: order_id.to_string(),
             transaction_id: transaction_id.to_owned(),
             refund_id: refund_id.map(str::to_owned),
         }

@@ -3,11 +3,12 @@
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
 use obol_core::BrandId;
+use obol_core::OrderId;
 
 /// A stored order. JSON columns are text.
 #[derive(Debug, Clone)]
 pub struct OrderRow {
-    pub id: String,
+    pub id: OrderId,
     pub brand_id: BrandId,
     pub customer_id: Option<String>,
     pub customer_email: Option<String>,
@@ -131,13 +132,17 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     .await
 }
 
-pub async fn get_order(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<OrderRow>> {
+pub async fn get_order(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &OrderId,
+) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// An order by id alone, for work not done on a brand's behalf.
-pub async fn find_order(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>> {
+pub async fn find_order(conn: &mut Conn, id: &OrderId) -> Result<Option<OrderRow>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
     crate::sql::query_as(sql)
         .bind(id)
@@ -160,7 +165,7 @@ pub async fn lock_order(
     conn: &mut Conn,
     backend: Backend,
     brand_id: &BrandId,
-    id: &str,
+    id: &OrderId,
 ) -> Result<Option<OrderRow>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE {ORDER_OF_BRAND}{}",
@@ -178,7 +183,7 @@ pub async fn lock_order(
 pub async fn lock_order_with_routes(
     conn: &mut Conn,
     backend: Backend,
-    id: &str,
+    id: &OrderId,
     brand_id: &BrandId,
 ) -> Result<(
     Option<OrderRow>,
@@ -292,7 +297,7 @@ pub async fn list_orders(
 /// captured; false when it would.
 pub async fn reserve_refund(
     conn: &mut Conn,
-    order_id: &str,
+    order_id: &OrderId,
     amount: i64,
     now_ms: i64,
 ) -> Result<bool> {
@@ -313,7 +318,7 @@ pub async fn reserve_refund(
 pub struct TransactionRow {
     pub id: String,
     pub brand_id: BrandId,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub refund_id: Option<String>,
     pub payment_transaction_id: Option<String>,
     pub kind: String,
@@ -447,7 +452,10 @@ pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<Transa
 }
 
 /// Every transaction of an order, oldest first.
-pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Vec<TransactionRow>> {
+pub async fn transactions_of_order(
+    conn: &mut Conn,
+    order_id: &OrderId,
+) -> Result<Vec<TransactionRow>> {
     let sql =
         format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE order_id = $1 ORDER BY id");
     crate::sql::query_as(sql)
@@ -459,7 +467,7 @@ pub async fn transactions_of_order(conn: &mut Conn, order_id: &str) -> Result<Ve
 pub async fn list_transactions(
     conn: &mut Conn,
     brand_id: &BrandId,
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     page: &PageRequest,
 ) -> Result<Page<TransactionRow>> {
     let select = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions");
@@ -472,7 +480,7 @@ async fn list_of_order<T: crate::sql::FromRow>(
     conn: &mut Conn,
     select: String,
     brand_id: &BrandId,
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     page: &PageRequest,
 ) -> Result<Page<T>> {
     let sql = format!(
@@ -494,7 +502,7 @@ async fn list_of_order<T: crate::sql::FromRow>(
 pub struct RefundRow {
     pub id: String,
     pub brand_id: BrandId,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub transaction_id: String,
     pub amount: i64,
     pub currency: String,
@@ -576,7 +584,7 @@ pub async fn get_refund(
 pub async fn list_refunds(
     conn: &mut Conn,
     brand_id: &BrandId,
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     page: &PageRequest,
 ) -> Result<Page<RefundRow>> {
     let select = format!("SELECT {REFUND_COLUMNS} FROM refunds");
@@ -584,7 +592,7 @@ pub async fn list_refunds(
 }
 
 /// Whether the order has any refund (pending or settled).
-pub async fn has_refunds(conn: &mut Conn, order_id: &str) -> Result<bool> {
+pub async fn has_refunds(conn: &mut Conn, order_id: &OrderId) -> Result<bool> {
     let found: Option<String> = crate::sql::query_scalar(
         "SELECT id FROM refunds WHERE order_id = $1 AND status <> 'failed' LIMIT 1",
     )

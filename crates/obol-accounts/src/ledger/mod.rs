@@ -8,6 +8,7 @@
 use crate::customers;
 use crate::error::{Error, Result};
 use obol_core::BrandId;
+use obol_core::OrderId;
 use obol_core::{Currency, Timestamp};
 use obol_kernel::cache::{AccountName, Caches};
 use obol_kernel::list::{self, List, ListRequest};
@@ -124,7 +125,7 @@ impl AccountKey {
 pub struct NewEntry {
     pub brand_id: BrandId,
     pub description: String,
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     pub customer_id: Option<String>,
     pub postings: Vec<(AccountKey, i64)>,
 }
@@ -134,9 +135,9 @@ pub struct NewEntry {
 pub const MAX_POSTINGS_PER_ENTRY: usize = 16;
 
 /// `insufficient_funds`: a customer wallet would go below zero.
-pub fn insufficient_funds(order_id: Option<&str>) -> Error {
+pub fn insufficient_funds(order_id: Option<&OrderId>) -> Error {
     Error::InsufficientFunds {
-        order_id: order_id.map(str::to_owned),
+        order_id: order_id.map(OrderId::to_string),
     }
 }
 
@@ -161,7 +162,7 @@ pub async fn post(
         id: entry_id.clone(),
         brand_id: entry.brand_id.clone(),
         description: entry.description.clone(),
-        order_id: entry.order_id.clone(),
+        order_id: entry.order_id.clone().map(OrderId::into_string),
         customer_id: entry.customer_id.clone(),
         created_at: now.as_ms(),
     };
@@ -176,7 +177,7 @@ pub async fn post(
                 .find(|account| key.as_row().names(account))
                 .map(|account| account.id.clone())
         })?;
-        apply_balances(conn, &postings, &accounts, entry.order_id.as_deref(), now).await?;
+        apply_balances(conn, &postings, &accounts, entry.order_id.as_ref(), now).await?;
         obol_store::ledger::insert_entry(conn, &row, &postings).await?;
         return Ok(entry_id);
     }
@@ -213,8 +214,7 @@ pub async fn post(
             }
         }
         None => {
-            let ids =
-                upsert_balances(conn, caches, &changes, entry.order_id.as_deref(), now).await?;
+            let ids = upsert_balances(conn, caches, &changes, entry.order_id.as_ref(), now).await?;
             let postings =
                 postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
@@ -274,7 +274,7 @@ async fn upsert_balances<'a>(
     conn: &mut Conn,
     caches: &Caches,
     changes: &[(&'a AccountKey, i64)],
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     now: Timestamp,
 ) -> Result<Vec<(&'a AccountKey, String)>> {
     let rows: Vec<_> = changes
@@ -375,7 +375,7 @@ async fn apply_balances(
     conn: &mut Conn,
     postings: &[PostingRow],
     accounts: &[AccountRow],
-    order_id: Option<&str>,
+    order_id: Option<&OrderId>,
     now: Timestamp,
 ) -> Result<()> {
     let mut changes: Vec<(&str, i64)> = Vec::with_capacity(postings.len());
@@ -491,9 +491,11 @@ pub async fn list_entries(
         order_id,
         "order_id",
         async |conn, id| {
-            Ok(obol_store::orders::get_order(conn, brand_id, id)
-                .await?
-                .is_some())
+            Ok(
+                obol_store::orders::get_order(conn, brand_id, &OrderId::from(id))
+                    .await?
+                    .is_some(),
+            )
         },
     )
     .await?;

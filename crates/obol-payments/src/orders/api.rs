@@ -9,6 +9,7 @@ use crate::orders::{
 };
 use axum::Json;
 use axum::extract::{Path, State};
+use obol_core::OrderId;
 use obol_core::Timestamp;
 use obol_kernel::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
@@ -132,7 +133,7 @@ fn view_for(caller: &OrderCaller, order: Order) -> OrderView {
 fn check_client_secret(
     state: &AppState,
     caller: &OrderCaller,
-    order_id: &str,
+    order_id: &OrderId,
     client_secret: Option<&str>,
 ) -> ApiResult<()> {
     if let OrderCaller::Publishable { .. } = caller {
@@ -156,7 +157,7 @@ fn check_client_secret(
 async fn get_order(
     State(state): State<AppState>,
     caller: OrderCaller,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     mut query: QueryParams,
 ) -> ApiResult<Json<OrderView>> {
     let client_secret = query.take("client_secret")?;
@@ -173,7 +174,7 @@ async fn get_order(
 async fn update_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     ApiJson(input): ApiJson<UpdateOrder>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(
@@ -189,7 +190,7 @@ async fn update_order(
 async fn confirm_order(
     State(state): State<AppState>,
     caller: OrderCaller,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<ConfirmOrder>,
 ) -> ApiResult<Json<OrderView>> {
@@ -227,7 +228,7 @@ async fn confirm_order(
 async fn capture_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<CaptureOrder>,
 ) -> ApiResult<Json<Order>> {
@@ -243,7 +244,7 @@ async fn capture_order(
 async fn increment_authorization(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<IncrementAuthorization>,
 ) -> ApiResult<Json<Order>> {
@@ -259,7 +260,7 @@ async fn increment_authorization(
 async fn void_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     RequestKey(key): RequestKey,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
@@ -275,7 +276,7 @@ async fn void_order(
 async fn reverse_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     RequestKey(key): RequestKey,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
@@ -290,7 +291,7 @@ async fn reverse_order(
 async fn sync_order(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<OrderId>,
     ApiJson(_input): ApiJson<Empty>,
 ) -> ApiResult<Json<Order>> {
     Ok(Json(operations::sync(&state, &auth.brand_id, &id).await?))

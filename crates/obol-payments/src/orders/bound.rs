@@ -11,8 +11,8 @@ use super::operations;
 use super::payment;
 use super::views::{Order, Refund};
 use crate::error::{Error, Result};
-use obol_core::BrandId;
 use obol_core::order::TransactionStatus;
+use obol_core::{BrandId, OrderId};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -64,7 +64,7 @@ pub(crate) async fn order(
         }
         return Ok(None);
     };
-    Ok(obol_store::orders::get_order(&mut conn, brand_id, &id).await?)
+    Ok(obol_store::orders::get_order(&mut conn, brand_id, &OrderId::from(id)).await?)
 }
 
 /// Whether the request's key made a payment transaction (read only: the

@@ -8,6 +8,7 @@
 use super::apply::{self, brand_account};
 use crate::error::{Error, Result};
 use obol_accounts::ledger::{self, AccountKey, AccountType, NewEntry};
+use obol_core::OrderId;
 use obol_core::Timestamp;
 use obol_core::order::{OrderCommand, OrderStatus, TransactionStatus};
 use obol_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -86,7 +87,7 @@ async fn run_due(state: &AppState, limit: i64) -> obol_store::Result<usize> {
             due::move_order(&mut *state.db.write_conn().await?, &id, seen, Some(lease)).await?;
         if claimed {
             ran += 1;
-            let outcome = order_step(state, &id).await;
+            let outcome = order_step(state, &OrderId::from(id.as_str())).await;
             let next = settle(state, "order", &id, outcome);
             let mut conn = state.db.write_conn().await?;
             due::move_order(&mut conn, &id, lease, next.map(Timestamp::as_ms)).await?;
@@ -130,7 +131,7 @@ fn settle(
 
 /// The step an order's status makes due, run now. A step that changes the
 /// order writes its next `due_at` itself; `Ok(None)` ends the claim.
-async fn order_step(state: &AppState, order_id: &str) -> Result<Option<Timestamp>, NotDone> {
+async fn order_step(state: &AppState, order_id: &OrderId) -> Result<Option<Timestamp>, NotDone> {
     let mut conn = state.db.pool.acquire().await?;
     let order = obol_store::orders::find_order(&mut conn, order_id).await?;
     drop(conn);

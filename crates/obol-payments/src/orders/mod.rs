@@ -1,6 +1,6 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
-use obol_core::BrandId;
+use obol_core::{BrandId, OrderId};
 pub(crate) mod api;
 pub mod apply;
 pub(crate) mod bound;
@@ -270,7 +270,7 @@ async fn build(
         .await?;
     }
     Ok(OrderRow {
-        id: obol_core::new_id("ord"),
+        id: OrderId::new(),
         brand_id: brand_id.to_owned(),
         customer_id: input.customer_id.clone(),
         customer_email,
@@ -399,7 +399,7 @@ async fn created_before(
 }
 
 /// An order of the brand with its payments, or not found.
-pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Order> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &OrderId) -> Result<Order> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_order(&mut conn, brand_id, id)
         .await?
@@ -431,9 +431,11 @@ pub async fn list(
         &mut conn,
         &page,
         async |conn, after| {
-            Ok(obol_store::orders::get_order(conn, brand_id, after)
-                .await?
-                .is_some())
+            Ok(
+                obol_store::orders::get_order(conn, brand_id, &OrderId::from(after))
+                    .await?
+                    .is_some(),
+            )
         },
         async |conn, page| obol_store::orders::list_orders(conn, brand_id, &filter, page).await,
     )
@@ -450,7 +452,7 @@ pub async fn lock(
     state: &AppState,
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &OrderId,
 ) -> Result<OrderRow> {
     obol_store::orders::lock_order(conn, state.db.backend, brand_id, id)
         .await?
@@ -502,7 +504,7 @@ pub async fn allow(conn: &mut Conn, row: &OrderRow, command: OrderCommand) -> Re
 pub async fn update(
     state: &AppState,
     brand_id: &BrandId,
-    id: &str,
+    id: &OrderId,
     input: UpdateOrder,
 ) -> Result<Order> {
     let now = state.now();

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector, FollowUpRequest, Operation, SyncRequest};
 use obol_core::BrandId;
 use obol_core::Money;
+use obol_core::OrderId;
 use obol_core::order::{
     self as machine, AmountRefused, OrderCommand, OrderStatus, TransactionKind, TransactionStatus,
 };
@@ -50,7 +51,7 @@ pub(crate) async fn payment_of(
 async fn follow_up(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     command: OrderCommand,
     trigger: &str,
     key: Option<&IdempotencyKey>,
@@ -184,7 +185,7 @@ async fn cancel_unpaid(
 pub async fn capture(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     requested: Option<i64>,
     key: Option<&IdempotencyKey>,
 ) -> Result<Order> {
@@ -206,7 +207,7 @@ pub async fn capture(
 pub async fn increment(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     new_total: i64,
     key: Option<&IdempotencyKey>,
 ) -> Result<Order> {
@@ -229,7 +230,7 @@ pub async fn increment(
 pub async fn void(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     trigger: &str,
     key: Option<&IdempotencyKey>,
 ) -> Result<Order> {
@@ -250,7 +251,7 @@ pub async fn void(
 pub async fn reverse(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     key: Option<&IdempotencyKey>,
 ) -> Result<Order> {
     follow_up(
@@ -267,7 +268,7 @@ pub async fn reverse(
 
 /// Asks the connector about every open transaction of the order and applies
 /// what it says; an unreachable connector leaves them open (not an error).
-pub async fn sync(state: &AppState, brand_id: &BrandId, order_id: &str) -> Result<Order> {
+pub async fn sync(state: &AppState, brand_id: &BrandId, order_id: &OrderId) -> Result<Order> {
     let mut conn = state.db.pool.acquire().await?;
     let order = obol_store::orders::get_order(&mut conn, brand_id, order_id)
         .await?

@@ -12,6 +12,7 @@ use obol_connectors::{
     Operation, Outcome, SyncRequest,
 };
 use obol_core::BrandId;
+use obol_core::OrderId;
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{Currency, Money, Timestamp};
 use obol_kernel::idempotency::IdempotencyKey;
@@ -306,7 +307,7 @@ pub(crate) async fn call(
 pub async fn confirm(
     state: &AppState,
     brand_id: &BrandId,
-    order_id: &str,
+    order_id: &OrderId,
     input: ConfirmInput,
 ) -> Result<Order> {
     let key = input.idempotency_key.as_ref();
@@ -393,7 +394,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
-        order_id: txn.order_id.clone(),
+        order_id: txn.order_id.to_string(),
         amount: Money {
             amount_minor: txn.amount,
             currency,
@@ -451,12 +452,12 @@ async fn resend(
 
 /// Test hook: the order stops being payable while its payment's connector
 /// call is out, as if its expiry had run then.
-async fn expire_for_test(state: &AppState, brand_id: &BrandId, order_id: &str) -> Result<()> {
+async fn expire_for_test(state: &AppState, brand_id: &BrandId, order_id: &OrderId) -> Result<()> {
     let mut tx = state.db.begin().await?;
     if let Some(mut order) =
         obol_store::orders::lock_order(&mut tx, state.db.backend, brand_id, order_id).await?
     {
-        tracing::warn!(order_id, "failpoint order_expires_during_call reached");
+        tracing::warn!(%order_id, "failpoint order_expires_during_call reached");
         order.status = obol_core::order::OrderStatus::Expired.as_str().to_owned();
         order.due_at = None;
         obol_store::orders::update_order(&mut tx, &order).await?;
@@ -542,7 +543,7 @@ pub(crate) async fn answer(
         TransactionStatus::Failed => Err(Error::PaymentFailed {
             code: error["code"].as_str().unwrap_or("card_declined").to_owned(),
             message,
-            order_id: order.id.clone(),
+            order_id: order.id.to_string(),
             transaction_id: txn.id.clone(),
             decline_code: error["decline_code"].as_str().map(str::to_owned),
         }),

@@ -5,10 +5,10 @@ use super::payment::{self, Report};
 use super::views::Refund;
 use crate::error::{Error, Result};
 use obol_connectors::Operation;
-use obol_core::BrandId;
 use obol_core::Timestamp;
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
+use obol_core::{BrandId, OrderId};
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -65,7 +65,7 @@ pub async fn create(
     )?;
     if let Some(found) = super::bound::transaction_as_it_stands(state, brand_id, key).await? {
         let txn = found.transaction();
-        if txn.refund_id.is_none() || txn.order_id != input.order_id {
+        if txn.refund_id.is_none() || txn.order_id.as_str() != input.order_id {
             return Err(Error::KeyReused);
         }
         let txn = super::bound::settle_follow_up(state, found).await?;
@@ -73,9 +73,14 @@ pub async fn create(
     }
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let mut order = super::lock(state, &mut tx, brand_id, &input.order_id)
-        .await
-        .map_err(|error| error.with_param("order_id"))?;
+    let mut order = super::lock(
+        state,
+        &mut tx,
+        brand_id,
+        &OrderId::from(input.order_id.as_str()),
+    )
+    .await
+    .map_err(|error| error.with_param("order_id"))?;
     super::allow(&mut tx, &order, OrderCommand::Refund).await?;
     let amount = machine::refund_amount(apply::order_amounts(&order), input.amount)
         .map_err(super::operations::amount_error)?;

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use obol_core::BrandId;
+use obol_core::OrderId;
 use obol_core::Timestamp;
 use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
@@ -218,7 +219,7 @@ fn json_column(text: &Option<String>) -> Result<Option<Value>> {
 
 /// The client secret of an order: derived, never stored, so it cannot leak
 /// from the database.
-pub fn client_secret(state: &AppState, order_id: &str) -> String {
+pub fn client_secret(state: &AppState, order_id: &OrderId) -> String {
     let mac = state
         .master_key
         .hmac_hex("client_secret", order_id.as_bytes());
@@ -226,7 +227,7 @@ pub fn client_secret(state: &AppState, order_id: &str) -> String {
 }
 
 /// The signed payment link of an order.
-pub fn payment_link(state: &AppState, order_id: &str) -> String {
+pub fn payment_link(state: &AppState, order_id: &OrderId) -> String {
     let mac = state
         .master_key
         .hmac_hex("payment_link", order_id.as_bytes());
@@ -238,9 +239,9 @@ impl TryFrom<&TransactionRow> for Transaction {
 
     fn try_from(row: &TransactionRow) -> Result<Self> {
         Ok(Transaction {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             object: "transaction",
-            order_id: row.order_id.clone(),
+            order_id: row.order_id.to_string(),
             kind: row.kind.clone(),
             status: row.status.clone(),
             amount: row.amount,
@@ -267,7 +268,7 @@ impl TryFrom<&RefundRow> for Refund {
         Ok(Refund {
             id: row.id.clone(),
             object: "refund",
-            order_id: row.order_id.clone(),
+            order_id: row.order_id.to_string(),
             amount: row.amount,
             currency: row.currency.clone(),
             status: row.status.clone(),
@@ -293,7 +294,7 @@ pub fn render_with(
     transactions: &[TransactionRow],
 ) -> Result<Order> {
     Ok(Order {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         object: "order",
         status: row.status.clone(),
         order_type: row.order_type.clone(),
@@ -342,11 +343,17 @@ async fn list_by_order<R, T: ToSchema>(
     request: ByOrder,
     (get, page): (
         impl AsyncFnOnce(&mut Conn, &BrandId, &str) -> obol_store::Result<Option<R>>,
-        impl AsyncFnOnce(&mut Conn, &BrandId, Option<&str>, &PageRequest) -> obol_store::Result<Page<R>>,
+        impl AsyncFnOnce(
+            &mut Conn,
+            &BrandId,
+            Option<&OrderId>,
+            &PageRequest,
+        ) -> obol_store::Result<Page<R>>,
     ),
     view: impl Fn(&R) -> Result<T>,
 ) -> Result<List<T>> {
-    let order_id = request.filter.as_deref();
+    let order_id = request.filter.map(OrderId::from);
+    let order_id = order_id.as_ref();
     let mut conn = state.db.pool.acquire().await?;
     if let Some(order_id) = order_id
         && obol_store::orders::get_order(&mut conn, brand_id, order_id)

@@ -85,7 +85,7 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
         state,
         &mut intruder,
         &obol_core::BrandId::from_text(other_brand.as_str()),
-        &id,
+        &obol_core::OrderId::from(id.as_str()),
     )
     .await
     .map_err(obol_server::error::ApiError::from)
@@ -94,7 +94,7 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
     let (found, _) = obol_store::orders::lock_order_with_routes(
         &mut intruder,
         state.db.backend,
-        &id,
+        &obol_core::OrderId::from(id.as_str()),
         &obol_core::BrandId::from_text(other_brand.as_str()),
     )
     .await
@@ -112,7 +112,7 @@ async fn another_brands_lock_holds_nothing(backend: Backend) {
             state,
             &mut owner,
             &obol_core::BrandId::from_text(app.brand_id.as_str()),
-            &id,
+            &obol_core::OrderId::from(id.as_str()),
         ),
     )
     .await
