@@ -2,12 +2,12 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::BrandId;
+use obol_core::{BrandId, CustomerId};
 
 /// A stored customer; `metadata` is a JSON object as text.
 #[derive(Debug, Clone)]
 pub struct CustomerRow {
-    pub id: String,
+    pub id: CustomerId,
     pub brand_id: BrandId,
     pub email: String,
     pub name: Option<String>,
@@ -60,7 +60,11 @@ pub async fn insert(conn: &mut Conn, customer: &CustomerRow) -> Result<()> {
 }
 
 /// A customer of the brand, deleted ones included.
-pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<CustomerRow>> {
+pub async fn get(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &CustomerId,
+) -> Result<Option<CustomerRow>> {
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -70,7 +74,7 @@ pub async fn get_for_update(
     conn: &mut Conn,
     backend: crate::Backend,
     brand_id: &BrandId,
-    id: &str,
+    id: &CustomerId,
 ) -> Result<Option<CustomerRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM customers WHERE id = $1{}",

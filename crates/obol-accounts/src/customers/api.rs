@@ -67,7 +67,14 @@ async fn get_customer(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Customer>> {
-    Ok(Json(customers::get(&state, &auth.brand_id, &id).await?))
+    Ok(Json(
+        customers::get(
+            &state,
+            &auth.brand_id,
+            &obol_core::CustomerId::from(id.as_str()),
+        )
+        .await?,
+    ))
 }
 
 /// Changes a customer.
@@ -82,7 +89,13 @@ async fn update_customer(
     ApiJson(input): ApiJson<UpdateCustomer>,
 ) -> ApiResult<Json<Customer>> {
     Ok(Json(
-        customers::update(&state, &auth.brand_id, &id, input).await?,
+        customers::update(
+            &state,
+            &auth.brand_id,
+            &obol_core::CustomerId::from(id.as_str()),
+            input,
+        )
+        .await?,
     ))
 }
 
@@ -96,5 +109,12 @@ async fn delete_customer(
     auth: BrandAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Customer>> {
-    Ok(Json(customers::delete(&state, &auth.brand_id, &id).await?))
+    Ok(Json(
+        customers::delete(
+            &state,
+            &auth.brand_id,
+            &obol_core::CustomerId::from(id.as_str()),
+        )
+        .await?,
+    ))
 }

@@ -1,6 +1,6 @@
 //! Customers: the service (create, update, soft delete) and the API view.
 
-use obol_core::BrandId;
+use obol_core::{BrandId, CustomerId};
 pub(crate) mod api;
 
 pub use obol_store::customers::CustomerFilter;
@@ -44,7 +44,7 @@ impl TryFrom<CustomerRow> for Customer {
     fn try_from(row: CustomerRow) -> Result<Self> {
         Ok(Customer {
             metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
-            id: row.id,
+            id: row.id.to_string(),
             object: "customer",
             email: row.email,
             name: row.name,
@@ -168,7 +168,7 @@ pub async fn create(
 ) -> Result<Customer> {
     let now = state.now();
     let row = CustomerRow {
-        id: obol_core::new_id("cus"),
+        id: obol_core::CustomerId::from(obol_core::new_id("cus")),
         brand_id: brand_id.to_owned(),
         email: validate::email("email", &input.email)?,
         name: input.name.as_deref().map(name).transpose()?,
@@ -200,7 +200,7 @@ pub async fn create(
 }
 
 /// A customer of the brand (deleted ones too).
-pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Customer> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &CustomerId) -> Result<Customer> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::customers::get(&mut conn, brand_id, id)
         .await?
@@ -210,9 +210,11 @@ pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Custo
 
 /// Whether `id` names a customer of the brand (deleted ones too).
 async fn exists(conn: &mut Conn, brand_id: &BrandId, id: &str) -> obol_store::Result<bool> {
-    Ok(obol_store::customers::get(conn, brand_id, id)
-        .await?
-        .is_some())
+    Ok(
+        obol_store::customers::get(conn, brand_id, &obol_core::CustomerId::from(id))
+            .await?
+            .is_some(),
+    )
 }
 
 /// A page of the brand's live customers, newest first.
@@ -259,9 +261,14 @@ async fn load_live(
     brand_id: &BrandId,
     id: &str,
 ) -> Result<CustomerRow> {
-    let row = obol_store::customers::get_for_update(tx, state.db.backend, brand_id, id)
-        .await?
-        .ok_or_else(|| Error::not_found("customer", id))?;
+    let row = obol_store::customers::get_for_update(
+        tx,
+        state.db.backend,
+        brand_id,
+        &obol_core::CustomerId::from(id),
+    )
+    .await?
+    .ok_or_else(|| Error::not_found("customer", id))?;
     if row.deleted_at.is_some() {
         return Err(Error::invalid_state(format!("customer {id} is deleted")));
     }
@@ -272,7 +279,7 @@ async fn load_live(
 pub async fn update(
     state: &AppState,
     brand_id: &BrandId,
-    id: &str,
+    id: &CustomerId,
     input: UpdateCustomer,
 ) -> Result<Customer> {
     let email = input
@@ -335,7 +342,7 @@ pub async fn update(
 }
 
 /// Soft-deletes a customer and writes `customer.deleted`.
-pub async fn delete(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Customer> {
+pub async fn delete(state: &AppState, brand_id: &BrandId, id: &CustomerId) -> Result<Customer> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load_live(state, &mut tx, brand_id, id).await?;

@@ -89,9 +89,11 @@ pub async fn list(
         customer_id,
         "customer_id",
         async |conn, id| {
-            Ok(obol_store::customers::get(conn, brand_id, id)
-                .await?
-                .is_some())
+            Ok(
+                obol_store::customers::get(conn, brand_id, &obol_core::CustomerId::from(id))
+                    .await?
+                    .is_some(),
+            )
         },
     )
     .await?;

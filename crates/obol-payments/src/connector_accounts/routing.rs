@@ -37,11 +37,13 @@ pub async fn payment_methods_for(
     let mut conn = state.db.pool.acquire().await?;
     let wallet = match customer_id {
         None => false,
-        Some(id) => obol_store::customers::get(&mut conn, brand_id, id)
-            .await?
-            .ok_or_else(|| Error::not_found("customer", id).with_param("customer_id"))?
-            .deleted_at
-            .is_none(),
+        Some(id) => {
+            obol_store::customers::get(&mut conn, brand_id, &obol_core::CustomerId::from(id))
+                .await?
+                .ok_or_else(|| Error::not_found("customer", id).with_param("customer_id"))?
+                .deleted_at
+                .is_none()
+        }
     };
     let enabled = obol_store::connector_accounts::enabled(&mut conn, brand_id).await?;
     let mut methods = Vec::new();

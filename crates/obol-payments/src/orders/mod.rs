@@ -234,10 +234,14 @@ async fn build(
         .map(|e| validate::email("customer_email", e))
         .transpose()?;
     if let Some(customer_id) = &input.customer_id {
-        let customer = obol_store::customers::get(conn, brand_id, customer_id)
-            .await?
-            .filter(|c| c.deleted_at.is_none())
-            .ok_or_else(|| Error::not_found("customer", customer_id).with_param("customer_id"))?;
+        let customer = obol_store::customers::get(
+            conn,
+            brand_id,
+            &obol_core::CustomerId::from(customer_id.as_str()),
+        )
+        .await?
+        .filter(|c| c.deleted_at.is_none())
+        .ok_or_else(|| Error::not_found("customer", customer_id).with_param("customer_id"))?;
         customer_email.get_or_insert(customer.email);
     }
     let expires_at = match &input.expires_at {
@@ -421,9 +425,13 @@ pub async fn list(
     }
     let mut conn = state.db.pool.acquire().await?;
     if let Some(customer_id) = &filter.customer_id
-        && obol_store::customers::get(&mut conn, brand_id, customer_id)
-            .await?
-            .is_none()
+        && obol_store::customers::get(
+            &mut conn,
+            brand_id,
+            &obol_core::CustomerId::from(customer_id.as_str()),
+        )
+        .await?
+        .is_none()
     {
         return Err(Error::not_found("customer", customer_id).with_param("customer_id"));
     }
