@@ -8,7 +8,7 @@ pub mod sandbox;
 
 use async_trait::async_trait;
 use obol_core::card::CardDetails;
-use obol_core::{Currency, Money};
+use obol_core::{ConnectorAccountId, Currency, Money, OrderId, TransactionId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ impl Operation {
 /// The connector account a call is made for: its id and decrypted credentials.
 #[derive(Clone)]
 pub struct AccountContext {
-    pub account_id: String,
+    pub account_id: ConnectorAccountId,
     pub credentials: serde_json::Value,
 }
 
@@ -100,8 +100,8 @@ impl std::fmt::Debug for AccountContext {
 pub struct AuthorizeRequest {
     pub account: AccountContext,
     /// Obol's transaction id: the idempotency key at the provider.
-    pub transaction_id: String,
-    pub order_id: String,
+    pub transaction_id: TransactionId,
+    pub order_id: OrderId,
     pub amount: Money,
     /// `Sale`, `Authorize` or `Verify`.
     pub operation: Operation,
@@ -116,9 +116,9 @@ pub struct AuthorizeRequest {
 pub struct FollowUpRequest {
     pub account: AccountContext,
     /// Obol's transaction id of this operation: the idempotency key.
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     /// Obol's transaction id of the payment (authorize/sale) it acts on.
-    pub payment_transaction_id: String,
+    pub payment_transaction_id: TransactionId,
     /// The provider's id of that payment, when known.
     pub connector_payment_id: Option<String>,
     /// Amount captured, voided, reversed or refunded; for an increment, the
@@ -130,7 +130,7 @@ pub struct FollowUpRequest {
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
     pub account: AccountContext,
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     pub operation: Operation,
     pub connector_transaction_id: Option<String>,
 }

@@ -7,8 +7,8 @@ use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use obol_core::BrandId;
 use obol_core::Role;
+use obol_core::{ApiKeyId, BrandId};
 use sha2::{Digest, Sha256};
 
 /// The caller behind a request's key.
@@ -19,16 +19,16 @@ pub enum Principal {
     /// A brand's secret key with its role.
     Secret {
         brand_id: BrandId,
-        key_id: String,
+        key_id: ApiKeyId,
         role: Role,
     },
     /// A brand's publishable key (hosted pages).
-    Publishable { brand_id: BrandId, key_id: String },
+    Publishable { brand_id: BrandId, key_id: ApiKeyId },
 }
 
 impl Principal {
     /// The id of the brand key behind this caller.
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&ApiKeyId> {
         match self {
             Principal::Admin => None,
             Principal::Secret { key_id, .. } | Principal::Publishable { key_id, .. } => {
@@ -213,7 +213,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderCaller {
 #[derive(Debug, Clone)]
 pub struct BrandAuth {
     pub brand_id: BrandId,
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub role: Role,
 }
 

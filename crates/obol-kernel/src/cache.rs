@@ -26,7 +26,7 @@ pub type AccountName = (
 #[derive(Default)]
 pub struct Caches {
     keys: Mutex<HashMap<String, (Principal, Instant)>>,
-    accounts: Mutex<HashMap<AccountName, String>>,
+    accounts: Mutex<HashMap<AccountName, obol_core::LedgerAccountId>>,
 }
 
 impl Caches {
@@ -47,17 +47,17 @@ impl Caches {
     }
 
     /// Forgets the key `key_id` (revoked).
-    pub fn forget_key(&self, key_id: &str) {
+    pub fn forget_key(&self, key_id: &obol_core::ApiKeyId) {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         keys.retain(|_, (principal, _)| principal.key_id() != Some(key_id));
     }
 
-    pub fn account(&self, name: &AccountName) -> Option<String> {
+    pub fn account(&self, name: &AccountName) -> Option<obol_core::LedgerAccountId> {
         let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         accounts.get(name).cloned()
     }
 
-    pub fn remember_account(&self, name: AccountName, id: String) {
+    pub fn remember_account(&self, name: AccountName, id: obol_core::LedgerAccountId) {
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         if accounts.len() >= MAX_ACCOUNTS {
             accounts.clear();

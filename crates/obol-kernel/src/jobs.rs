@@ -174,7 +174,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 
 /// Enqueues a job inside the caller's transaction.
 pub async fn enqueue(conn: &mut Conn, job: &NewJob, now: Timestamp) -> Result<bool, ApiError> {
-    Ok(obol_store::jobs::enqueue(conn, &obol_core::new_id("job"), job, now.as_ms()).await?)
+    Ok(obol_store::jobs::enqueue(conn, &obol_core::JobId::new(), job, now.as_ms()).await?)
 }
 
 /// A job with the default attempts and no unique key.
@@ -401,6 +401,6 @@ pub async fn schedule_maintenance(state: &AppState) -> obol_store::Result<()> {
     let mut job = Purge {}.at(now.plus_ms(PURGE_INTERVAL_MS));
     job.unique_key = Some(PURGE_KIND.to_owned());
     let mut conn = state.db.write_conn().await?;
-    obol_store::jobs::enqueue(&mut conn, &obol_core::new_id("job"), &job, now.as_ms()).await?;
+    obol_store::jobs::enqueue(&mut conn, &obol_core::JobId::new(), &job, now.as_ms()).await?;
     Ok(())
 }

@@ -87,7 +87,7 @@ impl Env {
         self.sandbox
             .sync(SyncRequest {
                 account: account(ACCOUNT),
-                transaction_id: transaction_id.to_owned(),
+                transaction_id: transaction_id.into(),
                 operation,
                 connector_transaction_id: None,
             })
@@ -153,7 +153,7 @@ fn eur(amount_minor: i64) -> Money {
 
 fn account(id: &str) -> AccountContext {
     AccountContext {
-        account_id: id.to_owned(),
+        account_id: id.into(),
         credentials: serde_json::json!({}),
     }
 }
@@ -176,8 +176,8 @@ fn authorize_request(
 ) -> AuthorizeRequest {
     AuthorizeRequest {
         account: account(ACCOUNT),
-        transaction_id: transaction_id.to_owned(),
-        order_id: new_id("ord"),
+        transaction_id: transaction_id.into(),
+        order_id: new_id("ord").into(),
         amount: eur(amount),
         operation,
         card: Some(card(number, now)),
@@ -193,8 +193,8 @@ fn follow_up_request(
 ) -> FollowUpRequest {
     FollowUpRequest {
         account: account(account_id),
-        transaction_id: transaction_id.to_owned(),
-        payment_transaction_id: payment_txn.to_owned(),
+        transaction_id: transaction_id.into(),
+        payment_transaction_id: payment_txn.into(),
         connector_payment_id: None,
         amount: eur(amount),
     }
@@ -978,7 +978,7 @@ async fn accounts_are_isolated_and_ids_work_too() {
         assert_invalid(env.sandbox.refund(other).await, "another account's payment");
         let sync = env.sandbox.sync(SyncRequest {
             account: account("cna_other"),
-            transaction_id: txn.clone(),
+            transaction_id: txn.as_str().into(),
             operation: Operation::Sale,
             connector_transaction_id: None,
         });

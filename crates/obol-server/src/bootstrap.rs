@@ -32,7 +32,7 @@ pub async fn first_start(
         let secret = format!("adm_{}", obol_core::id::random_token(40));
         obol_store::api_keys::insert_admin(
             &mut tx,
-            &obol_core::new_id("key"),
+            &obol_core::ApiKeyId::new(),
             &hash_secret(&secret),
             now.as_ms(),
         )

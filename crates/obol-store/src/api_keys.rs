@@ -2,12 +2,12 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::BrandId;
+use obol_core::{ApiKeyId, BrandId};
 
 /// A stored brand API key; the secret itself is never stored.
 #[derive(Debug, Clone)]
 pub struct ApiKeyRow {
-    pub id: String,
+    pub id: ApiKeyId,
     pub brand_id: BrandId,
     pub name: String,
     pub kind: String,
@@ -61,7 +61,7 @@ pub async fn find_active_by_hash(conn: &mut Conn, secret_hash: &str) -> Result<O
         .await
 }
 
-pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<ApiKeyRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &ApiKeyId) -> Result<Option<ApiKeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -85,7 +85,12 @@ pub async fn list(
 }
 
 /// Revokes a key; false if it was already revoked or does not exist.
-pub async fn revoke(conn: &mut Conn, brand_id: &BrandId, id: &str, now_ms: i64) -> Result<bool> {
+pub async fn revoke(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &ApiKeyId,
+    now_ms: i64,
+) -> Result<bool> {
     let result = crate::sql::query(
         "UPDATE api_keys SET revoked_at = $3 WHERE brand_id = $1 AND id = $2 AND revoked_at IS NULL",
     )
@@ -97,7 +102,12 @@ pub async fn revoke(conn: &mut Conn, brand_id: &BrandId, id: &str, now_ms: i64) 
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn insert_admin(conn: &mut Conn, id: &str, secret_hash: &str, now_ms: i64) -> Result<()> {
+pub async fn insert_admin(
+    conn: &mut Conn,
+    id: &ApiKeyId,
+    secret_hash: &str,
+    now_ms: i64,
+) -> Result<()> {
     crate::sql::query("INSERT INTO admin_keys (id, secret_hash, created_at) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(secret_hash)

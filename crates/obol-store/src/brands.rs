@@ -64,7 +64,7 @@ pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<BrandRow>> {
+pub async fn get(conn: &mut Conn, id: &BrandId) -> Result<Option<BrandRow>> {
     let sql = format!("SELECT {COLUMNS} FROM brands WHERE id = $1");
     crate::sql::query_as(sql)
         .bind(id)

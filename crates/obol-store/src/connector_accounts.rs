@@ -3,14 +3,14 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
-use obol_core::BrandId;
+use obol_core::{BrandId, ConnectorAccountId};
 
 /// A stored connector account. `payment_methods` is a JSON array of method
 /// types as text, `currencies` one of ISO 4217 codes (`None`: every currency
 /// the connector takes); both ciphertexts come from the server's master key.
 #[derive(Debug, Clone)]
 pub struct ConnectorAccountRow {
-    pub id: String,
+    pub id: ConnectorAccountId,
     pub brand_id: BrandId,
     pub connector: String,
     pub label: Option<String>,
@@ -74,7 +74,7 @@ pub async fn insert(conn: &mut Conn, account: &ConnectorAccountRow) -> Result<()
 pub async fn get(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &ConnectorAccountId,
 ) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
@@ -85,7 +85,7 @@ pub async fn get_for_update(
     conn: &mut Conn,
     backend: Backend,
     brand_id: &BrandId,
-    id: &str,
+    id: &ConnectorAccountId,
 ) -> Result<Option<ConnectorAccountRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM connector_accounts WHERE id = $1{}",

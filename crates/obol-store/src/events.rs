@@ -2,18 +2,18 @@
 
 use crate::page::Page;
 use crate::{Conn, Result};
-use obol_core::BrandId;
+use obol_core::{BrandId, CustomerId, EventId};
 
 /// A stored event; `data` is the JSON of `{"object": …}`.
 #[derive(Debug, Clone)]
 pub struct EventRow {
-    pub id: String,
+    pub id: EventId,
     pub brand_id: BrandId,
     /// `None` until the sequencer numbers it.
     pub sequence: Option<i64>,
     pub event_type: String,
     pub object_id: String,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub data: String,
     pub created_at: i64,
 }
@@ -77,7 +77,7 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
     query.queue(conn).await
 }
 
-pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option<EventRow>> {
+pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &EventId) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
@@ -87,7 +87,7 @@ pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<Option
 pub struct EventFilter {
     pub event_type: Option<String>,
     pub object_id: Option<String>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
 }
 
 /// Whether the brand has events not numbered yet.

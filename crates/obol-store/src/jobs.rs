@@ -1,13 +1,14 @@
 //! The durable job queue: claimed with leases, retried with backoff.
 
 use crate::{Backend, Conn, Result};
+use obol_core::{BrandId, JobId};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
     pub payload: String,
-    pub brand_id: Option<String>,
+    pub brand_id: Option<BrandId>,
     pub run_at_ms: i64,
     pub max_attempts: i64,
     /// At most one pending job per key; enqueueing another is a no-op.
@@ -17,10 +18,10 @@ pub struct NewJob {
 /// A stored job.
 #[derive(Debug, Clone)]
 pub struct JobRow {
-    pub id: String,
+    pub id: JobId,
     pub kind: String,
     pub payload: String,
-    pub brand_id: Option<String>,
+    pub brand_id: Option<BrandId>,
     pub status: String,
     pub run_at: i64,
     pub attempts: i64,
@@ -47,7 +48,7 @@ const COLUMNS: &str = "id, kind, payload, brand_id, status, run_at, attempts, ma
 
 /// Enqueues a job; returns false when a job with the same `unique_key` is
 /// already pending.
-pub async fn enqueue(conn: &mut Conn, id: &str, job: &NewJob, now_ms: i64) -> Result<bool> {
+pub async fn enqueue(conn: &mut Conn, id: &JobId, job: &NewJob, now_ms: i64) -> Result<bool> {
     let result = crate::sql::query(
         "INSERT INTO jobs (id, kind, payload, brand_id, status, run_at, attempts, max_attempts, \
          unique_key, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, 0, $6, $7, $8, $8) \
@@ -93,7 +94,7 @@ pub async fn claim_due(
 }
 
 /// Marks a claimed job done; false if the lease was lost meanwhile.
-pub async fn complete(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> Result<bool> {
+pub async fn complete(conn: &mut Conn, id: &JobId, attempts: i64, now_ms: i64) -> Result<bool> {
     let result = crate::sql::query(
         "UPDATE jobs SET status = 'done', lease_until = NULL, updated_at = $3 \
          WHERE id = $1 AND status = 'running' AND attempts = $2",
@@ -110,7 +111,7 @@ pub async fn complete(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> 
 /// when `retry_at_ms` is `None`.
 pub async fn fail(
     conn: &mut Conn,
-    id: &str,
+    id: &JobId,
     attempts: i64,
     error: &str,
     retry_at_ms: Option<i64>,
@@ -132,7 +133,7 @@ pub async fn fail(
 }
 
 /// Gives a claimed job back (on shutdown) without counting the attempt.
-pub async fn release(conn: &mut Conn, id: &str, attempts: i64, now_ms: i64) -> Result<()> {
+pub async fn release(conn: &mut Conn, id: &JobId, attempts: i64, now_ms: i64) -> Result<()> {
     crate::sql::query(
         "UPDATE jobs SET status = 'pending', attempts = attempts - 1, lease_until = NULL, updated_at = $3 \
          WHERE id = $1 AND status = 'running' AND attempts = $2",
@@ -178,7 +179,7 @@ pub async fn running_count(conn: &mut Conn, now_ms: i64) -> Result<i64> {
     .await
 }
 
-pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<JobRow>> {
+pub async fn get(conn: &mut Conn, id: &JobId) -> Result<Option<JobRow>> {
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
     crate::sql::query_as(sql)
         .bind(id)

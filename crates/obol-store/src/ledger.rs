@@ -3,12 +3,12 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::BrandId;
+use obol_core::{BrandId, CustomerId, LedgerAccountId, LedgerEntryId, OrderId};
 
 /// A stored ledger account; `balance` is the running sum of its postings.
 #[derive(Debug, Clone)]
 pub struct AccountRow {
-    pub id: String,
+    pub id: LedgerAccountId,
     pub brand_id: BrandId,
     pub account_type: String,
     pub currency: String,
@@ -75,11 +75,11 @@ impl AccountKeyRow<'_> {
 /// A stored ledger entry.
 #[derive(Debug, Clone)]
 pub struct EntryRow {
-    pub id: String,
+    pub id: LedgerEntryId,
     pub brand_id: BrandId,
     pub description: String,
-    pub order_id: Option<String>,
-    pub customer_id: Option<String>,
+    pub order_id: Option<OrderId>,
+    pub customer_id: Option<CustomerId>,
     pub created_at: i64,
 }
 crate::from_row!(EntryRow {
@@ -97,8 +97,8 @@ const ENTRY_COLUMNS: &str = "id, brand_id, description, order_id, customer_id, c
 #[derive(Debug, Clone)]
 pub struct PostingRow {
     pub id: String,
-    pub entry_id: String,
-    pub account_id: String,
+    pub entry_id: LedgerEntryId,
+    pub account_id: LedgerAccountId,
     pub amount: i64,
     pub currency: String,
 }
@@ -197,7 +197,7 @@ pub async fn find_accounts(conn: &mut Conn, keys: &[AccountKeyRow<'_>]) -> Resul
 /// An account as the balance upsert returns it.
 #[derive(Debug, Clone)]
 pub struct UpsertedAccount {
-    pub id: String,
+    pub id: LedgerAccountId,
     pub brand_id: BrandId,
     pub account_type: String,
     pub currency: String,
@@ -300,7 +300,7 @@ pub const BALANCE_SLOTS: u64 = crate::POSTGRES_MAX_CONNECTIONS as u64;
 pub async fn queue_add_to_slot(
     conn: &mut Conn,
     slot: i64,
-    changes: &[(&str, i64)],
+    changes: &[(&LedgerAccountId, i64)],
     now_ms: i64,
 ) -> Result<()> {
     if changes.is_empty() {
@@ -333,7 +333,7 @@ pub async fn queue_add_to_slot(
 /// Returns the new balance.
 pub async fn add_to_balance(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &LedgerAccountId,
     amount: i64,
     now_ms: i64,
 ) -> Result<Option<i64>> {
@@ -393,7 +393,7 @@ pub async fn insert_entry(
 pub async fn get_account(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &LedgerAccountId,
 ) -> Result<Option<AccountRow>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
@@ -405,7 +405,7 @@ pub struct AccountFilter {
     pub account_type: Option<String>,
     pub currency: Option<String>,
     /// Only this customer's wallets.
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
 }
 
 /// The brand's accounts, newest first.

@@ -2,15 +2,14 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
-use obol_core::BrandId;
-use obol_core::OrderId;
+use obol_core::{BrandId, ConnectorAccountId, CustomerId, OrderId, RefundId, TransactionId};
 
 /// A stored order. JSON columns are text.
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: OrderId,
     pub brand_id: BrandId,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub customer_email: Option<String>,
     pub description: Option<String>,
     pub items: Option<String>,
@@ -25,8 +24,8 @@ pub struct OrderRow {
     pub auto_capture: i64,
     pub setup_mandate: i64,
     pub mandate_id: Option<String>,
-    pub connector_account_id: Option<String>,
-    pub in_flight_transaction_id: Option<String>,
+    pub connector_account_id: Option<ConnectorAccountId>,
+    pub in_flight_transaction_id: Option<TransactionId>,
     pub attempted: i64,
     pub return_url: Option<String>,
     pub callback_url: Option<String>,
@@ -224,7 +223,7 @@ impl crate::sql::FromRow for LockedOrder {
 pub async fn lock_order_and_transactions(
     conn: &mut Conn,
     backend: Backend,
-    transaction_id: &str,
+    transaction_id: &TransactionId,
 ) -> Result<(Option<LockedOrder>, Vec<TransactionRow>)> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS}, (SELECT clearing_days FROM brands WHERE brands.id = orders.brand_id) \
@@ -245,7 +244,7 @@ pub async fn lock_order_and_transactions(
 pub async fn lock_order_of_transaction(
     conn: &mut Conn,
     backend: Backend,
-    transaction_id: &str,
+    transaction_id: &TransactionId,
 ) -> Result<Option<OrderRow>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM transactions WHERE id = $1){}",
@@ -261,7 +260,7 @@ pub async fn lock_order_of_transaction(
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub status: Option<String>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub order_type: Option<String>,
     pub created_gte: Option<i64>,
     pub created_lt: Option<i64>,
@@ -316,17 +315,17 @@ pub async fn reserve_refund(
 /// A stored payment transaction.
 #[derive(Debug, Clone)]
 pub struct TransactionRow {
-    pub id: String,
+    pub id: TransactionId,
     pub brand_id: BrandId,
     pub order_id: OrderId,
-    pub refund_id: Option<String>,
-    pub payment_transaction_id: Option<String>,
+    pub refund_id: Option<RefundId>,
+    pub payment_transaction_id: Option<TransactionId>,
     pub kind: String,
     pub status: String,
     pub amount: i64,
     pub currency: String,
     pub connector: String,
-    pub connector_account_id: String,
+    pub connector_account_id: ConnectorAccountId,
     pub connector_transaction_id: Option<String>,
     pub trigger_source: String,
     pub preauth: i64,
@@ -436,14 +435,17 @@ pub async fn update_transaction(
 pub async fn get_transaction(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &TransactionId,
 ) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
 /// A transaction by id alone, for jobs.
-pub async fn find_transaction(conn: &mut Conn, id: &str) -> Result<Option<TransactionRow>> {
+pub async fn find_transaction(
+    conn: &mut Conn,
+    id: &TransactionId,
+) -> Result<Option<TransactionRow>> {
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
     crate::sql::query_as(sql)
         .bind(id)
@@ -500,10 +502,10 @@ async fn list_of_order<T: crate::sql::FromRow>(
 /// A stored refund.
 #[derive(Debug, Clone)]
 pub struct RefundRow {
-    pub id: String,
+    pub id: RefundId,
     pub brand_id: BrandId,
     pub order_id: OrderId,
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     pub amount: i64,
     pub currency: String,
     pub status: String,
@@ -555,7 +557,7 @@ pub async fn insert_refund(conn: &mut Conn, r: &RefundRow) -> Result<()> {
 /// Settles a pending refund; false if it was no longer pending.
 pub async fn settle_refund(
     conn: &mut Conn,
-    id: &str,
+    id: &RefundId,
     status: &str,
     failure_reason: Option<&str>,
     now_ms: i64,
@@ -575,7 +577,7 @@ pub async fn settle_refund(
 pub async fn get_refund(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &RefundId,
 ) -> Result<Option<RefundRow>> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await
@@ -607,9 +609,10 @@ pub async fn has_refunds(conn: &mut Conn, order_id: &OrderId) -> Result<bool> {
 /// runs it; a process that dies leaves it due again when the lease ends.
 pub mod due {
     use crate::{Conn, Result};
+    use obol_core::{OrderId, TransactionId};
 
     /// Up to `limit` orders due at `now`, soonest first, with their due time.
-    pub async fn orders(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+    pub async fn orders(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(OrderId, i64)>> {
         crate::sql::query_as(
             "SELECT id, due_at FROM orders WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
         )
@@ -622,7 +625,12 @@ pub mod due {
     /// Moves an order's due time from `from` to `to` (`None` ends it):
     /// claims it with `to` a lease, or sets its next time after its step.
     /// False if another process or a change of the order moved it first.
-    pub async fn move_order(conn: &mut Conn, id: &str, from: i64, to: Option<i64>) -> Result<bool> {
+    pub async fn move_order(
+        conn: &mut Conn,
+        id: &OrderId,
+        from: i64,
+        to: Option<i64>,
+    ) -> Result<bool> {
         let result =
             crate::sql::query("UPDATE orders SET due_at = $3 WHERE id = $1 AND due_at = $2")
                 .bind(id)
@@ -634,7 +642,11 @@ pub mod due {
     }
 
     /// Up to `limit` transactions whose sync is due at `now`.
-    pub async fn syncs(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+    pub async fn syncs(
+        conn: &mut Conn,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(TransactionId, i64)>> {
         crate::sql::query_as(
             "SELECT id, sync_at FROM transactions WHERE sync_at <= $1 ORDER BY sync_at, id LIMIT $2",
         )
@@ -646,7 +658,12 @@ pub mod due {
 
     /// Claims a transaction's sync seen due at `seen` until `lease`, counting
     /// the attempt; false if another process or a change got there first.
-    pub async fn claim_sync(conn: &mut Conn, id: &str, seen: i64, lease: i64) -> Result<bool> {
+    pub async fn claim_sync(
+        conn: &mut Conn,
+        id: &TransactionId,
+        seen: i64,
+        lease: i64,
+    ) -> Result<bool> {
         let result = crate::sql::query(
             "UPDATE transactions SET sync_at = $3, sync_attempts = sync_attempts + 1 \
              WHERE id = $1 AND sync_at = $2",
@@ -663,7 +680,7 @@ pub mod due {
     /// moved it meanwhile.
     pub async fn defer_sync(
         conn: &mut Conn,
-        id: &str,
+        id: &TransactionId,
         claimed: i64,
         at: Option<i64>,
     ) -> Result<()> {

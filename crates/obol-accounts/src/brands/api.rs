@@ -3,7 +3,7 @@
 use crate::brands::{self, ApiKey, Brand, CreateApiKey, CreateBrand, CreatedBrand, UpdateBrand};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use obol_core::Role;
+use obol_core::{ApiKeyId, BrandId, Role};
 use obol_kernel::auth::{BrandAuth, Principal};
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
 use obol_kernel::extract::{ApiJson, QueryParams};
@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The brand a caller is confined to (none for the admin), and whether it
 /// may see the webhook secret.
-fn caller_brand(principal: &Principal) -> ApiResult<(Option<&str>, bool)> {
+fn caller_brand(principal: &Principal) -> ApiResult<(Option<&BrandId>, bool)> {
     match principal {
         Principal::Admin => Ok((None, true)),
         Principal::Secret { brand_id, role, .. } => Ok((Some(brand_id), *role == Role::Owner)),
@@ -53,7 +53,7 @@ async fn create_brand(
 async fn get_brand(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<BrandId>,
 ) -> ApiResult<Json<Brand>> {
     let (own, show_secret) = caller_brand(&principal)?;
     let row = brands::get(&state, &id, own).await?;
@@ -68,7 +68,7 @@ async fn get_brand(
 async fn update_brand(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    Path(id): Path<BrandId>,
     ApiJson(input): ApiJson<UpdateBrand>,
 ) -> ApiResult<Json<Brand>> {
     let (own, show_secret) = caller_brand(&principal)?;
@@ -113,7 +113,7 @@ async fn list_api_keys(
 async fn revoke_api_key(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
 ) -> ApiResult<Json<ApiKey>> {
     Ok(Json(brands::revoke_key(&state, &auth.brand_id, &id).await?))
 }

@@ -1,6 +1,6 @@
 //! Brands (tenants) and their API keys: creation, settings, views.
 
-use obol_core::BrandId;
+use obol_core::{ApiKeyId, BrandId};
 pub(crate) mod api;
 
 use crate::error::{Error, Result};
@@ -163,7 +163,7 @@ pub async fn insert_key(
     let prefix = if kind == "publishable" { "pk" } else { "sk" };
     let secret = format!("{prefix}_{}", obol_core::id::random_token(40));
     let row = ApiKeyRow {
-        id: obol_core::new_id("key"),
+        id: ApiKeyId::new(),
         brand_id: brand_id.to_owned(),
         name: name.to_owned(),
         kind: kind.to_owned(),
@@ -225,7 +225,7 @@ pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Res
         updated_at: now.as_ms(),
     };
     if let Some(parent) = &input.parent_brand_id {
-        obol_store::brands::get(tx, parent)
+        obol_store::brands::get(tx, &BrandId::from(parent.as_str()))
             .await?
             .ok_or_else(|| Error::NotFound {
                 what: "brand",
@@ -252,7 +252,11 @@ pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Res
 }
 
 /// Loads a brand the caller may see: the admin any, a brand only itself.
-pub async fn get(state: &AppState, id: &str, caller_brand: Option<&str>) -> Result<BrandRow> {
+pub async fn get(
+    state: &AppState,
+    id: &BrandId,
+    caller_brand: Option<&BrandId>,
+) -> Result<BrandRow> {
     if caller_brand.is_some_and(|own| own != id) {
         return Err(Error::not_found("brand", id));
     }
@@ -265,8 +269,8 @@ pub async fn get(state: &AppState, id: &str, caller_brand: Option<&str>) -> Resu
 /// Applies a settings PATCH.
 pub async fn update(
     state: &AppState,
-    id: &str,
-    caller_brand: Option<&str>,
+    id: &BrandId,
+    caller_brand: Option<&BrandId>,
     input: UpdateBrand,
 ) -> Result<BrandRow> {
     if caller_brand.is_some_and(|own| own != id) {
@@ -368,7 +372,7 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn from_row(row: ApiKeyRow, secret: Option<String>) -> ApiKey {
         ApiKey {
-            id: row.id,
+            id: row.id.into_string(),
             object: "api_key",
             name: row.name,
             kind: row.kind,
@@ -424,9 +428,11 @@ pub async fn list_keys(
         &mut conn,
         &request.page,
         async |conn, after| {
-            Ok(obol_store::api_keys::get(conn, brand_id, after)
-                .await?
-                .is_some())
+            Ok(
+                obol_store::api_keys::get(conn, brand_id, &ApiKeyId::from(after))
+                    .await?
+                    .is_some(),
+            )
         },
         async |conn, page| obol_store::api_keys::list(conn, brand_id, page).await,
     )
@@ -434,7 +440,7 @@ pub async fn list_keys(
     Ok(List::mapped(rows, |row| ApiKey::from_row(row, None)))
 }
 
-pub async fn revoke_key(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ApiKey> {
+pub async fn revoke_key(state: &AppState, brand_id: &BrandId, id: &ApiKeyId) -> Result<ApiKey> {
     let mut tx = state.db.begin().await?;
     obol_store::api_keys::get(&mut tx, brand_id, id)
         .await?

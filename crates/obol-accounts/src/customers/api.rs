@@ -3,7 +3,7 @@
 use crate::customers::{self, CreateCustomer, Customer, CustomerFilter, UpdateCustomer};
 use axum::Json;
 use axum::extract::{Path, State};
-use obol_core::validate;
+use obol_core::{CustomerId, validate};
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiResult, ErrorBody};
 use obol_kernel::extract::{ApiJson, QueryParams};
@@ -65,16 +65,9 @@ async fn list_customers(
 async fn get_customer(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<CustomerId>,
 ) -> ApiResult<Json<Customer>> {
-    Ok(Json(
-        customers::get(
-            &state,
-            &auth.brand_id,
-            &obol_core::CustomerId::from(id.as_str()),
-        )
-        .await?,
-    ))
+    Ok(Json(customers::get(&state, &auth.brand_id, &id).await?))
 }
 
 /// Changes a customer.
@@ -85,17 +78,11 @@ async fn get_customer(
 async fn update_customer(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<CustomerId>,
     ApiJson(input): ApiJson<UpdateCustomer>,
 ) -> ApiResult<Json<Customer>> {
     Ok(Json(
-        customers::update(
-            &state,
-            &auth.brand_id,
-            &obol_core::CustomerId::from(id.as_str()),
-            input,
-        )
-        .await?,
+        customers::update(&state, &auth.brand_id, &id, input).await?,
     ))
 }
 
@@ -107,14 +94,7 @@ async fn update_customer(
 async fn delete_customer(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<CustomerId>,
 ) -> ApiResult<Json<Customer>> {
-    Ok(Json(
-        customers::delete(
-            &state,
-            &auth.brand_id,
-            &obol_core::CustomerId::from(id.as_str()),
-        )
-        .await?,
-    ))
+    Ok(Json(customers::delete(&state, &auth.brand_id, &id).await?))
 }

@@ -144,14 +144,14 @@ async fn commit_with_event(
     row: CustomerRow,
     now: Timestamp,
 ) -> Result<Customer> {
+    let customer_id = row.id.clone();
     let customer = Customer::try_from(row)?;
-    let customer_id = Some(customer.id.as_str());
     events::record(
         &mut tx,
         brand_id,
         event_type,
-        &customer.id,
-        customer_id,
+        &customer_id,
+        Some(&customer_id),
         &customer,
         now,
     )
@@ -168,7 +168,7 @@ pub async fn create(
 ) -> Result<Customer> {
     let now = state.now();
     let row = CustomerRow {
-        id: obol_core::CustomerId::from(obol_core::new_id("cus")),
+        id: CustomerId::new(),
         brand_id: brand_id.to_owned(),
         email: validate::email("email", &input.email)?,
         name: input.name.as_deref().map(name).transpose()?,
@@ -259,16 +259,11 @@ async fn load_live(
     state: &AppState,
     tx: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &CustomerId,
 ) -> Result<CustomerRow> {
-    let row = obol_store::customers::get_for_update(
-        tx,
-        state.db.backend,
-        brand_id,
-        &obol_core::CustomerId::from(id),
-    )
-    .await?
-    .ok_or_else(|| Error::not_found("customer", id))?;
+    let row = obol_store::customers::get_for_update(tx, state.db.backend, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", id))?;
     if row.deleted_at.is_some() {
         return Err(Error::invalid_state(format!("customer {id} is deleted")));
     }

@@ -6,6 +6,7 @@ use crate::ledger::{
 };
 use axum::Json;
 use axum::extract::{Path, State};
+use obol_core::{CustomerId, LedgerAccountId, LedgerEntryId, OrderId};
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
 use obol_kernel::extract::QueryParams;
@@ -71,7 +72,7 @@ async fn list_accounts(
                 .as_deref()
                 .map(currency)
                 .transpose()?,
-            customer_id: query.take("customer_id")?,
+            customer_id: query.take("customer_id")?.map(CustomerId::from),
         })
     })?;
     Ok(Json(
@@ -87,7 +88,7 @@ async fn list_accounts(
 async fn get_account(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<LedgerAccountId>,
 ) -> ApiResult<Json<LedgerAccount>> {
     Ok(Json(
         ledger::get_account(&state, &auth.brand_id, &id).await?,
@@ -110,8 +111,8 @@ async fn list_entries(
 ) -> ApiResult<Json<List<LedgerEntry>>> {
     let request = query.list(|query| {
         Ok(EntryFilter {
-            account_id: query.take("account_id")?,
-            order_id: query.take("order_id")?,
+            account_id: query.take("account_id")?.map(LedgerAccountId::from),
+            order_id: query.take("order_id")?.map(OrderId::from),
         })
     })?;
     Ok(Json(
@@ -127,7 +128,7 @@ async fn list_entries(
 async fn get_entry(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<LedgerEntryId>,
 ) -> ApiResult<Json<LedgerEntry>> {
     Ok(Json(ledger::get_entry(&state, &auth.brand_id, &id).await?))
 }

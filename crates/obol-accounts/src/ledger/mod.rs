@@ -7,8 +7,7 @@
 
 use crate::customers;
 use crate::error::{Error, Result};
-use obol_core::BrandId;
-use obol_core::OrderId;
+use obol_core::{BrandId, CustomerId, LedgerAccountId, LedgerEntryId, OrderId};
 use obol_core::{Currency, Timestamp};
 use obol_kernel::cache::{AccountName, Caches};
 use obol_kernel::list::{self, List, ListRequest};
@@ -126,7 +125,7 @@ pub struct NewEntry {
     pub brand_id: BrandId,
     pub description: String,
     pub order_id: Option<OrderId>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub postings: Vec<(AccountKey, i64)>,
 }
 
@@ -152,9 +151,9 @@ pub async fn post(
     caches: &Caches,
     entry: NewEntry,
     now: Timestamp,
-) -> Result<String> {
+) -> Result<LedgerEntryId> {
     let legs = checked_legs(&entry)?;
-    let entry_id = obol_core::new_id("lje");
+    let entry_id = LedgerEntryId::new();
     let debits_wallet = legs
         .iter()
         .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
@@ -162,7 +161,7 @@ pub async fn post(
         id: entry_id.clone(),
         brand_id: entry.brand_id.clone(),
         description: entry.description.clone(),
-        order_id: entry.order_id.clone().map(OrderId::into_string),
+        order_id: entry.order_id.clone(),
         customer_id: entry.customer_id.clone(),
         created_at: now.as_ms(),
     };
@@ -182,7 +181,7 @@ pub async fn post(
         return Ok(entry_id);
     }
     let changes = net_changes(&legs)?;
-    let known: Option<Vec<(&AccountKey, String)>> = changes
+    let known: Option<Vec<(&AccountKey, LedgerAccountId)>> = changes
         .iter()
         .map(|(key, _)| caches.account(&key.name()).map(|id| (*key, id)))
         .collect();
@@ -192,8 +191,7 @@ pub async fn post(
         // it commits. Where the connection has a balance slot, shared
         // accounts change in it, not on the row every payment would wait for.
         Some(ids) => {
-            let postings =
-                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
+            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key).cloned())?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
             let slot = conn.balance_slot();
             let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes.iter().partition(|(key, _)| {
@@ -206,7 +204,7 @@ pub async fn post(
                 .collect();
             obol_store::ledger::queue_add_balances(conn, &rows, now.as_ms()).await?;
             if let Some(slot) = slot {
-                let slotted: Vec<(&str, i64)> = in_slots
+                let slotted: Vec<(&LedgerAccountId, i64)> = in_slots
                     .iter()
                     .filter_map(|(key, change)| id_of(&ids, key).map(|id| (id, *change)))
                     .collect();
@@ -215,31 +213,33 @@ pub async fn post(
         }
         None => {
             let ids = upsert_balances(conn, caches, &changes, entry.order_id.as_ref(), now).await?;
-            let postings =
-                postings_for(&entry_id, &legs, |key| id_of(&ids, key).map(str::to_owned))?;
+            let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key).cloned())?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
         }
     }
     Ok(entry_id)
 }
 
-fn id_of<'a>(ids: &'a [(&AccountKey, String)], key: &AccountKey) -> Option<&'a str> {
+fn id_of<'a>(
+    ids: &'a [(&AccountKey, LedgerAccountId)],
+    key: &AccountKey,
+) -> Option<&'a LedgerAccountId> {
     ids.iter()
         .find(|(named, _)| *named == key)
-        .map(|(_, id)| id.as_str())
+        .map(|(_, id)| id)
 }
 
 /// One posting per leg, on the account `account_id` finds for its key.
 fn postings_for(
-    entry_id: &str,
+    entry_id: &LedgerEntryId,
     legs: &[(&AccountKey, i64)],
-    account_id: impl Fn(&AccountKey) -> Option<String>,
+    account_id: impl Fn(&AccountKey) -> Option<LedgerAccountId>,
 ) -> Result<Vec<PostingRow>> {
     legs.iter()
         .map(|(key, amount)| {
             Ok(PostingRow {
                 id: obol_core::new_id("ljp"),
-                entry_id: entry_id.to_owned(),
+                entry_id: entry_id.clone(),
                 account_id: account_id(key)
                     .ok_or_else(|| Error::internal("ledger account missing after creation"))?,
                 amount: *amount,
@@ -276,7 +276,7 @@ async fn upsert_balances<'a>(
     changes: &[(&'a AccountKey, i64)],
     order_id: Option<&OrderId>,
     now: Timestamp,
-) -> Result<Vec<(&'a AccountKey, String)>> {
+) -> Result<Vec<(&'a AccountKey, LedgerAccountId)>> {
     let rows: Vec<_> = changes
         .iter()
         .map(|(key, change)| (key.as_row(), *change))
@@ -378,9 +378,12 @@ async fn apply_balances(
     order_id: Option<&OrderId>,
     now: Timestamp,
 ) -> Result<()> {
-    let mut changes: Vec<(&str, i64)> = Vec::with_capacity(postings.len());
+    let mut changes: Vec<(&LedgerAccountId, i64)> = Vec::with_capacity(postings.len());
     for posting in postings {
-        match changes.iter_mut().find(|(id, _)| *id == posting.account_id) {
+        match changes
+            .iter_mut()
+            .find(|(id, _)| **id == posting.account_id)
+        {
             Some((_, sum)) => {
                 *sum = sum
                     .checked_add(posting.amount)
@@ -399,7 +402,7 @@ async fn apply_balances(
         };
         if cfg!(debug_assertions) {
             let is_wallet = accounts.iter().any(|account| {
-                account.id == account_id
+                account.id == *account_id
                     && account.account_type == AccountType::CustomerWallet.as_str()
             });
             debug_assert!(
@@ -420,13 +423,19 @@ pub async fn balance(state: &AppState, brand_id: &BrandId) -> Result<Balance> {
 
 /// Whether `id` names a ledger account of the brand.
 async fn account_exists(conn: &mut Conn, brand_id: &BrandId, id: &str) -> obol_store::Result<bool> {
-    Ok(obol_store::ledger::get_account(conn, brand_id, id)
-        .await?
-        .is_some())
+    Ok(
+        obol_store::ledger::get_account(conn, brand_id, &LedgerAccountId::from(id))
+            .await?
+            .is_some(),
+    )
 }
 
 /// One of the brand's ledger accounts.
-pub async fn get_account(state: &AppState, brand_id: &BrandId, id: &str) -> Result<LedgerAccount> {
+pub async fn get_account(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &LedgerAccountId,
+) -> Result<LedgerAccount> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::ledger::get_account(&mut conn, brand_id, id)
         .await?
@@ -454,7 +463,11 @@ pub async fn list_accounts(
 }
 
 /// One ledger entry the brand sees, as `entries_seen_by` shows it.
-pub async fn get_entry(state: &AppState, brand_id: &BrandId, id: &str) -> Result<LedgerEntry> {
+pub async fn get_entry(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &LedgerEntryId,
+) -> Result<LedgerEntry> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::ledger::get_entry_seen_by(&mut conn, brand_id, id)
         .await?
@@ -503,7 +516,9 @@ pub async fn list_entries(
         &mut conn,
         &page,
         async |conn, after| {
-            let entry = obol_store::ledger::get_entry_seen_by(conn, brand_id, after).await?;
+            let entry =
+                obol_store::ledger::get_entry_seen_by(conn, brand_id, &LedgerEntryId::from(after))
+                    .await?;
             Ok(entry.is_some())
         },
         async |conn, page| {

@@ -3,8 +3,8 @@
 
 use super::AccountType;
 use crate::error::{Error, Result};
-use obol_core::BrandId;
 use obol_core::Timestamp;
+use obol_core::{BrandId, CustomerId, OrderId};
 use obol_store::Conn;
 use obol_store::ledger::{AccountRow, EntryRow, PostingRow};
 use serde::Serialize;
@@ -36,7 +36,7 @@ impl From<AccountRow> for LedgerAccount {
             None
         };
         LedgerAccount {
-            id: row.id,
+            id: row.id.into_string(),
             object: "ledger_account",
             account_type: row.account_type,
             currency: row.currency,
@@ -82,17 +82,17 @@ impl LedgerEntry {
             .iter()
             .filter(|posting| posting.entry_id == row.id)
             .map(|posting| LedgerPosting {
-                account_id: posting.account_id.clone(),
+                account_id: posting.account_id.to_string(),
                 amount: posting.amount,
                 currency: posting.currency.clone(),
             })
             .collect();
         LedgerEntry {
-            id: row.id,
+            id: row.id.into_string(),
             object: "ledger_entry",
             description: row.description,
-            order_id: row.order_id,
-            customer_id: row.customer_id,
+            order_id: row.order_id.map(OrderId::into_string),
+            customer_id: row.customer_id.map(CustomerId::into_string),
             created_at: Timestamp::from_ms(row.created_at),
             postings,
         }

@@ -8,6 +8,7 @@ use crate::list::List;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
+use obol_core::{CustomerId, EventId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -32,7 +33,7 @@ async fn list_events(
         Ok(EventFilter {
             event_type: query.take("type")?,
             object_id: query.take("object_id")?,
-            customer_id: query.take("customer_id")?,
+            customer_id: query.take("customer_id")?.map(CustomerId::from),
         })
     })?;
     Ok(Json(events::list(&state, &auth.brand_id, request).await?))
@@ -46,7 +47,7 @@ async fn list_events(
 async fn get_event(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<Event>> {
     Ok(Json(events::get(&state, &auth.brand_id, &id).await?))
 }

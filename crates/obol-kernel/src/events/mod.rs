@@ -1,6 +1,6 @@
 //! Events: written to the outbox in the same transaction as their change.
 
-use obol_core::BrandId;
+use obol_core::{BrandId, CustomerId, EventId};
 pub(crate) mod api;
 
 pub use api::routes;
@@ -22,17 +22,17 @@ pub fn pending(
     brand_id: &BrandId,
     event_type: &str,
     object_id: &str,
-    customer_id: Option<&str>,
+    customer_id: Option<&CustomerId>,
     object: &impl Serialize,
     now: Timestamp,
 ) -> EventRow {
     EventRow {
-        id: obol_core::new_id("evt"),
+        id: EventId::new(),
         brand_id: brand_id.to_owned(),
         sequence: None,
         event_type: event_type.to_owned(),
         object_id: object_id.to_owned(),
-        customer_id: customer_id.map(str::to_owned),
+        customer_id: customer_id.cloned(),
         data: json!({ "object": object }).to_string(),
         created_at: now.as_ms(),
     }
@@ -49,7 +49,7 @@ pub async fn record(
     brand_id: &BrandId,
     event_type: &str,
     object_id: &str,
-    customer_id: Option<&str>,
+    customer_id: Option<&CustomerId>,
     object: &impl Serialize,
     now: Timestamp,
 ) -> Result<EventRow, ApiError> {
@@ -90,7 +90,7 @@ pub async fn list(
         "customer_id",
         async |conn, id| {
             Ok(
-                obol_store::customers::get(conn, brand_id, &obol_core::CustomerId::from(id))
+                obol_store::customers::get(conn, brand_id, &CustomerId::from(id))
                     .await?
                     .is_some(),
             )
@@ -101,7 +101,7 @@ pub async fn list(
         &mut conn,
         &page,
         async |conn, after| {
-            let event = obol_store::events::get(conn, brand_id, after).await?;
+            let event = obol_store::events::get(conn, brand_id, &EventId::from(after)).await?;
             Ok(event.and_then(|event| event.sequence))
         },
         async |conn, after_sequence| {
@@ -113,7 +113,7 @@ pub async fn list(
 }
 
 /// One of the brand's events.
-pub async fn get(state: &AppState, brand_id: &BrandId, id: &str) -> ApiResult<Event> {
+pub async fn get(state: &AppState, brand_id: &BrandId, id: &EventId) -> ApiResult<Event> {
     sequence(state, brand_id).await?;
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::events::get(&mut conn, brand_id, id)
@@ -145,7 +145,7 @@ impl TryFrom<EventRow> for Event {
     fn try_from(row: EventRow) -> Result<Self, ApiError> {
         let data = serde_json::from_str(&row.data).map_err(ApiError::internal)?;
         Ok(Event {
-            id: row.id,
+            id: row.id.into_string(),
             object: "event",
             event_type: row.event_type,
             sequence: row

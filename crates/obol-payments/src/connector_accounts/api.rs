@@ -5,7 +5,7 @@ use crate::connector_accounts::{
 };
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use obol_core::Currency;
+use obol_core::{ConnectorAccountId, Currency};
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
 use obol_kernel::extract::{ApiJson, QueryParams};
@@ -65,7 +65,7 @@ async fn list_connector_accounts(
 async fn get_connector_account(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<ConnectorAccountId>,
 ) -> ApiResult<Json<ConnectorAccount>> {
     Ok(Json(
         connector_accounts::find(&state, &auth.brand_id, &id).await?,
@@ -81,7 +81,7 @@ async fn get_connector_account(
 async fn update_connector_account(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<ConnectorAccountId>,
     ApiJson(input): ApiJson<UpdateConnectorAccount>,
 ) -> ApiResult<Json<ConnectorAccount>> {
     Ok(Json(
@@ -98,7 +98,7 @@ async fn update_connector_account(
 async fn disable_connector_account(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<ConnectorAccountId>,
 ) -> ApiResult<Json<ConnectorAccount>> {
     Ok(Json(
         connector_accounts::disable(&state, &auth.brand_id, &id).await?,

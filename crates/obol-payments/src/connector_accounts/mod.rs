@@ -2,7 +2,7 @@
 //! credentials; the service behind `/v1/connector_accounts`. Routing of
 //! payments and the `/v1/payment_methods` listing are in `routing`.
 
-use obol_core::BrandId;
+use obol_core::{BrandId, ConnectorAccountId};
 pub(crate) mod api;
 mod routing;
 
@@ -65,7 +65,7 @@ impl TryFrom<&ConnectorAccountRow> for ConnectorAccount {
 
     fn try_from(row: &ConnectorAccountRow) -> Result<Self> {
         Ok(ConnectorAccount {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             object: "connector_account",
             connector: row.connector.clone(),
             label: row.label.clone(),
@@ -278,7 +278,7 @@ fn new_row(
     let capabilities = connector(state, &input.connector)?.capabilities();
     let webhook_secret = obol_accounts::brands::new_webhook_secret();
     let row = ConnectorAccountRow {
-        id: obol_core::new_id("cna"),
+        id: ConnectorAccountId::new(),
         brand_id: brand_id.to_owned(),
         connector: input.connector.clone(),
         label: input.label.as_deref().map(label).transpose()?,
@@ -353,7 +353,11 @@ pub async fn create_in(
 }
 
 /// An account of the brand (disabled ones too), or not found.
-pub async fn find(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ConnectorAccount> {
+pub async fn find(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &ConnectorAccountId,
+) -> Result<ConnectorAccount> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::connector_accounts::get(&mut conn, brand_id, id)
         .await?
@@ -372,9 +376,13 @@ pub async fn list(
         &mut conn,
         page,
         async |conn, after| {
-            Ok(obol_store::connector_accounts::get(conn, brand_id, after)
-                .await?
-                .is_some())
+            Ok(obol_store::connector_accounts::get(
+                conn,
+                brand_id,
+                &ConnectorAccountId::from(after),
+            )
+            .await?
+            .is_some())
         },
         async |conn, page| obol_store::connector_accounts::list(conn, brand_id, page).await,
     )
@@ -387,7 +395,7 @@ async fn load(
     state: &AppState,
     tx: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &ConnectorAccountId,
 ) -> Result<ConnectorAccountRow> {
     obol_store::connector_accounts::get_for_update(tx, state.db.backend, brand_id, id)
         .await?
@@ -418,7 +426,7 @@ async fn save(
 pub async fn update(
     state: &AppState,
     brand_id: &BrandId,
-    id: &str,
+    id: &ConnectorAccountId,
     input: UpdateConnectorAccount,
 ) -> Result<ConnectorAccount> {
     let new_label = input
@@ -473,7 +481,11 @@ pub async fn update(
 
 /// Disables an account for new payments; its existing payments still use
 /// it. Disabling a disabled account changes nothing and records no event.
-pub async fn disable(state: &AppState, brand_id: &BrandId, id: &str) -> Result<ConnectorAccount> {
+pub async fn disable(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &ConnectorAccountId,
+) -> Result<ConnectorAccount> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = load(state, &mut tx, brand_id, id).await?;

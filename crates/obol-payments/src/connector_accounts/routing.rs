@@ -4,8 +4,8 @@
 use super::{ENABLED, PAYMENT_METHODS, currencies_of, methods_of};
 use crate::error::{Error, Result};
 use obol_connectors::{AccountContext, Connector};
-use obol_core::BrandId;
 use obol_core::Currency;
+use obol_core::{BrandId, ConnectorAccountId, CustomerId};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::connector_accounts::ConnectorAccountRow;
@@ -37,13 +37,11 @@ pub async fn payment_methods_for(
     let mut conn = state.db.pool.acquire().await?;
     let wallet = match customer_id {
         None => false,
-        Some(id) => {
-            obol_store::customers::get(&mut conn, brand_id, &obol_core::CustomerId::from(id))
-                .await?
-                .ok_or_else(|| Error::not_found("customer", id).with_param("customer_id"))?
-                .deleted_at
-                .is_none()
-        }
+        Some(id) => obol_store::customers::get(&mut conn, brand_id, &CustomerId::from(id))
+            .await?
+            .ok_or_else(|| Error::not_found("customer", id).with_param("customer_id"))?
+            .deleted_at
+            .is_none(),
     };
     let enabled = obol_store::connector_accounts::enabled(&mut conn, brand_id).await?;
     let mut methods = Vec::new();
@@ -51,7 +49,7 @@ pub async fn payment_methods_for(
         let mut accounts = Vec::new();
         for row in &enabled {
             if takes(row, method, currency)? {
-                accounts.push(row.id.clone());
+                accounts.push(row.id.to_string());
             }
         }
         if !accounts.is_empty() {
@@ -88,7 +86,7 @@ pub async fn route(
     brand_id: &BrandId,
     method: &str,
     currency: Currency,
-    explicit: Option<&str>,
+    explicit: Option<&ConnectorAccountId>,
     enabled: Option<Vec<ConnectorAccountRow>>,
 ) -> Result<ConnectorAccountRow> {
     if let Some(id) = explicit {
@@ -134,7 +132,7 @@ fn no_connector(message: String) -> Error {
 pub async fn get(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &ConnectorAccountId,
 ) -> Result<Option<ConnectorAccountRow>> {
     Ok(obol_store::connector_accounts::get(conn, brand_id, id).await?)
 }

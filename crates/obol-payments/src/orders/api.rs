@@ -9,8 +9,8 @@ use crate::orders::{
 };
 use axum::Json;
 use axum::extract::{Path, State};
-use obol_core::OrderId;
 use obol_core::Timestamp;
+use obol_core::{CustomerId, OrderId, RefundId, TransactionId};
 use obol_kernel::auth::{BrandAuth, OrderCaller, constant_time_eq};
 use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
 use obol_kernel::extract::{ApiJson, QueryParams};
@@ -111,7 +111,7 @@ async fn list_orders(
     let request = query.list(|query| {
         Ok(OrderFilter {
             status: query.take("status")?,
-            customer_id: query.take("customer_id")?,
+            customer_id: query.take("customer_id")?.map(CustomerId::from),
             order_type: query.take("type")?,
             created_gte: time_param(query, "created[gte]")?,
             created_lt: time_param(query, "created[lt]")?,
@@ -319,7 +319,7 @@ async fn list_transactions(
 async fn get_transaction(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<TransactionId>,
 ) -> ApiResult<Json<Transaction>> {
     Ok(Json(views::transaction(&state, &auth.brand_id, &id).await?))
 }
@@ -359,7 +359,7 @@ async fn list_refunds(
 async fn get_refund(
     State(state): State<AppState>,
     auth: BrandAuth,
-    Path(id): Path<String>,
+    Path(id): Path<RefundId>,
 ) -> ApiResult<Json<Refund>> {
     Ok(Json(views::refund(&state, &auth.brand_id, &id).await?))
 }

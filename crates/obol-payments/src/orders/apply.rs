@@ -10,7 +10,7 @@ use obol_core::order::{
     self as machine, Amounts, CallResult, OrderStatus, TransactionKind, TransactionStatus,
 };
 use obol_core::time::DAY_MS;
-use obol_core::{Currency, Timestamp};
+use obol_core::{Currency, Timestamp, TransactionId};
 use obol_kernel::events;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -30,7 +30,11 @@ pub struct Applied {
 }
 
 /// Applies `report` to transaction `transaction_id` if it is still open.
-pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Result<Applied> {
+pub async fn apply(
+    state: &AppState,
+    transaction_id: &TransactionId,
+    report: Report,
+) -> Result<Applied> {
     if state.failpoint_once("fail_step_3") {
         // Test hook: the connector moved money, and step 3 fails.
         return Err(Error::internal("failpoint fail_step_3"));
@@ -65,7 +69,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Re
         // Final already, or nothing new: a late or repeated report changes nothing.
         if from.is_final() && to.is_final() && from != to {
             tracing::warn!(
-                transaction_id,
+                transaction_id = transaction_id.as_str(),
                 reported = to.as_str(),
                 kept = from.as_str(),
                 "conflicting late report ignored"
@@ -132,7 +136,7 @@ pub async fn apply(state: &AppState, transaction_id: &str, report: Report) -> Re
     })
 }
 
-async fn reload(state: &AppState, transaction_id: &str) -> Result<Applied> {
+async fn reload(state: &AppState, transaction_id: &TransactionId) -> Result<Applied> {
     let mut conn = state.db.pool.acquire().await?;
     let transaction = obol_store::orders::find_transaction(&mut conn, transaction_id)
         .await?
@@ -412,7 +416,7 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
                 &order.brand_id,
                 "transaction.failed",
                 &payment.id,
-                order.customer_id.as_deref(),
+                order.customer_id.as_ref(),
                 &view,
                 now,
             )
@@ -449,7 +453,7 @@ pub(crate) fn clearing_account(
         brand_id: order.brand_id.clone(),
         account_type: AccountType::ProcessorClearing,
         currency,
-        owner_id: Some(txn.connector_account_id.clone()),
+        owner_id: Some(txn.connector_account_id.to_string()),
     }
 }
 
@@ -490,7 +494,7 @@ async fn write_events(
     previous_status: &str,
     now: Timestamp,
 ) -> Result<Option<views::Order>> {
-    let customer = order.customer_id.as_deref();
+    let customer = order.customer_id.as_ref();
     let mut written = Vec::with_capacity(2);
     if let status @ ("succeeded" | "failed") = txn.status.as_str() {
         let view = super::views::Transaction::try_from(txn)?;

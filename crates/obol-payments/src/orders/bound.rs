@@ -12,7 +12,7 @@ use super::payment;
 use super::views::{Order, Refund};
 use crate::error::{Error, Result};
 use obol_core::order::TransactionStatus;
-use obol_core::{BrandId, OrderId};
+use obol_core::{BrandId, OrderId, TransactionId};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -114,7 +114,9 @@ pub(crate) async fn transaction_as_it_stands(
     let Some(id) = bound_id(&mut conn, key, BoundObject::Transaction).await? else {
         return Ok(None);
     };
-    let Some(txn) = obol_store::orders::get_transaction(&mut conn, brand_id, &id).await? else {
+    let Some(txn) =
+        obol_store::orders::get_transaction(&mut conn, brand_id, &TransactionId::from(id)).await?
+    else {
         return Ok(None);
     };
     drop(conn);
@@ -167,7 +169,7 @@ pub(crate) async fn answer_refund(
 ) -> Result<Refund> {
     let refund_id = txn
         .refund_id
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| Error::internal(format!("transaction {} is no refund", txn.id)))?;
     let mut conn = state.db.pool.acquire().await?;
     let refund = obol_store::orders::get_refund(&mut conn, brand_id, refund_id)

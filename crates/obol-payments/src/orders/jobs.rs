@@ -8,10 +8,10 @@
 use super::apply::{self, brand_account};
 use crate::error::{Error, Result};
 use obol_accounts::ledger::{self, AccountKey, AccountType, NewEntry};
-use obol_core::OrderId;
 use obol_core::Timestamp;
 use obol_core::order::{OrderCommand, OrderStatus, TransactionStatus};
 use obol_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+use obol_core::{OrderId, TransactionId};
 use obol_kernel::events;
 use obol_kernel::jobs::DueWork;
 use obol_kernel::state::AppState;
@@ -249,7 +249,7 @@ async fn expire(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, 
         &order.brand_id,
         "order.expired",
         &order.id,
-        order.customer_id.as_deref(),
+        order.customer_id.as_ref(),
         &view,
         now,
     )
@@ -319,7 +319,7 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
             &order.brand_id,
             "order.completed",
             &order.id,
-            order.customer_id.as_deref(),
+            order.customer_id.as_ref(),
             &view,
             now,
         )
@@ -371,7 +371,10 @@ async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> Result<N
 
 /// Asks the connector about an open transaction; tried again on the sync
 /// backoff until settled, and reported as unresolved after 7 days.
-async fn sync(state: &AppState, transaction_id: &str) -> Result<Option<Timestamp>, NotDone> {
+async fn sync(
+    state: &AppState,
+    transaction_id: &TransactionId,
+) -> Result<Option<Timestamp>, NotDone> {
     let mut conn = state.db.pool.acquire().await?;
     let Some(txn) = obol_store::orders::find_transaction(&mut conn, transaction_id).await? else {
         return Ok(None);

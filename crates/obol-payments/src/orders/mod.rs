@@ -1,6 +1,6 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
-use obol_core::{BrandId, OrderId};
+use obol_core::{BrandId, ConnectorAccountId, CustomerId, OrderId};
 pub(crate) mod api;
 pub mod apply;
 pub(crate) mod bound;
@@ -268,7 +268,11 @@ async fn build(
             brand_id,
             method_type,
             currency,
-            input.connector_account_id.as_deref(),
+            input
+                .connector_account_id
+                .clone()
+                .map(ConnectorAccountId::from)
+                .as_ref(),
             None,
         )
         .await?;
@@ -276,7 +280,7 @@ async fn build(
     Ok(OrderRow {
         id: OrderId::new(),
         brand_id: brand_id.to_owned(),
-        customer_id: input.customer_id.clone(),
+        customer_id: input.customer_id.clone().map(CustomerId::from),
         customer_email,
         description: input
             .description
@@ -350,7 +354,7 @@ pub async fn create(
         brand_id,
         "order.created",
         &row.id,
-        row.customer_id.as_deref(),
+        row.customer_id.as_ref(),
         &order,
         now,
     )
@@ -569,7 +573,7 @@ pub async fn update(
         brand_id,
         "order.updated",
         &row.id,
-        row.customer_id.as_deref(),
+        row.customer_id.as_ref(),
         &order,
         now,
     )

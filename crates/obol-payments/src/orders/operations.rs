@@ -172,7 +172,7 @@ async fn cancel_unpaid(
         &order.brand_id,
         "order.canceled",
         &order.id,
-        order.customer_id.as_deref(),
+        order.customer_id.as_ref(),
         &view,
         now,
     )
@@ -335,7 +335,7 @@ pub(crate) async fn resend_follow_up(
     txn: &TransactionRow,
 ) -> Result<TransactionRow> {
     let mut conn = state.db.pool.acquire().await?;
-    let payment = match txn.payment_transaction_id.as_deref() {
+    let payment = match txn.payment_transaction_id.as_ref() {
         Some(id) => obol_store::orders::find_transaction(&mut conn, id).await?,
         None => None,
     }

@@ -11,9 +11,8 @@ use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
     Operation, Outcome, SyncRequest,
 };
-use obol_core::BrandId;
-use obol_core::OrderId;
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
+use obol_core::{BrandId, ConnectorAccountId, OrderId, RefundId, TransactionId};
 use obol_core::{Currency, Money, Timestamp};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -140,8 +139,8 @@ pub(crate) struct Intent<'a> {
     /// The card as the transaction shows it (payments only).
     pub payment_method: Option<Value>,
     /// The payment a follow-up acts on.
-    pub payment_transaction_id: Option<String>,
-    pub refund_id: Option<String>,
+    pub payment_transaction_id: Option<TransactionId>,
+    pub refund_id: Option<RefundId>,
 }
 
 /// Step 1: records a `pending` transaction and its sync job, and claims the
@@ -170,7 +169,7 @@ pub(crate) async fn record_intent(
     }];
     let first_sync = now.plus_ms(state.call_window_ms());
     let txn = TransactionRow {
-        id: obol_core::new_id("txn"),
+        id: TransactionId::new(),
         brand_id: order.brand_id.clone(),
         order_id: order.id.clone(),
         refund_id,
@@ -342,7 +341,11 @@ pub async fn confirm(
         brand_id,
         method_type,
         currency,
-        input.connector_account_id.as_deref(),
+        input
+            .connector_account_id
+            .clone()
+            .map(ConnectorAccountId::from)
+            .as_ref(),
         Some(routes),
     )
     .await?;
@@ -394,7 +397,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
-        order_id: txn.order_id.to_string(),
+        order_id: txn.order_id.clone(),
         amount: Money {
             amount_minor: txn.amount,
             currency,
@@ -544,7 +547,7 @@ pub(crate) async fn answer(
             code: error["code"].as_str().unwrap_or("card_declined").to_owned(),
             message,
             order_id: order.id.to_string(),
-            transaction_id: txn.id.clone(),
+            transaction_id: txn.id.to_string(),
             decline_code: error["decline_code"].as_str().map(str::to_owned),
         }),
         TransactionStatus::Unknown => {

@@ -8,7 +8,7 @@ use obol_connectors::Operation;
 use obol_core::Timestamp;
 use obol_core::order::{self as machine, CallResult, OrderCommand, OrderStatus, TransactionKind};
 use obol_core::validate;
-use obol_core::{BrandId, OrderId};
+use obol_core::{BrandId, OrderId, RefundId};
 use obol_kernel::events;
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -100,7 +100,7 @@ pub async fn create(
         .ok_or_else(|| Error::internal("connector account vanished"))?;
     let (connector, context) = crate::connector_accounts::connector_for(state, &account)?;
     payment::require(&connector, Operation::Refund)?;
-    let refund_id = obol_core::new_id("ref");
+    let refund_id = RefundId::new();
     let intent = payment::Intent {
         kind: TransactionKind::Refund,
         amount,
@@ -218,7 +218,7 @@ pub(crate) async fn settle(
     now: Timestamp,
     entries: &mut Vec<obol_accounts::ledger::NewEntry>,
 ) -> Result<()> {
-    let Some(refund_id) = txn.refund_id.as_deref() else {
+    let Some(refund_id) = txn.refund_id.as_ref() else {
         return Err(Error::internal(format!(
             "refund transaction {} has no refund",
             txn.id
@@ -272,7 +272,7 @@ pub(crate) async fn settle(
         &order.brand_id,
         &event_type,
         &refund.id,
-        order.customer_id.as_deref(),
+        order.customer_id.as_ref(),
         &view,
         now,
     )

@@ -1,11 +1,10 @@
 //! The API views of orders, transactions and refunds.
 
 use crate::error::{Error, Result};
-use obol_core::BrandId;
-use obol_core::OrderId;
 use obol_core::Timestamp;
 use obol_core::order::TransactionKind;
 use obol_core::validate::Metadata;
+use obol_core::{BrandId, CustomerId, OrderId, RefundId, TransactionId};
 use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -247,11 +246,11 @@ impl TryFrom<&TransactionRow> for Transaction {
             amount: row.amount,
             currency: row.currency.clone(),
             connector: row.connector.clone(),
-            connector_account_id: row.connector_account_id.clone(),
+            connector_account_id: row.connector_account_id.to_string(),
             connector_transaction_id: row.connector_transaction_id.clone(),
             trigger: row.trigger_source.clone(),
             preauth: row.preauth != 0,
-            refund_id: row.refund_id.clone(),
+            refund_id: row.refund_id.as_ref().map(RefundId::to_string),
             payment_method: json_column(&row.payment_method)?,
             error: json_column(&row.error)?,
             status_history: serde_json::from_str(&row.status_history).map_err(Error::internal)?,
@@ -266,7 +265,7 @@ impl TryFrom<&RefundRow> for Refund {
 
     fn try_from(row: &RefundRow) -> Result<Self> {
         Ok(Refund {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             object: "refund",
             order_id: row.order_id.to_string(),
             amount: row.amount,
@@ -274,7 +273,7 @@ impl TryFrom<&RefundRow> for Refund {
             status: row.status.clone(),
             reason: row.reason.clone(),
             failure_reason: row.failure_reason.clone(),
-            transaction_id: row.transaction_id.clone(),
+            transaction_id: row.transaction_id.to_string(),
             metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
             created_at: Timestamp::from_ms(row.created_at),
         })
@@ -305,7 +304,7 @@ pub fn render_with(
         amount_refunded: row.amount_refunded,
         auto_capture: row.auto_capture != 0,
         setup_mandate: row.setup_mandate != 0,
-        customer_id: row.customer_id.clone(),
+        customer_id: row.customer_id.as_ref().map(CustomerId::to_string),
         customer_email: row.customer_email.clone(),
         description: row.description.clone(),
         items: json_column(&row.items)?,
@@ -314,7 +313,7 @@ pub fn render_with(
         next_action: json_column(&row.next_action)?,
         last_payment_error: json_column(&row.last_payment_error)?,
         mandate_id: row.mandate_id.clone(),
-        connector_account_id: row.connector_account_id.clone(),
+        connector_account_id: row.connector_account_id.as_ref().map(ToString::to_string),
         return_url: row.return_url.clone(),
         callback_url: row.callback_url.clone(),
         metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
@@ -337,12 +336,12 @@ pub type ByOrder = ListRequest<Option<String>>;
 /// finds one by id (the cursor), `page` reads the page and `view` shows
 /// each row. The filter must name an order of the brand (else not found,
 /// naming `order_id`).
-async fn list_by_order<R, T: ToSchema>(
+async fn list_by_order<I: for<'a> From<&'a str>, R, T: ToSchema>(
     state: &AppState,
     brand_id: &BrandId,
     request: ByOrder,
     (get, page): (
-        impl AsyncFnOnce(&mut Conn, &BrandId, &str) -> obol_store::Result<Option<R>>,
+        impl AsyncFnOnce(&mut Conn, &BrandId, &I) -> obol_store::Result<Option<R>>,
         impl AsyncFnOnce(
             &mut Conn,
             &BrandId,
@@ -365,7 +364,7 @@ async fn list_by_order<R, T: ToSchema>(
     let rows = list::fetch(
         &mut conn,
         &request.page,
-        async |conn, after| Ok(get(conn, brand_id, after).await?.is_some()),
+        async |conn, after| Ok(get(conn, brand_id, &I::from(after)).await?.is_some()),
         async |conn, request| page(conn, brand_id, order_id, request).await,
     )
     .await?;
@@ -373,7 +372,11 @@ async fn list_by_order<R, T: ToSchema>(
 }
 
 /// A payment transaction of the brand with its history, or not found.
-pub async fn transaction(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Transaction> {
+pub async fn transaction(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &TransactionId,
+) -> Result<Transaction> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_transaction(&mut conn, brand_id, id)
         .await?
@@ -398,7 +401,7 @@ pub async fn transactions(
 }
 
 /// A refund of the brand, or not found.
-pub async fn refund(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Refund> {
+pub async fn refund(state: &AppState, brand_id: &BrandId, id: &RefundId) -> Result<Refund> {
     let mut conn = state.db.pool.acquire().await?;
     let row = obol_store::orders::get_refund(&mut conn, brand_id, id)
         .await?

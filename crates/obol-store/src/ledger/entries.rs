@@ -3,14 +3,14 @@
 use super::{ENTRY_COLUMNS, EntryRow, PostingRow, placeholders};
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::BrandId;
+use obol_core::{BrandId, LedgerAccountId, LedgerEntryId, OrderId};
 
 /// An entry the brand sees: its own, or another brand's with a posting on
 /// one of the brand's commission accounts (see `list_entries_seen_by`).
 pub async fn get_entry_seen_by(
     conn: &mut Conn,
     brand_id: &BrandId,
-    id: &str,
+    id: &LedgerEntryId,
 ) -> Result<Option<EntryRow>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE id = $1");
     let row: Option<EntryRow> = crate::sql::query_as(sql)
@@ -36,8 +36,8 @@ pub async fn get_entry_seen_by(
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
     /// Only entries with a posting on this account.
-    pub account_id: Option<String>,
-    pub order_id: Option<String>,
+    pub account_id: Option<LedgerAccountId>,
+    pub order_id: Option<OrderId>,
 }
 
 /// The entries the brand sees, newest first: its own, and other brands'

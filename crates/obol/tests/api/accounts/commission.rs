@@ -475,7 +475,7 @@ async fn post_as(app: &TestApp, brand_id: &str, postings: Vec<(AccountKey, i64)>
         .await
         .expect("posts");
     tx.commit().await.expect("commit");
-    id
+    id.to_string()
 }
 
 /// The ledger check proves what a parent's entry list relies on: another

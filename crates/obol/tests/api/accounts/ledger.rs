@@ -58,7 +58,7 @@ async fn post_in(state: &AppState, entry: NewEntry) -> Result<String, ApiError> 
     match post(&mut tx, &state.caches, entry, state.now()).await {
         Ok(id) => {
             tx.commit().await.expect("commit");
-            Ok(id)
+            Ok(id.to_string())
         }
         Err(error) => {
             tx.rollback().await.expect("rollback");

@@ -2,6 +2,7 @@
 
 use crate::harness::{Backend, TestApp, spawn};
 use crate::on_both;
+use obol_core::ConnectorAccountId;
 use obol_core::Currency;
 use obol_server::connector_accounts::{connector_for, get, route, webhook_secret};
 use obol_server::error::ApiError;
@@ -194,7 +195,7 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
     let row = get(
         &mut conn,
         &obol_core::BrandId::from_text(app.brand_id.as_str()),
-        id,
+        &ConnectorAccountId::from(id),
     )
     .await
     .expect("read")
@@ -216,7 +217,7 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
     let row = get(
         &mut conn,
         &obol_core::BrandId::from_text(app.brand_id.as_str()),
-        id,
+        &ConnectorAccountId::from(id),
     )
     .await
     .expect("read")
@@ -233,7 +234,7 @@ async fn credentials_are_write_only_and_encrypted(backend: Backend) {
     let row = get(
         &mut conn,
         &obol_core::BrandId::from_text(app.brand_id.as_str()),
-        id,
+        &ConnectorAccountId::from(id),
     )
     .await
     .expect("read")
@@ -494,7 +495,7 @@ async fn routing_by_priority(backend: Backend) {
     let brand = app.brand_id.as_str();
     let chosen = |result: Result<obol_store::connector_accounts::ConnectorAccountRow, _>| {
         result
-            .map(|row| row.id)
+            .map(|row| row.id.to_string())
             .map_err(|error| ApiError::from(error).code)
     };
     // Lowest priority first; of equal priority the oldest; disabled skipped.
@@ -547,7 +548,7 @@ async fn routing_by_priority(backend: Backend) {
                 &obol_core::BrandId::from_text(brand.to_string()),
                 "card",
                 currency("EUR"),
-                Some(&late),
+                Some(&ConnectorAccountId::from(late.as_str())),
                 None
             )
             .await
@@ -560,7 +561,7 @@ async fn routing_by_priority(backend: Backend) {
             &obol_core::BrandId::from_text(brand.to_string()),
             "card",
             currency("EUR"),
-            Some(explicit),
+            Some(&ConnectorAccountId::from(explicit.as_str())),
             None,
         )
         .await;
@@ -575,7 +576,7 @@ async fn routing_by_priority(backend: Backend) {
         &obol_core::BrandId::from_text(brand.to_string()),
         "card",
         currency("EUR"),
-        Some("cna_unknown"),
+        Some(&ConnectorAccountId::from("cna_unknown")),
         None,
     )
     .await;
@@ -589,7 +590,7 @@ async fn routing_by_priority(backend: Backend) {
         get(
             &mut tx,
             &obol_core::BrandId::from_text(brand.to_string()),
-            &disabled
+            &ConnectorAccountId::from(disabled.as_str())
         )
         .await
         .expect("read")
@@ -698,7 +699,7 @@ async fn tenant_isolation(backend: Backend) {
         &obol_core::BrandId::from_text(other_brand.as_str()),
         "card",
         currency("EUR"),
-        Some(&id),
+        Some(&ConnectorAccountId::from(id.as_str())),
         None,
     )
     .await;
@@ -725,7 +726,7 @@ async fn tenant_isolation(backend: Backend) {
         get(
             &mut tx,
             &obol_core::BrandId::from_text(other_brand.as_str()),
-            &id
+            &ConnectorAccountId::from(id.as_str())
         )
         .await
         .expect("read")

@@ -28,7 +28,10 @@ fn recording_registry(runs: &Runs) -> JobRegistry {
     registry.register(RECORD_KIND, move |state: AppState, job| {
         let record = record.clone();
         async move {
-            record.lock().unwrap().push((job.id, state.now()));
+            record
+                .lock()
+                .unwrap()
+                .push((job.id.to_string(), state.now()));
             Ok(())
         }
     });
@@ -36,7 +39,10 @@ fn recording_registry(runs: &Runs) -> JobRegistry {
     registry.register(FAIL_KIND, move |state: AppState, job| {
         let record = record.clone();
         async move {
-            record.lock().unwrap().push((job.id, state.now()));
+            record
+                .lock()
+                .unwrap()
+                .push((job.id.to_string(), state.now()));
             Err(JobError::new("boom"))
         }
     });
@@ -70,7 +76,7 @@ async fn job_id(app: &TestApp, kind: &str) -> String {
 
 async fn job_row(app: &TestApp, id: &str) -> obol_store::jobs::JobRow {
     let mut conn = app.state.db.pool.acquire().await.expect("connection");
-    obol_store::jobs::get(&mut conn, id)
+    obol_store::jobs::get(&mut conn, &obol_core::JobId::from(id))
         .await
         .expect("read job")
         .expect("job row exists")
@@ -174,7 +180,7 @@ async fn two_workers_run_each_job_once(backend: Backend) {
     registry.register(RACE_KIND, move |_state, job| {
         let record = record.clone();
         async move {
-            record.lock().unwrap().push(job.id);
+            record.lock().unwrap().push(job.id.to_string());
             tokio::time::sleep(Duration::from_millis(1)).await;
             Ok(())
         }
