@@ -1,6 +1,7 @@
 //! What every Obol domain shares: the state, errors and their mapping to the
 //! contract, auth, extractors, lists, idempotency, the clock, crypto, the
-//! event outbox and the job runtime. It knows no domain.
+//! event outbox, the job runtime and the outbound HTTP client. It knows no
+//! domain.
 
 pub mod api;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod jobs;
 pub mod list;
+pub mod outbound;
 pub mod request_log;
 pub mod state;
 

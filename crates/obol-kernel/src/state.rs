@@ -3,6 +3,7 @@
 use crate::clock::{Clock, TestClock};
 use crate::crypto::MasterKey;
 use crate::jobs::JobRegistry;
+use crate::outbound::Outbound;
 use obol_store::Db;
 use std::sync::Arc;
 
@@ -50,6 +51,10 @@ pub struct Config {
     /// `order_expires_then_crash` does so and sends no return of its late
     /// payment, as if the process died after step 3.
     pub failpoint: Option<String>,
+    /// `OBOL_ALLOW_PRIVATE_NETWORK` (or `OBOL_WEBHOOK_ALLOW_PRIVATE`): outbound
+    /// requests may reach loopback, private, link-local and multicast
+    /// addresses (tests, a private deployment).
+    pub allow_private_network: bool,
 }
 
 impl Config {
@@ -64,6 +69,7 @@ impl Config {
             master_key: None,
             connector_timeout_ms: 30_000,
             failpoint: None,
+            allow_private_network: false,
         }
     }
 }
@@ -90,6 +96,9 @@ pub struct AppState {
     /// test may disarm it for its set-up and arm it again).
     pub failpoint_armed: Arc<std::sync::atomic::AtomicBool>,
     pub caches: Arc<crate::cache::Caches>,
+    /// The client of every outbound request (webhooks, callbacks,
+    /// connectors' `api_base`), guarded against private networks.
+    pub outbound: Outbound,
 }
 
 /// Extra time after the call timeout before the sync job asks the connector.

@@ -6,7 +6,7 @@ pub mod openapi;
 
 pub use obol_accounts::{brands, customers, ledger};
 pub use obol_kernel::{AppState, Config};
-pub use obol_kernel::{auth, crypto, error, events, idempotency, jobs, state};
+pub use obol_kernel::{auth, crypto, error, events, idempotency, jobs, outbound, state};
 pub use obol_payments::{connector_accounts, orders};
 
 use axum::response::IntoResponse;
@@ -15,6 +15,7 @@ use obol_kernel::api as system;
 use obol_kernel::clock::{self, SystemClock, TestClock};
 use obol_kernel::error::ApiError;
 use obol_kernel::jobs::{self as job_runtime, JobRegistry};
+use obol_kernel::outbound::Outbound;
 use obol_kernel::request_log;
 use obol_store::Db;
 use std::future::Future;
@@ -127,6 +128,16 @@ impl Server {
             db.backend,
         )
         .map_err(StartError::Config)?;
+        let outbound = Outbound::new(
+            config.allow_private_network,
+            Duration::from_millis(outbound::TIMEOUT_MS),
+        )
+        .map_err(|error| StartError::Config(format!("outbound HTTP client: {error}")))?;
+        if config.allow_private_network {
+            tracing::info!(
+                "outbound requests may reach private networks (OBOL_ALLOW_PRIVATE_NETWORK)"
+            );
+        }
         let mut connectors = obol_connectors::ConnectorRegistry::default();
         let sandbox_state = obol_payments::sandbox_state::StoreSandboxState::new(db.clone());
         connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(
@@ -149,6 +160,7 @@ impl Server {
             failpoint: config.failpoint.as_deref().map(Arc::from),
             failpoint_armed: Arc::new(true.into()),
             caches: Arc::default(),
+            outbound,
         };
         job_runtime::schedule_maintenance(&state).await?;
         let (router, openapi) = build_router(state.clone());

@@ -104,6 +104,13 @@ struct ServeArgs {
     /// Run on the test clock (moves only by POST /v1/test_clock/advance).
     #[arg(long, env = "OBOL_TEST_CLOCK", value_parser = parse_flag, default_value = "0")]
     test_clock: bool,
+    /// Let outbound requests (webhooks, callbacks) reach loopback, private,
+    /// link-local and multicast addresses: for tests and private deployments.
+    #[arg(long, env = "OBOL_ALLOW_PRIVATE_NETWORK", value_parser = parse_flag, default_value = "0")]
+    allow_private_network: bool,
+    /// Another name for `--allow-private-network`, as api.md allows.
+    #[arg(long, env = "OBOL_WEBHOOK_ALLOW_PRIVATE", value_parser = parse_flag, default_value = "0", hide = true)]
+    webhook_allow_private: bool,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +135,8 @@ fn parse_flag(value: &str) -> Result<bool, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before any HTTP client is built (the server's, bench's, drill's).
+    obol_server::outbound::install_tls_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.common.log)
@@ -220,6 +229,7 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
         failpoint: std::env::var("OBOL_FAILPOINT")
             .ok()
             .filter(|value| !value.is_empty()),
+        allow_private_network: args.allow_private_network || args.webhook_allow_private,
     };
     let server = Server::new(&config, obol_server::job_registry()).await?;
     if let Some(first) =

@@ -196,6 +196,17 @@ pub struct Options {
     pub key_file: bool,
     /// The base URL of links (`OBOL_PUBLIC_URL`), when not the listen address.
     pub public_url: Option<String>,
+    /// Refuse outbound requests to private networks, as a server does by
+    /// default; test servers allow them, as their receivers listen on
+    /// 127.0.0.1.
+    pub refuse_private_network: bool,
+}
+
+/// A client for a test's own requests. Every reqwest client needs the TLS
+/// provider installed first, and a test may run before any server starts.
+pub fn http_client() -> reqwest::Client {
+    obol_server::outbound::install_tls_provider();
+    reqwest::Client::new()
 }
 
 /// The ids of a list answer's `data`, in order.
@@ -295,6 +306,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     config.test_clock = options.test_clock;
     config.job_poll_interval_ms = 50;
     config.failpoint = options.failpoint.map(str::to_owned);
+    config.allow_private_network = !options.refuse_private_network;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -320,7 +332,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     });
     TestApp {
         url: format!("http://{address}"),
-        client: reqwest::Client::new(),
+        client: http_client(),
         state,
         brand_id: String::new(),
         secret_key: String::new(),

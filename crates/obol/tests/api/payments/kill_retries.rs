@@ -32,7 +32,7 @@ async fn confirm_retried_after_a_kill(backend: Backend, failpoint: &str) {
     let confirm = |base: String| {
         let (key, order_id) = (key.clone(), order_id.clone());
         async move {
-            let response = reqwest::Client::new()
+            let response = crate::harness::http_client()
                 .post(format!("{base}/v1/orders/{order_id}/confirm"))
                 .bearer_auth(key)
                 .header("Idempotency-Key", "confirm-after-kill")

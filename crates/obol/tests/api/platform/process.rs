@@ -191,7 +191,7 @@ pub(crate) async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(key);
+    let mut request = harness::http_client().request(method, url).bearer_auth(key);
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -570,7 +570,7 @@ async fn crash_between_connector_call_and_step_3(backend: Backend) {
     let confirm_url = format!("{base}/v1/orders/{order_id}/confirm");
     let confirm_key = key.clone();
     let confirm = tokio::spawn(async move {
-        let _ = reqwest::Client::new()
+        let _ = harness::http_client()
             .post(confirm_url)
             .bearer_auth(confirm_key)
             .header("content-type", "application/json")
