@@ -11,6 +11,9 @@ pub use error::{Error, Result};
 use obol_kernel::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
+/// Every event type accounts records.
+pub const EVENT_TYPES: &[&str] = &["customer.created", "customer.updated", "customer.deleted"];
+
 /// Every accounts route.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

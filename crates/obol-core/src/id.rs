@@ -276,6 +276,22 @@ id_type!(
     JobId,
     "job"
 );
+id_type!(
+    /// A webhook endpoint of a brand, `whe_…`.
+    WebhookEndpointId,
+    "whe"
+);
+id_type!(
+    /// One attempt to deliver an event to a webhook endpoint or a callback
+    /// URL, `whd_…`.
+    WebhookDeliveryId,
+    "whd"
+);
+id_type!(
+    /// An email sent or to be sent, `eml_…`.
+    EmailId,
+    "eml"
+);
 
 #[cfg(test)]
 mod typed_id_tests {

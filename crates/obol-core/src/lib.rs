@@ -11,8 +11,8 @@ pub mod time;
 pub mod validate;
 
 pub use id::{
-    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EventId, JobId, LedgerAccountId,
-    LedgerEntryId, OrderId, RefundId, TransactionId, new_id,
+    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
+    LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money};
 pub use role::Role;

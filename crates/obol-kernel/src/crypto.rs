@@ -1,6 +1,19 @@
 //! The master key: encrypts connector credentials at rest (AES-256-GCM) and
 //! keys the HMACs of card fingerprints, client secrets and signed links.
 
+/// A webhook secret: `whsec_` and the base64 of 32 random bytes, as the
+/// Standard Webhooks libraries read it.
+pub fn new_webhook_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// 32 secret bytes from `OBOL_MASTER_KEY` or the SQLite key file.
 pub struct MasterKey {
     bytes: [u8; 32],

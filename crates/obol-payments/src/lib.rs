@@ -12,6 +12,31 @@ use obol_kernel::jobs::JobRegistry;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
+/// Every event type payments records (`order.<status>` for each status an
+/// order moves to, in_progress excepted).
+pub const EVENT_TYPES: &[&str] = &[
+    "order.created",
+    "order.updated",
+    "order.requires_action",
+    "order.processing",
+    "order.authorized",
+    "order.paid",
+    "order.completed",
+    "order.partially_refunded",
+    "order.refunded",
+    "order.canceled",
+    "order.reversed",
+    "order.expired",
+    "transaction.succeeded",
+    "transaction.failed",
+    "transaction.unresolved",
+    "refund.succeeded",
+    "refund.failed",
+    "connector_account.created",
+    "connector_account.updated",
+    "connector_account.disabled",
+];
+
 /// Every payments route.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -53,6 +53,7 @@ pub fn job_registry() -> JobRegistry {
 
 fn add_domain_jobs(registry: &mut JobRegistry) {
     obol_payments::jobs(registry);
+    obol_notify::jobs(registry);
 }
 
 /// A server ready to serve: connected, migrated, state built.
@@ -147,6 +148,9 @@ impl Server {
         )));
         let mut parts = axum::http::Extensions::new();
         parts.insert(Arc::new(connectors));
+        parts.insert(Arc::new(obol_notify::Notify::new(
+            [obol_accounts::EVENT_TYPES, obol_payments::EVENT_TYPES].concat(),
+        )));
         let state = AppState {
             db,
             clock,
@@ -229,6 +233,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
     let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(obol_accounts::routes())
         .merge(obol_payments::routes())
+        .merge(obol_notify::routes())
         .merge(obol_kernel::events::routes())
         .merge(system::test_clock_routes())
         .split_for_parts();

@@ -77,6 +77,26 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
     query.queue(conn).await
 }
 
+/// Up to `limit` of the brand's numbered events after sequence `after`, in
+/// sequence order.
+pub async fn after_sequence(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND sequence > $2 \
+         ORDER BY sequence LIMIT $3"
+    );
+    crate::sql::query_as(sql)
+        .bind(brand_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
 pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &EventId) -> Result<Option<EventRow>> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1");
     crate::brand_row(conn, sql, brand_id, id).await

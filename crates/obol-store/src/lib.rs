@@ -16,6 +16,7 @@ mod migrate;
 pub mod orders;
 pub mod page;
 pub mod sandbox;
+pub mod webhooks;
 
 pub mod sql;
 
@@ -194,7 +195,8 @@ of_brand!(
     ledger::EntryRow,
     orders::OrderRow,
     orders::TransactionRow,
-    orders::RefundRow
+    orders::RefundRow,
+    webhooks::EndpointRow
 );
 
 /// Keeps a row found by primary key only if it is the brand's. Brand rows are

@@ -45,6 +45,10 @@ const SQLITE: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_platform_idempotency.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_notify_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -82,6 +86,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         9,
         include_str!("../migrations/postgres/0009_platform_idempotency.sql"),
+    ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_notify_webhooks.sql"),
     ),
 ];
 

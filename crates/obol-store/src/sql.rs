@@ -134,6 +134,9 @@ id_sql!(
     obol_core::OrderId,
     obol_core::RefundId,
     obol_core::TransactionId,
+    obol_core::WebhookDeliveryId,
+    obol_core::WebhookEndpointId,
+    obol_core::EmailId,
 );
 
 /// A column value as read.

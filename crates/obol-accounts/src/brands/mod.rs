@@ -4,7 +4,6 @@ use obol_core::{ApiKeyId, BrandId};
 pub(crate) mod api;
 
 use crate::error::{Error, Result};
-use base64::Engine;
 use obol_core::validate;
 use obol_core::{Role, Timestamp};
 use obol_kernel::auth::hash_secret;
@@ -13,7 +12,6 @@ use obol_kernel::state::AppState;
 use obol_store::api_keys::ApiKeyRow;
 use obol_store::brands::BrandRow;
 use obol_store::{Conn, Db};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -141,15 +139,7 @@ fn color(value: &str) -> Result<String> {
     }
 }
 
-/// A webhook secret: `whsec_` and the base64 of 32 random bytes.
-pub fn new_webhook_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
+pub use obol_kernel::crypto::new_webhook_secret;
 
 /// Inserts a key for the brand and returns its secret (shown once).
 pub async fn insert_key(

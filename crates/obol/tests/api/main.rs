@@ -4,5 +4,6 @@
 pub mod harness;
 
 mod accounts;
+mod notify;
 mod payments;
 mod platform;

@@ -21,7 +21,7 @@ const LISTENING: &str = "obol listening on http://";
 pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl WorkDir {
-    fn new() -> WorkDir {
+    pub(crate) fn new() -> WorkDir {
         let name = format!(
             "obol_process_{}",
             obol_core::id::random_token(12).to_lowercase()
@@ -174,7 +174,7 @@ impl Drop for Serve {
 }
 
 /// The value printed after `label:` on one of `lines`.
-fn printed(lines: &[String], label: &str) -> String {
+pub(crate) fn printed(lines: &[String], label: &str) -> String {
     lines
         .iter()
         .find_map(|line| {

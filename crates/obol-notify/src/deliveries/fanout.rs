@@ -1,0 +1,76 @@
+//! Fan-out: turns each brand's committed events, in sequence order, into
+//! the first attempts of their messages. A brand's cursor moves in the same
+//! transaction as the attempts it made, so a crash makes them again or not
+//! at all, and two processes never fan out the same events twice.
+
+use super::{PING, messages_for};
+use async_trait::async_trait;
+use obol_core::BrandId;
+use obol_kernel::jobs::DueWork;
+use obol_kernel::state::AppState;
+use obol_store::Conn;
+
+/// Most events one fan-out step takes from a brand.
+const EVENTS_PER_STEP: i64 = 200;
+
+/// The fan-out as due work: due whenever an event is not yet fanned out.
+pub struct Fanout;
+
+#[async_trait]
+impl DueWork for Fanout {
+    async fn next_due(&self, conn: &mut Conn, until_ms: i64) -> obol_store::Result<Option<i64>> {
+        let waiting = !obol_store::webhooks::brands_unsequenced(conn, 1)
+            .await?
+            .is_empty()
+            || !obol_store::webhooks::brands_behind(conn, 1)
+                .await?
+                .is_empty();
+        // Already due, at any time: it waits only for a worker.
+        let _ = until_ms;
+        Ok(waiting.then_some(0))
+    }
+
+    async fn run_due(&self, state: &AppState, limit: i64) -> obol_store::Result<usize> {
+        let mut ran = 0;
+        let mut conn = state.db.pool.acquire().await?;
+        let unsequenced = obol_store::webhooks::brands_unsequenced(&mut conn, limit).await?;
+        drop(conn);
+        for brand_id in &unsequenced {
+            obol_kernel::events::sequence(state, brand_id)
+                .await
+                .map_err(|error| obol_store::StoreError::Database(error.message))?;
+        }
+        let mut conn = state.db.pool.acquire().await?;
+        let behind = obol_store::webhooks::brands_behind(&mut conn, limit).await?;
+        drop(conn);
+        for brand_id in behind {
+            ran += fan_out(state, &brand_id).await?;
+        }
+        Ok(ran.max(unsequenced.len()))
+    }
+}
+
+/// Fans out the next events of one brand; returns how many it took (0 when
+/// another process took them first).
+async fn fan_out(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usize> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let from = obol_store::webhooks::cursor(&mut tx, brand_id).await?;
+    let events =
+        obol_store::events::after_sequence(&mut tx, brand_id, from, EVENTS_PER_STEP).await?;
+    let Some(to) = events.last().and_then(|event| event.sequence) else {
+        return Ok(0);
+    };
+    let endpoints = obol_store::webhooks::receiving_endpoints(&mut tx, brand_id).await?;
+    let mut rows = Vec::new();
+    for event in events.iter().filter(|event| event.event_type != PING) {
+        let sequence = event.sequence.unwrap_or(to);
+        rows.extend(messages_for(event, sequence, &endpoints, now));
+    }
+    if !obol_store::webhooks::advance_cursor(&mut tx, brand_id, from, to).await? {
+        return Ok(0);
+    }
+    obol_store::webhooks::insert_deliveries(&mut tx, &rows).await?;
+    tx.commit().await?;
+    Ok(events.len())
+}

@@ -1,0 +1,483 @@
+//! Webhook endpoints, the fan-out cursor per brand, and delivery attempts.
+
+use crate::page::{Page, PageRequest};
+use crate::{Conn, Result};
+use obol_core::{BrandId, EventId, WebhookDeliveryId, WebhookEndpointId};
+
+/// A stored webhook endpoint; `events` is JSON text; secrets are ciphertexts.
+#[derive(Debug, Clone)]
+pub struct EndpointRow {
+    pub id: WebhookEndpointId,
+    pub brand_id: BrandId,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: String,
+    /// `enabled`, `disabled` or `failing`.
+    pub status: String,
+    pub secret_ciphertext: String,
+    pub previous_secret_ciphertext: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+crate::from_row!(EndpointRow {
+    id,
+    brand_id,
+    url,
+    description,
+    events,
+    status,
+    secret_ciphertext,
+    previous_secret_ciphertext,
+    previous_secret_expires_at,
+    deleted_at,
+    created_at,
+    updated_at
+});
+
+const ENDPOINT_COLUMNS: &str = "id, brand_id, url, description, events, status, secret_ciphertext, \
+    previous_secret_ciphertext, previous_secret_expires_at, deleted_at, created_at, updated_at";
+
+pub async fn insert_endpoint(conn: &mut Conn, endpoint: &EndpointRow) -> Result<()> {
+    crate::sql::query(
+        "INSERT INTO webhook_endpoints (id, brand_id, url, description, events, status, \
+         secret_ciphertext, previous_secret_ciphertext, previous_secret_expires_at, deleted_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&endpoint.id)
+    .bind(&endpoint.brand_id)
+    .bind(&endpoint.url)
+    .bind(&endpoint.description)
+    .bind(&endpoint.events)
+    .bind(&endpoint.status)
+    .bind(&endpoint.secret_ciphertext)
+    .bind(&endpoint.previous_secret_ciphertext)
+    .bind(endpoint.previous_secret_expires_at)
+    .bind(endpoint.deleted_at)
+    .bind(endpoint.created_at)
+    .bind(endpoint.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes every changeable field back.
+pub async fn update_endpoint(conn: &mut Conn, endpoint: &EndpointRow) -> Result<()> {
+    crate::sql::query(
+        "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, status = $6, \
+         secret_ciphertext = $7, previous_secret_ciphertext = $8, previous_secret_expires_at = $9, \
+         deleted_at = $10, updated_at = $11 WHERE brand_id = $1 AND id = $2",
+    )
+    .bind(&endpoint.brand_id)
+    .bind(&endpoint.id)
+    .bind(&endpoint.url)
+    .bind(&endpoint.description)
+    .bind(&endpoint.events)
+    .bind(&endpoint.status)
+    .bind(&endpoint.secret_ciphertext)
+    .bind(&endpoint.previous_secret_ciphertext)
+    .bind(endpoint.previous_secret_expires_at)
+    .bind(endpoint.deleted_at)
+    .bind(endpoint.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves an endpoint from one status to another; false if it was no longer
+/// in `from` (another attempt or a staff change got there first).
+pub async fn set_endpoint_status(
+    conn: &mut Conn,
+    id: &WebhookEndpointId,
+    from: &str,
+    to: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let result = crate::sql::query(
+        "UPDATE webhook_endpoints SET status = $3, updated_at = $4 \
+         WHERE id = $1 AND status = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// An endpoint of the brand, deleted ones too.
+pub async fn get_endpoint(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &WebhookEndpointId,
+) -> Result<Option<EndpointRow>> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
+    crate::brand_row(conn, sql, brand_id, id).await
+}
+
+/// An endpoint by id alone, for the sender.
+pub async fn find_endpoint(conn: &mut Conn, id: &WebhookEndpointId) -> Result<Option<EndpointRow>> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
+    crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The brand's endpoints not deleted, newest first.
+pub async fn list_endpoints(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    page: &PageRequest,
+) -> Result<Page<EndpointRow>> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE brand_id = $1 \
+         AND deleted_at IS NULL AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    );
+    let rows = crate::sql::query_as(sql)
+        .bind(brand_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// Most endpoints one brand may have: far above any real setup, it bounds
+/// what one fan-out reads.
+pub const ENDPOINTS_PER_BRAND_MAX: i64 = 100;
+
+/// The brand's endpoints that take events (enabled or failing), oldest first.
+pub async fn receiving_endpoints(conn: &mut Conn, brand_id: &BrandId) -> Result<Vec<EndpointRow>> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE brand_id = $1 \
+         AND deleted_at IS NULL AND status <> 'disabled' ORDER BY id LIMIT $2"
+    );
+    crate::sql::query_as(sql)
+        .bind(brand_id)
+        .bind(ENDPOINTS_PER_BRAND_MAX)
+        .fetch_all(conn)
+        .await
+}
+
+/// How many endpoints the brand has (not deleted).
+pub async fn count_endpoints(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
+    crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE brand_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(brand_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Brands with events numbered past their fan-out cursor (a brand with no
+/// cursor yet has every event ahead of it), at most `limit`.
+pub async fn brands_behind(conn: &mut Conn, limit: i64) -> Result<Vec<BrandId>> {
+    crate::sql::query_scalar(
+        "SELECT b.id FROM brands b LEFT JOIN notify_cursors c ON c.brand_id = b.id \
+         WHERE b.event_sequence > COALESCE(c.last_sequence, 0) ORDER BY b.id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Brands with events not numbered yet, at most `limit`.
+pub async fn brands_unsequenced(conn: &mut Conn, limit: i64) -> Result<Vec<BrandId>> {
+    crate::sql::query_scalar(
+        "SELECT DISTINCT brand_id FROM events WHERE sequence IS NULL ORDER BY brand_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The brand's fan-out cursor (0 before its first fan-out).
+pub async fn cursor(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
+    let found: Option<i64> =
+        crate::sql::query_scalar("SELECT last_sequence FROM notify_cursors WHERE brand_id = $1")
+            .bind(brand_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.unwrap_or(0))
+}
+
+/// Moves the cursor from `from` to `to`; false if another process moved it
+/// first (its fan-out then made these deliveries, and this one must roll back).
+pub async fn advance_cursor(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    from: i64,
+    to: i64,
+) -> Result<bool> {
+    let result = crate::sql::query(
+        "INSERT INTO notify_cursors (brand_id, last_sequence) VALUES ($1, $3) \
+         ON CONFLICT (brand_id) DO UPDATE SET last_sequence = $3 \
+         WHERE notify_cursors.last_sequence = $2",
+    )
+    .bind(brand_id)
+    .bind(from)
+    .bind(to)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A stored delivery attempt.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: WebhookDeliveryId,
+    pub message_id: WebhookDeliveryId,
+    pub brand_id: BrandId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub endpoint_id: Option<WebhookEndpointId>,
+    pub target: String,
+    pub url: String,
+    pub object_id: String,
+    pub sequence: i64,
+    pub attempt: i64,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub run_at: i64,
+    pub lease_until: Option<i64>,
+    pub attempted_at: Option<i64>,
+    pub http_status: Option<i64>,
+    pub response_excerpt: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+}
+crate::from_row!(DeliveryRow {
+    id,
+    message_id,
+    brand_id,
+    event_id,
+    event_type,
+    endpoint_id,
+    target,
+    url,
+    object_id,
+    sequence,
+    attempt,
+    status,
+    run_at,
+    lease_until,
+    attempted_at,
+    http_status,
+    response_excerpt,
+    duration_ms,
+    error,
+    next_attempt_at,
+    created_at
+});
+
+const DELIVERY_COLUMNS: &str = "id, message_id, brand_id, event_id, event_type, endpoint_id, \
+    target, url, object_id, sequence, attempt, status, run_at, lease_until, attempted_at, \
+    http_status, response_excerpt, duration_ms, error, next_attempt_at, created_at";
+
+/// Inserts pending attempts, in one statement.
+pub async fn insert_deliveries(conn: &mut Conn, rows: &[DeliveryRow]) -> Result<()> {
+    const WIDTH: usize = 13;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Bounded statements: SQLite takes at most 32766 parameters.
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = 1 + i * WIDTH;
+                let list: Vec<String> = (n..n + WIDTH).map(|p| format!("${p}")).collect();
+                format!("({}, 'pending')", list.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, message_id, brand_id, event_id, event_type, \
+             endpoint_id, target, url, object_id, sequence, attempt, run_at, created_at, status) \
+             VALUES {}",
+            values.join(", ")
+        );
+        let mut query = crate::sql::query(sql);
+        for row in chunk {
+            query = query
+                .bind(&row.id)
+                .bind(&row.message_id)
+                .bind(&row.brand_id)
+                .bind(&row.event_id)
+                .bind(&row.event_type)
+                .bind(&row.endpoint_id)
+                .bind(&row.target)
+                .bind(&row.url)
+                .bind(&row.object_id)
+                .bind(row.sequence)
+                .bind(row.attempt)
+                .bind(row.run_at)
+                .bind(row.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A pending attempt may go when it is due, not in flight, and no earlier
+/// message about its object to its target is still pending.
+const CLAIMABLE: &str = "d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1) \
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' \
+    AND p.target = d.target AND p.object_id = d.object_id AND p.sequence < d.sequence)";
+
+/// Up to `limit` attempts that may go now, soonest first.
+pub async fn due(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<DeliveryRow>> {
+    let columns = DELIVERY_COLUMNS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE} \
+         ORDER BY d.run_at, d.sequence, d.id LIMIT $2"
+    );
+    crate::sql::query_as(sql)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// When the next attempt falls due, up to `until_ms`: the soonest pending
+/// one not held back by an earlier message (which is then the sooner one),
+/// one in flight counting from the end of its lease.
+pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
+    let sql = format!(
+        "SELECT MIN(CASE WHEN d.lease_until > d.run_at THEN d.lease_until ELSE d.run_at END) \
+         FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE}"
+    );
+    crate::sql::query_scalar(sql)
+        .bind(until_ms)
+        .fetch_one(conn)
+        .await
+}
+
+/// Claims an attempt until `lease_until`; false if another process has it.
+pub async fn claim(
+    conn: &mut Conn,
+    id: &WebhookDeliveryId,
+    now_ms: i64,
+    lease_until: i64,
+) -> Result<bool> {
+    let result = crate::sql::query(
+        "UPDATE webhook_deliveries SET lease_until = $3 WHERE id = $1 AND status = 'pending' \
+         AND (lease_until IS NULL OR lease_until <= $2)",
+    )
+    .bind(id)
+    .bind(now_ms)
+    .bind(lease_until)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome<'a> {
+    pub succeeded: bool,
+    pub attempted_at: i64,
+    /// Where it went: the endpoint's URL at the time.
+    pub url: &'a str,
+    pub http_status: Option<i64>,
+    pub response_excerpt: Option<&'a str>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<&'a str>,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// Records a claimed attempt's outcome; false if it was no longer pending
+/// (a lease that ran out and another process that finished it).
+pub async fn finish(
+    conn: &mut Conn,
+    id: &WebhookDeliveryId,
+    outcome: &AttemptOutcome<'_>,
+) -> Result<bool> {
+    let result = crate::sql::query(
+        "UPDATE webhook_deliveries SET status = $2, attempted_at = $3, http_status = $4, \
+         response_excerpt = $5, duration_ms = $6, error = $7, next_attempt_at = $8, url = $9, \
+         lease_until = NULL WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(if outcome.succeeded {
+        "succeeded"
+    } else {
+        "failed"
+    })
+    .bind(outcome.attempted_at)
+    .bind(outcome.http_status)
+    .bind(outcome.response_excerpt)
+    .bind(outcome.duration_ms)
+    .bind(outcome.error)
+    .bind(outcome.next_attempt_at)
+    .bind(outcome.url)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Ends every pending attempt to an endpoint as failed with `error` (the
+/// endpoint was disabled or deleted); returns how many.
+pub async fn fail_pending_of_endpoint(
+    conn: &mut Conn,
+    endpoint_id: &WebhookEndpointId,
+    error: &str,
+    now_ms: i64,
+) -> Result<u64> {
+    let result = crate::sql::query(
+        "UPDATE webhook_deliveries SET status = 'failed', error = $2, attempted_at = $3, \
+         lease_until = NULL WHERE endpoint_id = $1 AND status = 'pending'",
+    )
+    .bind(endpoint_id)
+    .bind(error)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// An endpoint's attempts, newest first; the cursor is one of them.
+pub async fn list_of_endpoint(
+    conn: &mut Conn,
+    endpoint_id: &WebhookEndpointId,
+    page: &PageRequest,
+) -> Result<Page<DeliveryRow>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1 \
+         AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    );
+    let rows = crate::sql::query_as(sql)
+        .bind(endpoint_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}
+
+/// An attempt by id.
+pub async fn get(conn: &mut Conn, id: &WebhookDeliveryId) -> Result<Option<DeliveryRow>> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1");
+    crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Every attempt of an event, oldest first (the test and support view).
+pub async fn of_event(conn: &mut Conn, event_id: &EventId) -> Result<Vec<DeliveryRow>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE event_id = $1 ORDER BY id"
+    );
+    crate::sql::query_as(sql)
+        .bind(event_id)
+        .fetch_all(conn)
+        .await
+}
