@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds a release binary, starts `obol serve` on a fresh database, and runs
-# `obol bench` against it. Usage: bench/run.sh sqlite|postgres [clients] [seconds]
+# `obol bench` against it. Usage: bench/run.sh sqlite|postgres [clients] [seconds] [webhook endpoints]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${1:-sqlite}"
 clients="${2:-16}"
 seconds="${3:-10}"
+webhooks="${4:-0}"
 port=18090
 work="$(mktemp -d)"
 server=""
@@ -22,10 +23,13 @@ case "$backend" in
         ;;
     *) echo "usage: $0 sqlite|postgres [clients] [seconds]"; exit 2 ;;
 esac
+# The webhook run's receiver listens on 127.0.0.1.
 DATABASE_URL="$url" OBOL_LISTEN="127.0.0.1:$port" OBOL_LOG=warn OBOL_ADMIN_KEY=bench-admin \
+    OBOL_ALLOW_PRIVATE_NETWORK=1 \
     ./target/release/obol serve > "$work/out.txt" &
 server=$!
 for _ in $(seq 1 100); do grep -q "listening" "$work/out.txt" 2>/dev/null && break; sleep 0.1; done
 key="$(awk '/demo secret key:/ {print $NF}' "$work/out.txt")"
 echo "backend:      $backend"
-./target/release/obol bench --url "http://127.0.0.1:$port" --key "$key" --clients "$clients" --duration-secs "$seconds"
+./target/release/obol bench --url "http://127.0.0.1:$port" --key "$key" --clients "$clients" --duration-secs "$seconds" \
+    --webhooks "$webhooks"

@@ -194,6 +194,14 @@ pub async fn brands_unsequenced(conn: &mut Conn, limit: i64) -> Result<Vec<Brand
     .await
 }
 
+/// The last sequence number the brand's events were given.
+pub async fn event_sequence(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
+    crate::sql::query_scalar("SELECT event_sequence FROM brands WHERE id = $1")
+        .bind(brand_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// The brand's fan-out cursor (0 before its first fan-out).
 pub async fn cursor(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
     let found: Option<i64> =

@@ -1,6 +1,8 @@
 //! `obol bench`: a load generator against a running server. N clients each
 //! create an order and confirm it with the approved sandbox card, for a fixed
 //! time; it prints checkouts per second, latency percentiles and errors.
+//! With `--webhooks N` it also runs a receiver on 127.0.0.1 behind N
+//! endpoints and reports how fast the `order.paid` deliveries arrive.
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -16,6 +18,8 @@ pub struct BenchArgs {
     pub duration: Duration,
     pub currency: String,
     pub amount: i64,
+    /// Webhook endpoints to create on the bench's own receiver (0: none).
+    pub webhooks: usize,
 }
 
 /// Runs the benchmark and prints its report.
@@ -34,6 +38,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "the server is not healthy: {}",
         health.status()
     );
+    let receiver = match args.webhooks {
+        0 => None,
+        endpoints => Some(Receiver::start(&client, &args, endpoints).await?),
+    };
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + args.duration;
     let args = Arc::new(args);
@@ -80,7 +88,132 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("p50 latency:  {:.1} ms", percentile(50) as f64 / 1000.0);
     println!("p99 latency:  {:.1} ms", percentile(99) as f64 / 1000.0);
     println!("errors:       {}", errors.load(Ordering::Relaxed));
+    if let Some(receiver) = receiver {
+        receiver
+            .report(started, checkouts * args.webhooks, &client, &args)
+            .await?;
+    }
     Ok(())
+}
+
+/// The bench's webhook receiver: it notes when each `order.paid` arrives
+/// and how long after its event was made.
+struct Receiver {
+    /// (arrival, delay from the event's `created_at` in ms), per delivery.
+    arrivals: Arc<std::sync::Mutex<Vec<(Instant, i64)>>>,
+    endpoints: Vec<String>,
+}
+
+impl Receiver {
+    async fn start(
+        client: &reqwest::Client,
+        args: &BenchArgs,
+        endpoints: usize,
+    ) -> anyhow::Result<Receiver> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("bind the webhook receiver")?;
+        let address = listener.local_addr()?;
+        let arrivals: Arc<std::sync::Mutex<Vec<(Instant, i64)>>> = Arc::default();
+        let noted = arrivals.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let noted = noted.clone();
+            async move {
+                let now_ms = obol_core::Timestamp::system_now().as_ms();
+                let made_ms = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|event| {
+                        obol_core::Timestamp::parse_rfc3339(event["created_at"].as_str()?)
+                    })
+                    .map(|made| made.as_ms());
+                if let Some(made_ms) = made_ms {
+                    noted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((Instant::now(), now_ms - made_ms));
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let mut ids = Vec::with_capacity(endpoints);
+        for n in 0..endpoints {
+            let url = format!("http://{address}/endpoint/{n}");
+            let created = post(
+                client,
+                args,
+                "/v1/webhook_endpoints",
+                json!({"url": url, "events": ["order.paid"], "description": "obol bench"}),
+            )
+            .await
+            .context("creating a webhook endpoint (is OBOL_ALLOW_PRIVATE_NETWORK=1 set?)")?;
+            ids.push(created["id"].as_str().context("endpoint id")?.to_owned());
+        }
+        Ok(Receiver {
+            arrivals,
+            endpoints: ids,
+        })
+    }
+
+    /// Waits for the `expected` deliveries (up to a minute after the load),
+    /// prints their rate and delays, and deletes the endpoints.
+    async fn report(
+        self,
+        started: Instant,
+        expected: usize,
+        client: &reqwest::Client,
+        args: &BenchArgs,
+    ) -> anyhow::Result<()> {
+        let drain_deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            < expected
+            && Instant::now() < drain_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let arrivals = self
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let last = arrivals.iter().map(|(at, _)| *at).max().unwrap_or(started);
+        let mut delays: Vec<i64> = arrivals.iter().map(|(_, delay)| *delay).collect();
+        delays.sort_unstable();
+        let percentile = |p: usize| {
+            delays
+                .get((delays.len() * p / 100).min(delays.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let span = last.duration_since(started).as_secs_f64().max(0.001);
+        println!("endpoints:    {}", self.endpoints.len());
+        println!("deliveries:   {} of {expected}", arrivals.len());
+        println!(
+            "deliveries/s: {:.0} (first checkout to last delivery)",
+            arrivals.len() as f64 / span
+        );
+        println!("event to delivery p50: {} ms", percentile(50));
+        println!("event to delivery p99: {} ms", percentile(99));
+        for id in &self.endpoints {
+            client
+                .delete(format!("{}/v1/webhook_endpoints/{id}", args.url))
+                .bearer_auth(&args.key)
+                .send()
+                .await?;
+        }
+        anyhow::ensure!(
+            arrivals.len() >= expected,
+            "{} deliveries missing a minute after the load",
+            expected - arrivals.len()
+        );
+        Ok(())
+    }
 }
 
 /// One checkout: create an order, confirm it with 4242…, expect `paid`.

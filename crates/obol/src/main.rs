@@ -58,6 +58,11 @@ enum Command {
         duration_secs: u64,
         #[arg(long, default_value = "EUR")]
         currency: String,
+        /// Also measure webhook fan-out: this many endpoints (taking
+        /// `order.paid`) on a receiver the bench runs on 127.0.0.1; the
+        /// server must allow private networks (OBOL_ALLOW_PRIVATE_NETWORK=1).
+        #[arg(long, default_value_t = 0)]
+        webhooks: usize,
         /// Order amount in minor units.
         #[arg(long, default_value_t = 1000)]
         amount: i64,
@@ -154,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             duration_secs,
             currency,
             amount,
+            webhooks,
         } => {
             let args = bench::BenchArgs {
                 url: url.trim_end_matches('/').to_owned(),
@@ -162,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
                 duration: std::time::Duration::from_secs(duration_secs),
                 currency,
                 amount,
+                webhooks,
             };
             bench::run(args).await
         }

@@ -59,6 +59,14 @@ async fn fan_out(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usi
     let events =
         obol_store::events::after_sequence(&mut tx, brand_id, from, EVENTS_PER_STEP).await?;
     let Some(to) = events.last().and_then(|event| event.sequence) else {
+        // Numbered events that are not there (none is ever deleted): move
+        // past them rather than find this brand behind at every step.
+        let last = obol_store::webhooks::event_sequence(&mut tx, brand_id).await?;
+        if last > from
+            && obol_store::webhooks::advance_cursor(&mut tx, brand_id, from, last).await?
+        {
+            tx.commit().await?;
+        }
         return Ok(0);
     };
     let endpoints = obol_store::webhooks::receiving_endpoints(&mut tx, brand_id).await?;

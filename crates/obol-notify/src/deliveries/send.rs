@@ -133,20 +133,31 @@ impl DueWork for DueDeliveries {
     }
 }
 
-/// What the receiver did with one attempt.
+/// What became of one attempt.
 enum Answer {
-    /// It answered: status and the start of its body.
+    /// The receiver answered: status and the start of its body.
     Status(u16, String),
-    /// No answer: refused, timed out, or not sent at all.
+    /// No answer: refused, timed out, or kept off a private network.
     None(String),
+    /// Not sent, and never to be: its endpoint was disabled or deleted.
+    Skipped(&'static str),
 }
 
 /// Makes one claimed attempt and records it.
 async fn attempt(state: &AppState, row: DeliveryRow) -> Result<()> {
     let mut conn = state.db.pool.acquire().await?;
-    let event = obol_store::events::get(&mut conn, &row.brand_id, &row.event_id)
+    let mut event = obol_store::events::get(&mut conn, &row.brand_id, &row.event_id)
         .await?
         .ok_or_else(|| Error::internal(format!("event {} vanished", row.event_id)))?;
+    if event.sequence.is_none() {
+        // A ping goes out before the fan-out numbers it: number it here.
+        drop(conn);
+        events::sequence(state, &row.brand_id).await?;
+        conn = state.db.pool.acquire().await?;
+        event = obol_store::events::get(&mut conn, &row.brand_id, &row.event_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("event {} vanished", row.event_id)))?;
+    }
     let endpoint = match &row.endpoint_id {
         Some(id) => Some(
             obol_store::webhooks::find_endpoint(&mut conn, id)
@@ -159,7 +170,7 @@ async fn attempt(state: &AppState, row: DeliveryRow) -> Result<()> {
     let (url, secrets) = match &endpoint {
         Some(endpoint) if endpoint.deleted_at.is_some() || endpoint.status == DISABLED => {
             drop(conn);
-            let outcome = Answer::None("the endpoint is disabled".into());
+            let outcome = Answer::Skipped("the endpoint is disabled");
             return record(state, &row, &row.url, outcome, None, now).await;
         }
         Some(endpoint) => (
@@ -236,11 +247,13 @@ async fn record(
     let (http_status, excerpt, error) = match &answer {
         Answer::Status(status, excerpt) => (Some(i64::from(*status)), Some(excerpt.as_str()), None),
         Answer::None(error) => (None, None, Some(error.as_str())),
+        Answer::Skipped(reason) => (None, None, Some(*reason)),
     };
     let succeeded = matches!(answer, Answer::Status(200..=299, _));
-    let gone = matches!(answer, Answer::Status(410, _)) && row.endpoint_id.is_some();
-    let disabled = matches!(&answer, Answer::None(e) if e == "the endpoint is disabled");
-    let retry_at = (!succeeded && !gone && !disabled)
+    // 410 Gone: the receiver wants no more, endpoint or callback.
+    let gone = matches!(answer, Answer::Status(410, _));
+    let skipped = matches!(answer, Answer::Skipped(_));
+    let retry_at = (!succeeded && !gone && !skipped)
         .then(|| retry_delay_ms(row.attempt))
         .flatten()
         .map(|delay| now.as_ms() + delay);
@@ -268,7 +281,7 @@ async fn record(
             Some((FAILING, ENABLED, None))
         } else if gone {
             Some((ENABLED, DISABLED, Some(ENDPOINT_DISABLED)))
-        } else if retry_at.is_none() && !disabled {
+        } else if retry_at.is_none() && !skipped {
             Some((ENABLED, FAILING, Some(ENDPOINT_FAILING)))
         } else {
             None
