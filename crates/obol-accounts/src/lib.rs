@@ -12,7 +12,15 @@ use obol_kernel::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every event type accounts records.
-pub const EVENT_TYPES: &[&str] = &["customer.created", "customer.updated", "customer.deleted"];
+/// `wallet.*` come with customer wallets (api.md lists them); endpoints may
+/// ask for them already.
+pub const EVENT_TYPES: &[&str] = &[
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "wallet.credited",
+    "wallet.debited",
+];
 
 /// Every accounts route.
 pub fn routes() -> OpenApiRouter<AppState> {

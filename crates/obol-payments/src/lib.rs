@@ -35,6 +35,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "connector_account.created",
     "connector_account.updated",
     "connector_account.disabled",
+    // Recorded once mandates can be charged (api.md lists them); endpoints
+    // may ask for them already.
+    "mandate.created",
+    "mandate.revoked",
 ];
 
 /// Every payments route.

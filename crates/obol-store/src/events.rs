@@ -77,21 +77,23 @@ pub async fn insert_all(conn: &mut Conn, events: &[EventRow]) -> Result<()> {
     query.queue(conn).await
 }
 
-/// Up to `limit` of the brand's numbered events after sequence `after`, in
-/// sequence order.
-pub async fn after_sequence(
+/// Up to `limit` of the brand's events numbered after `after` and up to
+/// `through`, in sequence order.
+pub async fn in_sequence(
     conn: &mut Conn,
     brand_id: &BrandId,
     after: i64,
+    through: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND sequence > $2 \
-         ORDER BY sequence LIMIT $3"
+        "SELECT {COLUMNS} FROM events WHERE brand_id = $1 AND sequence > $2 AND sequence <= $3 \
+         ORDER BY sequence LIMIT $4"
     );
     crate::sql::query_as(sql)
         .bind(brand_id)
         .bind(after)
+        .bind(through)
         .bind(limit)
         .fetch_all(conn)
         .await

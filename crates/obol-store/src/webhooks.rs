@@ -1,7 +1,7 @@
 //! Webhook endpoints, the fan-out cursor per brand, and delivery attempts.
 
 use crate::page::{Page, PageRequest};
-use crate::{Conn, Result};
+use crate::{Backend, Conn, Result};
 use obol_core::{BrandId, EventId, WebhookDeliveryId, WebhookEndpointId};
 
 /// A stored webhook endpoint; `events` is JSON text; secrets are ciphertexts.
@@ -117,6 +117,35 @@ pub async fn get_endpoint(
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
+/// Like `get_endpoint`, locking the row until the transaction ends
+/// (PostgreSQL), so that two changes of one endpoint take turns.
+pub async fn get_endpoint_for_update(
+    conn: &mut Conn,
+    backend: Backend,
+    brand_id: &BrandId,
+    id: &WebhookEndpointId,
+) -> Result<Option<EndpointRow>> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1{}",
+        backend.for_update()
+    );
+    crate::brand_row(conn, sql, brand_id, id).await
+}
+
+/// Locks the brand's row until the transaction ends (PostgreSQL), so that
+/// concurrent creations count the brand's endpoints in turn.
+pub async fn lock_brand(conn: &mut Conn, backend: Backend, brand_id: &BrandId) -> Result<()> {
+    let sql = format!(
+        "SELECT id FROM brands WHERE id = $1{}",
+        backend.for_update()
+    );
+    let _: Option<String> = crate::sql::query_scalar(sql)
+        .bind(brand_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(())
+}
+
 /// An endpoint by id alone, for the sender.
 pub async fn find_endpoint(conn: &mut Conn, id: &WebhookEndpointId) -> Result<Option<EndpointRow>> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
@@ -202,6 +231,27 @@ pub async fn event_sequence(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> 
         .await
 }
 
+/// The brand's fan-out cursor, locked until the transaction ends
+/// (PostgreSQL; SQLite's writer lock already serializes): a second
+/// process's fan-out of the brand waits, then reads where this one left it.
+pub async fn lock_cursor(conn: &mut Conn, backend: Backend, brand_id: &BrandId) -> Result<i64> {
+    crate::sql::query(
+        "INSERT INTO notify_cursors (brand_id, last_sequence) VALUES ($1, 0) \
+         ON CONFLICT (brand_id) DO NOTHING",
+    )
+    .bind(brand_id)
+    .execute(&mut *conn)
+    .await?;
+    let sql = format!(
+        "SELECT last_sequence FROM notify_cursors WHERE brand_id = $1{}",
+        backend.for_update()
+    );
+    crate::sql::query_scalar(sql)
+        .bind(brand_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// The brand's fan-out cursor (0 before its first fan-out).
 pub async fn cursor(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
     let found: Option<i64> =
@@ -249,7 +299,9 @@ pub struct DeliveryRow {
     pub attempt: i64,
     /// `pending`, `succeeded` or `failed`.
     pub status: String,
-    pub run_at: i64,
+    /// When a pending attempt is due; `None` while it waits behind an
+    /// earlier message about its object to its target.
+    pub run_at: Option<i64>,
     pub lease_until: Option<i64>,
     pub attempted_at: Option<i64>,
     pub http_status: Option<i64>,
@@ -326,37 +378,120 @@ pub async fn insert_deliveries(conn: &mut Conn, rows: &[DeliveryRow]) -> Result<
                 .bind(row.created_at);
         }
         query.execute(&mut *conn).await?;
+        hold_behind_earlier(conn, chunk).await?;
     }
     Ok(())
 }
 
+/// Whether an earlier message about the row's object to its target is
+/// still pending (the row is `d`).
+const BEHIND_EARLIER: &str = "EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' \
+    AND p.target = d.target AND p.object_id = d.object_id AND p.sequence < d.sequence)";
+
+/// Holds the new attempts that have an earlier message to wait for: not
+/// due until `release_next` (or `release_unblocked`) lets them go, so that
+/// the due scans never walk past them.
+async fn hold_behind_earlier(conn: &mut Conn, rows: &[DeliveryRow]) -> Result<()> {
+    let placeholders: Vec<String> = (1..=rows.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "UPDATE webhook_deliveries SET run_at = NULL WHERE id IN (SELECT d.id FROM \
+         webhook_deliveries d WHERE d.id IN ({}) AND {BEHIND_EARLIER})",
+        placeholders.join(", ")
+    );
+    let mut query = crate::sql::query(sql);
+    for row in rows {
+        query = query.bind(&row.id);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Lets the held attempts go that now lead their object's messages to
+/// `target` (the one ahead of them just ended).
+pub async fn release_next(
+    conn: &mut Conn,
+    target: &str,
+    object_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE webhook_deliveries SET run_at = $3 WHERE id IN (SELECT d.id FROM \
+         webhook_deliveries d WHERE d.status = 'pending' AND d.run_at IS NULL \
+         AND d.target = $1 AND d.object_id = $2 AND NOT {BEHIND_EARLIER})"
+    );
+    crate::sql::query(sql)
+        .bind(target)
+        .bind(object_id)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Lets go up to `limit` held attempts with nothing left ahead of them. On
+/// PostgreSQL a message can end while the attempts held behind it are
+/// still uncommitted, out of `release_next`'s sight: this sweep frees them.
+pub async fn release_unblocked(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<u64> {
+    let sql = format!(
+        "UPDATE webhook_deliveries SET run_at = $1 WHERE id IN (SELECT d.id FROM \
+         webhook_deliveries d WHERE d.status = 'pending' AND d.run_at IS NULL \
+         AND NOT {BEHIND_EARLIER} LIMIT $2)"
+    );
+    Ok(crate::sql::query(sql)
+        .bind(now_ms)
+        .bind(limit)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
 /// A pending attempt may go when it is due, not in flight, and no earlier
-/// message about its object to its target is still pending.
+/// message about its object to its target is still pending (held attempts
+/// have no `run_at`; the check stays for the moment before one is held).
 const CLAIMABLE: &str = "d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1) \
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' \
     AND p.target = d.target AND p.object_id = d.object_id AND p.sequence < d.sequence)";
 
-/// Up to `limit` attempts that may go now, soonest first.
-pub async fn due(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<DeliveryRow>> {
+/// Up to `limit` attempts that may go now, soonest first, at most
+/// `per_target` of each target and none of the targets in `skip` (those
+/// already at their bound), so that one target's backlog cannot fill the
+/// page and hold back the others.
+pub async fn due(
+    conn: &mut Conn,
+    now_ms: i64,
+    limit: i64,
+    per_target: i64,
+    skip: &[String],
+) -> Result<Vec<DeliveryRow>> {
     let columns = DELIVERY_COLUMNS
         .split(", ")
         .map(|c| format!("d.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let skipped = if skip.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 4)).collect();
+        format!(" AND d.target NOT IN ({})", list.join(", "))
+    };
     let sql = format!(
-        "SELECT {columns} FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE} \
-         ORDER BY d.run_at, d.sequence, d.id LIMIT $2"
+        "SELECT {DELIVERY_COLUMNS} FROM (SELECT {columns}, ROW_NUMBER() OVER \
+         (PARTITION BY d.target ORDER BY d.run_at, d.sequence, d.id) AS place \
+         FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE}{skipped}) AS ranked \
+         WHERE place <= $3 ORDER BY run_at, sequence, id LIMIT $2"
     );
-    crate::sql::query_as(sql)
+    let mut query = crate::sql::query_as(sql)
         .bind(now_ms)
         .bind(limit)
-        .fetch_all(conn)
-        .await
+        .bind(per_target);
+    for target in skip {
+        query = query.bind(target);
+    }
+    query.fetch_all(conn).await
 }
 
 /// When the next attempt falls due, up to `until_ms`: the soonest pending
-/// one not held back by an earlier message (which is then the sooner one),
-/// one in flight counting from the end of its lease.
+/// one not held back, one in flight counting from the end of its lease.
 pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
     let sql = format!(
         "SELECT MIN(CASE WHEN d.lease_until > d.run_at THEN d.lease_until ELSE d.run_at END) \
@@ -401,17 +536,19 @@ pub struct AttemptOutcome<'a> {
     pub next_attempt_at: Option<i64>,
 }
 
-/// Records a claimed attempt's outcome; false if it was no longer pending
-/// (a lease that ran out and another process that finished it).
+/// Records a claimed attempt's outcome; false unless it is still pending
+/// under this claim's lease (one that ran out may have been claimed again,
+/// and that claim records it).
 pub async fn finish(
     conn: &mut Conn,
     id: &WebhookDeliveryId,
+    lease_until: i64,
     outcome: &AttemptOutcome<'_>,
 ) -> Result<bool> {
     let result = crate::sql::query(
         "UPDATE webhook_deliveries SET status = $2, attempted_at = $3, http_status = $4, \
          response_excerpt = $5, duration_ms = $6, error = $7, next_attempt_at = $8, url = $9, \
-         lease_until = NULL WHERE id = $1 AND status = 'pending'",
+         lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until = $10",
     )
     .bind(id)
     .bind(if outcome.succeeded {
@@ -426,6 +563,7 @@ pub async fn finish(
     .bind(outcome.error)
     .bind(outcome.next_attempt_at)
     .bind(outcome.url)
+    .bind(lease_until)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)

@@ -12,6 +12,9 @@ use obol_store::Conn;
 
 /// Most events one fan-out step takes from a brand.
 const EVENTS_PER_STEP: i64 = 200;
+/// Most attempts one step makes, so that a brand with many endpoints holds
+/// the (SQLite) writer for a bounded time.
+const ATTEMPTS_PER_STEP: usize = 2000;
 
 /// The fan-out as due work: due whenever an event is not yet fanned out.
 pub struct Fanout;
@@ -50,35 +53,45 @@ impl DueWork for Fanout {
     }
 }
 
-/// Fans out the next events of one brand; returns how many it took (0 when
-/// another process took them first).
+/// Fans out the next events of one brand; returns how many it took.
 async fn fan_out(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usize> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let from = obol_store::webhooks::cursor(&mut tx, brand_id).await?;
-    let events =
-        obol_store::events::after_sequence(&mut tx, brand_id, from, EVENTS_PER_STEP).await?;
-    let Some(to) = events.last().and_then(|event| event.sequence) else {
-        // Numbered events that are not there (none is ever deleted): move
-        // past them rather than find this brand behind at every step.
-        let last = obol_store::webhooks::event_sequence(&mut tx, brand_id).await?;
-        if last > from
-            && obol_store::webhooks::advance_cursor(&mut tx, brand_id, from, last).await?
-        {
-            tx.commit().await?;
-        }
+    let from = obol_store::webhooks::lock_cursor(&mut tx, state.db.backend, brand_id).await?;
+    // The last number first: every event up to it is committed and visible
+    // to the reads after this one.
+    let last = obol_store::webhooks::event_sequence(&mut tx, brand_id).await?;
+    if last <= from {
         return Ok(0);
-    };
+    }
+    let events =
+        obol_store::events::in_sequence(&mut tx, brand_id, from, last, EVENTS_PER_STEP).await?;
     let endpoints = obol_store::webhooks::receiving_endpoints(&mut tx, brand_id).await?;
     let mut rows = Vec::new();
-    for event in events.iter().filter(|event| event.event_type != PING) {
-        let sequence = event.sequence.unwrap_or(to);
-        rows.extend(messages_for(event, sequence, &endpoints, now));
+    // Numbered events that are not there (none is ever deleted) are passed
+    // over rather than leave the brand behind at every step.
+    let mut to = last;
+    let mut taken = 0;
+    for event in &events {
+        let Some(sequence) = event.sequence else {
+            continue;
+        };
+        if rows.len() >= ATTEMPTS_PER_STEP {
+            to = sequence - 1;
+            break;
+        }
+        taken += 1;
+        if event.event_type != PING {
+            rows.extend(messages_for(event, sequence, &endpoints, now));
+        }
+        if taken == events.len() && events.len() as i64 == EVENTS_PER_STEP {
+            to = sequence;
+        }
     }
     if !obol_store::webhooks::advance_cursor(&mut tx, brand_id, from, to).await? {
         return Ok(0);
     }
     obol_store::webhooks::insert_deliveries(&mut tx, &rows).await?;
     tx.commit().await?;
-    Ok(events.len())
+    Ok(taken.max(1))
 }

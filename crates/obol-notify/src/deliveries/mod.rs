@@ -51,9 +51,10 @@ pub struct WebhookDelivery {
     /// When the next attempt is made, on a failed one that is retried.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<Timestamp>,
-    /// When the attempt is due (pending) or was made.
-    #[schema(value_type = String, format = DateTime)]
-    pub scheduled_at: Timestamp,
+    /// When a pending attempt is due; null while it waits behind an
+    /// earlier message about the same object to this endpoint.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub scheduled_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub attempted_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
@@ -76,7 +77,7 @@ impl From<&DeliveryRow> for WebhookDelivery {
             duration_ms: row.duration_ms,
             error: row.error.clone(),
             next_attempt_at: row.next_attempt_at.map(Timestamp::from_ms),
-            scheduled_at: Timestamp::from_ms(row.run_at),
+            scheduled_at: row.run_at.map(Timestamp::from_ms),
             attempted_at: row.attempted_at.map(Timestamp::from_ms),
             created_at: Timestamp::from_ms(row.created_at),
         }
@@ -107,7 +108,7 @@ pub fn first_attempt(
         sequence,
         attempt: 1,
         status: "pending".into(),
-        run_at: now.as_ms(),
+        run_at: Some(now.as_ms()),
         lease_until: None,
         attempted_at: None,
         http_status: None,
@@ -205,8 +206,27 @@ pub async fn resend(
     let sequence = event
         .sequence
         .ok_or_else(|| Error::internal("event read before it was numbered"))?;
-    let endpoints = obol_store::webhooks::receiving_endpoints(&mut tx, brand_id).await?;
-    let rows = messages_for(&event, sequence, &endpoints, now);
+    let mut endpoints = obol_store::webhooks::receiving_endpoints(&mut tx, brand_id).await?;
+    let rows = if event.event_type == PING {
+        // A ping is for its own endpoint only.
+        endpoints.retain(|endpoint| endpoint.id == event.object_id.as_str());
+        endpoints
+            .iter()
+            .map(|endpoint| {
+                let target = endpoint.id.to_string();
+                first_attempt(
+                    &event,
+                    sequence,
+                    Some(&endpoint.id),
+                    target,
+                    &endpoint.url,
+                    now,
+                )
+            })
+            .collect()
+    } else {
+        messages_for(&event, sequence, &endpoints, now)
+    };
     obol_store::webhooks::insert_deliveries(&mut tx, &rows).await?;
     tx.commit().await?;
     let data = rows.iter().map(WebhookDelivery::from).collect();

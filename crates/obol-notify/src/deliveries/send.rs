@@ -26,7 +26,9 @@ use std::time::Instant;
 /// Most attempts in flight to one target from one process.
 pub const PER_TARGET_IN_FLIGHT: usize = 4;
 /// Most attempts in flight from one process.
-pub const IN_FLIGHT_MAX: usize = 64;
+pub const IN_FLIGHT_MAX: usize = 256;
+/// How often a process looks for held attempts with nothing left ahead.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// A claimed attempt not recorded by then is made again (its process died):
 /// past the receiver's timeout, with room to record the outcome.
 const LEASE_MS: i64 = ATTEMPT_TIMEOUT_MS + 20_000;
@@ -41,6 +43,7 @@ pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
 #[derive(Default)]
 pub struct InFlight {
     counts: Mutex<(usize, HashMap<String, usize>)>,
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 /// One attempt's place in `InFlight`, given back when dropped.
@@ -50,6 +53,29 @@ pub struct Slot {
 }
 
 impl InFlight {
+    /// The targets at their bound, and whether the process is at its own.
+    fn saturated(&self) -> (Vec<String>, bool) {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_target) = &*counts;
+        let full = per_target
+            .iter()
+            .filter(|(_, here)| **here >= PER_TARGET_IN_FLIGHT)
+            .map(|(target, _)| target.clone())
+            .collect();
+        (full, *total >= IN_FLIGHT_MAX)
+    }
+
+    /// Whether a sweep for held attempts is due in this process (and, if
+    /// so, notes it as made).
+    fn sweep_due(&self) -> bool {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < SWEEP_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
     /// A slot for an attempt to `target`, unless that target or the process
     /// is at its bound.
     pub fn take(self: &Arc<Self>, target: &str) -> Option<Slot> {
@@ -99,25 +125,43 @@ impl DueWork for DueDeliveries {
         let in_flight = crate::notify(state).in_flight.clone();
         let now = state.now().as_ms();
         let limit = usize::try_from(limit).unwrap_or(1).max(1);
+        if in_flight.sweep_due() {
+            let mut conn = state.db.write_conn().await?;
+            obol_store::webhooks::release_unblocked(&mut conn, now, 1000).await?;
+        }
+        let (full, at_bound) = in_flight.saturated();
+        if at_bound {
+            return Ok(0);
+        }
+        let mut conn = state.db.pool.acquire().await?;
+        let per_target = PER_TARGET_IN_FLIGHT as i64;
+        let due =
+            obol_store::webhooks::due(&mut conn, now, limit as i64, per_target, &full).await?;
+        drop(conn);
+        if due.is_empty() {
+            return Ok(0);
+        }
         let mut conn = state.db.write_conn().await?;
-        // Read past the limit: some may be held back by their target's bound.
-        let due = obol_store::webhooks::due(&mut conn, now, (limit * 4) as i64).await?;
         let mut running = Vec::new();
-        for row in due {
-            if running.len() >= limit {
-                break;
-            }
+        for mut row in due {
             let Some(slot) = in_flight.take(&row.target) else {
                 continue;
             };
-            if !obol_store::webhooks::claim(&mut conn, &row.id, now, now + LEASE_MS).await? {
+            let lease_until = now + LEASE_MS;
+            if !obol_store::webhooks::claim(&mut conn, &row.id, now, lease_until).await? {
                 continue;
             }
+            row.lease_until = Some(lease_until);
             let state = state.clone();
             running.push(tokio::spawn(async move {
-                let id = row.id.clone();
-                if let Err(error) = attempt(&state, row).await {
-                    tracing::error!(%error, delivery_id = %id, "a webhook attempt failed to record");
+                if let Err(error) = attempt(&state, &row).await {
+                    // Recorded as a failed attempt, retried on the schedule:
+                    // a message must not stay pending and hold back the rest.
+                    let answer = Answer::None(format!("not sent: {error}"));
+                    if let Err(error) = record(&state, &row, &row.url, answer, None, state.now()).await
+                    {
+                        tracing::error!(%error, delivery_id = %row.id, "a webhook attempt failed to record");
+                    }
                 }
                 drop(slot);
             }));
@@ -144,7 +188,7 @@ enum Answer {
 }
 
 /// Makes one claimed attempt and records it.
-async fn attempt(state: &AppState, row: DeliveryRow) -> Result<()> {
+async fn attempt(state: &AppState, row: &DeliveryRow) -> Result<()> {
     let mut conn = state.db.pool.acquire().await?;
     let mut event = obol_store::events::get(&mut conn, &row.brand_id, &row.event_id)
         .await?
@@ -171,7 +215,7 @@ async fn attempt(state: &AppState, row: DeliveryRow) -> Result<()> {
         Some(endpoint) if endpoint.deleted_at.is_some() || endpoint.status == DISABLED => {
             drop(conn);
             let outcome = Answer::Skipped("the endpoint is disabled");
-            return record(state, &row, &row.url, outcome, None, now).await;
+            return record(state, row, &row.url, outcome, None, now).await;
         }
         Some(endpoint) => (
             endpoint.url.clone(),
@@ -190,9 +234,9 @@ async fn attempt(state: &AppState, row: DeliveryRow) -> Result<()> {
     let signed =
         signature(&secrets, row.event_id.as_str(), timestamp, &body).map_err(Error::internal)?;
     let started = Instant::now();
-    let answer = post(state, &url, &row, timestamp, &signed, body).await;
+    let answer = post(state, &url, row, timestamp, &signed, body).await;
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    record(state, &row, &url, answer, Some(duration_ms), state.now()).await
+    record(state, row, &url, answer, Some(duration_ms), state.now()).await
 }
 
 /// Sends one signed attempt through the outbound client (which keeps it off
@@ -268,13 +312,23 @@ async fn record(
         error,
         next_attempt_at: retry_at,
     };
-    if !obol_store::webhooks::finish(&mut tx, &row.id, &outcome).await? {
-        // Its lease ran out and another process recorded it first.
+    let lease_until = row
+        .lease_until
+        .ok_or_else(|| Error::internal("an attempt recorded without its claim"))?;
+    if !obol_store::webhooks::finish(&mut tx, &row.id, lease_until, &outcome).await? {
+        // Its lease ran out: another claim of it records it.
         return Ok(());
     }
-    if let Some(run_at) = retry_at {
-        let next = next_attempt(row, url, run_at, now);
-        obol_store::webhooks::insert_deliveries(&mut tx, std::slice::from_ref(&next)).await?;
+    match retry_at {
+        Some(run_at) => {
+            let next = next_attempt(row, url, run_at, now);
+            obol_store::webhooks::insert_deliveries(&mut tx, std::slice::from_ref(&next)).await?;
+        }
+        // The message ended: the next one about its object may go.
+        None => {
+            obol_store::webhooks::release_next(&mut tx, &row.target, &row.object_id, now.as_ms())
+                .await?;
+        }
     }
     if let Some(endpoint_id) = &row.endpoint_id {
         let change = if succeeded {
@@ -351,7 +405,7 @@ fn next_attempt(row: &DeliveryRow, url: &str, run_at: i64, now: Timestamp) -> De
         sequence: row.sequence,
         attempt: row.attempt + 1,
         status: "pending".into(),
-        run_at,
+        run_at: Some(run_at),
         lease_until: None,
         attempted_at: None,
         http_status: None,

@@ -217,6 +217,7 @@ pub async fn create(
         updated_at: now.as_ms(),
     };
     let mut tx = state.db.begin().await?;
+    obol_store::webhooks::lock_brand(&mut tx, state.db.backend, brand_id).await?;
     if obol_store::webhooks::count_endpoints(&mut tx, brand_id).await?
         >= obol_store::webhooks::ENDPOINTS_PER_BRAND_MAX
     {
@@ -239,6 +240,20 @@ pub(crate) async fn load(
     id: &WebhookEndpointId,
 ) -> Result<EndpointRow> {
     obol_store::webhooks::get_endpoint(conn, brand_id, id)
+        .await?
+        .filter(|row| row.deleted_at.is_none())
+        .ok_or_else(|| Error::not_found("webhook_endpoint", id))
+}
+
+/// Like `load`, locking the row for a change (PostgreSQL): concurrent
+/// changes of one endpoint take turns instead of writing over each other.
+async fn load_for_change(
+    state: &AppState,
+    tx: &mut Conn,
+    brand_id: &BrandId,
+    id: &WebhookEndpointId,
+) -> Result<EndpointRow> {
+    obol_store::webhooks::get_endpoint_for_update(tx, state.db.backend, brand_id, id)
         .await?
         .filter(|row| row.deleted_at.is_none())
         .ok_or_else(|| Error::not_found("webhook_endpoint", id))
@@ -308,7 +323,7 @@ pub async fn update(
     let new_status = input.status.as_deref().map(status).transpose()?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let mut row = load(&mut tx, brand_id, id).await?;
+    let mut row = load_for_change(state, &mut tx, brand_id, id).await?;
     if let Some(url) = url {
         row.url = url;
     }
@@ -345,7 +360,7 @@ pub async fn delete(
 ) -> Result<WebhookEndpoint> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let mut row = load(&mut tx, brand_id, id).await?;
+    let mut row = load_for_change(state, &mut tx, brand_id, id).await?;
     obol_store::webhooks::fail_pending_of_endpoint(
         &mut tx,
         id,
@@ -372,7 +387,7 @@ pub async fn rotate_secret(
     let now = state.now();
     let secret = obol_kernel::crypto::new_webhook_secret();
     let mut tx = state.db.begin().await?;
-    let mut row = load(&mut tx, brand_id, id).await?;
+    let mut row = load_for_change(state, &mut tx, brand_id, id).await?;
     row.previous_secret_ciphertext = Some(std::mem::replace(
         &mut row.secret_ciphertext,
         state.master_key.encrypt(secret.as_bytes()),

@@ -342,6 +342,9 @@ pub async fn create(
     if let Some(row) = bound::order(state, brand_id, key).await? {
         return created_before(state, brand_id, row, input, trigger, key).await;
     }
+    if let Some(url) = &input.callback_url {
+        callback_reachable(state, url).await?;
+    }
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let row = build(&mut tx, brand_id, &input, now).await?;
@@ -364,6 +367,19 @@ pub async fn create(
         Some(confirm) => payment::confirm(state, brand_id, &row.id, confirm).await,
         None => Ok(order),
     }
+}
+
+/// Refuses a `callback_url` that outbound requests may not reach (a
+/// private network, unless the server allows it), before any transaction
+/// opens: the check may resolve the name.
+async fn callback_reachable(state: &AppState, url: &str) -> Result<()> {
+    let url = validate::url("callback_url", url)?;
+    state
+        .outbound
+        .check_url_resolved(&url)
+        .await
+        .map_err(|refused| Error::invalid("callback_url", refused.to_string()))?;
+    Ok(())
 }
 
 /// The confirm that `confirm: true` asks for.
@@ -519,6 +535,9 @@ pub async fn update(
     id: &OrderId,
     input: UpdateOrder,
 ) -> Result<Order> {
+    if let Some(Some(url)) = &input.callback_url {
+        callback_reachable(state, url).await?;
+    }
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let mut row = lock(state, &mut tx, brand_id, id).await?;

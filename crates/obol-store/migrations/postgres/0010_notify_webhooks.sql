@@ -33,7 +33,8 @@ INSERT INTO notify_cursors (brand_id, last_sequence) SELECT id, event_sequence F
 -- NULL, target 'callback:' and the URL). The attempts of one message share
 -- message_id (the first attempt's id); the newest is 'pending' while one is
 -- due at run_at, and lease_until marks one in flight. Messages about one
--- object to one target go out in sequence order.
+-- object to one target go out in sequence order: one behind an earlier
+-- pending message is held, run_at NULL, until that one ends.
 CREATE TABLE webhook_deliveries (
     id TEXT PRIMARY KEY,
     message_id TEXT NOT NULL,
@@ -47,7 +48,7 @@ CREATE TABLE webhook_deliveries (
     sequence BIGINT NOT NULL,
     attempt BIGINT NOT NULL CHECK (attempt >= 1),
     status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
-    run_at BIGINT NOT NULL,
+    run_at BIGINT,
     lease_until BIGINT,
     attempted_at BIGINT,
     http_status BIGINT,

@@ -47,29 +47,91 @@ async fn private_addresses_are_refused(backend: Backend) {
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
 
-    // A callback to the receiver is attempted and refused: nothing arrives.
-    let order = app
-        .create_order(
+    // An order's callback URL is checked the same way, on PATCH too.
+    let refused = app
+        .post(
+            "/v1/orders",
             json!({"amount": 100, "currency": "EUR", "callback_url": receiver.url("/callback")}),
         )
         .await;
+    assert_eq!(
+        (refused.status, refused.param()),
+        (400, Some("callback_url")),
+        "{}",
+        refused.body
+    );
+    let order = app
+        .create_order(json!({"amount": 100, "currency": "EUR"}))
+        .await;
+    let refused = app
+        .patch(
+            &format!("/v1/orders/{}", id_of(&order)),
+            json!({"callback_url": "http://169.254.169.254/latest"}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.param()),
+        (400, Some("callback_url"))
+    );
+
+    // An endpoint whose name resolved elsewhere when it was saved (written
+    // here past the API) is still never reached: the address connected to
+    // is checked at every attempt.
+    let now = app.state.now().as_ms();
+    let endpoint = obol_store::webhooks::EndpointRow {
+        id: obol_core::WebhookEndpointId::new(),
+        brand_id: obol_core::BrandId::from(app.brand_id.as_str()),
+        url: format!("http://localhost:{}/rebound", receiver.port),
+        description: None,
+        events: r#"["order.paid"]"#.into(),
+        status: "enabled".into(),
+        secret_ciphertext: app
+            .state
+            .master_key
+            .encrypt(obol_server::crypto::new_webhook_secret().as_bytes()),
+        previous_secret_ciphertext: None,
+        previous_secret_expires_at: None,
+        deleted_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = app.state.db.write_conn().await.expect("connection");
+    obol_store::webhooks::insert_endpoint(&mut conn, &endpoint)
+        .await
+        .expect("insert");
+    drop(conn);
     app.confirm_card(&id_of(&order), "4242424242424242")
         .await
         .expect(200);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let failed = app
-            .count("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed' AND http_status IS NULL")
-            .await;
-        if failed >= 2 {
-            break;
+    let attempt = loop {
+        let list = app
+            .get(&format!("/v1/webhook_endpoints/{}/deliveries", endpoint.id))
+            .await
+            .expect(200)
+            .clone();
+        let failed = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|attempt| attempt["status"] == "failed")
+            .cloned();
+        if let Some(failed) = failed {
+            break failed;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the callbacks were never attempted"
+            "never attempted: {list}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    assert!(attempt["http_status"].is_null());
+    assert!(
+        attempt["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("loopback")),
+        "{attempt}"
+    );
     assert!(
         receiver.calls().is_empty(),
         "a request reached a loopback address"
