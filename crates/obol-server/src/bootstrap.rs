@@ -41,6 +41,7 @@ pub async fn first_start(
     };
     let demo = brands::create_in(
         &mut tx,
+        &state.master_key,
         now,
         CreateBrand {
             name: "Demo".into(),

@@ -166,6 +166,9 @@ impl Server {
             caches: Arc::default(),
             outbound,
         };
+        obol_accounts::brands::seal_webhook_secrets(&state)
+            .await
+            .map_err(ApiError::from)?;
         job_runtime::schedule_maintenance(&state).await?;
         let (router, openapi) = build_router(state.clone());
         Ok(Server {

@@ -16,7 +16,8 @@ pub struct BrandRow {
     pub display_name: Option<String>,
     pub logo_url: Option<String>,
     pub primary_color: Option<String>,
-    pub webhook_secret: String,
+    /// The webhook secret as a ciphertext under the master key.
+    pub webhook_secret_ciphertext: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,20 +32,21 @@ crate::from_row!(BrandRow {
     display_name,
     logo_url,
     primary_color,
-    webhook_secret,
+    webhook_secret_ciphertext,
     created_at,
     updated_at
 });
 
 const COLUMNS: &str = "id, name, parent_brand_id, commission_rate_bps, default_currency, \
-    clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
+    clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret_ciphertext, \
     created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     crate::sql::query(
         "INSERT INTO brands (id, name, parent_brand_id, commission_rate_bps, default_currency, \
-         clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         clearing_days, support_email, display_name, logo_url, primary_color, \
+         webhook_secret_ciphertext, created_at, updated_at, webhook_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '')",
     )
     .bind(&brand.id)
     .bind(&brand.name)
@@ -56,7 +58,7 @@ pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .bind(&brand.display_name)
     .bind(&brand.logo_url)
     .bind(&brand.primary_color)
-    .bind(&brand.webhook_secret)
+    .bind(&brand.webhook_secret_ciphertext)
     .bind(brand.created_at)
     .bind(brand.updated_at)
     .execute(conn)
@@ -88,6 +90,40 @@ pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .bind(&brand.logo_url)
     .bind(&brand.primary_color)
     .bind(brand.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Brands whose webhook secret is still plaintext (made before migration
+/// 0012): (id, secret), at most `limit`.
+pub async fn plaintext_webhook_secrets(
+    conn: &mut Conn,
+    limit: i64,
+) -> Result<Vec<(BrandId, String)>> {
+    crate::sql::query_as(
+        "SELECT id, webhook_secret FROM brands WHERE webhook_secret <> '' LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Replaces a brand's plaintext webhook secret by its ciphertext, unless
+/// another process did first.
+pub async fn seal_webhook_secret(
+    conn: &mut Conn,
+    id: &BrandId,
+    plaintext: &str,
+    ciphertext: &str,
+) -> Result<()> {
+    crate::sql::query(
+        "UPDATE brands SET webhook_secret_ciphertext = $3, webhook_secret = '' \
+         WHERE id = $1 AND webhook_secret = $2",
+    )
+    .bind(id)
+    .bind(plaintext)
+    .bind(ciphertext)
     .execute(conn)
     .await?;
     Ok(())

@@ -49,6 +49,10 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_notify_webhooks.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_accounts_brand_secret_sealed.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -90,6 +94,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_notify_webhooks.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_accounts_brand_secret_sealed.sql"),
     ),
 ];
 

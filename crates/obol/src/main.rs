@@ -208,10 +208,17 @@ async fn main() -> anyhow::Result<()> {
                 clearing_days: None,
                 support_email: None,
             };
-            let created =
-                obol_server::brands::create(&db, obol_core::Timestamp::system_now(), input)
-                    .await
-                    .map_err(|error| anyhow::anyhow!(ApiError::from(error).message))?;
+            // The brand's webhook secret is sealed under the server's key.
+            let master_key = obol_server::crypto::load(
+                std::env::var("OBOL_MASTER_KEY").ok().as_deref(),
+                &cli.common.database_url,
+                db.backend,
+            )
+            .map_err(|error| anyhow::anyhow!(error))?;
+            let now = obol_core::Timestamp::system_now();
+            let created = obol_server::brands::create(&db, &master_key, now, input)
+                .await
+                .map_err(|error| anyhow::anyhow!(ApiError::from(error).message))?;
             db.close().await;
             println!("{}", serde_json::to_string_pretty(&created)?);
             Ok(())

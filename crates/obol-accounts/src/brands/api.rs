@@ -41,7 +41,7 @@ async fn create_brand(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<CreateBrand>,
 ) -> ApiResult<(Extension<SealedAnswer>, Json<CreatedBrand>)> {
-    let created = brands::create(&state.db, state.now(), input).await?;
+    let created = brands::create(&state.db, &state.master_key, state.now(), input).await?;
     Ok((Extension(SealedAnswer), Json(created)))
 }
 
@@ -57,7 +57,7 @@ async fn get_brand(
 ) -> ApiResult<Json<Brand>> {
     let (own, show_secret) = caller_brand(&principal)?;
     let row = brands::get(&state, &id, own).await?;
-    Ok(Json(Brand::from_row(row, show_secret)))
+    Ok(Json(brands::view(&state, row, show_secret)?))
 }
 
 /// Changes a brand's settings (admin key, or the brand's owner).
@@ -73,7 +73,7 @@ async fn update_brand(
 ) -> ApiResult<Json<Brand>> {
     let (own, show_secret) = caller_brand(&principal)?;
     let row = brands::update(&state, &id, own, input).await?;
-    Ok(Json(Brand::from_row(row, show_secret)))
+    Ok(Json(brands::view(&state, row, show_secret)?))
 }
 
 /// Creates a secret key with a role; the secret is in this answer only.

@@ -1,6 +1,7 @@
 //! Brands (tenants) and their API keys: creation, settings, views.
 
 use obol_core::{ApiKeyId, BrandId};
+use obol_kernel::crypto::MasterKey;
 pub(crate) mod api;
 
 use crate::error::{Error, Result};
@@ -39,7 +40,9 @@ pub struct Brand {
 }
 
 impl Brand {
-    pub fn from_row(row: BrandRow, show_secret: bool) -> Brand {
+    /// The view of `row`, with its webhook secret when given (to the admin
+    /// and owners: see `view`).
+    pub fn from_row(row: BrandRow, webhook_secret: Option<String>) -> Brand {
         Brand {
             id: row.id.into_string(),
             object: "brand",
@@ -52,7 +55,7 @@ impl Brand {
             display_name: row.display_name,
             logo_url: row.logo_url,
             primary_color: row.primary_color,
-            webhook_secret: show_secret.then_some(row.webhook_secret),
+            webhook_secret,
             created_at: Timestamp::from_ms(row.created_at),
             updated_at: Timestamp::from_ms(row.updated_at),
         }
@@ -141,6 +144,42 @@ fn color(value: &str) -> Result<String> {
 
 pub use obol_kernel::crypto::new_webhook_secret;
 
+/// The brand's webhook secret, decrypted (it signs order callbacks).
+pub fn webhook_secret(state: &AppState, row: &BrandRow) -> Result<String> {
+    state
+        .master_key
+        .decrypt(&row.webhook_secret_ciphertext)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            Error::internal(format!("the webhook secret of {} does not decrypt", row.id))
+        })
+}
+
+/// The API view of a brand: with its webhook secret when `show_secret`.
+pub fn view(state: &AppState, row: BrandRow, show_secret: bool) -> Result<Brand> {
+    let secret = show_secret
+        .then(|| webhook_secret(state, &row))
+        .transpose()?;
+    Ok(Brand::from_row(row, secret))
+}
+
+/// Seals the webhook secrets of brands made before they were kept
+/// encrypted (migration 0012); run at every start, a no-op once done.
+pub async fn seal_webhook_secrets(state: &AppState) -> Result<()> {
+    loop {
+        let mut conn = state.db.write_conn().await?;
+        let plaintext = obol_store::brands::plaintext_webhook_secrets(&mut conn, 500).await?;
+        if plaintext.is_empty() {
+            return Ok(());
+        }
+        for (id, secret) in plaintext {
+            let sealed = state.master_key.encrypt(secret.as_bytes());
+            obol_store::brands::seal_webhook_secret(&mut conn, &id, &secret, &sealed).await?;
+        }
+    }
+}
+
 /// Inserts a key for the brand and returns its secret (shown once).
 pub async fn insert_key(
     conn: &mut Conn,
@@ -168,15 +207,26 @@ pub async fn insert_key(
 }
 
 /// Creates a brand with an owner secret key and a publishable key.
-pub async fn create(db: &Db, now: Timestamp, input: CreateBrand) -> Result<CreatedBrand> {
+pub async fn create(
+    db: &Db,
+    master_key: &MasterKey,
+    now: Timestamp,
+    input: CreateBrand,
+) -> Result<CreatedBrand> {
     let mut tx = db.begin().await?;
-    let created = create_in(&mut tx, now, input).await?;
+    let created = create_in(&mut tx, master_key, now, input).await?;
     tx.commit().await?;
     Ok(created)
 }
 
 /// `create` inside the caller's transaction.
-pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Result<CreatedBrand> {
+pub async fn create_in(
+    tx: &mut Conn,
+    master_key: &MasterKey,
+    now: Timestamp,
+    input: CreateBrand,
+) -> Result<CreatedBrand> {
+    let webhook_secret = new_webhook_secret();
     let name = validate::text("name", &input.name, 1, 200)?;
     let commission_rate_bps = input.commission_rate_bps.unwrap_or(0);
     if !(0..=10_000).contains(&commission_rate_bps) {
@@ -210,7 +260,7 @@ pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Res
         display_name: None,
         logo_url: None,
         primary_color: None,
-        webhook_secret: new_webhook_secret(),
+        webhook_secret_ciphertext: master_key.encrypt(webhook_secret.as_bytes()),
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
     };
@@ -235,7 +285,7 @@ pub async fn create_in(tx: &mut Conn, now: Timestamp, input: CreateBrand) -> Res
     )
     .await?;
     Ok(CreatedBrand {
-        brand: Brand::from_row(row, true),
+        brand: Brand::from_row(row, Some(webhook_secret)),
         secret_key,
         publishable_key,
     })

@@ -225,7 +225,18 @@ async fn attempt(state: &AppState, row: &DeliveryRow) -> Result<()> {
             let brand = obol_store::brands::get(&mut conn, &row.brand_id)
                 .await?
                 .ok_or_else(|| Error::internal(format!("brand {} vanished", row.brand_id)))?;
-            (row.url.clone(), vec![brand.webhook_secret])
+            let secret = state
+                .master_key
+                .decrypt(&brand.webhook_secret_ciphertext)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| {
+                    Error::internal(format!(
+                        "the webhook secret of {} does not decrypt",
+                        brand.id
+                    ))
+                })?;
+            (row.url.clone(), vec![secret])
         }
     };
     drop(conn);

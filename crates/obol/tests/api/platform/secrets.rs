@@ -1,4 +1,5 @@
-//! API key secrets are stored only as hashes.
+//! API key secrets are stored only as hashes; webhook secrets (the brand's,
+//! an endpoint's, a rotated one) only as ciphertexts.
 
 use crate::harness::{self, Backend, spawn};
 use crate::on_both;
@@ -18,6 +19,40 @@ async fn secrets_are_stored_hashed(backend: Backend) {
         app.publishable_key.clone(),
         developer["secret"].as_str().expect("secret").to_owned(),
     ];
+    let brand = app
+        .get(&format!("/v1/brands/{}", app.brand_id))
+        .await
+        .expect(200)
+        .clone();
+    let endpoint = app
+        .post(
+            "/v1/webhook_endpoints",
+            json!({"url": "http://127.0.0.1:9/obol", "events": ["order.paid"]}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let id = endpoint["id"].as_str().expect("id").to_owned();
+    let rotated = app
+        .post(
+            &format!("/v1/webhook_endpoints/{id}/rotate_secret"),
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let webhook_secrets = [
+        brand["webhook_secret"].as_str().expect("secret").to_owned(),
+        endpoint["secret"].as_str().expect("secret").to_owned(),
+        rotated["secret"].as_str().expect("secret").to_owned(),
+    ];
+    let plaintext: i64 = app
+        .count("SELECT COUNT(*) FROM brands WHERE webhook_secret <> ''")
+        .await;
+    assert_eq!(
+        plaintext, 0,
+        "a brand's webhook secret is stored as plaintext"
+    );
     let rows: Vec<(String, String)> =
         obol_store::sql::query_as("SELECT secret_hash, secret_prefix FROM api_keys")
             .fetch_all(&app.state.db.pool)
@@ -39,7 +74,7 @@ async fn secrets_are_stored_hashed(backend: Backend) {
         }
     }
     let bytes = app.database_bytes().await;
-    for secret in &secrets {
+    for secret in secrets.iter().chain(&webhook_secrets) {
         assert!(
             !harness::contains(&bytes, secret.as_bytes()),
             "a secret is in the database file"
