@@ -27,6 +27,7 @@ pub const EVENT_TYPES: &[&str] = &[
 pub struct Notify {
     event_types: Vec<&'static str>,
     pub(crate) in_flight: Arc<InFlight>,
+    last_fanout: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Notify {
@@ -39,7 +40,19 @@ impl Notify {
         Notify {
             event_types,
             in_flight: Arc::default(),
+            last_fanout: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether a fan-out step may run now, at least `interval` after the
+    /// last one of this process (and, if so, notes it as started).
+    pub(crate) fn fanout_due(&self, interval: std::time::Duration) -> bool {
+        let mut last = self.last_fanout.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < interval) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
     }
 
     pub fn event_types(&self) -> &[&'static str] {

@@ -235,6 +235,18 @@ pub async fn event_sequence(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> 
 /// (PostgreSQL; SQLite's writer lock already serializes): a second
 /// process's fan-out of the brand waits, then reads where this one left it.
 pub async fn lock_cursor(conn: &mut Conn, backend: Backend, brand_id: &BrandId) -> Result<i64> {
+    let sql = format!(
+        "SELECT last_sequence FROM notify_cursors WHERE brand_id = $1{}",
+        backend.for_update()
+    );
+    let found: Option<i64> = crate::sql::query_scalar(sql.clone())
+        .bind(brand_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(last) = found {
+        return Ok(last);
+    }
+    // A brand's first fan-out: make its cursor, then lock it.
     crate::sql::query(
         "INSERT INTO notify_cursors (brand_id, last_sequence) VALUES ($1, 0) \
          ON CONFLICT (brand_id) DO NOTHING",
@@ -242,10 +254,6 @@ pub async fn lock_cursor(conn: &mut Conn, backend: Backend, brand_id: &BrandId) 
     .bind(brand_id)
     .execute(&mut *conn)
     .await?;
-    let sql = format!(
-        "SELECT last_sequence FROM notify_cursors WHERE brand_id = $1{}",
-        backend.for_update()
-    );
     crate::sql::query_scalar(sql)
         .bind(brand_id)
         .fetch_one(conn)
