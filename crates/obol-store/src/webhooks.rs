@@ -460,15 +460,14 @@ const CLAIMABLE: &str = "d.status = 'pending' AND (d.lease_until IS NULL OR d.le
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' \
     AND p.target = d.target AND p.object_id = d.object_id AND p.sequence < d.sequence)";
 
-/// Up to `limit` attempts that may go now, soonest first, at most
-/// `per_target` of each target and none of the targets in `skip` (those
-/// already at their bound), so that one target's backlog cannot fill the
-/// page and hold back the others.
+/// Up to `limit` attempts that may go now, soonest first, none of the
+/// targets in `skip` (those already at their bound in this process), so
+/// that a busy target's attempts do not fill the page. An ordered walk of
+/// the due index that stops at `limit`: no sort over every due attempt.
 pub async fn due(
     conn: &mut Conn,
     now_ms: i64,
     limit: i64,
-    per_target: i64,
     skip: &[String],
 ) -> Result<Vec<DeliveryRow>> {
     let columns = DELIVERY_COLUMNS
@@ -479,19 +478,14 @@ pub async fn due(
     let skipped = if skip.is_empty() {
         String::new()
     } else {
-        let list: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 4)).collect();
+        let list: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 3)).collect();
         format!(" AND d.target NOT IN ({})", list.join(", "))
     };
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM (SELECT {columns}, ROW_NUMBER() OVER \
-         (PARTITION BY d.target ORDER BY d.run_at, d.sequence, d.id) AS place \
-         FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE}{skipped}) AS ranked \
-         WHERE place <= $3 ORDER BY run_at, sequence, id LIMIT $2"
+        "SELECT {columns} FROM webhook_deliveries d WHERE d.run_at <= $1 AND {CLAIMABLE}{skipped} \
+         ORDER BY d.run_at LIMIT $2"
     );
-    let mut query = crate::sql::query_as(sql)
-        .bind(now_ms)
-        .bind(limit)
-        .bind(per_target);
+    let mut query = crate::sql::query_as(sql).bind(now_ms).bind(limit);
     for target in skip {
         query = query.bind(target);
     }

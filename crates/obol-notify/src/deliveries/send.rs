@@ -27,6 +27,8 @@ use std::time::Instant;
 pub const PER_TARGET_IN_FLIGHT: usize = 4;
 /// Most attempts in flight from one process.
 pub const IN_FLIGHT_MAX: usize = 256;
+/// Most attempts one step starts under `obol serve`.
+const CLAIM_PER_STEP: usize = 64;
 /// How often a process looks for held attempts with nothing left ahead.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// A claimed attempt not recorded by then is made again (its process died):
@@ -124,7 +126,13 @@ impl DueWork for DueDeliveries {
     async fn run_due(&self, state: &AppState, limit: i64) -> obol_store::Result<usize> {
         let in_flight = crate::notify(state).in_flight.clone();
         let now = state.now().as_ms();
-        let limit = usize::try_from(limit).unwrap_or(1).max(1);
+        // Attempts run on their own tasks, so a step under `obol serve`
+        // starts more than the worker's batch of jobs; on the test clock,
+        // as many as asked, one at a time.
+        let limit = match state.test_clock {
+            Some(_) => usize::try_from(limit).unwrap_or(1).max(1),
+            None => CLAIM_PER_STEP,
+        };
         if in_flight.sweep_due() {
             let mut conn = state.db.write_conn().await?;
             obol_store::webhooks::release_unblocked(&mut conn, now, 1000).await?;
@@ -134,9 +142,8 @@ impl DueWork for DueDeliveries {
             return Ok(0);
         }
         let mut conn = state.db.pool.acquire().await?;
-        let per_target = PER_TARGET_IN_FLIGHT as i64;
-        let due =
-            obol_store::webhooks::due(&mut conn, now, limit as i64, per_target, &full).await?;
+        // Read past the limit: a target may reach its bound within the page.
+        let due = obol_store::webhooks::due(&mut conn, now, (limit * 4) as i64, &full).await?;
         drop(conn);
         if due.is_empty() {
             return Ok(0);
@@ -144,6 +151,9 @@ impl DueWork for DueDeliveries {
         let mut conn = state.db.write_conn().await?;
         let mut running = Vec::new();
         for mut row in due {
+            if running.len() >= limit {
+                break;
+            }
             let Some(slot) = in_flight.take(&row.target) else {
                 continue;
             };
