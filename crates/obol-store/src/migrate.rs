@@ -49,6 +49,10 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_notify_webhooks.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_notify_emails.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -90,6 +94,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_notify_webhooks.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_notify_emails.sql"),
     ),
 ];
 
