@@ -1,12 +1,15 @@
 //! Notifications: webhook endpoints, the fan-out of outbox events to them
-//! and to order callbacks, signed deliveries with retries. It reads events
+//! and to order callbacks, signed deliveries with retries, and emails over
+//! SMTP rendered from brands' templates. It reads events
 //! as opaque JSON and knows no other domain: the event types it offers come
 //! from the domains at start (`Notify::new`).
 
 pub mod deliveries;
+pub mod emails;
 pub mod endpoints;
 pub mod error;
 
+pub use emails::smtp::Mailer;
 pub use error::{Error, Result};
 
 use deliveries::send::InFlight;
@@ -60,10 +63,28 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(endpoints::api::routes())
         .merge(deliveries::api::routes())
+        .merge(emails::api::routes())
 }
 
-/// Registers the fan-out and the attempts as due work.
+/// Registers the fan-out, the attempts, and the emails as due work (the
+/// fan-out first: it numbers the events that emails are composed from).
 pub fn jobs(registry: &mut JobRegistry) {
     registry.add_due_work(deliveries::fanout::Fanout);
     registry.add_due_work(deliveries::send::DueDeliveries);
+    registry.add_due_work(emails::compose::ComposeEmails);
+    registry.add_due_work(emails::send::DueEmails);
+}
+
+/// At start, once the state holds the `Mailer`: says when emails are not
+/// sent, and otherwise sends those kept while no SMTP server was set.
+pub async fn start(state: &AppState) -> obol_store::Result<()> {
+    if emails::send::mailer(state).transport().is_none() {
+        tracing::warn!(
+            "no SMTP server configured (OBOL_SMTP_URL): emails are recorded but not sent"
+        );
+        return Ok(());
+    }
+    let released = emails::send::release_waiting(state).await?;
+    tracing::info!(released, "emails are sent over SMTP (OBOL_SMTP_URL)");
+    Ok(())
 }

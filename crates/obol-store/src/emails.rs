@@ -250,6 +250,20 @@ pub async fn record_attempt(
     Ok(result.rows_affected() == 1)
 }
 
+/// Parks the due queued emails (no SMTP server is configured): no due
+/// time, `error` saying why; returns how many.
+pub async fn park(conn: &mut Conn, error: &str, now_ms: i64) -> Result<u64> {
+    let result = crate::sql::query(
+        "UPDATE emails SET run_at = NULL, last_error = $1, updated_at = $2 \
+         WHERE status = 'queued' AND run_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)",
+    )
+    .bind(error)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 /// Makes the queued emails kept while no SMTP server was set due now (a
 /// server with one started); returns how many.
 pub async fn release_waiting(conn: &mut Conn, now_ms: i64) -> Result<u64> {
