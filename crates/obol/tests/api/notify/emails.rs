@@ -461,7 +461,7 @@ async fn emails_stay_within_their_brand(backend: Backend) {
         .await
         .expect(200)
         .clone();
-    assert_eq!(harness::ids(&by_customer), [email_id.clone()]);
+    assert_eq!(harness::ids(&by_customer), std::slice::from_ref(&email_id));
 
     let (_, other_key) = app.other_brand("Other").await;
     let other = |path: String| {
