@@ -73,12 +73,18 @@ impl DueWork for DueEmails {
     async fn run_due(&self, state: &AppState, limit: i64) -> obol_store::Result<usize> {
         let mailer = mailer(state).clone();
         let now = state.now().as_ms();
+        // Read first: most rounds find nothing, and write nothing.
+        let mut conn = state.db.pool.acquire().await?;
+        let due = obol_store::emails::due(&mut conn, now, limit.max(1)).await?;
+        drop(conn);
+        if due.is_empty() {
+            return Ok(0);
+        }
         let mut conn = state.db.write_conn().await?;
         if mailer.transport().is_none() {
             let parked = obol_store::emails::park(&mut conn, NOT_CONFIGURED, now).await?;
             return Ok(usize::try_from(parked).unwrap_or(usize::MAX));
         }
-        let due = obol_store::emails::due(&mut conn, now, limit.max(1)).await?;
         let mut running = Vec::new();
         for row in due {
             let Ok(permit) = mailer.permits.clone().try_acquire_owned() else {

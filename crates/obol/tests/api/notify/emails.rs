@@ -3,6 +3,8 @@
 //! email package; SMTP down is retried on the test clock; brands' templates
 //! are checked at save time; emails stay within their brand.
 
+use super::receiver::{Answer, Receiver};
+use super::webhooks::endpoint;
 use crate::harness::{self, Backend, Options, TestApp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
@@ -204,6 +206,8 @@ on_both!(
     smtp_down_is_retried_then_sent,
     brand_templates_are_used_and_checked_at_save_time,
     emails_stay_within_their_brand,
+    failing_endpoint_emails_the_support_address,
+    sender_settings_are_checked,
 );
 
 async fn confirmations_reach_the_smtp_server_in_each_currency_format(backend: Backend) {
@@ -487,4 +491,78 @@ async fn emails_stay_within_their_brand(backend: Backend) {
     assert_eq!(bad_cursor.status, 400);
     let all = app.get("/v1/emails").await.expect(200).clone();
     assert_eq!(harness::ids(&all), [email_id]);
+}
+
+async fn failing_endpoint_emails_the_support_address(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let options = Options {
+        test_clock: true,
+        smtp_url: Some(smtp.url()),
+        ..Options::default()
+    };
+    let app = harness::spawn_paying(backend, options).await;
+    app.patch(
+        &format!("/v1/brands/{}", app.brand_id),
+        json!({"support_email": "help@acme.example"}),
+    )
+    .await
+    .expect(200);
+    let receiver = Receiver::start().await;
+    receiver.always(Answer::status(500));
+    let url = receiver.url("/down");
+    let (endpoint_id, _) = endpoint(&app, &url, json!(["order.paid"])).await;
+    // No customer email: the order itself sends none.
+    app.paid_order(1000, true).await;
+    app.advance(4 * 86_400).await;
+
+    let messages = smtp.wait_for(1).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let message = &messages[0];
+    assert_eq!(message["to"], "help@acme.example");
+    assert_eq!(
+        message["subject"],
+        format!("Webhook endpoint failing: {url}")
+    );
+    assert!(part(message, "text/plain").contains(&endpoint_id));
+    assert!(part(message, "text/html").contains(&endpoint_id));
+    let all = app.get("/v1/emails").await.expect(200).clone();
+    let email = &all["data"][0];
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(email["template"], "endpoint_failing");
+    assert_eq!(email["status"], "sent");
+    assert_eq!(email["order_id"], Value::Null);
+}
+
+async fn sender_settings_are_checked(backend: Backend) {
+    let app = harness::spawn(backend).await;
+    let path = format!("/v1/brands/{}", app.brand_id);
+    let bad_email = app
+        .patch(&path, json!({"sender_email": "not an address"}))
+        .await;
+    assert_eq!(bad_email.status, 400, "{}", bad_email.body);
+    assert_eq!(bad_email.param(), Some("sender_email"));
+    for name in [String::new(), "x".repeat(101)] {
+        let bad_name = app.patch(&path, json!({"sender_name": name})).await;
+        assert_eq!(bad_name.status, 400, "{}", bad_name.body);
+        assert_eq!(bad_name.param(), Some("sender_name"));
+    }
+    let set = app
+        .patch(
+            &path,
+            json!({"sender_name": "Acme Shop", "sender_email": "shop@acme.example"}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(set["sender_name"], "Acme Shop");
+    assert_eq!(set["sender_email"], "shop@acme.example");
+    let cleared = app
+        .patch(&path, json!({"sender_name": null, "sender_email": null}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(cleared["sender_name"], Value::Null);
+    assert_eq!(cleared["sender_email"], Value::Null);
+    let read = app.get(&path).await.expect(200).clone();
+    assert_eq!(read["sender_email"], Value::Null);
 }
