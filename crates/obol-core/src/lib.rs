@@ -14,6 +14,6 @@ pub use id::{
     ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
     LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
 };
-pub use money::{Currency, Money};
+pub use money::{Currency, Money, format_amount};
 pub use role::Role;
 pub use time::Timestamp;

@@ -208,9 +208,61 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// Symbols written before the amount; every other currency is written as
+/// its code and a space.
+const SYMBOLS: &[(&str, &str)] = &[("EUR", "€"), ("USD", "$"), ("GBP", "£"), ("JPY", "¥")];
+
+/// An amount as a customer reads it: `€89.25`, `¥500`, `KWD 1.000`,
+/// `-$1,234.50`. Every minor-unit digit of the currency is shown, and whole
+/// units are grouped by thousands with commas (one format for every reader:
+/// emails are not localized yet).
+pub fn format_amount(amount_minor: i64, currency: Currency) -> String {
+    let digits = amount_minor.unsigned_abs().to_string();
+    let exponent = usize::from(currency.exponent());
+    let padded = format!("{digits:0>width$}", width = exponent + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - exponent);
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let number = if fraction.is_empty() {
+        grouped
+    } else {
+        format!("{grouped}.{fraction}")
+    };
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    match SYMBOLS.iter().find(|(code, _)| *code == currency.code()) {
+        Some((_, symbol)) => format!("{sign}{symbol}{number}"),
+        None => format!("{sign}{} {number}", currency.code()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn formatted(amount_minor: i64, code: &str) -> String {
+        format_amount(amount_minor, Currency::parse(code).expect("a known code"))
+    }
+
+    #[test]
+    fn amounts_read_as_customers_expect() {
+        assert_eq!(formatted(8925, "EUR"), "€89.25");
+        assert_eq!(formatted(500, "JPY"), "¥500");
+        assert_eq!(formatted(1000, "KWD"), "KWD 1.000");
+        assert_eq!(formatted(5, "USD"), "$0.05");
+        assert_eq!(formatted(0, "GBP"), "£0.00");
+        assert_eq!(formatted(7, "KWD"), "KWD 0.007");
+        assert_eq!(formatted(123_456_789, "EUR"), "€1,234,567.89");
+        assert_eq!(formatted(1_000_000, "JPY"), "¥1,000,000");
+        assert_eq!(formatted(100_000, "CHF"), "CHF 1,000.00");
+        assert_eq!(formatted(-123_450, "USD"), "-$1,234.50");
+        assert_eq!(formatted(-1, "KWD"), "-KWD 0.001");
+        assert_eq!(formatted(i64::MIN, "JPY"), "-¥9,223,372,036,854,775,808");
+    }
 
     #[test]
     fn exponents() {

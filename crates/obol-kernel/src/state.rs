@@ -55,6 +55,9 @@ pub struct Config {
     /// requests may reach loopback, private, link-local and multicast
     /// addresses (tests, a private deployment).
     pub allow_private_network: bool,
+    /// `OBOL_SMTP_URL`: the SMTP server emails go through (`smtp://` with
+    /// STARTTLS when offered, `smtps://`); none: emails are recorded, not sent.
+    pub smtp_url: Option<String>,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             connector_timeout_ms: 30_000,
             failpoint: None,
             allow_private_network: false,
+            smtp_url: None,
         }
     }
 }

@@ -151,6 +151,9 @@ impl Server {
         parts.insert(Arc::new(obol_notify::Notify::new(
             [obol_accounts::EVENT_TYPES, obol_payments::EVENT_TYPES].concat(),
         )));
+        let mailer =
+            obol_notify::Mailer::new(config.smtp_url.as_deref()).map_err(StartError::Config)?;
+        parts.insert(Arc::new(mailer));
         let state = AppState {
             db,
             clock,
@@ -170,6 +173,7 @@ impl Server {
             .await
             .map_err(ApiError::from)?;
         job_runtime::schedule_maintenance(&state).await?;
+        obol_notify::start(&state).await?;
         let (router, openapi) = build_router(state.clone());
         Ok(Server {
             state,

@@ -18,6 +18,10 @@ pub struct BrandRow {
     pub primary_color: Option<String>,
     /// The webhook secret as a ciphertext under the master key.
     pub webhook_secret_ciphertext: String,
+    /// The name emails come from; the brand's display name or name when unset.
+    pub sender_name: Option<String>,
+    /// The address emails come from; a default of the server's when unset.
+    pub sender_email: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -33,20 +37,22 @@ crate::from_row!(BrandRow {
     logo_url,
     primary_color,
     webhook_secret_ciphertext,
+    sender_name,
+    sender_email,
     created_at,
     updated_at
 });
 
 const COLUMNS: &str = "id, name, parent_brand_id, commission_rate_bps, default_currency, \
     clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret_ciphertext, \
-    created_at, updated_at";
+    sender_name, sender_email, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     crate::sql::query(
         "INSERT INTO brands (id, name, parent_brand_id, commission_rate_bps, default_currency, \
          clearing_days, support_email, display_name, logo_url, primary_color, \
-         webhook_secret_ciphertext, created_at, updated_at, webhook_secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '')",
+         webhook_secret_ciphertext, sender_name, sender_email, created_at, updated_at, \
+         webhook_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '')",
     )
     .bind(&brand.id)
     .bind(&brand.name)
@@ -59,6 +65,8 @@ pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .bind(&brand.logo_url)
     .bind(&brand.primary_color)
     .bind(&brand.webhook_secret_ciphertext)
+    .bind(&brand.sender_name)
+    .bind(&brand.sender_email)
     .bind(brand.created_at)
     .bind(brand.updated_at)
     .execute(conn)
@@ -78,8 +86,8 @@ pub async fn get(conn: &mut Conn, id: &BrandId) -> Result<Option<BrandRow>> {
 pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     crate::sql::query(
         "UPDATE brands SET name = $2, default_currency = $3, clearing_days = $4, \
-         support_email = $5, display_name = $6, logo_url = $7, primary_color = $8, updated_at = $9 \
-         WHERE id = $1",
+         support_email = $5, display_name = $6, logo_url = $7, primary_color = $8, sender_name = $9, \
+         sender_email = $10, updated_at = $11 WHERE id = $1",
     )
     .bind(&brand.id)
     .bind(&brand.name)
@@ -89,6 +97,8 @@ pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .bind(&brand.display_name)
     .bind(&brand.logo_url)
     .bind(&brand.primary_color)
+    .bind(&brand.sender_name)
+    .bind(&brand.sender_email)
     .bind(brand.updated_at)
     .execute(conn)
     .await?;

@@ -7,6 +7,7 @@ pub mod brands;
 pub mod clock;
 pub mod connector_accounts;
 pub mod customers;
+pub mod emails;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
@@ -190,6 +191,7 @@ of_brand!(
     api_keys::ApiKeyRow,
     connector_accounts::ConnectorAccountRow,
     customers::CustomerRow,
+    emails::EmailRow,
     events::EventRow,
     ledger::AccountRow,
     ledger::EntryRow,

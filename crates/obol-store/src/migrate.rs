@@ -50,6 +50,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0010_notify_webhooks.sql"),
     ),
     (
+        11,
+        include_str!("../migrations/sqlite/0011_notify_emails.sql"),
+    ),
+    (
         12,
         include_str!("../migrations/sqlite/0012_accounts_brand_secret_sealed.sql"),
     ),
@@ -94,6 +98,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_notify_webhooks.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_notify_emails.sql"),
     ),
     (
         12,

@@ -116,6 +116,11 @@ struct ServeArgs {
     /// Another name for `--allow-private-network`, as api.md allows.
     #[arg(long, env = "OBOL_WEBHOOK_ALLOW_PRIVATE", value_parser = parse_flag, default_value = "0", hide = true)]
     webhook_allow_private: bool,
+    /// The SMTP server emails go through: smtp://user:pass@host:587 (STARTTLS
+    /// when offered) or smtps://… (implicit TLS). Unset: emails are recorded
+    /// but not sent.
+    #[arg(long, env = "OBOL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +249,7 @@ async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|value| !value.is_empty()),
         allow_private_network: args.allow_private_network || args.webhook_allow_private,
+        smtp_url: args.smtp_url.filter(|url| !url.is_empty()),
     };
     let server = Server::new(&config, obol_server::job_registry()).await?;
     if let Some(first) =

@@ -31,6 +31,10 @@ pub struct Brand {
     pub display_name: Option<String>,
     pub logo_url: Option<String>,
     pub primary_color: Option<String>,
+    /// The name customers' emails come from (the display name or name when null).
+    pub sender_name: Option<String>,
+    /// The address customers' emails come from (`no-reply@` the server's public host when null).
+    pub sender_email: Option<String>,
     /// The default webhook signing secret; shown to the admin and owners only.
     pub webhook_secret: Option<String>,
     #[schema(value_type = String, format = DateTime)]
@@ -55,6 +59,8 @@ impl Brand {
             display_name: row.display_name,
             logo_url: row.logo_url,
             primary_color: row.primary_color,
+            sender_name: row.sender_name,
+            sender_email: row.sender_email,
             webhook_secret,
             created_at: Timestamp::from_ms(row.created_at),
             updated_at: Timestamp::from_ms(row.updated_at),
@@ -109,6 +115,14 @@ pub struct UpdateBrand {
     #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
     #[schema(value_type = Option<String>)]
     pub primary_color: Option<Option<String>>,
+    /// The name emails come from, 1 to 100 characters.
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub sender_name: Option<Option<String>>,
+    /// The address emails come from.
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub sender_email: Option<Option<String>>,
 }
 
 fn currency(value: &str) -> Result<String> {
@@ -261,6 +275,8 @@ pub async fn create_in(
         logo_url: None,
         primary_color: None,
         webhook_secret_ciphertext: master_key.encrypt(webhook_secret.as_bytes()),
+        sender_name: None,
+        sender_email: None,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
     };
@@ -354,6 +370,22 @@ pub async fn update(
         .primary_color
         .map(|v| v.as_deref().map(color).transpose())
         .transpose()?;
+    let sender_name = input
+        .sender_name
+        .map(|v| {
+            v.as_deref()
+                .map(|n| validate::text("sender_name", n, 1, 100))
+                .transpose()
+        })
+        .transpose()?;
+    let sender_email = input
+        .sender_email
+        .map(|v| {
+            v.as_deref()
+                .map(|e| validate::email("sender_email", e))
+                .transpose()
+        })
+        .transpose()?;
 
     let mut tx = state.db.begin().await?;
     let mut row = obol_store::brands::get(&mut tx, id)
@@ -379,6 +411,12 @@ pub async fn update(
     }
     if let Some(value) = primary_color {
         row.primary_color = value;
+    }
+    if let Some(value) = sender_name {
+        row.sender_name = value;
+    }
+    if let Some(value) = sender_email {
+        row.sender_email = value;
     }
     row.updated_at = state.now().as_ms();
     obol_store::brands::update(&mut tx, &row).await?;

@@ -200,6 +200,9 @@ pub struct Options {
     /// default; test servers allow them, as their receivers listen on
     /// 127.0.0.1.
     pub refuse_private_network: bool,
+    /// The SMTP server emails go through (`OBOL_SMTP_URL`); none: emails
+    /// are recorded, not sent.
+    pub smtp_url: Option<String>,
 }
 
 /// A client for a test's own requests. Every reqwest client needs the TLS
@@ -307,6 +310,7 @@ pub async fn start(db: TestDb, options: Options) -> TestApp {
     config.job_poll_interval_ms = 50;
     config.failpoint = options.failpoint.map(str::to_owned);
     config.allow_private_network = !options.refuse_private_network;
+    config.smtp_url = options.smtp_url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

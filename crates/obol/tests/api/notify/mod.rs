@@ -1,6 +1,8 @@
-//! Notifications: webhook endpoints, signed deliveries, order callbacks.
+//! Notifications: webhook endpoints, signed deliveries, order callbacks,
+//! emails.
 
 mod delivery_load;
+mod emails;
 mod kill;
 mod receiver;
 mod ssrf;
