@@ -8,6 +8,7 @@ use obol_core::time::HOUR_MS;
 use obol_core::validate;
 use obol_core::{BrandId, Timestamp, WebhookEndpointId};
 use obol_kernel::list::{self, List};
+use obol_kernel::outbound::Refused;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::page::PageRequest;
@@ -103,15 +104,16 @@ pub struct UpdateWebhookEndpoint {
 }
 
 /// A URL deliveries may go to: http(s), and (unless the server allows
-/// private networks) not resolving to a private, loopback, link-local or
-/// multicast address.
+/// private networks) not an address, nor a name resolving to one, that is
+/// private, loopback, link-local or multicast.
 async fn target_url(state: &AppState, param: &str, value: &str) -> Result<String> {
     let url = validate::url(param, value)?;
-    crate::outbound(state)
-        .check_url_resolved(&url)
-        .await
-        .map_err(|refused| Error::invalid(param, refused.to_string()))?;
-    Ok(url)
+    match crate::outbound(state).check_url_resolved(&url).await {
+        // A name that does not resolve now may later: every attempt is
+        // checked on the address it connects to.
+        Ok(_) | Err(Refused::Unresolved { .. }) => Ok(url),
+        Err(refused) => Err(Error::invalid(param, refused.to_string())),
+    }
 }
 
 /// `["*"]`, or known event types with duplicates folded, as JSON text.

@@ -374,12 +374,12 @@ pub async fn create(
 /// opens: the check may resolve the name.
 async fn callback_reachable(state: &AppState, url: &str) -> Result<()> {
     let url = validate::url("callback_url", url)?;
-    state
-        .outbound
-        .check_url_resolved(&url)
-        .await
-        .map_err(|refused| Error::invalid("callback_url", refused.to_string()))?;
-    Ok(())
+    match state.outbound.check_url_resolved(&url).await {
+        // A name that does not resolve now may later: every callback is
+        // checked on the address it connects to.
+        Ok(_) | Err(obol_kernel::outbound::Refused::Unresolved { .. }) => Ok(()),
+        Err(refused) => Err(Error::invalid("callback_url", refused.to_string())),
+    }
 }
 
 /// The confirm that `confirm: true` asks for.

@@ -615,6 +615,9 @@ async fn endpoint_fields_are_checked(backend: Backend) {
         );
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_endpoints").await, 0);
+    // A name that does not resolve now is taken: each attempt is checked on
+    // the address it connects to.
+    endpoint(&app, "https://hooks.invalid/obol", json!(["*"])).await;
     let (id, _) = endpoint(
         &app,
         &receiver.url("/x"),
