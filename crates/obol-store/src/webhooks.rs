@@ -505,6 +505,30 @@ pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {
         .await
 }
 
+/// Claims the attempts `ids` until `lease_until`, in one statement; the
+/// ids it claimed (not those another process has).
+pub async fn claim_all(
+    conn: &mut Conn,
+    ids: &[WebhookDeliveryId],
+    now_ms: i64,
+    lease_until: i64,
+) -> Result<Vec<WebhookDeliveryId>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "UPDATE webhook_deliveries SET lease_until = $2 WHERE id IN ({}) AND status = 'pending' \
+         AND (lease_until IS NULL OR lease_until <= $1) RETURNING id",
+        list.join(", ")
+    );
+    let mut query = crate::sql::query_scalar(sql).bind(now_ms).bind(lease_until);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(conn).await
+}
+
 /// Claims an attempt until `lease_until`; false if another process has it.
 pub async fn claim(
     conn: &mut Conn,

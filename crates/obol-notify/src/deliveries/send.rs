@@ -29,6 +29,9 @@ pub const PER_TARGET_IN_FLIGHT: usize = 4;
 pub const IN_FLIGHT_MAX: usize = 256;
 /// Most attempts one step starts under `obol serve`.
 const CLAIM_PER_STEP: usize = 64;
+/// How long a step with attempts in flight and none to start waits for one
+/// to end.
+const WAIT_FOR_AN_END: std::time::Duration = std::time::Duration::from_millis(50);
 /// How often a process looks for held attempts with nothing left ahead.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// A claimed attempt not recorded by then is made again (its process died):
@@ -46,6 +49,8 @@ pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
 pub struct InFlight {
     counts: Mutex<(usize, HashMap<String, usize>)>,
     last_sweep: Mutex<Option<Instant>>,
+    /// Told each time an attempt ends.
+    ended: tokio::sync::Notify,
 }
 
 /// One attempt's place in `InFlight`, given back when dropped.
@@ -65,6 +70,11 @@ impl InFlight {
             .map(|(target, _)| target.clone())
             .collect();
         (full, *total >= IN_FLIGHT_MAX)
+    }
+
+    /// Whether any attempt of this process is in flight.
+    fn busy(&self) -> bool {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).0 > 0
     }
 
     /// Whether a sweep for held attempts is due in this process (and, if
@@ -111,6 +121,8 @@ impl Drop for Slot {
                 per_target.remove(&self.target);
             }
         }
+        drop(counts);
+        self.in_flight.ended.notify_one();
     }
 }
 
@@ -125,66 +137,84 @@ impl DueWork for DueDeliveries {
 
     async fn run_due(&self, state: &AppState, limit: i64) -> obol_store::Result<usize> {
         let in_flight = crate::notify(state).in_flight.clone();
-        let now = state.now().as_ms();
-        // Attempts run on their own tasks, so a step under `obol serve`
-        // starts more than the worker's batch of jobs; on the test clock,
-        // as many as asked, one at a time.
-        let limit = match state.test_clock {
-            Some(_) => usize::try_from(limit).unwrap_or(1).max(1),
-            None => CLAIM_PER_STEP,
-        };
         if in_flight.sweep_due() {
             let mut conn = state.db.write_conn().await?;
-            obol_store::webhooks::release_unblocked(&mut conn, now, 1000).await?;
+            obol_store::webhooks::release_unblocked(&mut conn, state.now().as_ms(), 1000).await?;
         }
-        let (full, at_bound) = in_flight.saturated();
-        if at_bound {
-            return Ok(0);
-        }
-        let mut conn = state.db.pool.acquire().await?;
-        // Read past the limit: a target may reach its bound within the page.
-        let due = obol_store::webhooks::due(&mut conn, now, (limit * 4) as i64, &full).await?;
-        drop(conn);
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let mut conn = state.db.write_conn().await?;
-        let mut running = Vec::new();
-        for mut row in due {
-            if running.len() >= limit {
-                break;
-            }
-            let Some(slot) = in_flight.take(&row.target) else {
-                continue;
-            };
-            let lease_until = now + LEASE_MS;
-            if !obol_store::webhooks::claim(&mut conn, &row.id, now, lease_until).await? {
-                continue;
-            }
-            row.lease_until = Some(lease_until);
-            let state = state.clone();
-            running.push(tokio::spawn(async move {
-                if let Err(error) = attempt(&state, &row).await {
-                    // Recorded as a failed attempt, retried on the schedule:
-                    // a message must not stay pending and hold back the rest.
-                    let answer = Answer::None(format!("not sent: {error}"));
-                    if let Err(error) = record(&state, &row, &row.url, answer, None, state.now()).await
-                    {
-                        tracing::error!(%error, delivery_id = %row.id, "a webhook attempt failed to record");
-                    }
-                }
-                drop(slot);
-            }));
-        }
-        drop(conn);
-        let claimed = running.len();
         if state.test_clock.is_some() {
+            let running = start_due(state, &in_flight, usize::try_from(limit).unwrap_or(1)).await?;
+            let started = running.len();
             for task in running {
                 let _ = task.await;
             }
+            return Ok(started);
         }
-        Ok(claimed)
+        let mut started = start_due(state, &in_flight, CLAIM_PER_STEP).await?.len();
+        if started == 0 && in_flight.busy() {
+            // Attempts are in flight: wait for one to end (briefly) and look
+            // again, so that deliveries keep pace with their receivers
+            // rather than with the worker's poll.
+            let _ = tokio::time::timeout(WAIT_FOR_AN_END, in_flight.ended.notified()).await;
+            started = start_due(state, &in_flight, CLAIM_PER_STEP).await?.len();
+        }
+        Ok(started)
     }
+}
+
+/// Claims up to `limit` due attempts that have room in `in_flight`, and
+/// starts each on its own task.
+async fn start_due(
+    state: &AppState,
+    in_flight: &Arc<InFlight>,
+    limit: usize,
+) -> obol_store::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let limit = limit.max(1);
+    let (full, at_bound) = in_flight.saturated();
+    if at_bound {
+        return Ok(Vec::new());
+    }
+    let now = state.now().as_ms();
+    let mut conn = state.db.pool.acquire().await?;
+    // Read past the limit: a target may reach its bound within the page.
+    let due = obol_store::webhooks::due(&mut conn, now, (limit * 4) as i64, &full).await?;
+    drop(conn);
+    let mut chosen = Vec::new();
+    for row in due {
+        if chosen.len() >= limit {
+            break;
+        }
+        if let Some(slot) = in_flight.take(&row.target) {
+            chosen.push((row, slot));
+        }
+    }
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease_until = now + LEASE_MS;
+    let ids: Vec<WebhookDeliveryId> = chosen.iter().map(|(row, _)| row.id.clone()).collect();
+    let mut conn = state.db.write_conn().await?;
+    let claimed = obol_store::webhooks::claim_all(&mut conn, &ids, now, lease_until).await?;
+    drop(conn);
+    let mut running = Vec::with_capacity(claimed.len());
+    for (mut row, slot) in chosen {
+        if !claimed.contains(&row.id) {
+            continue;
+        }
+        row.lease_until = Some(lease_until);
+        let state = state.clone();
+        running.push(tokio::spawn(async move {
+            if let Err(error) = attempt(&state, &row).await {
+                // Recorded as a failed attempt, retried on the schedule: a
+                // message must not stay pending and hold back the rest.
+                let answer = Answer::None(format!("not sent: {error}"));
+                if let Err(error) = record(&state, &row, &row.url, answer, None, state.now()).await {
+                    tracing::error!(%error, delivery_id = %row.id, "a webhook attempt failed to record");
+                }
+            }
+            drop(slot);
+        }));
+    }
+    Ok(running)
 }
 
 /// What became of one attempt.
