@@ -492,6 +492,28 @@ pub async fn due(
     query.fetch_all(conn).await
 }
 
+/// The soonest attempt to `target` that may go now.
+pub async fn next_of_target(
+    conn: &mut Conn,
+    now_ms: i64,
+    target: &str,
+) -> Result<Option<DeliveryRow>> {
+    let columns = DELIVERY_COLUMNS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM webhook_deliveries d WHERE d.target = $2 AND d.run_at <= $1 \
+         AND {CLAIMABLE} ORDER BY d.run_at LIMIT 1"
+    );
+    crate::sql::query_as(sql)
+        .bind(now_ms)
+        .bind(target)
+        .fetch_optional(conn)
+        .await
+}
+
 /// When the next attempt falls due, up to `until_ms`: the soonest pending
 /// one not held back, one in flight counting from the end of its lease.
 pub async fn next_due(conn: &mut Conn, until_ms: i64) -> Result<Option<i64>> {

@@ -203,18 +203,59 @@ async fn start_due(
         row.lease_until = Some(lease_until);
         let state = state.clone();
         running.push(tokio::spawn(async move {
-            if let Err(error) = attempt(&state, &row).await {
-                // Recorded as a failed attempt, retried on the schedule: a
-                // message must not stay pending and hold back the rest.
-                let answer = Answer::None(format!("not sent: {error}"));
-                if let Err(error) = record(&state, &row, &row.url, answer, None, state.now()).await {
-                    tracing::error!(%error, delivery_id = %row.id, "a webhook attempt failed to record");
+            let mut row = row;
+            loop {
+                make(&state, &row).await;
+                // Under `obol serve` the slot goes on with its target's next
+                // due attempt, so a target's backlog drains at its
+                // receiver's pace; on the test clock a step is one attempt.
+                if state.test_clock.is_some() {
+                    break;
+                }
+                match next_claimed(&state, &row.target).await {
+                    Ok(Some(next)) => row = next,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "reading the next webhook attempt failed");
+                        break;
+                    }
                 }
             }
             drop(slot);
         }));
     }
     Ok(running)
+}
+
+/// Makes a claimed attempt; one that errors is recorded as failed, retried
+/// on the schedule: a message must not stay pending and hold back the rest.
+async fn make(state: &AppState, row: &DeliveryRow) {
+    if let Err(error) = attempt(state, row).await {
+        let answer = Answer::None(format!("not sent: {error}"));
+        if let Err(error) = record(state, row, &row.url, answer, None, state.now()).await {
+            tracing::error!(%error, delivery_id = %row.id, "a webhook attempt failed to record");
+        }
+    }
+}
+
+/// Claims the next due attempt to `target`, if there is one.
+async fn next_claimed(state: &AppState, target: &str) -> obol_store::Result<Option<DeliveryRow>> {
+    let now = state.now().as_ms();
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(mut row) = obol_store::webhooks::next_of_target(&mut conn, now, target).await? else {
+        return Ok(None);
+    };
+    drop(conn);
+    let lease_until = now + LEASE_MS;
+    let mut conn = state.db.write_conn().await?;
+    let claimed =
+        obol_store::webhooks::claim_all(&mut conn, std::slice::from_ref(&row.id), now, lease_until)
+            .await?;
+    if claimed.is_empty() {
+        return Ok(None);
+    }
+    row.lease_until = Some(lease_until);
+    Ok(Some(row))
 }
 
 /// What became of one attempt.

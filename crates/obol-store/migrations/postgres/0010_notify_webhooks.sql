@@ -59,6 +59,8 @@ CREATE TABLE webhook_deliveries (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (run_at) WHERE status = 'pending';
+-- An attempt that ends takes the next due one of its target.
+CREATE INDEX webhook_deliveries_target_due ON webhook_deliveries (target, run_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_in_order ON webhook_deliveries (target, object_id, sequence)
     WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
