@@ -135,49 +135,6 @@ pub async fn list(
     Ok(Page::from_rows(rows, page.limit))
 }
 
-/// Brands with events numbered past their email cursor (a brand with no
-/// cursor yet has every event ahead of it), at most `limit`.
-pub async fn brands_behind(conn: &mut Conn, limit: i64) -> Result<Vec<BrandId>> {
-    crate::sql::query_scalar(
-        "SELECT b.id FROM brands b LEFT JOIN email_cursors c ON c.brand_id = b.id \
-         WHERE b.event_sequence > COALESCE(c.last_sequence, 0) ORDER BY b.id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// The brand's email cursor (0 before its first emails).
-pub async fn cursor(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
-    let found: Option<i64> =
-        crate::sql::query_scalar("SELECT last_sequence FROM email_cursors WHERE brand_id = $1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.unwrap_or(0))
-}
-
-/// Moves the cursor from `from` to `to`; false if another process moved it
-/// first (it made these emails, and this one must roll back).
-pub async fn advance_cursor(
-    conn: &mut Conn,
-    brand_id: &BrandId,
-    from: i64,
-    to: i64,
-) -> Result<bool> {
-    let result = crate::sql::query(
-        "INSERT INTO email_cursors (brand_id, last_sequence) VALUES ($1, $3) \
-         ON CONFLICT (brand_id) DO UPDATE SET last_sequence = $3 \
-         WHERE email_cursors.last_sequence = $2",
-    )
-    .bind(brand_id)
-    .bind(from)
-    .bind(to)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
-
 /// A queued email may go when it is due and not being sent.
 const CLAIMABLE: &str =
     "status = 'queued' AND run_at IS NOT NULL AND (lease_until IS NULL OR lease_until <= $1)";

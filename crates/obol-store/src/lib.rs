@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod brands;
 pub mod clock;
 pub mod connector_accounts;
+pub mod cursors;
 pub mod customers;
 pub mod emails;
 pub mod events;

@@ -201,18 +201,6 @@ pub async fn count_endpoints(conn: &mut Conn, brand_id: &BrandId) -> Result<i64>
     .await
 }
 
-/// Brands with events numbered past their fan-out cursor (a brand with no
-/// cursor yet has every event ahead of it), at most `limit`.
-pub async fn brands_behind(conn: &mut Conn, limit: i64) -> Result<Vec<BrandId>> {
-    crate::sql::query_scalar(
-        "SELECT b.id FROM brands b LEFT JOIN notify_cursors c ON c.brand_id = b.id \
-         WHERE b.event_sequence > COALESCE(c.last_sequence, 0) ORDER BY b.id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
 /// Brands with events not numbered yet, at most `limit`.
 pub async fn brands_unsequenced(conn: &mut Conn, limit: i64) -> Result<Vec<BrandId>> {
     crate::sql::query_scalar(
@@ -229,66 +217,6 @@ pub async fn event_sequence(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> 
         .bind(brand_id)
         .fetch_one(conn)
         .await
-}
-
-/// The brand's fan-out cursor, locked until the transaction ends
-/// (PostgreSQL; SQLite's writer lock already serializes): a second
-/// process's fan-out of the brand waits, then reads where this one left it.
-pub async fn lock_cursor(conn: &mut Conn, backend: Backend, brand_id: &BrandId) -> Result<i64> {
-    let sql = format!(
-        "SELECT last_sequence FROM notify_cursors WHERE brand_id = $1{}",
-        backend.for_update()
-    );
-    let found: Option<i64> = crate::sql::query_scalar(sql.clone())
-        .bind(brand_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(last) = found {
-        return Ok(last);
-    }
-    // A brand's first fan-out: make its cursor, then lock it.
-    crate::sql::query(
-        "INSERT INTO notify_cursors (brand_id, last_sequence) VALUES ($1, 0) \
-         ON CONFLICT (brand_id) DO NOTHING",
-    )
-    .bind(brand_id)
-    .execute(&mut *conn)
-    .await?;
-    crate::sql::query_scalar(sql)
-        .bind(brand_id)
-        .fetch_one(conn)
-        .await
-}
-
-/// The brand's fan-out cursor (0 before its first fan-out).
-pub async fn cursor(conn: &mut Conn, brand_id: &BrandId) -> Result<i64> {
-    let found: Option<i64> =
-        crate::sql::query_scalar("SELECT last_sequence FROM notify_cursors WHERE brand_id = $1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.unwrap_or(0))
-}
-
-/// Moves the cursor from `from` to `to`; false if another process moved it
-/// first (its fan-out then made these deliveries, and this one must roll back).
-pub async fn advance_cursor(
-    conn: &mut Conn,
-    brand_id: &BrandId,
-    from: i64,
-    to: i64,
-) -> Result<bool> {
-    let result = crate::sql::query(
-        "INSERT INTO notify_cursors (brand_id, last_sequence) VALUES ($1, $3) \
-         ON CONFLICT (brand_id) DO UPDATE SET last_sequence = $3 \
-         WHERE notify_cursors.last_sequence = $2",
-    )
-    .bind(brand_id)
-    .bind(from)
-    .bind(to)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
 }
 
 /// A stored delivery attempt.

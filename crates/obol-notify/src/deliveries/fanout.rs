@@ -9,6 +9,7 @@ use obol_core::BrandId;
 use obol_kernel::jobs::DueWork;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
+use obol_store::cursors::Reader;
 
 /// The least time between two fan-out steps of one process (not on the
 /// test clock).
@@ -28,7 +29,7 @@ impl DueWork for Fanout {
         let waiting = !obol_store::webhooks::brands_unsequenced(conn, 1)
             .await?
             .is_empty()
-            || !obol_store::webhooks::brands_behind(conn, 1)
+            || !obol_store::cursors::brands_behind(conn, Reader::Webhooks, 1)
                 .await?
                 .is_empty();
         // Already due, at any time: it waits only for a worker.
@@ -44,7 +45,8 @@ impl DueWork for Fanout {
         }
         let mut conn = state.db.pool.acquire().await?;
         let mut brands = obol_store::webhooks::brands_unsequenced(&mut conn, limit).await?;
-        brands.extend(obol_store::webhooks::brands_behind(&mut conn, limit).await?);
+        brands
+            .extend(obol_store::cursors::brands_behind(&mut conn, Reader::Webhooks, limit).await?);
         drop(conn);
         brands.sort_unstable();
         brands.dedup();
@@ -64,7 +66,8 @@ async fn fan_out(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usi
     // transaction per step.
     let numbered =
         obol_store::events::assign_sequences(&mut tx, state.db.backend, brand_id).await?;
-    let from = obol_store::webhooks::lock_cursor(&mut tx, state.db.backend, brand_id).await?;
+    let from =
+        obol_store::cursors::lock(&mut tx, state.db.backend, Reader::Webhooks, brand_id).await?;
     // The last number before the events: every event up to it is
     // committed (or numbered just now) and visible to the reads after.
     let last = obol_store::webhooks::event_sequence(&mut tx, brand_id).await?;
@@ -96,7 +99,7 @@ async fn fan_out(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usi
             to = sequence;
         }
     }
-    if !obol_store::webhooks::advance_cursor(&mut tx, brand_id, from, to).await? {
+    if !obol_store::cursors::advance(&mut tx, Reader::Webhooks, brand_id, from, to).await? {
         return Ok(0);
     }
     obol_store::webhooks::insert_deliveries(&mut tx, &rows).await?;

@@ -15,6 +15,7 @@ use obol_kernel::jobs::DueWork;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
 use obol_store::brands::BrandRow;
+use obol_store::cursors::Reader;
 use obol_store::emails::EmailRow;
 use obol_store::events::EventRow;
 use serde_json::Value;
@@ -31,7 +32,9 @@ pub struct ComposeEmails;
 #[async_trait]
 impl DueWork for ComposeEmails {
     async fn next_due(&self, conn: &mut Conn, until_ms: i64) -> obol_store::Result<Option<i64>> {
-        let behind = !obol_store::emails::brands_behind(conn, 1).await?.is_empty();
+        let behind = !obol_store::cursors::brands_behind(conn, Reader::Emails, 1)
+            .await?
+            .is_empty();
         // Already due, at any time: it waits only for a worker.
         let _ = until_ms;
         Ok(behind.then_some(0))
@@ -44,7 +47,7 @@ impl DueWork for ComposeEmails {
             return Ok(0);
         }
         let mut conn = state.db.pool.acquire().await?;
-        let behind = obol_store::emails::brands_behind(&mut conn, limit).await?;
+        let behind = obol_store::cursors::brands_behind(&mut conn, Reader::Emails, limit).await?;
         drop(conn);
         let mut ran = 0;
         for brand_id in behind {
@@ -59,7 +62,7 @@ impl DueWork for ComposeEmails {
 async fn compose(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usize> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let from = obol_store::emails::cursor(&mut tx, brand_id).await?;
+    let from = obol_store::cursors::get(&mut tx, Reader::Emails, brand_id).await?;
     let events =
         obol_store::events::in_sequence(&mut tx, brand_id, from, i64::MAX, EVENTS_PER_STEP).await?;
     let Some(to) = events.last().and_then(|event| event.sequence) else {
@@ -87,7 +90,7 @@ async fn compose(state: &AppState, brand_id: &BrandId) -> obol_store::Result<usi
             ))
         })
         .collect();
-    if !obol_store::emails::advance_cursor(&mut tx, brand_id, from, to).await? {
+    if !obol_store::cursors::advance(&mut tx, Reader::Emails, brand_id, from, to).await? {
         return Ok(0);
     }
     obol_store::emails::insert(&mut tx, &rows).await?;
