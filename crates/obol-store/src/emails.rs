@@ -96,15 +96,6 @@ pub async fn get(conn: &mut Conn, brand_id: &BrandId, id: &EmailId) -> Result<Op
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
-/// An email by id alone, for the sender.
-pub async fn find(conn: &mut Conn, id: &EmailId) -> Result<Option<EmailRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM emails WHERE id = $1");
-    crate::sql::query_as(sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-}
-
 /// Filters of the email list.
 #[derive(Debug, Clone, Default)]
 pub struct EmailFilter {

@@ -479,25 +479,6 @@ pub async fn claim_all(
     query.fetch_all(conn).await
 }
 
-/// Claims an attempt until `lease_until`; false if another process has it.
-pub async fn claim(
-    conn: &mut Conn,
-    id: &WebhookDeliveryId,
-    now_ms: i64,
-    lease_until: i64,
-) -> Result<bool> {
-    let result = crate::sql::query(
-        "UPDATE webhook_deliveries SET lease_until = $3 WHERE id = $1 AND status = 'pending' \
-         AND (lease_until IS NULL OR lease_until <= $2)",
-    )
-    .bind(id)
-    .bind(now_ms)
-    .bind(lease_until)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
-
 /// What one attempt came to.
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome<'a> {
@@ -590,16 +571,5 @@ pub async fn get(conn: &mut Conn, id: &WebhookDeliveryId) -> Result<Option<Deliv
     crate::sql::query_as(sql)
         .bind(id)
         .fetch_optional(conn)
-        .await
-}
-
-/// Every attempt of an event, oldest first (the test and support view).
-pub async fn of_event(conn: &mut Conn, event_id: &EventId) -> Result<Vec<DeliveryRow>> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE event_id = $1 ORDER BY id"
-    );
-    crate::sql::query_as(sql)
-        .bind(event_id)
-        .fetch_all(conn)
         .await
 }

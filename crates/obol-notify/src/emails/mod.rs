@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use obol_core::{BrandId, CustomerId, EmailId, OrderId, Timestamp};
 use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
-use obol_store::Conn;
 use obol_store::emails::{EmailFilter, EmailRow, TemplateRow};
 use render::Parts;
 use serde::{Deserialize, Serialize};
@@ -231,16 +230,6 @@ pub struct PutEmailTemplate {
     pub text: String,
     /// The HTML part; values are HTML-escaped.
     pub html: String,
-}
-
-/// The template the brand's emails of `name` are rendered from: its own
-/// version, else the built-in one; `None` for no such email.
-pub async fn template_of(conn: &mut Conn, brand_id: &BrandId, name: &str) -> Result<Option<Parts>> {
-    let Some(default) = default_template(name) else {
-        return Ok(None);
-    };
-    let own = obol_store::emails::template(conn, brand_id, name).await?;
-    Ok(Some(own.map(Parts::from).unwrap_or(default)))
 }
 
 /// Every email's template as the brand's emails use it.
