@@ -9,6 +9,7 @@ mod openapi;
 mod openapi_tools;
 pub mod process;
 mod secrets;
+pub mod serve;
 mod test_clock;
 mod upgrade;
 mod validation;
