@@ -7,4 +7,5 @@ mod kill_retries;
 mod open_payments;
 mod orders;
 mod retries;
+mod routing;
 mod sandbox;
