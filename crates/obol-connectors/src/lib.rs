@@ -105,10 +105,53 @@ pub struct AuthorizeRequest {
     pub amount: Money,
     /// `Sale`, `Authorize` or `Verify`.
     pub operation: Operation,
-    /// Card details, for card payments; dropped after the call.
-    pub card: Option<CardDetails>,
+    /// What pays: a card, crypto, or a stored mandate.
+    pub instrument: Instrument,
+    /// Keep what paid for later charges with no customer present: the
+    /// answer carries the mandate (`ConnectorResponse::mandate`).
+    pub setup_mandate: bool,
     /// Where a 3-D Secure challenge sends the customer back to.
     pub return_url: String,
+}
+
+/// What a payment is made with.
+#[derive(Debug, Clone)]
+pub enum Instrument {
+    /// Card details; dropped after the call.
+    Card(CardDetails),
+    /// A crypto invoice the customer pays from their wallet.
+    Crypto,
+    /// A mandate set up earlier: the connector's token for it.
+    Mandate { token: String },
+}
+
+impl Instrument {
+    /// The payment method type it is (`card`, `crypto`, `mandate`).
+    pub fn method_type(&self) -> &'static str {
+        match self {
+            Instrument::Card(_) => "card",
+            Instrument::Crypto => "crypto",
+            Instrument::Mandate { .. } => "mandate",
+        }
+    }
+
+    pub fn card(&self) -> Option<&CardDetails> {
+        match self {
+            Instrument::Card(card) => Some(card),
+            _ => None,
+        }
+    }
+}
+
+/// A mandate a connector keeps for later charges: its token (never a card
+/// number) and the card as the customer may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMandate {
+    pub token: String,
+    pub card_brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
 }
 
 /// An operation on an earlier payment: capture, void, reverse, refund, increment.
@@ -162,6 +205,11 @@ pub struct ConnectorResponse {
     pub http_code: Option<u16>,
     /// Amount the provider reports (authorized, captured …), when it says.
     pub amount: Option<i64>,
+    /// What a customer actually sent, when it can differ from the amount
+    /// asked (crypto: under- or overpaid).
+    pub amount_received: Option<i64>,
+    /// The mandate set up by this payment (`setup_mandate`).
+    pub mandate: Option<StoredMandate>,
 }
 
 /// A call that did not produce an answer about the money.

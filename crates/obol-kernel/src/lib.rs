@@ -18,6 +18,7 @@ pub mod list;
 pub mod outbound;
 pub mod request_log;
 pub mod state;
+pub mod web;
 
 pub use crate::error::{ApiError, ApiResult};
 pub use crate::state::{AppState, Config};

@@ -4,7 +4,7 @@
 pub mod connector_accounts;
 pub mod error;
 pub mod orders;
-pub mod sandbox_state;
+pub mod sandbox;
 
 use obol_connectors::ConnectorRegistry;
 use obol_kernel::AppState;
@@ -46,6 +46,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(connector_accounts::api::routes())
         .merge(orders::api::routes())
+}
+
+/// The payments' routes that take no API key: pages a customer's browser
+/// opens, and what connectors post to. Each checks its own signature.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(sandbox::routes())
 }
 
 /// Registers the payments' scheduled work: due orders and transaction syncs.

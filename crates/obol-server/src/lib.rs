@@ -140,7 +140,7 @@ impl Server {
             );
         }
         let mut connectors = obol_connectors::ConnectorRegistry::default();
-        let sandbox_state = obol_payments::sandbox_state::StoreSandboxState::new(db.clone());
+        let sandbox_state = obol_payments::sandbox::StoreSandboxState::new(db.clone());
         connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(
             Arc::new(sandbox_state),
             clock.clone(),
@@ -254,6 +254,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
             auth::middleware,
         ));
     let (public, public_doc) = system::public_routes()
+        .merge(obol_payments::public_routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     doc.merge(public_doc);
@@ -263,6 +264,10 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
     let router = Router::new()
         .merge(api)
         .merge(public)
+        .route(
+            obol_kernel::web::STYLESHEET_PATH,
+            axum::routing::get(obol_kernel::web::stylesheet),
+        )
         .fallback(|| async { ApiError::route_not_found().into_response() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
         .layer(Extension(json.clone()))

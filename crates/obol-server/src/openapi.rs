@@ -49,7 +49,16 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
 
 /// Only `/v1` needs a key; `/health` and `/openapi.json` are public.
 fn is_public(path: &str) -> bool {
-    !path.starts_with("/v1/")
+    !path.starts_with("/v1/") || PUBLIC_API_PATHS.contains(&path)
+}
+
+/// API routes that take no key: each checks a signature of its own (a
+/// connector's notification, Obol's signed 3-D Secure return).
+const PUBLIC_API_PATHS: &[&str] = &["/v1/ipn/{connector_account_id}", "/v1/orders/{id}/return"];
+
+/// Pages answer in HTML, their errors too: their responses stay as declared.
+fn is_page(path: &str) -> bool {
+    path.starts_with("/pay/") || path.starts_with("/sandbox/")
 }
 
 fn finish_operation(path: &str, method: &str, operation: &mut Operation) {
@@ -93,7 +102,11 @@ fn finish_operation(path: &str, method: &str, operation: &mut Operation) {
         let RefOr::T(response) = response else {
             continue;
         };
-        if is_error(status) {
+        if is_error(status) && is_page(path) {
+            if response.description.trim().is_empty() {
+                response.description = error_description(status).to_owned();
+            }
+        } else if is_error(status) {
             // Every error answer is `ApiError`'s body, whatever was annotated.
             response.content.clear();
             response.content.insert(

@@ -57,6 +57,10 @@ const SQLITE: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_accounts_brand_secret_sealed.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_connectors_sandbox_return_url.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -106,6 +110,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         12,
         include_str!("../migrations/postgres/0012_accounts_brand_secret_sealed.sql"),
+    ),
+    (
+        13,
+        include_str!("../migrations/postgres/0013_connectors_sandbox_return_url.sql"),
     ),
 ];
 

@@ -27,6 +27,8 @@ pub struct NewPayment<'a> {
     pub card_last4: &'a str,
     /// When a pending (asynchronous) payment succeeds on its own.
     pub settle_at_ms: Option<i64>,
+    /// Where the customer goes back to after a challenge or an invoice.
+    pub return_url: &'a str,
     pub now_ms: i64,
 }
 
@@ -48,6 +50,7 @@ pub struct PaymentRow {
     pub card_brand: String,
     pub card_last4: String,
     pub settle_at: Option<i64>,
+    pub return_url: Option<String>,
     pub created_at: i64,
 }
 crate::from_row!(PaymentRow {
@@ -66,11 +69,13 @@ crate::from_row!(PaymentRow {
     card_brand,
     card_last4,
     settle_at,
+    return_url,
     created_at
 });
 
 const PAYMENT_COLUMNS: &str = "id, account_id, transaction_id, operation, currency, amount, status, \
-     decline_code, state, authorized, captured, refunded, card_brand, card_last4, settle_at, created_at";
+     decline_code, state, authorized, captured, refunded, card_brand, card_last4, settle_at, \
+     return_url, created_at";
 
 /// A follow-up that moved money, to record.
 #[derive(Debug, Clone)]
@@ -115,8 +120,8 @@ pub async fn insert_payment(conn: &mut Conn, payment: &NewPayment<'_>) -> Result
     crate::sql::query(
         "INSERT INTO sandbox_payments (id, account_id, transaction_id, operation, currency, amount, \
          status, decline_code, state, authorized, captured, refunded, card_brand, card_last4, \
-         settle_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14, $15, $15)",
+         settle_at, created_at, updated_at, return_url) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14, $15, $15, $16)",
     )
     .bind(payment.id)
     .bind(payment.account_id)
@@ -133,6 +138,7 @@ pub async fn insert_payment(conn: &mut Conn, payment: &NewPayment<'_>) -> Result
     .bind(payment.card_last4)
     .bind(payment.settle_at_ms)
     .bind(payment.now_ms)
+    .bind(payment.return_url)
     .execute(conn)
     .await?;
     Ok(())

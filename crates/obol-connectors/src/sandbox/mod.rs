@@ -176,6 +176,8 @@ impl Sandbox {
             connector_transaction_id: Some(id.to_owned()),
             http_code: Some(http_code),
             amount: Some(amount),
+            amount_received: None,
+            mandate: None,
         }
     }
 
@@ -305,6 +307,7 @@ fn new_payment<'a>(
         card_brand: card.brand.as_str(),
         card_last4: &card.last4,
         settle_at_ms: None,
+        return_url: &request.return_url,
         now_ms,
     };
     match (scenario, request.operation) {
@@ -338,7 +341,7 @@ fn missing_row() -> ConnectorError {
 /// Checks what any processor would refuse before looking at state; returns
 /// the card and its digits.
 fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String), ConnectorError> {
-    let card = request.card.as_ref().ok_or_else(|| {
+    let card = request.instrument.card().ok_or_else(|| {
         ConnectorError::Invalid("the sandbox takes card payments only: card missing".into())
     })?;
     let amount = request.amount.amount_minor;
@@ -405,6 +408,8 @@ fn succeeded(operation_id: String, amount: i64) -> ConnectorResponse {
         connector_transaction_id: Some(operation_id),
         http_code: Some(200),
         amount: Some(amount),
+        amount_received: None,
+        mandate: None,
     }
 }
 
@@ -538,6 +543,8 @@ impl Connector for Sandbox {
                 connector_transaction_id: None,
                 http_code: Some(404),
                 amount: None,
+                amount_received: None,
+                mandate: None,
             }),
         }
     }

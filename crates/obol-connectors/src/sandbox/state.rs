@@ -32,6 +32,8 @@ pub struct NewPayment<'a> {
     pub card_last4: &'a str,
     /// When a pending (asynchronous) payment succeeds on its own.
     pub settle_at_ms: Option<i64>,
+    /// Where the customer goes back to after a challenge or an invoice.
+    pub return_url: &'a str,
     pub now_ms: i64,
 }
 
@@ -54,6 +56,7 @@ pub struct PaymentRow {
     pub card_brand: String,
     pub card_last4: String,
     pub settle_at: Option<i64>,
+    pub return_url: Option<String>,
     pub created_at: i64,
 }
 

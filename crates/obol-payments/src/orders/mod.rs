@@ -262,7 +262,7 @@ async fn build(
             Error::invalid_request("parameter_missing", "confirm: true needs a payment_method")
                 .with_param("payment_method")
         })?;
-        let (method_type, _) = payment::payment_method(method, now)?;
+        let method_type = payment::payment_method(method, now)?.method_type();
         crate::connector_accounts::route(
             conn,
             brand_id,

@@ -9,7 +9,7 @@ use crate::connector_accounts;
 use crate::error::{Error, Result};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
-    Operation, Outcome, SyncRequest,
+    Instrument, Operation, Outcome, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{BrandId, ConnectorAccountId, OrderId, RefundId, TransactionId};
@@ -322,7 +322,8 @@ pub async fn confirm(
         };
     }
     let now = state.now();
-    let (method_type, card) = payment_method(&input.payment_method, now)?;
+    let instrument = payment_method(&input.payment_method, now)?;
+    let method_type = instrument.method_type();
     let mut tx = state.db.begin().await?;
     let (order, routes) =
         obol_store::orders::lock_order_with_routes(&mut tx, state.db.backend, order_id, brand_id)
@@ -356,7 +357,7 @@ pub async fn confirm(
         (_, false) => (TransactionKind::Authorize, Operation::Authorize),
     };
     require(&connector, operation)?;
-    let method_view = card.as_ref().map(|card| {
+    let method_view = instrument.card().map(|card| {
         json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
                "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
     });
@@ -377,7 +378,7 @@ pub async fn confirm(
         connector,
         context,
         operation,
-        card,
+        instrument,
     };
     send(state, &txn, payment).await
 }
@@ -387,7 +388,7 @@ struct Payment {
     connector: Arc<dyn Connector>,
     context: AccountContext,
     operation: Operation,
-    card: Option<obol_core::card::CardDetails>,
+    instrument: Instrument,
 }
 
 /// Steps 2 and 3 of a payment recorded as `txn`, and the answer.
@@ -403,7 +404,8 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
             currency,
         },
         operation: payment.operation,
-        card: payment.card,
+        instrument: payment.instrument,
+        setup_mandate: false,
         return_url: format!("{}/v1/orders/{}/return", state.public_url, txn.order_id),
     };
     let report = call(
@@ -438,7 +440,7 @@ async fn resend(
     txn: &TransactionRow,
     input: &ConfirmInput,
 ) -> Result<Order> {
-    let (_, card) = payment_method(&input.payment_method, state.now())?;
+    let instrument = payment_method(&input.payment_method, state.now())?;
     let mut conn = state.db.pool.acquire().await?;
     let (connector, context) = connector_of(state, &mut conn, brand_id, txn).await?;
     drop(conn);
@@ -448,7 +450,7 @@ async fn resend(
         connector,
         context,
         operation,
-        card,
+        instrument,
     };
     send(state, txn, payment).await
 }
@@ -468,11 +470,8 @@ async fn expire_for_test(state: &AppState, brand_id: &BrandId, order_id: &OrderI
     Ok(tx.commit().await?)
 }
 
-/// The payment method's type for routing, and the checked card for a card.
-pub(crate) fn payment_method(
-    input: &PaymentMethodInput,
-    now: Timestamp,
-) -> Result<(&'static str, Option<obol_core::card::CardDetails>)> {
+/// What pays, checked: a card passes Obol's own checks first.
+pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Result<Instrument> {
     match input.method_type.as_str() {
         "card" => {
             let card = input.card.as_ref().ok_or_else(|| {
@@ -490,9 +489,9 @@ pub(crate) fn payment_method(
                 card.holder_name.as_deref(),
                 now,
             )?;
-            Ok(("card", Some(details)))
+            Ok(Instrument::Card(details))
         }
-        "crypto" => Ok(("crypto", None)),
+        "crypto" => Ok(Instrument::Crypto),
         "wallet" | "mandate" => Err(Error::invalid_request(
             "operation_unsupported",
             format!(

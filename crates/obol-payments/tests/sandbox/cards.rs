@@ -99,7 +99,7 @@ async fn malformed_requests_are_refused() {
             100,
             now,
         );
-        if let Some(card) = bad_luhn.card.as_mut() {
+        if let Instrument::Card(card) = &mut bad_luhn.instrument {
             card.number = obol_core::card::Secret::new("4242424242424241".to_owned());
         }
         assert_invalid(
@@ -113,8 +113,8 @@ async fn malformed_requests_are_refused() {
             100,
             now,
         );
-        no_card.card = None;
-        assert_invalid(env.sandbox.authorize(no_card).await, "no card");
+        no_card.instrument = Instrument::Crypto;
+        assert_invalid(env.sandbox.authorize(no_card).await, "crypto, not a card");
         assert_invalid(
             env.pay(&new_id("txn"), "4242424242424242", Operation::Sale, 0)
                 .await,

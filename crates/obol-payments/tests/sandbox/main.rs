@@ -5,12 +5,12 @@
 use obol_connectors::sandbox::{ASYNC_APPROVAL_DELAY_MS, Sandbox};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
-    FollowUpRequest, Operation, Outcome, SyncRequest,
+    FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
 };
 use obol_core::card::{CardDetails, parse_card};
 use obol_core::clock::Clock;
 use obol_core::{Currency, Money, Timestamp, new_id};
-use obol_payments::sandbox_state::StoreSandboxState;
+use obol_payments::sandbox::StoreSandboxState;
 use obol_store::Db;
 use std::future::Future;
 use std::sync::Arc;
@@ -180,7 +180,8 @@ fn authorize_request(
         order_id: new_id("ord").into(),
         amount: eur(amount),
         operation,
-        card: Some(card(number, now)),
+        instrument: Instrument::Card(card(number, now)),
+        setup_mandate: false,
         return_url: "https://shop.example/done".to_owned(),
     }
 }

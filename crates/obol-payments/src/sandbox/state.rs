@@ -101,6 +101,7 @@ impl SandboxState for StoreSandboxState {
             card_brand: payment.card_brand,
             card_last4: payment.card_last4,
             settle_at_ms: payment.settle_at_ms,
+            return_url: payment.return_url,
             now_ms: payment.now_ms,
         };
         let mut conn = self.connection().await?;
@@ -221,6 +222,7 @@ fn from_store_payment(row: store::PaymentRow) -> PaymentRow {
         card_brand: row.card_brand,
         card_last4: row.card_last4,
         settle_at: row.settle_at,
+        return_url: row.return_url,
         created_at: row.created_at,
     }
 }
