@@ -126,6 +126,14 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     }
 }
 
+impl QueryParams {
+    /// The pairs of a form body (`application/x-www-form-urlencoded`),
+    /// taken the same way as a query string's.
+    pub fn from_form(body: &str) -> Result<QueryParams, ApiError> {
+        serde_urlencoded_pairs(body).map(QueryParams)
+    }
+}
+
 fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut pairs = Vec::new();
     for part in query.split('&').filter(|part| !part.is_empty()) {

@@ -1,6 +1,7 @@
 //! Payments: connector accounts and routing, orders, payment transactions
 //! and refunds.
 
+pub mod checkout;
 pub mod connector_accounts;
 pub mod error;
 pub mod orders;
@@ -51,7 +52,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The payments' routes that take no API key: pages a customer's browser
 /// opens, and what connectors post to. Each checks its own signature.
 pub fn public_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(sandbox::routes())
+    OpenApiRouter::new()
+        .merge(checkout::api::routes())
+        .merge(sandbox::routes())
 }
 
 /// Registers the payments' scheduled work: due orders and transaction syncs.

@@ -141,12 +141,15 @@ impl Server {
         }
         let mut connectors = obol_connectors::ConnectorRegistry::default();
         let sandbox_state = obol_payments::sandbox::StoreSandboxState::new(db.clone());
-        connectors.register(Arc::new(obol_connectors::sandbox::Sandbox::new(
+        let sandbox = Arc::new(obol_connectors::sandbox::Sandbox::new(
             Arc::new(sandbox_state),
             clock.clone(),
             public_url.clone(),
-        )));
+        ));
+        connectors.register(sandbox.clone());
         let mut parts = axum::http::Extensions::new();
+        // Its pages call it directly (a challenge's answer is no API call).
+        parts.insert(sandbox);
         parts.insert(Arc::new(connectors));
         parts.insert(Arc::new(obol_notify::Notify::new(
             [obol_accounts::EVENT_TYPES, obol_payments::EVENT_TYPES].concat(),

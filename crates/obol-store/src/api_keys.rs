@@ -16,6 +16,8 @@ pub struct ApiKeyRow {
     pub secret_prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The key itself, for a publishable key only (public by design).
+    pub publishable_key: Option<String>,
 }
 crate::from_row!(ApiKeyRow {
     id,
@@ -26,16 +28,17 @@ crate::from_row!(ApiKeyRow {
     secret_hash,
     secret_prefix,
     created_at,
-    revoked_at
+    revoked_at,
+    publishable_key
 });
 
-const COLUMNS: &str =
-    "id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at";
+const COLUMNS: &str = "id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, \
+     revoked_at, publishable_key";
 
 pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
     crate::sql::query(
-        "INSERT INTO api_keys (id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO api_keys (id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, \
+         revoked_at, publishable_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&key.id)
     .bind(&key.brand_id)
@@ -46,9 +49,25 @@ pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
     .bind(&key.secret_prefix)
     .bind(key.created_at)
     .bind(key.revoked_at)
+    .bind(&key.publishable_key)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The brand's newest active publishable key that is kept readable (keys
+/// made before they were kept have none).
+pub async fn readable_publishable_key(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+) -> Result<Option<String>> {
+    crate::sql::query_scalar(
+        "SELECT publishable_key FROM api_keys WHERE brand_id = $1 AND kind = 'publishable' \
+         AND revoked_at IS NULL AND publishable_key IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(brand_id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The active (not revoked) key whose secret hashes to `secret_hash`.

@@ -4,6 +4,7 @@
 use obol_core::BrandId;
 pub mod api_keys;
 pub mod brands;
+pub mod checkout;
 pub mod clock;
 pub mod connector_accounts;
 pub mod cursors;

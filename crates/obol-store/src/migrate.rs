@@ -61,6 +61,10 @@ const SQLITE: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_connectors_sandbox_return_url.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_payments_checkout.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -114,6 +118,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         13,
         include_str!("../migrations/postgres/0013_connectors_sandbox_return_url.sql"),
+    ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_payments_checkout.sql"),
     ),
 ];
 

@@ -215,6 +215,7 @@ pub async fn insert_key(
         secret_prefix: secret[..12].to_owned(),
         created_at: now.as_ms(),
         revoked_at: None,
+        publishable_key: (kind == "publishable").then(|| secret.clone()),
     };
     obol_store::api_keys::insert(conn, &row).await?;
     Ok((row, secret))
@@ -305,6 +306,37 @@ pub async fn create_in(
         secret_key,
         publishable_key,
     })
+}
+
+/// The publishable key a hosted page embeds, with the brand's display
+/// settings. A brand whose publishable keys predate readable keys (or were
+/// all revoked) gets a new one for its pages.
+pub async fn checkout_identity(state: &AppState, brand_id: &BrandId) -> Result<(BrandRow, String)> {
+    let mut conn = state.db.pool.acquire().await?;
+    let brand = obol_store::brands::get(&mut conn, brand_id)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "brand",
+            id: brand_id.to_string(),
+            param: None,
+        })?;
+    if let Some(key) = obol_store::api_keys::readable_publishable_key(&mut conn, brand_id).await? {
+        return Ok((brand, key));
+    }
+    drop(conn);
+    let mut tx = state.db.begin().await?;
+    let name = "Hosted payment page";
+    let (_, key) = insert_key(
+        &mut tx,
+        brand_id,
+        name,
+        "publishable",
+        Role::ReadOnly,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((brand, key))
 }
 
 /// Loads a brand the caller may see: the admin any, a brand only itself.

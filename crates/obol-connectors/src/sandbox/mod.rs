@@ -120,6 +120,15 @@ impl Sandbox {
         )))
     }
 
+    /// A payment by the sandbox's id, as it stands now (its challenge and
+    /// invoice pages show it).
+    pub async fn payment(&self, payment_id: &str) -> Result<Option<PaymentRow>, ConnectorError> {
+        match self.state.payment_by_id(payment_id).await? {
+            Some(payment) => self.current(payment).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The payment as it stands now: a pending one whose time has come is
     /// settled first.
     async fn current(&self, payment: PaymentRow) -> Result<PaymentRow, ConnectorError> {

@@ -406,7 +406,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         operation: payment.operation,
         instrument: payment.instrument,
         setup_mandate: false,
-        return_url: format!("{}/v1/orders/{}/return", state.public_url, txn.order_id),
+        return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
     };
     let report = call(
         state,

@@ -3,6 +3,7 @@
 
 mod checkout;
 mod connector_accounts;
+mod hosted_page;
 mod kill_retries;
 mod open_payments;
 mod orders;

@@ -1,0 +1,256 @@
+//! The hosted payment page behind every order's `payment_link`, and the
+//! signed 3-D Secure return.
+//!
+//! The page is server-rendered and works without JavaScript (a form post
+//! that confirms through the same service as the API); with JavaScript it
+//! talks to the API as any client would, with the brand's publishable key
+//! and the order's client secret only.
+
+pub(crate) mod api;
+pub mod returns;
+
+use crate::connector_accounts;
+use crate::error::{Error, Result};
+use crate::orders::{self, views};
+use obol_core::money::format_amount;
+use obol_core::order::OrderStatus;
+use obol_core::{Currency, OrderId};
+use obol_kernel::auth::constant_time_eq;
+use obol_kernel::state::AppState;
+use obol_store::brands::BrandRow;
+use serde::Serialize;
+
+/// The page templates, compiled into the binary.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("pay.html", include_str!("templates/pay.html")),
+    (
+        "pay_invalid.html",
+        include_str!("templates/pay_invalid.html"),
+    ),
+];
+
+/// Whether `sig` is the payment link's signature for `order_id`.
+pub fn link_valid(state: &AppState, order_id: &OrderId, sig: &str) -> bool {
+    let link = views::payment_link(state, order_id);
+    let expected = link.rsplit("sig=").next().unwrap_or_default();
+    !sig.is_empty() && constant_time_eq(sig, expected)
+}
+
+/// The merchant's return URL with the order's id added, as the customer
+/// is sent there once done.
+pub fn merchant_return(return_url: &str, order_id: &OrderId) -> String {
+    match url::Url::parse(return_url) {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .append_pair("order_id", order_id.as_str());
+            url.to_string()
+        }
+        // Stored URLs were validated; an unparsable one goes back as it is.
+        Err(_) => return_url.to_owned(),
+    }
+}
+
+/// What the page shows an order as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    /// Open for payment: the forms.
+    Payable,
+    /// A challenge or an invoice waits for the customer.
+    RequiresAction,
+    /// The connector has not answered finally yet.
+    Processing,
+    Authorized,
+    Paid,
+    Refunded,
+    Expired,
+    Canceled,
+}
+
+impl PageState {
+    fn of(status: OrderStatus, expired_by_time: bool) -> PageState {
+        match status {
+            OrderStatus::InProgress if expired_by_time => PageState::Expired,
+            OrderStatus::InProgress => PageState::Payable,
+            OrderStatus::RequiresAction => PageState::RequiresAction,
+            OrderStatus::Processing => PageState::Processing,
+            OrderStatus::Authorized => PageState::Authorized,
+            OrderStatus::Paid | OrderStatus::Completed | OrderStatus::PartiallyRefunded => {
+                PageState::Paid
+            }
+            OrderStatus::Refunded | OrderStatus::Reversed => PageState::Refunded,
+            OrderStatus::Expired => PageState::Expired,
+            OrderStatus::Canceled => PageState::Canceled,
+        }
+    }
+}
+
+/// One line of the order as the page lists it.
+#[derive(Debug, Serialize)]
+pub struct PageItem {
+    pub name: String,
+    pub quantity: i64,
+    pub total: String,
+}
+
+/// Everything the payment page renders.
+#[derive(Debug, Serialize)]
+pub struct PageModel {
+    pub title: String,
+    pub brand_name: String,
+    /// Only an inline `data:image/…` logo: the page loads nothing from
+    /// elsewhere.
+    pub logo: Option<String>,
+    pub accent_color: Option<String>,
+    pub order_id: String,
+    pub state: PageState,
+    pub amount: String,
+    pub currency: String,
+    pub description: Option<String>,
+    pub items: Vec<PageItem>,
+    pub customer_email: Option<String>,
+    pub card: bool,
+    pub crypto: bool,
+    /// The last decline, said the way the customer should read it.
+    pub error: Option<String>,
+    pub next_action_url: Option<String>,
+    /// Where "continue" leads once done (with the order id).
+    pub return_url: Option<String>,
+    pub publishable_key: String,
+    pub client_secret: String,
+    /// The no-JavaScript form's target (the link's own signature in it).
+    pub confirm_url: String,
+    pub page_url: String,
+    pub csrf: String,
+    /// The sandbox's test cards are named when a sandbox account takes cards.
+    pub sandbox: bool,
+    /// A zero-amount order only saves the card for later charges.
+    pub saves_card: bool,
+    pub expires_at: String,
+}
+
+/// The display name a brand's pages use.
+fn brand_name(brand: &BrandRow) -> String {
+    brand
+        .display_name
+        .clone()
+        .unwrap_or_else(|| brand.name.clone())
+}
+
+/// A `#rrggbb` accent, or none (the stored value goes into CSS).
+fn accent(brand: &BrandRow) -> Option<String> {
+    brand.primary_color.clone().filter(|color| {
+        color.len() == 7
+            && color.starts_with('#')
+            && color[1..].chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+fn inline_logo(brand: &BrandRow) -> Option<String> {
+    brand
+        .logo_url
+        .clone()
+        .filter(|url| url.starts_with("data:image/") && !url.contains(['"', '<', '>']))
+}
+
+/// The page of order `order_id` for a visitor holding the link's `sig`:
+/// not found unless the signature matches (a forged or altered link shows
+/// nothing of any order). `error` overrides the shown decline (a form post
+/// refused before any payment). `csrf` is the no-JavaScript form's token.
+pub async fn page(
+    state: &AppState,
+    order_id: &OrderId,
+    sig: &str,
+    csrf: &str,
+) -> Result<PageModel> {
+    if !link_valid(state, order_id, sig) {
+        return Err(Error::not_found("order", order_id));
+    }
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::orders::find_order(&mut conn, order_id)
+        .await?
+        .ok_or_else(|| Error::not_found("order", order_id))?;
+    drop(conn);
+    let (brand, publishable_key) =
+        obol_accounts::brands::checkout_identity(state, &row.brand_id).await?;
+    let order = orders::get(state, &row.brand_id, order_id).await?;
+    let currency = orders::currency(&order.currency)?;
+    let status = orders::status(&row)?;
+    let page_state = PageState::of(status, state.now().as_ms() >= row.expires_at);
+    let methods =
+        connector_accounts::payment_methods_for(state, &row.brand_id, currency, None).await?;
+    let takes = |kind: &str| methods.iter().any(|m| m.method_type == kind);
+    let sandbox = takes("card") && has_sandbox_account(state, &row.brand_id).await?;
+    let error = order
+        .last_payment_error
+        .as_ref()
+        .filter(|_| page_state == PageState::Payable)
+        .map(customer_message);
+    let items = page_items(order.items.as_ref(), currency);
+    let link = views::payment_link(state, order_id);
+    let sig_part = link.rsplit_once('?').map(|(_, q)| q).unwrap_or_default();
+    Ok(PageModel {
+        title: format!("Pay {}", brand_name(&brand)),
+        brand_name: brand_name(&brand),
+        logo: inline_logo(&brand),
+        accent_color: accent(&brand),
+        order_id: order.id.clone(),
+        state: page_state,
+        amount: format_amount(order.amount, currency),
+        currency: order.currency.clone(),
+        description: order.description.clone(),
+        items,
+        customer_email: order.customer_email.clone(),
+        card: takes("card"),
+        crypto: takes("crypto") && order.amount > 0,
+        error,
+        next_action_url: order
+            .next_action
+            .as_ref()
+            .and_then(|a| a["url"].as_str().map(str::to_owned)),
+        return_url: order
+            .return_url
+            .as_deref()
+            .map(|url| merchant_return(url, order_id)),
+        publishable_key,
+        client_secret: order.client_secret.clone(),
+        confirm_url: format!("/pay/{order_id}/confirm?{sig_part}"),
+        page_url: format!("/pay/{order_id}?{sig_part}"),
+        csrf: csrf.to_owned(),
+        sandbox,
+        saves_card: order.amount == 0,
+        expires_at: order.expires_at.to_rfc3339(),
+    })
+}
+
+async fn has_sandbox_account(state: &AppState, brand_id: &obol_core::BrandId) -> Result<bool> {
+    let mut conn = state.db.pool.acquire().await?;
+    let enabled = obol_store::connector_accounts::enabled(&mut conn, brand_id).await?;
+    Ok(enabled.iter().any(|account| account.connector == "sandbox"))
+}
+
+/// A payment error as the customer reads it: the connector's message for
+/// a decline, a plain sentence otherwise.
+fn customer_message(error: &serde_json::Value) -> String {
+    match error["message"].as_str() {
+        Some(message) if error["code"] == "card_declined" => message.to_owned(),
+        _ => "The payment did not go through. Please try another card.".to_owned(),
+    }
+}
+
+fn page_items(items: Option<&serde_json::Value>, currency: Currency) -> Vec<PageItem> {
+    let Some(list) = items.and_then(|v| v.as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|item| {
+            let quantity = item["quantity"].as_i64()?;
+            let unit = item["unit_amount"].as_i64()?;
+            Some(PageItem {
+                name: item["name"].as_str()?.to_owned(),
+                quantity,
+                total: format_amount(quantity.checked_mul(unit)?, currency),
+            })
+        })
+        .collect()
+}

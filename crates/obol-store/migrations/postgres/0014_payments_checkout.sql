@@ -1,0 +1,15 @@
+-- 0014_payments_checkout: what the hosted payment page and 3-D Secure
+-- returns need.
+
+-- A publishable key is public by design (every payment page carries it),
+-- so it is kept readable for the page to embed; secret keys stay hashed only.
+ALTER TABLE api_keys ADD COLUMN publishable_key TEXT;
+
+-- Each signed return's one-time nonce, spent by its first use: a replayed
+-- return finds its nonce here and changes nothing.
+CREATE TABLE checkout_returns (
+    nonce TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    transaction_id TEXT NOT NULL,
+    used_at BIGINT NOT NULL
+);

@@ -1,0 +1,144 @@
+//! Acceptance: the hosted payment page in a real headless Chromium at
+//! phone width — a card payment, a 3-D Secure challenge, a decline and
+//! then another card — each landing on the merchant's return URL, with
+//! axe-core run on the payment, challenge and result pages, and a
+//! screenshot of each step under `target/screenshots/hosted-page-*`.
+
+use crate::browser::{Browser, PHONE_WIDTH};
+use crate::harness::{Backend, TestApp, spawn_paying};
+use crate::on_both;
+use serde_json::{Value, json};
+
+on_both!(pays_on_the_hosted_page);
+
+async fn order_to_pay(app: &TestApp, description: &str, return_url: &str) -> Value {
+    app.create_order(json!({
+        "amount": 8925, "currency": "EUR", "description": description,
+        "customer_email": "buyer@example.com",
+        "items": [{"name": "Pro", "quantity": 1, "unit_amount": 8000},
+                  {"name": "Support", "quantity": 1, "unit_amount": 925}],
+        "return_url": return_url}))
+        .await
+}
+
+async fn fill_card(browser: &Browser, number: &str) {
+    browser.fill("#card-number", number).await;
+    browser.fill("#card-exp", "12/34").await;
+    browser.fill("#card-cvc", "123").await;
+}
+
+fn link(order: &Value) -> String {
+    order["payment_link"].as_str().expect("link").to_owned()
+}
+
+async fn pays_on_the_hosted_page(backend: Backend) {
+    let app = spawn_paying(backend, Default::default()).await;
+    app.patch(
+        &format!("/v1/brands/{}", app.brand_id),
+        json!({"display_name": "Acme Tools", "primary_color": "#1d4ed8"}),
+    )
+    .await
+    .expect(200);
+    // A return URL the browser can load: the server's own health check.
+    let return_url = format!("{}/health?shop=done", app.url);
+    let name = format!("hosted-page-{backend:?}").to_lowercase();
+    let mut browser = Browser::start(&name, PHONE_WIDTH).await;
+
+    // A card payment.
+    let order = order_to_pay(&app, "Pro plan", &return_url).await;
+    browser.goto(&link(&order)).await;
+    browser.wait_for("#card-form").await;
+    let heading = browser.wait_for_text("h1", "Pro plan").await;
+    assert_eq!(heading, "Pro plan");
+    browser.wait_for_text(".amount", "€89.25").await;
+    browser.wait_for_text("header.brand", "Acme Tools").await;
+    assert!(
+        browser.fits_width().await,
+        "the payment page scrolls sideways at 360 px"
+    );
+    browser.assert_accessible("the payment page").await;
+    browser.screenshot("payment-page").await;
+    fill_card(&browser, "4242 4242 4242 4242").await;
+    browser.screenshot("card-entered").await;
+    browser.click("#pay-button").await;
+    let landed = browser.wait_for_url(&return_url).await;
+    assert!(
+        landed.contains(&format!("order_id={}", order["id"].as_str().unwrap())),
+        "{landed}"
+    );
+    browser.screenshot("returned-after-card").await;
+    assert_eq!(
+        app.order(order["id"].as_str().unwrap()).await["status"],
+        "paid"
+    );
+
+    // The paid order's page: the result, and no second payment.
+    browser.goto(&link(&order)).await;
+    browser
+        .wait_for_text("#result h2", "Payment received")
+        .await;
+    assert!(
+        browser.find("#card-form").await.is_none(),
+        "a paid order offers another payment"
+    );
+    browser.assert_accessible("the result page").await;
+    browser.screenshot("result-page").await;
+
+    // Through the 3-D Secure challenge, by keyboard on the challenge page.
+    let order = order_to_pay(&app, "Team plan", &return_url).await;
+    browser.goto(&link(&order)).await;
+    fill_card(&browser, "4000 0000 0000 3220").await;
+    browser.click("#pay-button").await;
+    browser.wait_for("#complete").await;
+    assert!(browser.url().await.contains("/sandbox/challenge/"));
+    assert!(
+        browser.fits_width().await,
+        "the challenge page scrolls sideways at 360 px"
+    );
+    browser.assert_accessible("the challenge page").await;
+    browser.screenshot("challenge-page").await;
+    browser
+        .script("document.getElementById('complete').focus(); return true;")
+        .await;
+    browser.keys("\u{E007}").await;
+    let landed = browser.wait_for_url(&return_url).await;
+    assert!(landed.contains(order["id"].as_str().unwrap()), "{landed}");
+    browser.screenshot("returned-after-challenge").await;
+    let paid = app.order(order["id"].as_str().unwrap()).await;
+    assert_eq!(paid["status"], "paid");
+    let history: Vec<&str> = paid["payments"][0]["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|change| change["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["pending", "requires_action", "succeeded"]);
+
+    // A decline, its reason shown, then another card.
+    let order = order_to_pay(&app, "Agency plan", &return_url).await;
+    browser.goto(&link(&order)).await;
+    fill_card(&browser, "4000000000000002").await;
+    browser.click("#pay-button").await;
+    let said = browser.wait_for_text("#status", "declined").await;
+    assert!(said.contains("try another card"), "{said}");
+    browser
+        .assert_accessible("the payment page after a decline")
+        .await;
+    browser.screenshot("declined").await;
+    let order_now = app.order(order["id"].as_str().unwrap()).await;
+    assert_eq!(order_now["status"], "in_progress");
+    fill_card(&browser, "4242424242424242").await;
+    browser.click("#pay-button").await;
+    browser.wait_for_url(&return_url).await;
+    browser.screenshot("returned-after-second-card").await;
+    let paid = app.order(order["id"].as_str().unwrap()).await;
+    assert_eq!(paid["status"], "paid");
+    let statuses: Vec<&str> = paid["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "succeeded"]);
+    browser.close().await;
+}
