@@ -103,6 +103,16 @@ fn finish_operation(path: &str, method: &str, operation: &mut Operation) {
             continue;
         };
         if is_error(status) && is_page(path) {
+            // A page's error is a page too: the reason in HTML.
+            response.content.clear();
+            response.content.insert(
+                "text/html".to_owned(),
+                RefOr::T(Content::new(Some(RefOr::T(Schema::Object(
+                    utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::String,
+                    ),
+                ))))),
+            );
             if response.description.trim().is_empty() {
                 response.description = error_description(status).to_owned();
             }

@@ -140,7 +140,23 @@ async fn payment_page(
     }
 }
 
-/// The card form as posted without JavaScript.
+/// The payment form as posted without JavaScript.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documents the form; `parse_form` reads it field by field.
+struct ConfirmForm {
+    /// `card` (default) or `crypto`.
+    method: Option<String>,
+    /// The card number (spaces allowed).
+    number: Option<String>,
+    /// `MM/YY` or `MM/YYYY`.
+    exp: Option<String>,
+    cvc: Option<String>,
+    holder_name: Option<String>,
+    /// The token of the page's form, matching its cookie.
+    csrf: String,
+}
+
+/// The payment form, parsed.
 struct CardForm {
     method: String,
     card: Option<CardInput>,
@@ -200,7 +216,7 @@ pub(crate) fn parse_expiry(text: &str) -> Result<(i64, i64), ApiError> {
 /// to the challenge, to the merchant, or back to the page with the reason.
 #[utoipa::path(post, path = "/pay/{id}/confirm", tag = "pages",
     params(("id" = String, Path), ("sig" = String, Query, description = "the payment link's signature")),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`method` (card or crypto), `number`, `exp` (MM/YY), `cvc`, `holder_name`, `csrf`"),
+    request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "on to the challenge, the merchant's return URL or the page"),
         (status = 400, description = "the form was refused (HTML page with the reason)", content_type = "text/html"),
         (status = 404, description = "no order behind this link (HTML)", content_type = "text/html")))]

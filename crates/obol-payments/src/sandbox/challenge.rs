@@ -84,11 +84,21 @@ fn brand_name(brand: &str) -> String {
     }
 }
 
+/// The challenge's answer as posted.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documents the form; the handler reads it field by field.
+struct ChallengeAnswer {
+    /// `complete` or `fail`.
+    outcome: String,
+    /// The page's form token.
+    token: String,
+}
+
 /// The customer's answer: `outcome=complete` or `outcome=fail`; then back
 /// to the payment's signed return (303).
 #[utoipa::path(post, path = "/sandbox/challenge/{payment_id}", tag = "pages",
     params(("payment_id" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", description = "`outcome` (complete or fail) and `token`"),
+    request_body(content = ChallengeAnswer, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "back to the payment's return"),
         (status = 400, description = "a refused answer (HTML)", content_type = "text/html"),
         (status = 404, description = "no such challenge (HTML)", content_type = "text/html")))]

@@ -2,6 +2,7 @@
 //! and retries of every kind.
 
 mod checkout;
+mod checkout_security;
 mod connector_accounts;
 mod hosted_page;
 mod kill_retries;
