@@ -12,6 +12,7 @@ on_both!(
     publishable_key_reaches_only_its_order,
     pays_without_javascript,
     shows_closed_orders_as_such,
+    failed_challenge_leaves_the_order_payable,
 );
 
 /// A client that shows redirects instead of following them.
@@ -45,6 +46,11 @@ fn location(response: &reqwest::Response) -> String {
 /// Confirms `order_id` with the 3-D Secure card and answers its challenge
 /// with "Complete"; the signed return the challenge sends the customer to.
 async fn challenge_completed(app: &TestApp, order_id: &str) -> String {
+    challenge_answered(app, order_id, "complete").await
+}
+
+/// `challenge_completed` with the answer `outcome` (`complete` or `fail`).
+async fn challenge_answered(app: &TestApp, order_id: &str, outcome: &str) -> String {
     let confirmed = app.confirm_card(order_id, "4000000000003220").await;
     let challenge = confirmed.expect(200)["next_action"]["url"]
         .as_str()
@@ -57,7 +63,7 @@ async fn challenge_completed(app: &TestApp, order_id: &str) -> String {
     let answer = client
         .post(&challenge)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}&outcome=complete", field(&html, "token")))
+        .body(format!("token={}&outcome={outcome}", field(&html, "token")))
         .send()
         .await
         .expect("answer");
@@ -479,4 +485,30 @@ async fn shows_closed_orders_as_such(backend: Backend) {
         app.order(expiring["id"].as_str().unwrap()).await["status"],
         "expired"
     );
+}
+
+async fn failed_challenge_leaves_the_order_payable(backend: Backend) {
+    let app = spawn_paying(backend, Options::default()).await;
+    let order = app
+        .create_order(
+            json!({"amount": 2100, "currency": "EUR", "return_url": "https://shop.example/done"}),
+        )
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let signed = challenge_answered(&app, id, "fail").await;
+    let back = no_redirects().get(&signed).send().await.expect("return");
+    assert_eq!(back.status(), 303);
+    // Back to the payment page, not to the merchant.
+    assert_eq!(location(&back), order["payment_link"].as_str().unwrap());
+    let failed = app.order(id).await;
+    assert_eq!(failed["status"], "in_progress");
+    assert_eq!(failed["payments"][0]["status"], "failed");
+    assert_eq!(failed["last_payment_error"]["code"], "card_declined");
+    let (_, html, _) = page(&location(&back)).await;
+    assert!(
+        html.contains("card-form") && html.contains("declined"),
+        "{html}"
+    );
+    app.confirm_card(id, "4242424242424242").await.expect(200);
+    assert_eq!(app.order(id).await["status"], "paid");
 }
