@@ -16,8 +16,9 @@ pub struct ApiKeyRow {
     pub secret_prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-    /// The key itself, for a publishable key only (public by design).
-    pub publishable_key: Option<String>,
+    /// A publishable key itself, sealed under the master key, for the
+    /// hosted page to embed; none for secret keys.
+    pub publishable_key_ciphertext: Option<String>,
 }
 crate::from_row!(ApiKeyRow {
     id,
@@ -29,16 +30,16 @@ crate::from_row!(ApiKeyRow {
     secret_prefix,
     created_at,
     revoked_at,
-    publishable_key
+    publishable_key_ciphertext
 });
 
 const COLUMNS: &str = "id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, \
-     revoked_at, publishable_key";
+     revoked_at, publishable_key_ciphertext";
 
 pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
     crate::sql::query(
         "INSERT INTO api_keys (id, brand_id, name, kind, role, secret_hash, secret_prefix, created_at, \
-         revoked_at, publishable_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         revoked_at, publishable_key_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&key.id)
     .bind(&key.brand_id)
@@ -49,21 +50,19 @@ pub async fn insert(conn: &mut Conn, key: &ApiKeyRow) -> Result<()> {
     .bind(&key.secret_prefix)
     .bind(key.created_at)
     .bind(key.revoked_at)
-    .bind(&key.publishable_key)
+    .bind(&key.publishable_key_ciphertext)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The brand's newest active publishable key that is kept readable (keys
-/// made before they were kept have none).
-pub async fn readable_publishable_key(
-    conn: &mut Conn,
-    brand_id: &BrandId,
-) -> Result<Option<String>> {
+/// The sealed key of the brand's newest active publishable key that keeps
+/// one (keys made before they were kept have none).
+pub async fn sealed_publishable_key(conn: &mut Conn, brand_id: &BrandId) -> Result<Option<String>> {
     crate::sql::query_scalar(
-        "SELECT publishable_key FROM api_keys WHERE brand_id = $1 AND kind = 'publishable' \
-         AND revoked_at IS NULL AND publishable_key IS NOT NULL ORDER BY id DESC LIMIT 1",
+        "SELECT publishable_key_ciphertext FROM api_keys WHERE brand_id = $1 \
+         AND kind = 'publishable' AND revoked_at IS NULL \
+         AND publishable_key_ciphertext IS NOT NULL ORDER BY id DESC LIMIT 1",
     )
     .bind(brand_id)
     .fetch_optional(conn)

@@ -197,6 +197,7 @@ pub async fn seal_webhook_secrets(state: &AppState) -> Result<()> {
 /// Inserts a key for the brand and returns its secret (shown once).
 pub async fn insert_key(
     conn: &mut Conn,
+    master_key: &MasterKey,
     brand_id: &BrandId,
     name: &str,
     kind: &str,
@@ -215,7 +216,9 @@ pub async fn insert_key(
         secret_prefix: secret[..12].to_owned(),
         created_at: now.as_ms(),
         revoked_at: None,
-        publishable_key: (kind == "publishable").then(|| secret.clone()),
+        // Public by design, yet kept sealed: the page decrypts it to embed.
+        publishable_key_ciphertext: (kind == "publishable")
+            .then(|| master_key.encrypt(secret.as_bytes())),
     };
     obol_store::api_keys::insert(conn, &row).await?;
     Ok((row, secret))
@@ -291,9 +294,19 @@ pub async fn create_in(
             })?;
     }
     obol_store::brands::insert(tx, &row).await?;
-    let (_, secret_key) = insert_key(tx, &row.id, "Owner key", "secret", Role::Owner, now).await?;
+    let (_, secret_key) = insert_key(
+        tx,
+        master_key,
+        &row.id,
+        "Owner key",
+        "secret",
+        Role::Owner,
+        now,
+    )
+    .await?;
     let (_, publishable_key) = insert_key(
         tx,
+        master_key,
         &row.id,
         "Publishable key",
         "publishable",
@@ -320,14 +333,18 @@ pub async fn checkout_identity(state: &AppState, brand_id: &BrandId) -> Result<(
             id: brand_id.to_string(),
             param: None,
         })?;
-    if let Some(key) = obol_store::api_keys::readable_publishable_key(&mut conn, brand_id).await? {
-        return Ok((brand, key));
-    }
+    let sealed = obol_store::api_keys::sealed_publishable_key(&mut conn, brand_id).await?;
     drop(conn);
+    if let Some(key) = sealed.and_then(|text| state.master_key.decrypt(&text).ok()) {
+        return String::from_utf8(key)
+            .map(|key| (brand, key))
+            .map_err(Error::internal);
+    }
     let mut tx = state.db.begin().await?;
     let name = "Hosted payment page";
     let (_, key) = insert_key(
         &mut tx,
+        &state.master_key,
         brand_id,
         name,
         "publishable",
@@ -522,7 +539,16 @@ pub async fn create_key(
         )
     })?;
     let mut tx = state.db.begin().await?;
-    let (row, secret) = insert_key(&mut tx, brand_id, &name, "secret", role, state.now()).await?;
+    let (row, secret) = insert_key(
+        &mut tx,
+        &state.master_key,
+        brand_id,
+        &name,
+        "secret",
+        role,
+        state.now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(ApiKey::from_row(row, Some(secret)))
 }

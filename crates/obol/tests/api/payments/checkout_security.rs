@@ -13,6 +13,7 @@ on_both!(
     pays_without_javascript,
     shows_closed_orders_as_such,
     failed_challenge_leaves_the_order_payable,
+    page_keys_for_brands_made_before,
 );
 
 /// A client that shows redirects instead of following them.
@@ -511,4 +512,50 @@ async fn failed_challenge_leaves_the_order_payable(backend: Backend) {
     );
     app.confirm_card(id, "4242424242424242").await.expect(200);
     assert_eq!(app.order(id).await["status"], "paid");
+}
+
+/// A brand whose publishable key was made before keys were kept for the
+/// page gets a new one on its first page view, which the page embeds and
+/// which reads the order.
+async fn page_keys_for_brands_made_before(backend: Backend) {
+    let app = spawn_paying(backend, Options::default()).await;
+    obol_store::sql::query("UPDATE api_keys SET publishable_key_ciphertext = NULL")
+        .execute(&app.state.db.pool)
+        .await
+        .expect("forget the sealed keys");
+    let order = app
+        .create_order(json!({"amount": 800, "currency": "EUR"}))
+        .await;
+    let (status, html, _) = page(order["payment_link"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let marker = "data-publishable-key=\"";
+    let start = html.find(marker).expect("an embedded key") + marker.len();
+    let key = html[start..].split('"').next().unwrap().to_owned();
+    assert!(
+        key.starts_with("pk_") && key != app.publishable_key,
+        "{key}"
+    );
+    let keys = app.get("/v1/api_keys").await;
+    let names: Vec<&str> = keys.expect(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Hosted payment page"), "{names:?}");
+    let secret = order["client_secret"].as_str().unwrap();
+    let id = order["id"].as_str().unwrap();
+    let read = app
+        .send(
+            "GET",
+            &format!("/v1/orders/{id}?client_secret={secret}"),
+            Some(&key),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(read.expect(200)["id"], id);
+    // The next view reuses it.
+    let (_, again, _) = page(order["payment_link"].as_str().unwrap()).await;
+    assert!(again.contains(&key));
 }
