@@ -8,6 +8,7 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ pub struct Browser {
     client: reqwest::Client,
     base: String,
     driver: Child,
+    /// The browser's throwaway profile, removed with the session.
+    profile: PathBuf,
     screenshots: PathBuf,
     shots: usize,
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -74,8 +77,10 @@ impl Browser {
             );
         }
         let port = free_port();
+        // Its own process group: the browser it starts goes with it.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -105,7 +110,7 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                          "--no-first-run", "--disable-background-networking",
                          "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage",
+                         "--disable-dev-shm-usage", "--disable-crash-reporter", "--disable-breakpad",
                          format!("--window-size={width},900"),
                          format!("--user-data-dir={}", profile.display())]
             }
@@ -130,6 +135,7 @@ impl Browser {
             client,
             base: format!("{base}/session/{id}"),
             driver,
+            profile,
             screenshots,
             shots: 0,
             _turn: turn,
@@ -335,8 +341,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session ends with its driver; the profile folder is temporary.
+        // The driver's process group holds the browser too: end them all.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
