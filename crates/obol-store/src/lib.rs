@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod meta;
 mod migrate;
+pub mod notifications;
 pub mod orders;
 pub mod page;
 pub mod sandbox;

@@ -65,6 +65,10 @@ const SQLITE: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_payments_checkout.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_payments_notifications.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -122,6 +126,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_payments_checkout.sql"),
+    ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_payments_notifications.sql"),
     ),
 ];
 

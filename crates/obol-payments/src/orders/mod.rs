@@ -8,6 +8,7 @@ pub mod jobs;
 mod late;
 pub mod operations;
 pub mod payment;
+mod received;
 pub mod refunds;
 pub mod views;
 

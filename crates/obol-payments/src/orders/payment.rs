@@ -8,8 +8,8 @@ use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
 use crate::error::{Error, Result};
 use obol_connectors::{
-    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
-    Instrument, Operation, Outcome, SyncRequest,
+    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
+    ConnectorResult, FollowUpRequest, Instrument, Notification, Operation, Outcome, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{BrandId, ConnectorAccountId, OrderId, RefundId, TransactionId};
@@ -44,6 +44,8 @@ pub struct Report {
     pub action_url: Option<String>,
     /// The connector has no record of the operation.
     pub not_found: bool,
+    /// What the customer actually sent (crypto), when the connector says.
+    pub amount_received: Option<i64>,
 }
 
 impl Report {
@@ -59,6 +61,7 @@ impl Report {
             ),
             action_url: None,
             not_found: false,
+            amount_received: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl Report {
             error: Some(json!({"code": "connector_error", "message": message})),
             action_url: None,
             not_found: false,
+            amount_received: None,
         };
         let response = match result {
             None => return unknown(None, "the connector did not answer in time".into()),
@@ -88,10 +92,28 @@ impl Report {
                     error: Some(json!({"code": "connector_refused", "message": error.to_string()})),
                     action_url: None,
                     not_found: false,
+                    amount_received: None,
                 };
             }
             Some(Ok(response)) => response,
         };
+        Report::of(response)
+    }
+
+    /// Normalizes a verified connector notification, as the answer it is.
+    pub fn from_notification(notification: Notification) -> Report {
+        Report::of(ConnectorResponse {
+            outcome: notification.outcome,
+            connector_transaction_id: Some(notification.connector_transaction_id),
+            http_code: None,
+            amount: notification.amount,
+            amount_received: notification.amount_received,
+            mandate: None,
+        })
+    }
+
+    /// Normalizes a provider's answer about the money.
+    fn of(response: ConnectorResponse) -> Report {
         let not_found = response.outcome == Outcome::NotFound;
         let (result, error, action_url) = match response.outcome {
             Outcome::Succeeded => (CallResult::Succeeded, None, None),
@@ -100,6 +122,11 @@ impl Report {
             Outcome::Declined { code, message } => (
                 CallResult::Failed,
                 Some(json!({"code": "card_declined", "decline_code": code, "message": message})),
+                None,
+            ),
+            Outcome::Failed { code, message } => (
+                CallResult::Failed,
+                Some(json!({"code": code, "message": message})),
                 None,
             ),
             Outcome::NotFound => (
@@ -117,6 +144,7 @@ impl Report {
             error,
             action_url,
             not_found,
+            amount_received: response.amount_received,
         }
     }
 }
@@ -193,6 +221,7 @@ pub(crate) async fn record_intent(
         // The sync that settles it if step 3 never runs.
         sync_at: Some(first_sync.as_ms()),
         sync_attempts: 0,
+        amount_received: None,
     };
     obol_store::orders::insert_transaction(conn, &txn).await?;
     if kind != TransactionKind::Refund {
@@ -357,10 +386,22 @@ pub async fn confirm(
         (_, false) => (TransactionKind::Authorize, Operation::Authorize),
     };
     require(&connector, operation)?;
-    let method_view = instrument.card().map(|card| {
-        json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
-               "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
-    });
+    if method_type == "crypto" && operation != Operation::Sale {
+        // Crypto cannot be held for a later capture, nor verified.
+        return Err(Error::invalid_request(
+            "operation_unsupported",
+            "a crypto payment is a sale: the order needs a positive amount and auto_capture true",
+        )
+        .with_param("payment_method[type]"));
+    }
+    let method_view = match &instrument {
+        Instrument::Card(card) => Some(
+            json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
+               "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())}),
+        ),
+        Instrument::Crypto => Some(json!({"type": "crypto"})),
+        Instrument::Mandate { .. } => None,
+    };
     let amount = order.amount;
     let intent = Intent {
         kind,

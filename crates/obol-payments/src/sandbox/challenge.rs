@@ -52,8 +52,8 @@ fn not_found() -> Response {
         (status = 404, description = "no such challenge (HTML)", content_type = "text/html")))]
 async fn challenge_page(State(state): State<AppState>, Path(payment_id): Path<String>) -> Response {
     let payment = match sandbox(&state).payment(&payment_id).await {
-        Ok(Some(payment)) => payment,
-        Ok(None) => return not_found(),
+        Ok(Some(payment)) if payment.method == "card" => payment,
+        Ok(_) => return not_found(),
         Err(error) => return ApiError::internal(error).into_response(),
     };
     let amount = Currency::parse(&payment.currency)

@@ -298,4 +298,5 @@ fn database_names_are_replaced() {
 }
 
 mod cards;
+mod crypto;
 mod follow_ups;
