@@ -94,12 +94,22 @@ async fn invoice_page(State(state): State<AppState>, Path(payment_id): Path<Stri
         "over": money(InvoicePayment::Over.received(payment.amount), currency),
         "return_url": payment.return_url,
     });
+    // The form's answer leads on to the payment's return, and from there
+    // to the merchant: redirects the form's CSP must allow.
+    let merchant =
+        crate::checkout::return_url_of_payment(&state, &payment.transaction_id.as_str().into())
+            .await;
+    let merchant = match merchant {
+        Ok(url) => url,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
     match Page::render(&PAGES, "invoice.html", ctx) {
-        Ok(page) => match &payment.return_url {
-            // The form's answer leads on to the payment's return.
-            Some(url) => page.allow_form_target(url).into_response(),
-            None => page.into_response(),
-        },
+        Ok(mut page) => {
+            for url in [&payment.return_url, &merchant].into_iter().flatten() {
+                page = page.allow_form_target(url);
+            }
+            page.into_response()
+        }
         Err(error) => error.into_response(),
     }
 }
