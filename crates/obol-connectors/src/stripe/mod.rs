@@ -10,9 +10,11 @@
 //! lost. A card's number and CVC go in one request, its PaymentMethod, and
 //! nowhere else: calls are logged by path and status only.
 
+mod client;
 mod transformers;
 pub mod webhook;
 
+pub use client::webhook_secret;
 pub use transformers::{TRANSACTION_METADATA, from_stripe_amount, to_stripe_amount};
 pub use webhook::{
     EventOutcome, SIGNATURE_TOLERANCE_SECONDS, StripeEvent, WebhookError, verify_webhook,
@@ -23,35 +25,18 @@ use crate::{
     ConnectorResult, FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
+use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
 use obol_core::card::CardDetails;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::Duration;
 use transformers::{
-    ApiError, ErrorBody, Form, Identified, List, MANDATE_METADATA, PaymentIntent, PaymentMethod,
-    Refund, SetupIntent, Tagged, customer_form, declined, follow_up_outcome, intent_form, is_id,
-    mandate_of, mandate_of_card, mandate_token, money_of, parse_mandate_token, payment_method_form,
-    payment_outcome, refund_outcome, setup_outcome,
+    ApiError, Form, Identified, MANDATE_METADATA, PaymentIntent, PaymentMethod, Refund,
+    SetupIntent, Tagged, declined, follow_up_outcome, intent_form, mandate_of, mandate_of_card,
+    mandate_token, money_of, parse_mandate_token, payment_outcome, refund_outcome, setup_outcome,
 };
 use url::Url;
 
 /// Stripe's API origin, unless an account's `api_base` replaces it.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
-
-/// The API version of every request, so that an account's own default
-/// version cannot change the shapes read here.
-const API_VERSION: &str = "2024-06-20";
-
-/// Attempts of a call Stripe answers 429 (rate limited), and the first
-/// wait between them; each wait doubles (250 ms, 500 ms).
-const RATE_LIMIT_ATTEMPTS: u32 = 3;
-const RATE_LIMIT_BACKOFF_MS: u64 = 250;
-
-/// Objects per page, and pages read at most, when a sync looks for an
-/// object by the transaction id in its metadata.
-const LIST_PAGE_SIZE: u32 = 100;
-const LIST_PAGES_MAX: u32 = 5;
 
 /// Checks an account's `api_base` before Obol calls it: the server's
 /// outbound policy (no private networks), which a host given as an IP
@@ -154,30 +139,16 @@ impl Stripe {
         card: &CardDetails,
     ) -> ConnectorResult {
         let amount = to_stripe_amount(request.amount)?;
-        let customer = match request.setup_mandate {
-            true => Some(api.create_customer(request).await?),
-            false => None,
-        };
-        let payment_method = match api.create_payment_method(request, card).await? {
-            Answer::Made(payment_method) => payment_method,
+        let sent = match CardAtStripe::send(api, request, card).await? {
+            Answer::Made(sent) => sent,
             Answer::Refused(error) => return Ok(declined_response(&error, None)),
         };
-        let mut form = intent_form(request, amount)
-            .with("payment_method", &payment_method.id)
+        let form = intent_form(request, amount)
+            .with("payment_method", &sent.payment_method.id)
             .with("return_url", &request.return_url);
-        if let Some(customer) = &customer {
-            form = form
-                .with("customer", &customer.id)
-                .with("setup_future_usage", "off_session")
-                .with(&format!("metadata[{MANDATE_METADATA}]"), "true");
-        }
+        let form = sent.for_mandate(form, "setup_future_usage");
         let mut response = self.create_intent(api, request, &form).await?;
-        if let Some(customer) = customer
-            && response.outcome == Outcome::Succeeded
-        {
-            let token = mandate_token(&customer.id, &payment_method.id);
-            response.mandate = Some(mandate_of_card(token, card));
-        }
+        sent.keep_mandate(&mut response, card);
         Ok(response)
     }
 
@@ -227,28 +198,16 @@ impl Stripe {
         request: &AuthorizeRequest,
         card: &CardDetails,
     ) -> ConnectorResult {
-        let customer = match request.setup_mandate {
-            true => Some(api.create_customer(request).await?),
-            false => None,
-        };
-        let payment_method = match api.create_payment_method(request, card).await? {
-            Answer::Made(payment_method) => payment_method,
+        let sent = match CardAtStripe::send(api, request, card).await? {
+            Answer::Made(sent) => sent,
             Answer::Refused(error) => return Ok(declined_response(&error, None)),
         };
-        let mut form = Form::new()
-            .with("payment_method_types[0]", "card")
-            .with(
-                &format!("metadata[{TRANSACTION_METADATA}]"),
-                &request.transaction_id,
-            )
-            .with("metadata[obol_order_id]", &request.order_id);
-        if let Some(customer) = &customer {
-            form = form
-                .with("customer", &customer.id)
-                .with("usage", "off_session")
-                .with(&format!("metadata[{MANDATE_METADATA}]"), "true");
-        }
         let txn = request.transaction_id.as_str();
+        let form = Form::new()
+            .with("payment_method_types[0]", "card")
+            .with(&format!("metadata[{TRANSACTION_METADATA}]"), txn)
+            .with("metadata[obol_order_id]", &request.order_id);
+        let form = sent.for_mandate(form, "usage");
         let created: SetupIntent = api
             .post("/v1/setup_intents", &form, txn)
             .await
@@ -256,23 +215,16 @@ impl Stripe {
         // Confirmed apart from its creation: localstripe takes no
         // `payment_method` at creation; Stripe takes both ways.
         let confirm = Form::new()
-            .with("payment_method", &payment_method.id)
+            .with("payment_method", &sent.payment_method.id)
             .with("return_url", &request.return_url);
         let path = format!("/v1/setup_intents/{}/confirm", path_id(&created.id)?);
-        let intent = match answer(
-            api.post::<SetupIntent>(&path, &confirm, &sub_key(txn, "confirm"))
-                .await,
-        )? {
+        let confirmed = api.post(&path, &confirm, &sub_key(txn, "confirm")).await;
+        let intent: SetupIntent = match answer(confirmed)? {
             Answer::Made(intent) => intent,
             Answer::Refused(error) => return Ok(declined_response(&error, Some(created.id))),
         };
         let mut response = self.setup_response(&intent);
-        if let Some(customer) = customer
-            && response.outcome == Outcome::Succeeded
-        {
-            let token = mandate_token(&customer.id, &payment_method.id);
-            response.mandate = Some(mandate_of_card(token, card));
-        }
+        sent.keep_mandate(&mut response, card);
         Ok(response)
     }
 
@@ -411,353 +363,6 @@ impl Stripe {
     }
 }
 
-/// An account's Stripe credentials. Never shown: `Debug` names no value.
-#[derive(Deserialize)]
-struct Credentials {
-    secret_key: String,
-    #[serde(default)]
-    webhook_secret: Option<String>,
-    #[serde(default)]
-    api_base: Option<String>,
-}
-
-impl Credentials {
-    fn of(account: &AccountContext) -> Result<Credentials, ConnectorError> {
-        // serde's own message could quote a value: a fixed one instead.
-        serde_json::from_value::<Credentials>(account.credentials.clone())
-            .ok()
-            .filter(|credentials| !credentials.secret_key.is_empty())
-            .ok_or_else(|| {
-                ConnectorError::Invalid(
-                    "the Stripe credentials take secret_key, webhook_secret and api_base as strings"
-                        .into(),
-                )
-            })
-    }
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").finish_non_exhaustive()
-    }
-}
-
-/// The account's webhook secret (`whsec_…`), which its events are signed with.
-pub fn webhook_secret(account: &AccountContext) -> Result<String, ConnectorError> {
-    Credentials::of(account)?
-        .webhook_secret
-        .filter(|secret| !secret.is_empty())
-        .ok_or_else(|| {
-            ConnectorError::Invalid("the Stripe credentials have no webhook_secret".into())
-        })
-}
-
-/// One account's view of Stripe.
-struct Api<'a> {
-    client: &'a reqwest::Client,
-    /// `https://api.stripe.com`, or the account's `api_base`.
-    origin: String,
-    secret_key: String,
-}
-
-/// Why a call to Stripe brought no object.
-enum Failure {
-    /// Stripe answered with an error object.
-    Api { status: u16, error: ApiError },
-    /// No answer Obol can read, or a request refused before it was sent.
-    Connector(ConnectorError),
-}
-
-impl From<ConnectorError> for Failure {
-    fn from(error: ConnectorError) -> Failure {
-        Failure::Connector(error)
-    }
-}
-
-impl Failure {
-    fn into_error(self) -> ConnectorError {
-        match self {
-            Failure::Connector(error) => error,
-            Failure::Api { status, error } => api_error(status, &error),
-        }
-    }
-}
-
-/// Stripe's error answer as Obol's error: the outcome is unknown whenever
-/// the call may have moved money.
-fn api_error(status: u16, error: &ApiError) -> ConnectorError {
-    let unknown = |message: String| ConnectorError::Provider {
-        http_code: Some(status),
-        message,
-    };
-    match status {
-        // Stripe's message quotes part of the key: not repeated.
-        401 | 403 => ConnectorError::Invalid(format!(
-            "Stripe refused the account's secret key (HTTP {status})"
-        )),
-        // The key is in use by a call still running, or was used with other
-        // parameters: the first call may have moved money.
-        409 => unknown(format!(
-            "Stripe is still running a call with this key: {}",
-            error.message()
-        )),
-        _ if error.kind.as_deref() == Some("idempotency_error") => unknown(format!(
-            "Stripe refused a repeated call: {}",
-            error.message()
-        )),
-        429 => unknown("Stripe kept answering 429 (rate limited)".to_owned()),
-        400..=499 => {
-            ConnectorError::Invalid(format!("Stripe refused the request: {}", error.message()))
-        }
-        _ => unknown(format!("Stripe failed: {}", error.message())),
-    }
-}
-
-/// An object Stripe made, or the card refusal (402) it answered instead.
-enum Answer<T> {
-    Made(T),
-    Refused(ApiError),
-}
-
-fn answer<T>(result: Result<T, Failure>) -> Result<Answer<T>, ConnectorError> {
-    match result {
-        Ok(object) => Ok(Answer::Made(object)),
-        Err(Failure::Api { status: 402, error }) => Ok(Answer::Refused(error)),
-        Err(failure) => Err(failure.into_error()),
-    }
-}
-
-impl Api<'_> {
-    async fn post<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<T, Failure> {
-        self.send(
-            reqwest::Method::POST,
-            path,
-            Some(form),
-            Some(idempotency_key),
-        )
-        .await
-    }
-
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &Form) -> Result<T, Failure> {
-        let path_and_query = match query.is_empty() {
-            true => path.to_owned(),
-            false => format!("{path}?{}", query.encode()),
-        };
-        self.send(reqwest::Method::GET, &path_and_query, None, None)
-            .await
-    }
-
-    /// One call, retried while Stripe answers 429 (a rate-limited call is
-    /// not run, so its key stays free).
-    async fn send<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path_and_query: &str,
-        form: Option<&Form>,
-        idempotency_key: Option<&str>,
-    ) -> Result<T, Failure> {
-        let url = format!("{}{path_and_query}", self.origin);
-        let path = path_and_query.split('?').next().unwrap_or_default();
-        let mut attempt = 1;
-        loop {
-            let mut request = self
-                .client
-                .request(method.clone(), &url)
-                .bearer_auth(&self.secret_key)
-                .header("Stripe-Version", API_VERSION);
-            if let Some(key) = idempotency_key {
-                request = request.header("Idempotency-Key", key);
-            }
-            if let Some(form) = form {
-                request = request
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(form.encode());
-            }
-            let response = request.send().await.map_err(transport_error)?;
-            let status = response.status().as_u16();
-            if status == 429 && attempt < RATE_LIMIT_ATTEMPTS {
-                tracing::debug!(%method, path, attempt, "Stripe rate limited the call");
-                let wait_ms = RATE_LIMIT_BACKOFF_MS << (attempt - 1);
-                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-                attempt += 1;
-                continue;
-            }
-            let body = response.bytes().await.map_err(transport_error)?;
-            tracing::debug!(%method, path, status, "Stripe call");
-            return decode(status, &body);
-        }
-    }
-
-    /// A Stripe Customer for the customer a mandate is kept for.
-    async fn create_customer(
-        &self,
-        request: &AuthorizeRequest,
-    ) -> Result<Identified, ConnectorError> {
-        let key = sub_key(&request.transaction_id, "customer");
-        self.post(
-            "/v1/customers",
-            &customer_form(request.customer.as_ref()),
-            &key,
-        )
-        .await
-        .map_err(Failure::into_error)
-    }
-
-    /// The card as a PaymentMethod: the one request with its number.
-    async fn create_payment_method(
-        &self,
-        request: &AuthorizeRequest,
-        card: &CardDetails,
-    ) -> Result<Answer<PaymentMethod>, ConnectorError> {
-        let key = sub_key(&request.transaction_id, "payment-method");
-        answer(
-            self.post("/v1/payment_methods", &payment_method_form(card), &key)
-                .await,
-        )
-    }
-}
-
-/// An answer's body as `T`, or Stripe's error.
-fn decode<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Failure> {
-    let unreadable = || {
-        Failure::Connector(ConnectorError::Provider {
-            http_code: Some(status),
-            message: format!("Stripe answered HTTP {status} with a body Obol cannot read"),
-        })
-    };
-    if (200..300).contains(&status) {
-        return serde_json::from_slice(body).map_err(|_| unreadable());
-    }
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(body) => Err(Failure::Api {
-            status,
-            error: body.error,
-        }),
-        Err(_) => Err(unreadable()),
-    }
-}
-
-/// A call that brought no answer: it may still have reached Stripe.
-fn transport_error(error: reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        return Failure::Connector(ConnectorError::Timeout);
-    }
-    // The URL stays out: an `api_base` is the account's business.
-    let error = error.without_url();
-    let mut message = format!("Stripe could not be reached: {error}");
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Failure::Connector(ConnectorError::Provider {
-        http_code: None,
-        message,
-    })
-}
-
-/// The id of the object Obol made under the request's transaction id: the
-/// one it knows, else the one whose metadata names it.
-async fn locate<T: Tagged + DeserializeOwned>(
-    api: &Api<'_>,
-    path: &str,
-    request: &SyncRequest,
-    searchable: bool,
-) -> Result<Option<String>, ConnectorError> {
-    match &request.connector_transaction_id {
-        Some(id) => Ok(Some(id.clone())),
-        None => find::<T>(api, path, &request.transaction_id, searchable).await,
-    }
-}
-
-/// The object whose metadata names `transaction_id`: in the newest
-/// `LIST_PAGES_MAX` pages of the list (read-after-write consistent), then,
-/// for intents, by Stripe's search (older ones, once indexed). A stand-in
-/// without search answers 4xx there, which finds nothing.
-async fn find<T: Tagged + DeserializeOwned>(
-    api: &Api<'_>,
-    path: &str,
-    transaction_id: &str,
-    searchable: bool,
-) -> Result<Option<String>, ConnectorError> {
-    let matching = |page: &List<T>| {
-        page.data
-            .iter()
-            .find(|object| object.transaction_id() == Some(transaction_id))
-            .map(|object| object.id().to_owned())
-    };
-    let mut starting_after: Option<String> = None;
-    for _ in 0..LIST_PAGES_MAX {
-        let query = Form::new()
-            .with("limit", LIST_PAGE_SIZE)
-            .with_some("starting_after", starting_after.as_ref());
-        let page: List<T> = api.get(path, &query).await.map_err(Failure::into_error)?;
-        if let Some(id) = matching(&page) {
-            return Ok(Some(id));
-        }
-        match (page.has_more, page.data.last()) {
-            (true, Some(last)) => starting_after = Some(last.id().to_owned()),
-            _ => return Ok(None),
-        }
-    }
-    if !searchable {
-        return Ok(None);
-    }
-    let quoted = transaction_id.replace('\'', "\\'");
-    let query = Form::new().with(
-        "query",
-        format!("metadata['{TRANSACTION_METADATA}']:'{quoted}'"),
-    );
-    match api.get::<List<T>>(&format!("{path}/search"), &query).await {
-        Ok(page) => Ok(matching(&page)),
-        Err(Failure::Api {
-            status: 400..=499, ..
-        }) => Ok(None),
-        Err(failure) => Err(failure.into_error()),
-    }
-}
-
-/// The object `id` at `path`, or `None` when Stripe has no such object.
-async fn retrieve<T: DeserializeOwned>(
-    api: &Api<'_>,
-    path: &str,
-    id: &str,
-    query: &Form,
-) -> Result<Option<T>, ConnectorError> {
-    match api
-        .get::<T>(&format!("{path}/{}", path_id(id)?), query)
-        .await
-    {
-        Ok(object) => Ok(Some(object)),
-        Err(Failure::Api { status: 404, .. }) => Ok(None),
-        Err(failure) => Err(failure.into_error()),
-    }
-}
-
-/// A Stripe id, safe in a path.
-fn path_id(id: &str) -> Result<&str, ConnectorError> {
-    match is_id(id) {
-        true => Ok(id),
-        false => Err(ConnectorError::Invalid(format!(
-            "{id:?} is not a Stripe id"
-        ))),
-    }
-}
-
-/// The idempotency key of a sub-call of the operation `transaction_id`.
-fn sub_key(transaction_id: &str, part: &str) -> String {
-    format!("{transaction_id}-{part}")
-}
-
 /// The payment's intent id a follow-up acts on.
 fn payment_id(request: &FollowUpRequest) -> Result<&str, ConnectorError> {
     let id = request.connector_payment_id.as_deref().ok_or_else(|| {
@@ -792,6 +397,56 @@ fn check_payment_amount(request: &AuthorizeRequest) -> Result<(), ConnectorError
             "{} is not a payment",
             other.as_str()
         ))),
+    }
+}
+
+/// A card sent to Stripe: its PaymentMethod and, with `setup_mandate`,
+/// the new Customer it is kept for.
+struct CardAtStripe {
+    customer: Option<Identified>,
+    payment_method: PaymentMethod,
+}
+
+impl CardAtStripe {
+    /// The Customer first (a mandate's), then the card.
+    async fn send(
+        api: &Api<'_>,
+        request: &AuthorizeRequest,
+        card: &CardDetails,
+    ) -> Result<Answer<CardAtStripe>, ConnectorError> {
+        let customer = match request.setup_mandate {
+            true => Some(api.create_customer(request).await?),
+            false => None,
+        };
+        Ok(match api.create_payment_method(request, card).await? {
+            Answer::Made(payment_method) => Answer::Made(CardAtStripe {
+                customer,
+                payment_method,
+            }),
+            Answer::Refused(error) => Answer::Refused(error),
+        })
+    }
+
+    /// `form` for the customer the card is kept for, off session; `usage`
+    /// is the field saying so (`setup_future_usage`, a SetupIntent's `usage`).
+    fn for_mandate(&self, form: Form, usage: &str) -> Form {
+        match &self.customer {
+            Some(customer) => form
+                .with("customer", &customer.id)
+                .with(usage, "off_session")
+                .with(&format!("metadata[{MANDATE_METADATA}]"), "true"),
+            None => form,
+        }
+    }
+
+    /// A succeeded answer carries the mandate kept.
+    fn keep_mandate(&self, response: &mut ConnectorResponse, card: &CardDetails) {
+        if let Some(customer) = &self.customer
+            && response.outcome == Outcome::Succeeded
+        {
+            let token = mandate_token(&customer.id, &self.payment_method.id);
+            response.mandate = Some(mandate_of_card(token, card));
+        }
     }
 }
 
@@ -1008,89 +663,5 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("accepted"),
         }
-    }
-
-    #[test]
-    fn bad_credentials_are_refused_without_echoing_them() {
-        for credentials in [
-            json!({}),
-            json!({"secret_key": ""}),
-            json!({"secret_key": 42}),
-            json!({"secret_key": "sk_test_secret", "api_base": 7}),
-        ] {
-            match stripe().api(&account(credentials.clone())) {
-                Err(ConnectorError::Invalid(message)) => {
-                    assert!(
-                        !message.contains("sk_test_secret") && !message.contains("42"),
-                        "{message}"
-                    );
-                }
-                Err(other) => panic!("{credentials}: {other:?}"),
-                Ok(_) => panic!("{credentials}: accepted"),
-            }
-        }
-        let debug = format!(
-            "{:?}",
-            Credentials::of(&account(json!({"secret_key": "sk_test_x"})))
-        );
-        assert!(!debug.contains("sk_test_x"), "{debug}");
-        assert_eq!(
-            webhook_secret(&account(
-                json!({"secret_key": "sk_1", "webhook_secret": "whsec_1"})
-            ))
-            .ok(),
-            Some("whsec_1".to_owned())
-        );
-        assert!(webhook_secret(&account(json!({"secret_key": "sk_1"}))).is_err());
-    }
-
-    #[test]
-    fn stripe_errors_map_to_obols() {
-        let error = |kind: &str, message: &str| ApiError {
-            kind: Some(kind.to_owned()),
-            message: Some(message.to_owned()),
-            ..ApiError::default()
-        };
-        let invalid = api_error(
-            400,
-            &error("invalid_request_error", "Missing required param: amount."),
-        );
-        assert!(
-            matches!(invalid, ConnectorError::Invalid(ref m) if m.contains("Missing required param"))
-        );
-        let key = api_error(
-            401,
-            &error(
-                "invalid_request_error",
-                "Invalid API Key provided: sk_test_****1234",
-            ),
-        );
-        assert!(
-            matches!(key, ConnectorError::Invalid(ref m) if !m.contains("1234")),
-            "{key:?}"
-        );
-        for (status, kind) in [
-            (500, "api_error"),
-            (503, "api_error"),
-            (409, "idempotency_error"),
-            (400, "idempotency_error"),
-            (429, "invalid_request_error"),
-        ] {
-            assert!(
-                matches!(api_error(status, &error(kind, "x")), ConnectorError::Provider { http_code: Some(code), .. } if code == status),
-                "{status} {kind}"
-            );
-        }
-        assert!(matches!(
-            decode::<PaymentIntent>(502, b"<html>Bad gateway</html>"),
-            Err(Failure::Connector(ConnectorError::Provider {
-                http_code: Some(502),
-                ..
-            }))
-        ));
-        assert!(matches!(
-            decode::<PaymentIntent>(200, b"{\"id\": 1}"),
-            Err(Failure::Connector(ConnectorError::Provider { .. }))
-        ));
     }
 }

@@ -90,7 +90,7 @@ pub fn verify_webhook(
         .parse()
         .map_err(|_| WebhookError::MalformedHeader)?;
     let age_seconds = now_unix.saturating_sub(signed_at);
-    if age_seconds.abs() > SIGNATURE_TOLERANCE_SECONDS {
+    if age_seconds.unsigned_abs() > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(WebhookError::Stale { age_seconds });
     }
     read_event(body)
