@@ -774,7 +774,19 @@ async fn failures_are_unknown_outcomes_and_refusals_are_invalid() {
         "{failed:?}"
     );
 
+    assert!(
+        world
+            .connector
+            .check_credentials(&world.account)
+            .await
+            .is_ok()
+    );
+    // localstripe takes any `sk_…` key: only another shape is refused.
     let wrong_key = account(json!({"secret_key": "wrong", "api_base": world.stripe.api_base()}));
+    match world.connector.check_credentials(&wrong_key).await {
+        Err(ConnectorError::Invalid(message)) => assert!(!message.contains("wrong"), "{message}"),
+        other => panic!("{other:?}"),
+    }
     let mut request = world.payment(&new_id("txn"), card(VISA), Operation::Sale, 1000);
     request.account = wrong_key;
     match world.connector.authorize(request).await {

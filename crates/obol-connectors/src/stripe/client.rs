@@ -381,16 +381,9 @@ pub(super) fn sub_key(transaction_id: &str, part: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stripe::tests::account;
     use crate::stripe::transformers::PaymentIntent;
-    use obol_core::ConnectorAccountId;
     use serde_json::json;
-
-    fn account(credentials: serde_json::Value) -> AccountContext {
-        AccountContext {
-            account_id: ConnectorAccountId::from("cna_test"),
-            credentials,
-        }
-    }
 
     #[test]
     fn bad_credentials_are_refused_without_echoing_them() {

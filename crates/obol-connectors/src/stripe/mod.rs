@@ -75,6 +75,17 @@ impl Stripe {
         format!("{}/stripe/challenge/{intent_id}", self.challenge_base_url)
     }
 
+    /// Checks an account's credentials with a cheap authenticated call (its
+    /// balance), as a connector account is created: a wrong key is refused
+    /// then, not at the account's first payment.
+    pub async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
+        let api = self.api(account)?;
+        api.get::<serde_json::Value>("/v1/balance", &Form::new())
+            .await
+            .map(|_| ())
+            .map_err(Failure::into_error)
+    }
+
     /// The account's view of Stripe: its origin and secret key.
     fn api(&self, account: &AccountContext) -> Result<Api<'_>, ConnectorError> {
         let credentials = Credentials::of(account)?;
@@ -596,7 +607,8 @@ mod tests {
     use obol_core::ConnectorAccountId;
     use serde_json::json;
 
-    fn account(credentials: serde_json::Value) -> AccountContext {
+    /// A test account with these credentials (the client's tests use it too).
+    pub(super) fn account(credentials: serde_json::Value) -> AccountContext {
         AccountContext {
             account_id: ConnectorAccountId::from("cna_test"),
             credentials,
