@@ -5,6 +5,7 @@
 //! its idempotency key, so a retried call never charges twice.
 
 pub mod sandbox;
+pub mod stripe;
 
 use async_trait::async_trait;
 use obol_core::card::CardDetails;
@@ -112,6 +113,15 @@ pub struct AuthorizeRequest {
     pub setup_mandate: bool,
     /// Where a 3-D Secure challenge sends the customer back to.
     pub return_url: String,
+    /// The customer paying, when the order has one (a mandate is kept for them).
+    pub customer: Option<CustomerRef>,
+}
+
+/// The customer of a payment as a provider may keep them.
+#[derive(Debug, Clone)]
+pub struct CustomerRef {
+    pub id: String,
+    pub email: Option<String>,
 }
 
 /// What a payment is made with.

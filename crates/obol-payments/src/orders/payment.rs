@@ -448,6 +448,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         instrument: payment.instrument,
         setup_mandate: false,
         return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
+        customer: None,
     };
     let report = call(
         state,

@@ -183,6 +183,7 @@ fn authorize_request(
         instrument: Instrument::Card(card(number, now)),
         setup_mandate: false,
         return_url: "https://shop.example/done".to_owned(),
+        customer: None,
     }
 }
 
