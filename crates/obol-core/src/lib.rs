@@ -12,7 +12,8 @@ pub mod validate;
 
 pub use id::{
     ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
-    LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
+    LedgerEntryId, MandateId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
+    WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

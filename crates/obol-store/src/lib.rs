@@ -14,6 +14,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod mandates;
 pub mod meta;
 mod migrate;
 pub mod orders;
@@ -197,6 +198,7 @@ of_brand!(
     events::EventRow,
     ledger::AccountRow,
     ledger::EntryRow,
+    mandates::MandateRow,
     orders::OrderRow,
     orders::TransactionRow,
     orders::RefundRow,

@@ -65,6 +65,10 @@ const SQLITE: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_payments_checkout.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_payments_mandates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -122,6 +126,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_payments_checkout.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_payments_mandates.sql"),
     ),
 ];
 

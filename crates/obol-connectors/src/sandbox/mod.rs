@@ -6,15 +6,17 @@
 //! and enforces the same rules (no capture above the authorized amount, no
 //! refund above the captured amount, no double void). The card number picks
 //! the outcome, as api.md's test-card table says. Card numbers and CVCs are
-//! never stored nor logged: only brand and last four digits are kept.
+//! never stored nor logged: only brand and last four digits are kept (and
+//! for a mandate, the expiry).
 
+mod mandates;
 pub mod state;
 
 pub use state::SandboxState;
 
 use crate::{
     AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse, ConnectorResult,
-    FollowUpRequest, Operation, Outcome, SyncRequest,
+    FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
 use obol_core::card::{CardDetails, luhn_valid};
@@ -49,6 +51,9 @@ pub struct Sandbox {
 enum Scenario {
     Approve,
     Decline(&'static str),
+    /// Approved for a verification (a mandate is set up), declined for any
+    /// charge, and so is every charge of its mandate.
+    VerifyOnly,
     Challenge,
     AsyncApproval,
     ProcessorError,
@@ -67,6 +72,7 @@ impl Scenario {
             "4000000000000077" => Scenario::AsyncApproval,
             "4000000000000119" => Scenario::ProcessorError,
             "4000000000006975" => Scenario::Timeout,
+            "4000000000000341" => Scenario::VerifyOnly,
             _ => Scenario::Approve,
         }
     }
@@ -196,7 +202,10 @@ impl Sandbox {
             return Err(processor_failure());
         }
         let payment = self.current(payment).await?;
-        Ok(self.payment_response(&payment))
+        let (account_id, transaction_id) = (&payment.account_id, &payment.transaction_id);
+        let answer = self.payment_response(&payment);
+        self.with_mandate(answer, &payment.status, account_id, transaction_id)
+            .await
     }
 
     /// Records a new authorize, sale or verify with the outcome its card
@@ -215,7 +224,9 @@ impl Sandbox {
         // The unique (account, transaction) key catches a repeat: no read first.
         let scenario = Scenario::for_card(digits);
         let id = new_id("sbx_pay");
-        let payment = new_payment(request, card, scenario, &id, self.clock.now().as_ms());
+        let shown = (card.brand.as_str(), card.last4.as_str());
+        let payment = new_payment(request, shown, scenario, &id, self.clock.now().as_ms());
+        self.keep_mandate(request, card, scenario, &payment).await?;
         if !self.state.insert_payment(&payment).await? {
             let first = self
                 .state
@@ -225,6 +236,12 @@ impl Sandbox {
         }
         tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment");
         let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);
+        let answer = if request.setup_mandate {
+            self.with_mandate(answer, payment.status, account_id, transaction_id)
+                .await?
+        } else {
+            answer
+        };
         match scenario {
             Scenario::ProcessorError => Err(processor_failure()),
             Scenario::Timeout => {
@@ -292,10 +309,11 @@ impl Sandbox {
     }
 }
 
-/// The row of a new payment: what its card makes of the operation.
+/// The row of a new payment: what its card (shown as brand and last four
+/// digits) makes of the operation.
 fn new_payment<'a>(
     request: &'a AuthorizeRequest,
-    card: &'a CardDetails,
+    (card_brand, card_last4): (&'a str, &'a str),
     scenario: Scenario,
     id: &'a str,
     now_ms: i64,
@@ -313,8 +331,8 @@ fn new_payment<'a>(
         state: "none",
         authorized: 0,
         captured: 0,
-        card_brand: card.brand.as_str(),
-        card_last4: &card.last4,
+        card_brand,
+        card_last4,
         settle_at_ms: None,
         return_url: &request.return_url,
         now_ms,
@@ -326,7 +344,10 @@ fn new_payment<'a>(
         (Scenario::Approve | Scenario::Timeout, Operation::Sale) => {
             (payment.state, payment.authorized, payment.captured) = ("captured", amount, amount);
         }
-        (Scenario::Approve | Scenario::Timeout, _) => {}
+        (Scenario::Approve | Scenario::Timeout, _) | (Scenario::VerifyOnly, Operation::Verify) => {}
+        (Scenario::VerifyOnly, _) => {
+            (payment.status, payment.decline_code) = ("declined", Some("generic_decline"))
+        }
         (Scenario::Decline(code), _) => {
             (payment.status, payment.decline_code) = ("declined", Some(code))
         }
@@ -353,26 +374,7 @@ fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String),
     let card = request.instrument.card().ok_or_else(|| {
         ConnectorError::Invalid("the sandbox takes card payments only: card missing".into())
     })?;
-    let amount = request.amount.amount_minor;
-    match request.operation {
-        Operation::Verify if amount != 0 => {
-            return Err(ConnectorError::Invalid(
-                "a verify takes a zero amount".into(),
-            ));
-        }
-        Operation::Authorize | Operation::Sale if amount < 1 => {
-            return Err(ConnectorError::Invalid(
-                "the amount must be positive".into(),
-            ));
-        }
-        Operation::Authorize | Operation::Sale | Operation::Verify => {}
-        other => {
-            return Err(ConnectorError::Invalid(format!(
-                "{} is not a payment",
-                other.as_str()
-            )));
-        }
-    }
+    check_operation(request)?;
     let digits: String = card
         .number
         .expose()
@@ -385,6 +387,24 @@ fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String),
         ));
     }
     Ok((card, digits))
+}
+
+/// A zero-amount verify, a positive authorize or sale; nothing else pays.
+fn check_operation(request: &AuthorizeRequest) -> Result<(), ConnectorError> {
+    let amount = request.amount.amount_minor;
+    match request.operation {
+        Operation::Verify if amount != 0 => Err(ConnectorError::Invalid(
+            "a verify takes a zero amount".into(),
+        )),
+        Operation::Authorize | Operation::Sale if amount < 1 => Err(ConnectorError::Invalid(
+            "the amount must be positive".into(),
+        )),
+        Operation::Authorize | Operation::Sale | Operation::Verify => Ok(()),
+        other => Err(ConnectorError::Invalid(format!(
+            "{} is not a payment",
+            other.as_str()
+        ))),
+    }
 }
 
 fn check_follow_up_amount(operation: Operation, amount: i64) -> Result<(), ConnectorError> {
@@ -503,6 +523,9 @@ impl Connector for Sandbox {
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {
+        if let Instrument::Mandate { token } = &request.instrument {
+            return self.charge_mandate(&request, token).await;
+        }
         let (card, digits) = check_authorize(&request)?;
         self.record_payment(&request, card, &digits).await
     }
@@ -539,7 +562,10 @@ impl Connector for Sandbox {
             .await?
         {
             let payment = self.current(payment).await?;
-            return Ok(self.payment_response(&payment));
+            let answer = self.payment_response(&payment);
+            return self
+                .with_mandate(answer, &payment.status, account_id, transaction_id)
+                .await;
         }
         match self
             .state
