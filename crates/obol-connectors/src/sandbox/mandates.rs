@@ -6,7 +6,7 @@
 //! carry the mandate, and the token pays with no card and no challenge.
 
 use super::state::{MandateRow, NewPayment};
-use super::{Sandbox, Scenario, check_operation, missing_row, new_payment};
+use super::{Sandbox, Scenario, check_operation, new_payment};
 use crate::{AuthorizeRequest, ConnectorError, ConnectorResponse, ConnectorResult, StoredMandate};
 use obol_core::card::CardDetails;
 use obol_core::new_id;
@@ -106,10 +106,7 @@ impl Sandbox {
         token: &str,
     ) -> ConnectorResult {
         check_operation(request)?;
-        let (account_id, transaction_id) = (
-            request.account.account_id.as_str(),
-            request.transaction_id.as_str(),
-        );
+        let account_id = request.account.account_id.as_str();
         let mandate = self
             .state
             .mandate_by_token(account_id, token)
@@ -132,12 +129,8 @@ impl Sandbox {
         let id = new_id("sbx_pay");
         let shown = (mandate.card_brand.as_str(), mandate.card_last4.as_str());
         let payment = new_payment(request, shown, scenario, &id, self.clock.now().as_ms());
-        if !self.state.insert_payment(&payment).await? {
-            let first = self
-                .state
-                .payment_by_transaction(account_id, transaction_id)
-                .await?;
-            return self.replay_payment(first.ok_or_else(missing_row)?).await;
+        if let Some(first) = self.first_call(&payment).await {
+            return first;
         }
         tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox mandate charge");
         Ok(self.response(&id, payment.status, payment.decline_code, payment.amount))

@@ -208,6 +208,27 @@ impl Sandbox {
             .await
     }
 
+    /// Records a new payment; when a call with the same transaction id came
+    /// first (the unique key catches it, even a concurrent one), the answer
+    /// that call gives.
+    async fn first_call(&self, payment: &NewPayment<'_>) -> Option<ConnectorResult> {
+        match self.state.insert_payment(payment).await {
+            Ok(true) => None,
+            Ok(false) => Some(self.replay_first(payment).await),
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// The answer of the call that recorded `payment`'s transaction id first.
+    async fn replay_first(&self, payment: &NewPayment<'_>) -> ConnectorResult {
+        let (account_id, transaction_id) = (payment.account_id, payment.transaction_id);
+        let first = self
+            .state
+            .payment_by_transaction(account_id, transaction_id)
+            .await?;
+        self.replay_payment(first.ok_or_else(missing_row)?).await
+    }
+
     /// Records a new authorize, sale or verify with the outcome its card
     /// decides; when a call with the same transaction id came first (even
     /// concurrently), answers as that one did.
@@ -227,12 +248,8 @@ impl Sandbox {
         let shown = (card.brand.as_str(), card.last4.as_str());
         let payment = new_payment(request, shown, scenario, &id, self.clock.now().as_ms());
         self.keep_mandate(request, card, scenario, &payment).await?;
-        if !self.state.insert_payment(&payment).await? {
-            let first = self
-                .state
-                .payment_by_transaction(account_id, transaction_id)
-                .await?;
-            return self.replay_payment(first.ok_or_else(missing_row)?).await;
+        if let Some(first) = self.first_call(&payment).await {
+            return first;
         }
         tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment");
         let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);

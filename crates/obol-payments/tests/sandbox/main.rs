@@ -299,3 +299,4 @@ fn database_names_are_replaced() {
 
 mod cards;
 mod follow_ups;
+mod mandates;
