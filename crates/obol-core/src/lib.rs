@@ -4,6 +4,7 @@ pub mod card;
 pub mod clock;
 pub mod id;
 pub mod ledger;
+pub mod mandate;
 pub mod money;
 pub mod order;
 pub mod role;

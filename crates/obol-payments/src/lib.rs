@@ -1,9 +1,10 @@
-//! Payments: connector accounts and routing, orders, payment transactions
-//! and refunds.
+//! Payments: connector accounts and routing, orders, payment transactions,
+//! refunds and mandates.
 
 pub mod checkout;
 pub mod connector_accounts;
 pub mod error;
+pub mod mandates;
 pub mod orders;
 pub mod sandbox;
 
@@ -36,8 +37,6 @@ pub const EVENT_TYPES: &[&str] = &[
     "connector_account.created",
     "connector_account.updated",
     "connector_account.disabled",
-    // Recorded once mandates can be charged (api.md lists them); endpoints
-    // may ask for them already.
     "mandate.created",
     "mandate.revoked",
 ];
@@ -47,6 +46,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(connector_accounts::api::routes())
         .merge(orders::api::routes())
+        .merge(mandates::api::routes())
 }
 
 /// The payments' routes that take no API key: pages a customer's browser

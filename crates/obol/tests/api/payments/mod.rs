@@ -1,11 +1,12 @@
-//! Payments: connector accounts, orders, transactions, refunds, the sandbox,
-//! and retries of every kind.
+//! Payments: connector accounts, orders, transactions, refunds, mandates,
+//! the sandbox, and retries of every kind.
 
 mod checkout;
 mod checkout_security;
 mod connector_accounts;
 mod hosted_page;
 mod kill_retries;
+mod mandates;
 mod open_payments;
 mod orders;
 mod retries;
