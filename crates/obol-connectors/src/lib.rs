@@ -8,7 +8,7 @@ pub mod sandbox;
 
 use async_trait::async_trait;
 use obol_core::card::CardDetails;
-use obol_core::{ConnectorAccountId, Currency, Money, OrderId, TransactionId};
+use obol_core::{ConnectorAccountId, Currency, Money, OrderId, Timestamp, TransactionId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -193,6 +193,12 @@ pub enum Outcome {
         code: String,
         message: String,
     },
+    /// Failed for good for a reason that is no card decline (a crypto
+    /// invoice that expired `underpaid` or unpaid); `code` names it.
+    Failed {
+        code: String,
+        message: String,
+    },
     /// The provider does not know this operation (sync only).
     NotFound,
 }
@@ -245,6 +251,42 @@ impl ConnectorError {
 
 pub type ConnectorResult = Result<ConnectorResponse, ConnectorError>;
 
+/// A connector's notification (webhook, IPN), verified and parsed: what the
+/// provider says became of one of its payments. The connector only
+/// verifies and translates; Obol applies it (step 3) like a call's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The provider's event id: a notification is applied once per id.
+    pub event_id: String,
+    /// The provider's event type (`payment.succeeded` …), for the record.
+    pub event_type: String,
+    /// The provider's id of the payment it is about.
+    pub connector_transaction_id: String,
+    pub outcome: Outcome,
+    /// The amount the provider names, in minor units, when it names one.
+    pub amount: Option<i64>,
+    /// What the customer actually sent (crypto), in minor units.
+    pub amount_received: Option<i64>,
+    /// The mandate the payment set up (`setup_mandate`), once it succeeded.
+    pub mandate: Option<StoredMandate>,
+}
+
+/// A notification Obol cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    /// Not signed as the provider signs (a header missing or malformed,
+    /// a timestamp outside the tolerance, no signature matching): it may
+    /// not come from the provider, so nothing of it is read.
+    #[error("the notification's signature does not verify: {0}")]
+    Unverified(String),
+    /// Signed, but not a notification this connector understands.
+    #[error("the notification is malformed: {0}")]
+    Malformed(String),
+    /// The connector takes no notifications.
+    #[error("the connector takes no notifications")]
+    Unsupported,
+}
+
 /// One payment provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -258,6 +300,20 @@ pub trait Connector: Send + Sync {
     async fn reverse(&self, request: FollowUpRequest) -> ConnectorResult;
     async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
+
+    /// Verifies a notification by the provider's own signature scheme,
+    /// under the account's `webhook_secret`, at `now` (Obol's clock), and
+    /// parses it. Pure: no IO.
+    fn verify_notification(
+        &self,
+        webhook_secret: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Notification, NotificationError> {
+        let _ = (webhook_secret, headers, body, now);
+        Err(NotificationError::Unsupported)
+    }
 }
 
 /// Connectors by name.

@@ -137,6 +137,38 @@ pub fn url(param: &str, value: &str) -> Result<String, InvalidParam> {
     }
 }
 
+/// The largest inline logo (`data:` URL) a brand may set, in characters.
+pub const INLINE_IMAGE_MAX: usize = 100_000;
+
+/// Checks an image URL: an http(s) URL, or an inline `data:image/…;base64,`
+/// one (PNG, JPEG, GIF or WebP, at most [`INLINE_IMAGE_MAX`] characters),
+/// which pages can show without loading anything from elsewhere.
+pub fn image_url(param: &str, value: &str) -> Result<String, InvalidParam> {
+    let Some(rest) = value.strip_prefix("data:image/") else {
+        return url(param, value);
+    };
+    let inline = ["png", "jpeg", "gif", "webp"].iter().any(|kind| {
+        rest.strip_prefix(kind)
+            .and_then(|r| r.strip_prefix(";base64,"))
+            .is_some_and(|data| {
+                !data.is_empty()
+                    && data
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            })
+    });
+    if inline && value.len() <= INLINE_IMAGE_MAX {
+        Ok(value.to_owned())
+    } else {
+        Err(InvalidParam::new(
+            param,
+            format!(
+                "{param} must be an http(s) URL or a base64 data:image/png, jpeg, gif or webp URL of at most {INLINE_IMAGE_MAX} characters"
+            ),
+        ))
+    }
+}
+
 /// Checks an ISO 3166-1 alpha-2 country code in upper case (`DE`).
 pub fn country(param: &str, value: &str) -> Result<String, InvalidParam> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -172,3 +172,66 @@ pub fn see_other(location: &str) -> Response {
 pub async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", STYLESHEET)
 }
+
+/// Whether the caller is a browser asking for a page (errors then come
+/// as pages, not JSON).
+pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// The value of the request's cookie `name`.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A form's CSRF token, double-submitted: the same value in an `HttpOnly`,
+/// `SameSite=Strict` cookie and in the form; a post whose two differ is
+/// refused. A cross-site page can neither read the cookie nor set it.
+#[derive(Debug, Clone)]
+pub struct Csrf {
+    pub cookie_name: &'static str,
+    /// The path the cookie is sent to (the forms' routes).
+    pub path: &'static str,
+}
+
+const CSRF_TOKEN_LEN: usize = 32;
+
+impl Csrf {
+    /// The visitor's token, and the `Set-Cookie` value when it is new.
+    pub fn token(&self, headers: &axum::http::HeaderMap, secure: bool) -> (String, Option<String>) {
+        if let Some(token) = cookie(headers, self.cookie_name).filter(|v| v.len() == CSRF_TOKEN_LEN)
+        {
+            return (token, None);
+        }
+        let token = obol_core::id::random_token(CSRF_TOKEN_LEN);
+        let secure = if secure { "; Secure" } else { "" };
+        let set = format!(
+            "{}={token}; Path={}; HttpOnly; SameSite=Strict{secure}",
+            self.cookie_name, self.path
+        );
+        (token, Some(set))
+    }
+
+    /// Whether a posted form's token matches the visitor's cookie.
+    pub fn check(&self, headers: &axum::http::HeaderMap, posted: &str) -> bool {
+        let cookie = cookie(headers, self.cookie_name).unwrap_or_default();
+        !cookie.is_empty() && crate::auth::constant_time_eq(&cookie, posted)
+    }
+}
+
+/// Adds a `Set-Cookie` header to `response`.
+pub fn set_cookie(response: &mut Response, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}

@@ -1,10 +1,11 @@
 //! Payments: connector accounts and routing, orders, payment transactions,
-//! refunds and mandates.
+//! refunds and mandates, connector notifications in.
 
 pub mod checkout;
 pub mod connector_accounts;
 pub mod error;
 pub mod mandates;
+pub mod notifications;
 pub mod orders;
 pub mod sandbox;
 
@@ -54,12 +55,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(checkout::api::routes())
+        .merge(notifications::api::routes())
         .merge(sandbox::routes())
 }
 
-/// Registers the payments' scheduled work: due orders and transaction syncs.
+/// Registers the payments' scheduled work: due orders and transaction
+/// syncs, and the sandbox's notifications.
 pub fn jobs(registry: &mut JobRegistry) {
     registry.add_due_work(orders::jobs::DueOrders);
+    registry.add::<sandbox::notify::SandboxNotify>();
 }
 
 /// The connectors this server runs with (added to the state at start).

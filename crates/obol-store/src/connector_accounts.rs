@@ -80,6 +80,20 @@ pub async fn get(
     crate::brand_row(conn, sql, brand_id, id).await
 }
 
+/// An account by id alone, whatever its brand: a connector's notification
+/// names only the account, and is verified with that account's secret
+/// before anything of it is read.
+pub async fn find_by_id(
+    conn: &mut Conn,
+    id: &ConnectorAccountId,
+) -> Result<Option<ConnectorAccountRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM connector_accounts WHERE id = $1");
+    crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Like `get`, locking the row until the transaction ends (PostgreSQL).
 pub async fn get_for_update(
     conn: &mut Conn,

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod mandates;
 pub mod meta;
 mod migrate;
+pub mod notifications;
 pub mod orders;
 pub mod page;
 pub mod sandbox;

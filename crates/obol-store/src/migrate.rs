@@ -69,6 +69,10 @@ const SQLITE: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/sqlite/0015_payments_mandates.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_payments_notifications.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -130,6 +134,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         15,
         include_str!("../migrations/postgres/0015_payments_mandates.sql"),
+    ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_payments_notifications.sql"),
     ),
 ];
 

@@ -343,6 +343,8 @@ pub struct TransactionRow {
     pub sync_at: Option<i64>,
     /// Syncs tried so far.
     pub sync_attempts: i64,
+    /// What the customer sent, when it can differ from `amount` (crypto).
+    pub amount_received: Option<i64>,
 }
 crate::from_row!(TransactionRow {
     id,
@@ -367,17 +369,19 @@ crate::from_row!(TransactionRow {
     confirmed_at,
     updated_at,
     sync_at,
-    sync_attempts
+    sync_attempts,
+    amount_received
 });
 
 const TRANSACTION_COLUMNS: &str = "id, brand_id, order_id, refund_id, payment_transaction_id, kind, status, \
     amount, currency, connector, connector_account_id, connector_transaction_id, trigger_source, preauth, \
-    payment_method, error, status_history, version, created_at, confirmed_at, updated_at, sync_at, sync_attempts";
+    payment_method, error, status_history, version, created_at, confirmed_at, updated_at, sync_at, sync_attempts, \
+    amount_received";
 
 pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     );
     crate::sql::query(sql)
         .bind(&t.id)
@@ -403,6 +407,7 @@ pub async fn insert_transaction(conn: &mut Conn, t: &TransactionRow) -> Result<(
         .bind(t.updated_at)
         .bind(t.sync_at)
         .bind(t.sync_attempts)
+        .bind(t.amount_received)
         .queue(conn)
         .await
 }
@@ -416,7 +421,7 @@ pub async fn update_transaction(
 ) -> Result<bool> {
     let result = crate::sql::query(
         "UPDATE transactions SET status = $2, connector_transaction_id = $3, error = $4, status_history = $5, \
-         version = $6, confirmed_at = $7, updated_at = $8, amount = $9, sync_at = $11 \
+         version = $6, confirmed_at = $7, updated_at = $8, amount = $9, sync_at = $11, amount_received = $12 \
          WHERE id = $1 AND version = $10 AND status IN ('pending', 'requires_action', 'unknown')",
     )
     .bind(&t.id)
@@ -430,6 +435,7 @@ pub async fn update_transaction(
     .bind(t.amount)
     .bind(expected_version)
     .bind(t.sync_at)
+    .bind(t.amount_received)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -452,6 +458,25 @@ pub async fn find_transaction(
     let sql = format!("SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = $1");
     crate::sql::query_as(sql)
         .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The transaction a connector account's provider knows by
+/// `connector_transaction_id` (a notification names it so); the oldest
+/// when several share it.
+pub async fn find_by_connector_id(
+    conn: &mut Conn,
+    connector_account_id: &ConnectorAccountId,
+    connector_transaction_id: &str,
+) -> Result<Option<TransactionRow>> {
+    let sql = format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM transactions \
+         WHERE connector_account_id = $1 AND connector_transaction_id = $2 ORDER BY id LIMIT 1"
+    );
+    crate::sql::query_as(sql)
+        .bind(connector_account_id)
+        .bind(connector_transaction_id)
         .fetch_optional(conn)
         .await
 }

@@ -30,6 +30,10 @@ pub struct NewPayment<'a> {
     /// Where the customer goes back to after a challenge or an invoice.
     pub return_url: &'a str,
     pub now_ms: i64,
+    /// `card` or `crypto`.
+    pub method: &'a str,
+    /// When a crypto invoice not paid in full fails.
+    pub invoice_expires_at_ms: Option<i64>,
 }
 
 /// A stored sandbox payment.
@@ -52,6 +56,9 @@ pub struct PaymentRow {
     pub settle_at: Option<i64>,
     pub return_url: Option<String>,
     pub created_at: i64,
+    pub method: String,
+    pub invoice_expires_at: Option<i64>,
+    pub amount_received: Option<i64>,
 }
 crate::from_row!(PaymentRow {
     id,
@@ -70,12 +77,15 @@ crate::from_row!(PaymentRow {
     card_last4,
     settle_at,
     return_url,
-    created_at
+    created_at,
+    method,
+    invoice_expires_at,
+    amount_received
 });
 
 const PAYMENT_COLUMNS: &str = "id, account_id, transaction_id, operation, currency, amount, status, \
      decline_code, state, authorized, captured, refunded, card_brand, card_last4, settle_at, \
-     return_url, created_at";
+     return_url, created_at, method, invoice_expires_at, amount_received";
 
 /// A follow-up that moved money, to record.
 #[derive(Debug, Clone)]
@@ -120,8 +130,8 @@ pub async fn insert_payment(conn: &mut Conn, payment: &NewPayment<'_>) -> Result
     crate::sql::query(
         "INSERT INTO sandbox_payments (id, account_id, transaction_id, operation, currency, amount, \
          status, decline_code, state, authorized, captured, refunded, card_brand, card_last4, \
-         settle_at, created_at, updated_at, return_url) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14, $15, $15, $16)",
+         settle_at, created_at, updated_at, return_url, method, invoice_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14, $15, $15, $16, $17, $18)",
     )
     .bind(payment.id)
     .bind(payment.account_id)
@@ -139,6 +149,8 @@ pub async fn insert_payment(conn: &mut Conn, payment: &NewPayment<'_>) -> Result
     .bind(payment.settle_at_ms)
     .bind(payment.now_ms)
     .bind(payment.return_url)
+    .bind(payment.method)
+    .bind(payment.invoice_expires_at_ms)
     .execute(conn)
     .await?;
     Ok(())
@@ -202,8 +214,47 @@ pub async fn settle_due(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool> 
     Ok(result.rows_affected() == 1)
 }
 
+/// Fails a crypto invoice past its expiry that was not paid in full:
+/// `underpaid` when it received something, else `expired`; false when it
+/// is paid, closed, or not yet expired.
+pub async fn expire_invoice(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool> {
+    let result = crate::sql::query(
+        "UPDATE sandbox_payments SET status = 'declined', updated_at = $2, \
+         decline_code = CASE WHEN amount_received > 0 THEN 'underpaid' ELSE 'expired' END \
+         WHERE id = $1 AND method = 'crypto' AND status IN ('requires_action', 'pending') \
+         AND invoice_expires_at <= $2",
+    )
+    .bind(id)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Records what an open, unexpired crypto invoice received: in full (or
+/// more), the sale is captured; less, it stays pending until its expiry.
+/// False when the invoice is not open for payment.
+pub async fn pay_invoice(conn: &mut Conn, id: &str, received: i64, now_ms: i64) -> Result<bool> {
+    let result = crate::sql::query(
+        "UPDATE sandbox_payments SET amount_received = $2, updated_at = $3, \
+         status = CASE WHEN $2 >= amount THEN 'succeeded' ELSE 'pending' END, \
+         state = CASE WHEN $2 >= amount THEN 'captured' ELSE 'none' END, \
+         authorized = CASE WHEN $2 >= amount THEN amount ELSE 0 END, \
+         captured = CASE WHEN $2 >= amount THEN amount ELSE 0 END \
+         WHERE id = $1 AND method = 'crypto' AND status = 'requires_action' \
+         AND invoice_expires_at > $3",
+    )
+    .bind(id)
+    .bind(received)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Ends a 3-D Secure challenge: succeeded (the money moves as the operation
-/// says) or declined with `decline_code`; false unless it awaited one.
+/// says) or declined with `decline_code`; false unless it awaited one (a
+/// crypto invoice awaits its payment, never a challenge).
 pub async fn finish_challenge(
     conn: &mut Conn,
     id: &str,
@@ -217,7 +268,7 @@ pub async fn finish_challenge(
                  WHEN operation = 'sale' THEN 'captured' ELSE 'none' END, \
          authorized = CASE WHEN $2 IS NULL AND operation <> 'verify' THEN amount ELSE 0 END, \
          captured = CASE WHEN $2 IS NULL AND operation = 'sale' THEN amount ELSE 0 END \
-         WHERE id = $1 AND status = 'requires_action'",
+         WHERE id = $1 AND status = 'requires_action' AND method = 'card'",
     )
     .bind(id)
     .bind(decline_code)

@@ -411,7 +411,7 @@ pub async fn update(
         .logo_url
         .map(|v| {
             v.as_deref()
-                .map(|u| validate::url("logo_url", u))
+                .map(|u| validate::image_url("logo_url", u))
                 .transpose()
         })
         .transpose()?;

@@ -5,7 +5,7 @@
 //! asynchronous approval settles — its answers (the call's, every sync's)
 //! carry the mandate, and the token pays with no card and no challenge.
 
-use super::state::{MandateRow, NewPayment};
+use super::state::{MandateRow, NewPayment, PaymentRow};
 use super::{Sandbox, Scenario, check_operation, new_payment};
 use crate::{AuthorizeRequest, ConnectorError, ConnectorResponse, ConnectorResult, StoredMandate};
 use obol_core::card::CardDetails;
@@ -70,6 +70,20 @@ impl Sandbox {
             created_at: payment.now_ms,
         };
         self.state.insert_mandate(&mandate).await
+    }
+
+    /// The mandate that `payment` set up, once it succeeded (its
+    /// notification names it).
+    pub async fn mandate_of(
+        &self,
+        payment: &PaymentRow,
+    ) -> Result<Option<MandateRow>, ConnectorError> {
+        if payment.status != "succeeded" {
+            return Ok(None);
+        }
+        self.state
+            .mandate_of_payment(&payment.account_id, &payment.transaction_id)
+            .await
     }
 
     /// `answer` about the account's payment `transaction_id`, now in

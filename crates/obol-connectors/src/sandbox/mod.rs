@@ -9,16 +9,20 @@
 //! never stored nor logged: only brand and last four digits are kept (and
 //! for a mandate, the expiry).
 
+pub mod crypto;
 mod mandates;
+pub mod notifications;
 pub mod state;
 
+pub use crypto::{INVOICE_TTL_MS, InvoicePayment};
 pub use state::SandboxState;
 
 use crate::{
     AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse, ConnectorResult,
-    FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
+    FollowUpRequest, Instrument, Notification, NotificationError, Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
+use obol_core::Timestamp;
 use obol_core::card::{CardDetails, luhn_valid};
 use obol_core::clock::Clock;
 use obol_core::new_id;
@@ -42,7 +46,7 @@ const PROCESSING_ERROR: &str = "processing_error";
 pub struct Sandbox {
     state: Arc<dyn SandboxState>,
     clock: Arc<dyn Clock>,
-    /// Obol's public URL; the challenge page lives under it.
+    /// Obol's public URL; the challenge and invoice pages live under it.
     challenge_base_url: String,
 }
 
@@ -135,11 +139,12 @@ impl Sandbox {
         }
     }
 
-    /// The payment as it stands now: a pending one whose time has come is
-    /// settled first.
+    /// The payment as it stands now: a pending one (or an open invoice)
+    /// whose time has come is settled first.
     async fn current(&self, payment: PaymentRow) -> Result<PaymentRow, ConnectorError> {
         let now_ms = self.clock.now().as_ms();
-        if payment.status == "pending" && self.state.settle_due(&payment.id, now_ms).await? {
+        let may_be_due = matches!(payment.status.as_str(), "pending" | "requires_action");
+        if may_be_due && self.state.settle_due(&payment.id, now_ms).await? {
             // Just written: a payment that is gone means the state is lost.
             let reloaded = self.state.payment_by_id(&payment.id).await?;
             return reloaded.ok_or_else(missing_row);
@@ -149,6 +154,9 @@ impl Sandbox {
 
     /// The answer a payment's recorded outcome gives.
     fn payment_response(&self, payment: &PaymentRow) -> ConnectorResponse {
+        if payment.method == "crypto" {
+            return self.invoice_response(payment);
+        }
         self.response(
             &payment.id,
             &payment.status,
@@ -181,15 +189,10 @@ impl Sandbox {
                 }
             }
         };
-        let http_code = if matches!(outcome, Outcome::Declined { .. }) {
-            402
-        } else {
-            200
-        };
         ConnectorResponse {
+            http_code: Some(http_code(&outcome)),
             outcome,
             connector_transaction_id: Some(id.to_owned()),
-            http_code: Some(http_code),
             amount: Some(amount),
             amount_received: None,
             mandate: None,
@@ -252,6 +255,10 @@ impl Sandbox {
             return first;
         }
         tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment");
+        if let Some(settle_at_ms) = payment.settle_at_ms {
+            // Approved asynchronously: the sandbox says so when it settles.
+            self.notify_at(&id, settle_at_ms).await;
+        }
         let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);
         let answer = if request.setup_mandate {
             self.with_mandate(answer, payment.status, account_id, transaction_id)
@@ -311,6 +318,20 @@ impl Sandbox {
         }
     }
 
+    /// Schedules the sandbox's notification about `payment_id` at `at_ms`.
+    /// One that cannot be scheduled is only logged: sync still settles the
+    /// payment, as for a processor whose webhook never arrives.
+    async fn notify_at(&self, payment_id: &str, at_ms: i64) {
+        let now_ms = self.clock.now().as_ms();
+        if let Err(error) = self
+            .state
+            .schedule_notification(payment_id, at_ms, now_ms)
+            .await
+        {
+            tracing::warn!(payment_id, %error, "the sandbox could not schedule its notification");
+        }
+    }
+
     /// Another call with this transaction id committed first: answer as it did.
     async fn replay_after_race(
         &self,
@@ -353,6 +374,8 @@ fn new_payment<'a>(
         settle_at_ms: None,
         return_url: &request.return_url,
         now_ms,
+        method: "card",
+        invoice_expires_at_ms: None,
     };
     match (scenario, request.operation) {
         (Scenario::Approve | Scenario::Timeout, Operation::Authorize) => {
@@ -389,7 +412,7 @@ fn missing_row() -> ConnectorError {
 /// the card and its digits.
 fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String), ConnectorError> {
     let card = request.instrument.card().ok_or_else(|| {
-        ConnectorError::Invalid("the sandbox takes card payments only: card missing".into())
+        ConnectorError::Invalid("the sandbox takes card or crypto payments: card missing".into())
     })?;
     check_operation(request)?;
     let digits: String = card
@@ -490,6 +513,9 @@ fn refusal(operation: Operation, payment: &PaymentRow, amount: i64) -> String {
 /// A payment's standing, in words.
 fn describe(payment: &PaymentRow) -> &str {
     match (payment.status.as_str(), payment.state.as_str()) {
+        ("requires_action", _) if payment.method == "crypto" => "awaiting its payment",
+        ("pending", _) if payment.method == "crypto" => "underpaid, awaiting its expiry",
+        ("succeeded", _) if payment.method == "crypto" => "paid",
         ("succeeded", "none") => "a verification",
         ("succeeded", state) => state,
         ("requires_action", _) => "awaiting 3-D Secure",
@@ -497,13 +523,21 @@ fn describe(payment: &PaymentRow) -> &str {
     }
 }
 
-fn decline_message(code: &str) -> &'static str {
+pub(crate) fn decline_message(code: &str) -> &'static str {
     match code {
         "insufficient_funds" => "Your card has insufficient funds.",
         "expired_card" => "Your card has expired.",
         "incorrect_cvc" => "Your card's security code is incorrect.",
         PROCESSING_ERROR => "An error occurred while processing your card.",
         _ => "Your card was declined.",
+    }
+}
+
+/// The HTTP code the sandbox answers an outcome with: 402 for a refusal.
+fn http_code(outcome: &Outcome) -> u16 {
+    match outcome {
+        Outcome::Declined { .. } | Outcome::Failed { .. } => 402,
+        _ => 200,
     }
 }
 
@@ -523,7 +557,7 @@ impl Connector for Sandbox {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            payment_methods: vec!["card"],
+            payment_methods: vec!["card", "crypto"],
             currencies: None,
             operations: vec![
                 Operation::Authorize,
@@ -540,8 +574,10 @@ impl Connector for Sandbox {
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {
-        if let Instrument::Mandate { token } = &request.instrument {
-            return self.charge_mandate(&request, token).await;
+        match &request.instrument {
+            Instrument::Mandate { token } => return self.charge_mandate(&request, token).await,
+            Instrument::Crypto => return self.record_invoice(&request).await,
+            Instrument::Card(_) => {}
         }
         let (card, digits) = check_authorize(&request)?;
         self.record_payment(&request, card, &digits).await
@@ -599,5 +635,16 @@ impl Connector for Sandbox {
                 mandate: None,
             }),
         }
+    }
+
+    /// Standard Webhooks over the sandbox's body (see `notifications`).
+    fn verify_notification(
+        &self,
+        webhook_secret: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Notification, NotificationError> {
+        notifications::verify(webhook_secret, headers, body, now)
     }
 }

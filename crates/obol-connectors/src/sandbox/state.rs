@@ -35,6 +35,10 @@ pub struct NewPayment<'a> {
     /// Where the customer goes back to after a challenge or an invoice.
     pub return_url: &'a str,
     pub now_ms: i64,
+    /// `card` or `crypto` (an invoice; `card_brand` and `card_last4` empty).
+    pub method: &'a str,
+    /// When a crypto invoice not paid in full fails.
+    pub invoice_expires_at_ms: Option<i64>,
 }
 
 /// A recorded sandbox payment.
@@ -58,6 +62,12 @@ pub struct PaymentRow {
     pub settle_at: Option<i64>,
     pub return_url: Option<String>,
     pub created_at: i64,
+    /// `card` or `crypto`.
+    pub method: String,
+    /// When a crypto invoice not paid in full fails.
+    pub invoice_expires_at: Option<i64>,
+    /// What a crypto invoice received, once paid.
+    pub amount_received: Option<i64>,
 }
 
 /// A recorded follow-up operation.
@@ -151,7 +161,7 @@ pub enum FollowUpOutcome {
     /// The payment is in this other currency.
     OtherCurrency(String),
     /// The rule refused; the payment as it stands.
-    Refused(PaymentRow),
+    Refused(Box<PaymentRow>),
 }
 
 /// A mandate the sandbox keeps for later charges: the card as shown, and
@@ -190,9 +200,31 @@ pub trait SandboxState: Send + Sync {
     /// page knows only the id).
     async fn payment_by_id(&self, id: &str) -> Result<Option<PaymentRow>, ConnectorError>;
 
-    /// Settles a pending payment whose time has come as succeeded (the money
-    /// moves as its operation says); false when not pending or not yet due.
+    /// Settles what has come due on a payment: a pending asynchronous
+    /// approval succeeds (the money moves as its operation says); a crypto
+    /// invoice past its expiry and not paid in full is declined,
+    /// `underpaid` when it received something, else `expired`. False when
+    /// nothing was due.
     async fn settle_due(&self, id: &str, now_ms: i64) -> Result<bool, ConnectorError>;
+
+    /// Records what an open, unexpired crypto invoice received: in full or
+    /// more, the sale succeeds (captured); less, it stays pending until its
+    /// expiry. False when the invoice is not open for payment.
+    async fn pay_invoice(
+        &self,
+        id: &str,
+        received: i64,
+        now_ms: i64,
+    ) -> Result<bool, ConnectorError>;
+
+    /// Schedules the sandbox's own notification about payment `id` at
+    /// `at_ms`: it then tells Obol how the payment stands, signed.
+    async fn schedule_notification(
+        &self,
+        id: &str,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), ConnectorError>;
 
     /// Ends a 3-D Secure challenge: succeeded (the money moves as the
     /// operation says) or declined with `decline_code`; false unless the

@@ -2,17 +2,13 @@
 //! script, and the signed 3-D Secure return.
 
 use super::returns::{self, ReturnParams};
-use crate::error::Error;
-use crate::orders::payment::{self, ConfirmInput};
-use crate::orders::{CardInput, PaymentMethodInput, views};
+use crate::orders::{CardInput, views};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use obol_core::OrderId;
-use obol_core::order::OrderStatus;
-use obol_kernel::auth::constant_time_eq;
-use obol_kernel::error::{ApiError, ApiResult, ErrorBody};
+use obol_kernel::error::{ApiError, ErrorBody};
 use obol_kernel::extract::QueryParams;
 use obol_kernel::state::AppState;
 use obol_kernel::web::{self, Page};
@@ -22,7 +18,11 @@ use utoipa_axum::routes;
 
 /// The page's script: progressive, the page works without it.
 const CHECKOUT_JS: &str = include_str!("checkout.js");
-const CSRF_COOKIE: &str = "obol_pay_csrf";
+/// The no-JavaScript form's CSRF cookie, sent to the page's routes only.
+const CSRF: web::Csrf = web::Csrf {
+    cookie_name: "obol_pay_csrf",
+    path: "/pay/",
+};
 
 static PAGES: LazyLock<minijinja::Environment<'static>> =
     LazyLock::new(|| web::environment(super::TEMPLATES));
@@ -35,47 +35,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(order_return))
 }
 
-/// An error as a page: the reason in words, in the layout, with its status.
-fn error_page(error: ApiError) -> Response {
+/// An error as a page: the reason in words, in the layout, with its
+/// status; `back` links to the payment page when the visitor proved it may
+/// see it.
+fn error_page(error: ApiError, back: Option<String>) -> Response {
     let status = error.status();
-    if status.is_server_error() {
-        return error.into_response();
-    }
-    let message = if status == StatusCode::NOT_FOUND {
+    let message = if status.is_server_error() {
+        "Something went wrong on our side. Please try again in a moment.".to_owned()
+    } else if status == StatusCode::NOT_FOUND {
         "This payment link is not valid. Ask the seller for a new one.".to_owned()
     } else {
         error.message.clone()
     };
-    let ctx = serde_json::json!({"title": "Payment", "message": message});
+    let ctx = serde_json::json!({"title": "Payment", "message": message, "back": back});
     match Page::render(&PAGES, "pay_invalid.html", ctx) {
         Ok(page) => page.with_status(status).into_response(),
         Err(error) => error.into_response(),
-    }
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// The form's CSRF token: the visitor's cookie, or a new one to set.
-fn csrf_token(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32) {
-        Some(token) => (token, false),
-        None => (obol_core::id::random_token(32), true),
     }
 }
 
@@ -84,36 +59,28 @@ async fn render_page(
     order_id: &OrderId,
     sig: &str,
     headers: &HeaderMap,
-    refused: Option<String>,
+    refused: Option<&ApiError>,
 ) -> Result<Response, ApiError> {
-    let (csrf, new_cookie) = csrf_token(headers);
+    let (csrf, new_cookie) = CSRF.token(headers, state.public_url.starts_with("https://"));
     let mut model = super::page(state, order_id, sig, &csrf).await?;
-    let status = if refused.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let status = match refused {
+        Some(error) => {
+            model.error = Some(error.message.clone());
+            model.invalid_field = error.param.as_deref().and_then(super::field_of_param);
+            StatusCode::BAD_REQUEST
+        }
+        None => StatusCode::OK,
     };
-    if refused.is_some() {
-        model.error = refused;
-    }
     let mut page = Page::render(&PAGES, "pay.html", &model)?.with_status(status);
-    if let Some(url) = &model.return_url {
-        page = page.allow_form_target(url);
-    }
-    if let Some(url) = &model.next_action_url {
+    for url in [&model.return_url, &model.next_action_url]
+        .into_iter()
+        .flatten()
+    {
         page = page.allow_form_target(url);
     }
     let mut response = page.into_response();
-    if new_cookie {
-        let secure = if state.public_url.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let value = format!("{CSRF_COOKIE}={csrf}; Path=/pay/; HttpOnly; SameSite=Strict{secure}");
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    if let Some(cookie) = new_cookie {
+        web::set_cookie(&mut response, &cookie);
     }
     Ok(response)
 }
@@ -132,11 +99,11 @@ async fn payment_page(
 ) -> Response {
     let sig = match query.take("sig") {
         Ok(sig) => sig.unwrap_or_default(),
-        Err(error) => return error_page(error),
+        Err(error) => return error_page(error, None),
     };
     match render_page(&state, &id, &sig, &headers, None).await {
         Ok(response) => response,
-        Err(error) => error_page(error),
+        Err(error) => error_page(error, None),
     }
 }
 
@@ -156,14 +123,7 @@ struct ConfirmForm {
     csrf: String,
 }
 
-/// The payment form, parsed.
-struct CardForm {
-    method: String,
-    card: Option<CardInput>,
-    csrf: String,
-}
-
-fn parse_form(body: &[u8]) -> Result<CardForm, ApiError> {
+fn parse_form(body: &[u8]) -> Result<(super::PaymentForm, String), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("body", "the form is not UTF-8"))?;
     let mut form = QueryParams::from_form(text)?;
@@ -177,7 +137,7 @@ fn parse_form(body: &[u8]) -> Result<CardForm, ApiError> {
         .filter(|name| !name.trim().is_empty());
     let card = match method.as_str() {
         "card" => {
-            let (exp_month, exp_year) = parse_expiry(expiry.as_deref().unwrap_or_default())?;
+            let (exp_month, exp_year) = super::parse_expiry(expiry.as_deref().unwrap_or_default())?;
             Some(CardInput {
                 number: number
                     .unwrap_or_default()
@@ -193,22 +153,7 @@ fn parse_form(body: &[u8]) -> Result<CardForm, ApiError> {
         "crypto" => None,
         _ => return Err(ApiError::invalid("method", "method must be card or crypto")),
     };
-    Ok(CardForm { method, card, csrf })
-}
-
-/// `MM/YY` or `MM/YYYY`, as card holders write it.
-pub(crate) fn parse_expiry(text: &str) -> Result<(i64, i64), ApiError> {
-    let invalid = || {
-        ApiError::invalid(
-            "payment_method[card][exp_month]",
-            "Enter the expiry date as MM/YY.",
-        )
-    };
-    let (month, year) = text.trim().split_once('/').ok_or_else(invalid)?;
-    let month: i64 = month.trim().parse().map_err(|_| invalid())?;
-    let year: i64 = year.trim().parse().map_err(|_| invalid())?;
-    let year = if year < 100 { 2000 + year } else { year };
-    Ok((month, year))
+    Ok((super::PaymentForm { method, card }, csrf))
 }
 
 /// The payment form posted without JavaScript: confirms through the same
@@ -229,23 +174,22 @@ async fn confirm_form(
 ) -> Response {
     let sig = match query.take("sig") {
         Ok(sig) => sig.unwrap_or_default(),
-        Err(error) => return error_page(error),
+        Err(error) => return error_page(error, None),
     };
     if !super::link_valid(&state, &id, &sig) {
-        return error_page(ApiError::not_found("order", id.as_str()));
+        return error_page(ApiError::not_found("order", id.as_str()), None);
     }
-    let form = match parse_form(&body) {
-        Ok(form) => form,
+    let (form, csrf) = match parse_form(&body) {
+        Ok(parsed) => parsed,
         Err(error) => return refused_page(&state, &id, &sig, &headers, error).await,
     };
-    let cookie_token = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if cookie_token.is_empty() || !constant_time_eq(&cookie_token, &form.csrf) {
+    if !CSRF.check(&headers, &csrf) {
         let error = ApiError::invalid("csrf", "The form expired. Please try again.");
         return refused_page(&state, &id, &sig, &headers, error).await;
     }
-    match confirm(&state, &id, form).await {
+    match super::confirm_form(&state, &id, form).await {
         Ok(location) => web::see_other(&location),
-        Err(error) => refused_page(&state, &id, &sig, &headers, error).await,
+        Err(error) => refused_page(&state, &id, &sig, &headers, error.into()).await,
     }
 }
 
@@ -257,57 +201,12 @@ async fn refused_page(
     error: ApiError,
 ) -> Response {
     if error.status().is_server_error() {
-        return error.into_response();
+        return error_page(error, None);
     }
     // A card field's message, never its value.
-    match render_page(state, id, sig, headers, Some(error.message.clone())).await {
+    match render_page(state, id, sig, headers, Some(&error)).await {
         Ok(response) => response,
-        Err(error) => error_page(error),
-    }
-}
-
-/// Confirms from the form; where the customer goes next.
-async fn confirm(state: &AppState, id: &OrderId, form: CardForm) -> Result<String, ApiError> {
-    let mut conn = state.db.pool.acquire().await.map_err(ApiError::internal)?;
-    let row = obol_store::orders::find_order(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("order", id.as_str()))?;
-    drop(conn);
-    let input = ConfirmInput {
-        payment_method: PaymentMethodInput {
-            method_type: form.method,
-            card: form.card,
-            mandate_id: None,
-        },
-        connector_account_id: None,
-        trigger: "checkout".into(),
-        idempotency_key: None,
-    };
-    let page = views::payment_link(state, id);
-    match payment::confirm(state, &row.brand_id, id, input).await {
-        Ok(order) => Ok(next_location(&order, &page)),
-        // The decline is on the order, and a confirm the order's state
-        // refuses (paid meanwhile, a challenge open): the page shows it.
-        Err(
-            Error::PaymentFailed { .. } | Error::ConnectorFailed { .. } | Error::InvalidState(_),
-        ) => Ok(page),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// After a confirm: the challenge or invoice, the merchant once paid, else
-/// the page again (processing, or a decline to show).
-fn next_location(order: &crate::orders::Order, page: &str) -> String {
-    if let Some(url) = order.next_action.as_ref().and_then(|a| a["url"].as_str()) {
-        return url.to_owned();
-    }
-    let paid = matches!(
-        OrderStatus::parse(&order.status),
-        Some(OrderStatus::Paid | OrderStatus::Authorized)
-    );
-    match (&order.return_url, paid) {
-        (Some(url), true) => super::merchant_return(url, &OrderId::from(order.id.as_str())),
-        _ => page.to_owned(),
+        Err(error) => error_page(error, None),
     }
 }
 
@@ -335,7 +234,7 @@ async fn order_return(
     headers: HeaderMap,
     mut query: QueryParams,
 ) -> Response {
-    let result: ApiResult<returns::Landing> = async {
+    let params = (|| {
         let params = ReturnParams {
             transaction_id: query.take("transaction_id")?,
             expires: query.take("expires")?,
@@ -343,12 +242,21 @@ async fn order_return(
             sig: query.take("sig")?,
         };
         query.finish()?;
-        Ok(returns::complete(&state, &id, params).await?)
-    }
-    .await;
+        Ok::<_, ApiError>(params)
+    })();
+    let result = match params {
+        Ok(params) => returns::complete(&state, &id, params)
+            .await
+            .map_err(|refused| (ApiError::from(refused.error), refused.signed)),
+        Err(error) => Err((error, false)),
+    };
     match result {
-        Ok(landing) => web::see_other(&landing.location),
-        Err(error) if wants_html(&headers) => error_page(error),
-        Err(error) => error.into_response(),
+        Ok(landing) => web::see_other(&landing),
+        Err((error, signed)) if web::wants_html(&headers) => {
+            // A genuine return used twice or too late: back to the page.
+            let back = signed.then(|| views::payment_link(&state, &id));
+            error_page(error, back)
+        }
+        Err((error, _)) => error.into_response(),
     }
 }

@@ -31,6 +31,8 @@
     return fetch(path, init).then(function (response) {
       return response.json().then(function (json) {
         return { status: response.status, body: json };
+      }, function () {
+        return { status: response.status, body: null };
       });
     });
   }
@@ -73,9 +75,14 @@
     return true;
   }
 
+  // MM/YY, MM/YYYY, or the digits alone as a phone's number pad types them.
   function expiry(text) {
-    var parts = String(text).split("/");
-    if (parts.length !== 2) { return null; }
+    var value = String(text).replace(/\s+/g, "");
+    var parts = value.split("/");
+    if (parts.length === 1 && (value.length === 4 || value.length === 6)) {
+      parts = [value.slice(0, 2), value.slice(2)];
+    }
+    if (parts.length !== 2 || !/^\d+$/.test(parts[0]) || !/^\d+$/.test(parts[1])) { return null; }
     var month = parseInt(parts[0], 10), year = parseInt(parts[1], 10);
     if (isNaN(month) || isNaN(year)) { return null; }
     return { month: month, year: year < 100 ? 2000 + year : year };
@@ -109,16 +116,18 @@
           say("Please check the card details.", "error");
           return;
         }
-        if (answer.status === 409) {
-          window.location.reload();
+        if (answer.status === 400) {
+          say(error.message || "Please check the payment details.", "error");
           return;
         }
-        say(error.message || "The payment could not be made. Please try again.", "error");
+        // A conflict, or an outcome not known yet (the money may be taken):
+        // the page as the server has it shows what happened, never a retry.
+        window.location.reload();
       })
       .catch(function () {
-        button.disabled = false;
-        button.textContent = label;
-        say("The connection failed. Please try again.", "error");
+        // The request may have reached the server: look before retrying.
+        say("Checking your payment…");
+        window.location.reload();
       });
   }
 

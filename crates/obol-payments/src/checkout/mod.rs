@@ -11,10 +11,11 @@ pub mod returns;
 
 use crate::connector_accounts;
 use crate::error::{Error, Result};
-use crate::orders::{self, views};
+use crate::orders::payment::{self, ConfirmInput};
+use crate::orders::{self, CardInput, Order, PaymentMethodInput, views};
 use obol_core::money::format_amount;
 use obol_core::order::OrderStatus;
-use obol_core::{Currency, OrderId};
+use obol_core::{Currency, OrderId, TransactionId};
 use obol_kernel::auth::constant_time_eq;
 use obol_kernel::state::AppState;
 use obol_store::brands::BrandRow;
@@ -102,6 +103,8 @@ pub struct PageModel {
     /// elsewhere.
     pub logo: Option<String>,
     pub accent_color: Option<String>,
+    /// Black or white, whichever reads on the accent colour.
+    pub accent_text: Option<&'static str>,
     pub order_id: String,
     pub state: PageState,
     pub amount: String,
@@ -113,6 +116,8 @@ pub struct PageModel {
     pub crypto: bool,
     /// The last decline, said the way the customer should read it.
     pub error: Option<String>,
+    /// The form field a refused post names (its input's id).
+    pub invalid_field: Option<&'static str>,
     pub next_action_url: Option<String>,
     /// Where "continue" leads once done (with the order id).
     pub return_url: Option<String>,
@@ -146,6 +151,26 @@ fn accent(brand: &BrandRow) -> Option<String> {
     })
 }
 
+/// Black or white text on `color` (`#rrggbb`), whichever contrasts more
+/// (WCAG relative luminance).
+fn text_on(color: &str) -> &'static str {
+    let channel = |at: usize| {
+        let value = f64::from(u8::from_str_radix(&color[at..at + 2], 16).unwrap_or(0)) / 255.0;
+        if value <= 0.039_28 {
+            value / 12.92
+        } else {
+            ((value + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    // Contrast with white (1.05 / (L + 0.05)) against with black ((L + 0.05) / 0.05).
+    if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 {
+        "#ffffff"
+    } else {
+        "#000000"
+    }
+}
+
 fn inline_logo(brand: &BrandRow) -> Option<String> {
     brand
         .logo_url
@@ -176,11 +201,15 @@ pub async fn page(
     let order = orders::get(state, &row.brand_id, order_id).await?;
     let currency = orders::currency(&order.currency)?;
     let status = orders::status(&row)?;
-    let page_state = PageState::of(status, state.now().as_ms() >= row.expires_at);
+    let mut page_state = PageState::of(status, state.now().as_ms() >= row.expires_at);
+    if page_state == PageState::Payable && row.in_flight_transaction_id.is_some() {
+        // A payment is out at its connector: no second one meanwhile.
+        page_state = PageState::Processing;
+    }
     let methods =
         connector_accounts::payment_methods_for(state, &row.brand_id, currency, None).await?;
     let takes = |kind: &str| methods.iter().any(|m| m.method_type == kind);
-    let sandbox = takes("card") && has_sandbox_account(state, &row.brand_id).await?;
+    let sandbox = takes("card") && cards_go_to_sandbox(state, &row.brand_id, currency).await?;
     let error = order
         .last_payment_error
         .as_ref()
@@ -194,6 +223,7 @@ pub async fn page(
         brand_name: brand_name(&brand),
         logo: inline_logo(&brand),
         accent_color: accent(&brand),
+        accent_text: accent(&brand).as_deref().map(text_on),
         order_id: order.id.clone(),
         state: page_state,
         amount: format_amount(order.amount, currency),
@@ -204,6 +234,7 @@ pub async fn page(
         card: takes("card"),
         crypto: takes("crypto") && order.amount > 0,
         error,
+        invalid_field: None,
         next_action_url: order
             .next_action
             .as_ref()
@@ -223,10 +254,17 @@ pub async fn page(
     })
 }
 
-async fn has_sandbox_account(state: &AppState, brand_id: &obol_core::BrandId) -> Result<bool> {
+/// Whether the order's card payments would go to a sandbox account (the
+/// page then names the test cards).
+async fn cards_go_to_sandbox(
+    state: &AppState,
+    brand_id: &obol_core::BrandId,
+    currency: Currency,
+) -> Result<bool> {
     let mut conn = state.db.pool.acquire().await?;
-    let enabled = obol_store::connector_accounts::enabled(&mut conn, brand_id).await?;
-    Ok(enabled.iter().any(|account| account.connector == "sandbox"))
+    let account =
+        connector_accounts::route(&mut conn, brand_id, "card", currency, None, None).await?;
+    Ok(account.connector == "sandbox")
 }
 
 /// A payment error as the customer reads it: the connector's message for
@@ -253,4 +291,110 @@ fn page_items(items: Option<&serde_json::Value>, currency: Currency) -> Vec<Page
             })
         })
         .collect()
+}
+
+/// The payment form as posted without JavaScript.
+pub struct PaymentForm {
+    /// `card` or `crypto`.
+    pub method: String,
+    pub card: Option<CardInput>,
+}
+
+/// A card's expiry as card holders write it: `MM/YY`, `MM/YYYY`, or the
+/// digits alone (`MMYY`, `MMYYYY`), as a phone's number pad types it.
+pub fn parse_expiry(text: &str) -> std::result::Result<(i64, i64), obol_kernel::error::ApiError> {
+    let invalid = || {
+        obol_kernel::error::ApiError::invalid(
+            "payment_method[card][exp_month]",
+            "Enter the expiry date as MM/YY.",
+        )
+    };
+    let text = text.trim();
+    let (month, year) = match text.split_once('/') {
+        Some((month, year)) => (month.trim(), year.trim()),
+        None if text.len() == 4 || text.len() == 6 => text.split_at(2),
+        None => return Err(invalid()),
+    };
+    let month: i64 = month.parse().map_err(|_| invalid())?;
+    let year: i64 = year.parse().map_err(|_| invalid())?;
+    let year = if year < 100 { 2000 + year } else { year };
+    Ok((month, year))
+}
+
+/// The input a refused field's `param` names on the page.
+pub fn field_of_param(param: &str) -> Option<&'static str> {
+    match param {
+        "payment_method[card][number]" => Some("card-number"),
+        "payment_method[card][exp_month]" | "payment_method[card][exp_year]" => Some("card-exp"),
+        "payment_method[card][cvc]" => Some("card-cvc"),
+        _ => None,
+    }
+}
+
+/// Confirms an order from the page's form, through the same service as the
+/// API (`trigger: checkout`); where the customer goes next. A decline, an
+/// unknown outcome or a state that refuses the confirm (paid meanwhile, a
+/// challenge open) lead back to the page, which shows the order as it is.
+pub async fn confirm_form(
+    state: &AppState,
+    order_id: &OrderId,
+    form: PaymentForm,
+) -> Result<String> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::orders::find_order(&mut conn, order_id)
+        .await?
+        .ok_or_else(|| Error::not_found("order", order_id))?;
+    drop(conn);
+    let input = ConfirmInput {
+        payment_method: PaymentMethodInput {
+            method_type: form.method,
+            card: form.card,
+            mandate_id: None,
+        },
+        connector_account_id: None,
+        trigger: "checkout".into(),
+        idempotency_key: None,
+    };
+    match payment::confirm(state, &row.brand_id, order_id, input).await {
+        Ok(order) => Ok(landing(state, &order)),
+        Err(
+            Error::PaymentFailed { .. } | Error::ConnectorFailed { .. } | Error::InvalidState(_),
+        ) => Ok(views::payment_link(state, order_id)),
+        Err(error) => Err(error),
+    }
+}
+
+/// Where the customer goes once the order stands as it does: to the
+/// challenge or invoice it waits on, to the merchant's return URL (with the
+/// order id) once paid or authorized, else to the payment page.
+pub fn landing(state: &AppState, order: &Order) -> String {
+    let order_id = OrderId::from(order.id.as_str());
+    let status = OrderStatus::parse(&order.status);
+    if status == Some(OrderStatus::RequiresAction)
+        && let Some(url) = order.next_action.as_ref().and_then(|a| a["url"].as_str())
+    {
+        return url.to_owned();
+    }
+    let paid = matches!(
+        status,
+        Some(OrderStatus::Paid | OrderStatus::Authorized | OrderStatus::Completed)
+    );
+    match (&order.return_url, paid) {
+        (Some(url), true) => merchant_return(url, &order_id),
+        _ => views::payment_link(state, &order_id),
+    }
+}
+
+/// The merchant's return URL of the order a payment belongs to (a page
+/// whose form leads there lets it in its CSP).
+pub async fn return_url_of_payment(
+    state: &AppState,
+    transaction_id: &TransactionId,
+) -> Result<Option<String>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let Some(txn) = obol_store::orders::find_transaction(&mut conn, transaction_id).await? else {
+        return Ok(None);
+    };
+    let order = obol_store::orders::find_order(&mut conn, &txn.order_id).await?;
+    Ok(order.and_then(|order| order.return_url))
 }

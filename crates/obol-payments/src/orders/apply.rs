@@ -29,7 +29,37 @@ pub struct Applied {
     pub rendered: Option<views::Order>,
 }
 
-/// Applies `report` to transaction `transaction_id` if it is still open.
+/// Step 3 written inside a caller's database transaction, not yet
+/// committed; `finish` once it is.
+pub(crate) struct Staged {
+    applied: Applied,
+    /// A return of a payment that landed on an order no longer payable,
+    /// recorded with the outcome: it is sent once the outcome commits.
+    compensation: Option<TransactionRow>,
+}
+
+impl Staged {
+    /// Whether this step changed the transaction.
+    pub(crate) fn changed(&self) -> bool {
+        self.applied.changed
+    }
+
+    /// After the caller's commit: sends the compensation, if any (it
+    /// applies its own outcome in turn).
+    pub(crate) async fn finish(self, state: &AppState) -> Result<Applied> {
+        if let Some(compensation) = self.compensation
+            // Test hook: as if the process died before sending the return.
+            && state.failpoint.as_deref() != Some("order_expires_then_crash")
+        {
+            // Boxed: sending the compensation applies its outcome in turn.
+            Box::pin(super::operations::resend_follow_up(state, &compensation)).await?;
+        }
+        Ok(self.applied)
+    }
+}
+
+/// Applies `report` to transaction `transaction_id` if it is still open,
+/// in a database transaction of its own.
 pub async fn apply(
     state: &AppState,
     transaction_id: &TransactionId,
@@ -39,12 +69,26 @@ pub async fn apply(
         // Test hook: the connector moved money, and step 3 fails.
         return Err(Error::internal("failpoint fail_step_3"));
     }
-    let now = state.now();
     let mut tx = state.db.begin().await?;
+    let staged = apply_in(state, &mut tx, transaction_id, report).await?;
+    tx.commit().await?;
+    staged.finish(state).await
+}
+
+/// Applies `report` to transaction `transaction_id` if it is still open,
+/// inside the caller's database transaction `tx` (a notification records
+/// itself in the same one). The caller commits, then calls `finish`.
+pub(crate) async fn apply_in(
+    state: &AppState,
+    tx: &mut Conn,
+    transaction_id: &TransactionId,
+    report: Report,
+) -> Result<Staged> {
+    let now = state.now();
     // The order is locked first; its transactions, read under that lock,
     // also render its event without another read.
     let (locked, mut transactions) =
-        obol_store::orders::lock_order_and_transactions(&mut tx, state.db.backend, transaction_id)
+        obol_store::orders::lock_order_and_transactions(tx, state.db.backend, transaction_id)
             .await?;
     let LockedOrder {
         mut order,
@@ -60,12 +104,15 @@ pub async fn apply(
     let kind = TransactionKind::parse(&txn.kind)
         .ok_or_else(|| Error::internal("corrupt transaction kind"))?;
     // The same open status again (a first `pending` answer) changes the
-    // transaction nothing, but may still move the order to `processing`.
+    // transaction nothing, but may still move the order to `processing`,
+    // or record a new amount received (a crypto payment partly paid).
     let refresh = from == to && to.is_open();
     let order_moves = kind.is_payment()
         && awaiting_payment(&order)
         && machine::status_after_payment(kind, report.result).as_str() != order.status;
-    if !(machine::transaction_may_move(from, to) || (refresh && order_moves)) {
+    let received_news =
+        report.amount_received.is_some() && report.amount_received != txn.amount_received;
+    if !(machine::transaction_may_move(from, to) || (refresh && (order_moves || received_news))) {
         // Final already, or nothing new: a late or repeated report changes nothing.
         if from.is_final() && to.is_final() && from != to {
             tracing::warn!(
@@ -75,19 +122,16 @@ pub async fn apply(
                 "conflicting late report ignored"
             );
         }
-        tx.commit().await?;
-        return Ok(Applied {
-            order,
-            transaction: txn,
-            changed: false,
-            rendered: None,
-        });
+        return Ok(unchanged(order, txn));
     }
     let expected_version = txn.version;
     record_transaction(&mut txn, &report, to, now, !refresh)?;
-    if !obol_store::orders::update_transaction(&mut tx, &txn, expected_version).await? {
-        tx.rollback().await?;
-        return reload(state, transaction_id).await;
+    if !obol_store::orders::update_transaction(tx, &txn, expected_version).await? {
+        // Another writer won (nothing is written yet): as it left it.
+        let transaction = obol_store::orders::find_transaction(tx, transaction_id)
+            .await?
+            .ok_or_else(|| Error::internal("transaction vanished"))?;
+        return Ok(unchanged(order, transaction));
     }
     let previous_status = order.status.clone();
     let mut entries = Vec::new();
@@ -97,14 +141,14 @@ pub async fn apply(
         report: &report,
     };
     let compensation =
-        apply_to_order(state, &mut tx, &mut order, &txn, kind, &step, &mut entries).await?;
+        apply_to_order(state, tx, &mut order, &txn, kind, &step, &mut entries).await?;
     if (to.is_final() || to == TransactionStatus::RequiresAction)
         && order.in_flight_transaction_id.as_deref() == Some(&txn.id)
     {
         order.in_flight_transaction_id = None;
     }
     order.updated_at = now.as_ms();
-    obol_store::orders::update_order(&mut tx, &order).await?;
+    obol_store::orders::update_order(tx, &order).await?;
     // A void also closes other open payments: then read them afresh.
     let known = if kind == TransactionKind::Void {
         None
@@ -114,43 +158,36 @@ pub async fn apply(
         }
         Some(transactions.as_slice())
     };
-    let rendered = write_events(state, &mut tx, &order, &txn, known, &previous_status, now).await?;
+    let rendered = write_events(state, tx, &order, &txn, known, &previous_status, now).await?;
     // Ledger entries go last: their balance rows are shared by every payment
     // of the brand, so their row locks are held only until the commit.
     for entry in entries {
-        ledger::post(&mut tx, &state.caches, entry, now).await?;
+        ledger::post(tx, &state.caches, entry, now).await?;
     }
-    tx.commit().await?;
-    if let Some(compensation) = compensation
-        // Test hook: as if the process died before sending the return.
-        && state.failpoint.as_deref() != Some("order_expires_then_crash")
-    {
-        // Boxed: sending the compensation applies its outcome in turn.
-        Box::pin(super::operations::resend_follow_up(state, &compensation)).await?;
-    }
-    Ok(Applied {
+    let applied = Applied {
         order,
         transaction: txn,
         changed: true,
         rendered,
+    };
+    Ok(Staged {
+        applied,
+        compensation,
     })
 }
 
-async fn reload(state: &AppState, transaction_id: &TransactionId) -> Result<Applied> {
-    let mut conn = state.db.pool.acquire().await?;
-    let transaction = obol_store::orders::find_transaction(&mut conn, transaction_id)
-        .await?
-        .ok_or_else(|| Error::internal("transaction vanished"))?;
-    let order =
-        obol_store::orders::get_order(&mut conn, &transaction.brand_id, &transaction.order_id)
-            .await?
-            .ok_or_else(|| Error::internal("order vanished"))?;
-    Ok(Applied {
+/// Step 3 that changed nothing.
+fn unchanged(order: OrderRow, transaction: TransactionRow) -> Staged {
+    let applied = Applied {
         order,
         transaction,
         changed: false,
         rendered: None,
-    })
+    };
+    Staged {
+        applied,
+        compensation: None,
+    }
 }
 
 fn parse_status(txn: &TransactionRow) -> Result<TransactionStatus> {
@@ -177,6 +214,9 @@ fn record_transaction(
         txn.status_history = serde_json::to_string(&history).map_err(Error::internal)?;
     }
     txn.status = to.as_str().to_owned();
+    if report.amount_received.is_some() {
+        txn.amount_received = report.amount_received;
+    }
     if report.connector_transaction_id.is_some() {
         txn.connector_transaction_id = report.connector_transaction_id.clone();
     }
@@ -352,6 +392,9 @@ fn apply_payment(
                 .unwrap_or_else(|| json!({"code": "card_declined"}));
             error["transaction_id"] = json!(txn.id);
             order.last_payment_error = Some(error.to_string());
+            if let Some(entry) = super::received::unapplied_receipt(order, txn)? {
+                entries.push(entry);
+            }
         }
         CallResult::Pending | CallResult::Unknown | CallResult::RequiresAction => {}
     }
@@ -372,21 +415,29 @@ fn captured(
 }
 
 /// The ledger entry of money a connector took for the order: into the
-/// processor's clearing account, owed to the brand as pending.
+/// processor's clearing account, owed to the brand as pending. An
+/// overpayment (crypto) puts all that arrived into clearing; the excess is
+/// the customer's, owed outside Obol (`external`), never the brand's.
 pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> Result<NewEntry> {
     let currency = currency_of(order)?;
+    let received = txn.amount_received.unwrap_or(txn.amount).max(txn.amount);
+    let mut postings = vec![
+        (clearing_account(order, txn, currency), received),
+        (
+            brand_account(order, AccountType::BrandPending, currency),
+            -txn.amount,
+        ),
+    ];
+    if received > txn.amount {
+        let external = brand_account(order, AccountType::External, currency);
+        postings.push((external, txn.amount - received));
+    }
     Ok(NewEntry {
         brand_id: order.brand_id.clone(),
         description: format!("capture of {}", order.id),
         order_id: Some(order.id.clone()),
         customer_id: order.customer_id.clone(),
-        postings: vec![
-            (clearing_account(order, txn, currency), txn.amount),
-            (
-                brand_account(order, AccountType::BrandPending, currency),
-                -txn.amount,
-            ),
-        ],
+        postings,
     })
 }
 
@@ -412,6 +463,7 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
             action_url: None,
             not_found: false,
             mandate: None,
+            amount_received: None,
         };
         record_transaction(&mut payment, &report, TransactionStatus::Failed, now, true)?;
         if obol_store::orders::update_transaction(conn, &payment, expected).await? {

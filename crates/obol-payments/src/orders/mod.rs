@@ -9,6 +9,7 @@ mod late;
 pub mod operations;
 mod payer;
 pub mod payment;
+mod received;
 pub mod refunds;
 pub mod views;
 

@@ -8,8 +8,9 @@ use super::views::{self, Order, StatusChange};
 use crate::connector_accounts;
 use crate::error::{Error, Result};
 use obol_connectors::{
-    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResult, FollowUpRequest,
-    Instrument, Operation, Outcome, StoredMandate, SyncRequest,
+    AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
+    ConnectorResult, FollowUpRequest, Instrument, Notification, Operation, Outcome, StoredMandate,
+    SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{BrandId, ConnectorAccountId, MandateId, OrderId, RefundId, TransactionId};
@@ -46,6 +47,8 @@ pub struct Report {
     pub not_found: bool,
     /// The mandate a successful `setup_mandate` payment set up.
     pub mandate: Option<StoredMandate>,
+    /// What the customer actually sent (crypto), when the connector says.
+    pub amount_received: Option<i64>,
 }
 
 impl Report {
@@ -62,6 +65,7 @@ impl Report {
             action_url: None,
             not_found: false,
             mandate: None,
+            amount_received: None,
         }
     }
 
@@ -75,6 +79,7 @@ impl Report {
             action_url: None,
             not_found: false,
             mandate: None,
+            amount_received: None,
         };
         let response = match result {
             None => return unknown(None, "the connector did not answer in time".into()),
@@ -93,10 +98,28 @@ impl Report {
                     action_url: None,
                     not_found: false,
                     mandate: None,
+                    amount_received: None,
                 };
             }
             Some(Ok(response)) => response,
         };
+        Report::of(response)
+    }
+
+    /// Normalizes a verified connector notification, as the answer it is.
+    pub fn from_notification(notification: Notification) -> Report {
+        Report::of(ConnectorResponse {
+            outcome: notification.outcome,
+            connector_transaction_id: Some(notification.connector_transaction_id),
+            http_code: None,
+            amount: notification.amount,
+            amount_received: notification.amount_received,
+            mandate: notification.mandate,
+        })
+    }
+
+    /// Normalizes a provider's answer about the money.
+    fn of(response: ConnectorResponse) -> Report {
         let not_found = response.outcome == Outcome::NotFound;
         let (result, error, action_url) = match response.outcome {
             Outcome::Succeeded => (CallResult::Succeeded, None, None),
@@ -105,6 +128,11 @@ impl Report {
             Outcome::Declined { code, message } => (
                 CallResult::Failed,
                 Some(json!({"code": "card_declined", "decline_code": code, "message": message})),
+                None,
+            ),
+            Outcome::Failed { code, message } => (
+                CallResult::Failed,
+                Some(json!({"code": code, "message": message})),
                 None,
             ),
             Outcome::NotFound => (
@@ -123,6 +151,7 @@ impl Report {
             action_url,
             not_found,
             mandate: response.mandate,
+            amount_received: response.amount_received,
         }
     }
 }
@@ -199,6 +228,7 @@ pub(crate) async fn record_intent(
         // The sync that settles it if step 3 never runs.
         sync_at: Some(first_sync.as_ms()),
         sync_attempts: 0,
+        amount_received: None,
     };
     obol_store::orders::insert_transaction(conn, &txn).await?;
     if kind != TransactionKind::Refund {
@@ -363,10 +393,14 @@ pub async fn confirm(
                 Some(routes),
             )
             .await?;
-            let method_view = instrument.card().map(|card| {
-                json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
-                       "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())})
-            });
+            let method_view = match &instrument {
+                Instrument::Card(card) => Some(
+                    json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
+                       "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())}),
+                ),
+                Instrument::Crypto => Some(json!({"type": "crypto"})),
+                Instrument::Mandate { .. } => None,
+            };
             let trigger = input.trigger.clone();
             Paying {
                 instrument,
@@ -387,6 +421,14 @@ pub async fn confirm(
         (_, false) => (TransactionKind::Authorize, Operation::Authorize),
     };
     require(&connector, operation)?;
+    if matches!(instrument, Instrument::Crypto) && operation != Operation::Sale {
+        // Crypto cannot be held for a later capture, nor verified.
+        return Err(Error::invalid_request(
+            "operation_unsupported",
+            "a crypto payment is a sale: the order needs a positive amount and auto_capture true",
+        )
+        .with_param("payment_method[type]"));
+    }
     let amount = order.amount;
     let intent = Intent {
         kind,

@@ -183,6 +183,15 @@ pub struct Transaction {
     pub payment_method: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
+    /// Why a failed transaction failed: its decline code (`insufficient_funds`
+    /// …) or error code (`underpaid` …); `null` unless failed.
+    pub failure_reason: Option<String>,
+    /// What the customer actually sent (crypto), in minor units; `null`
+    /// when the connector does not say.
+    pub amount_received: Option<i64>,
+    /// What arrived beyond `amount` (an overpaid crypto payment): `null`
+    /// unless `amount_received` is known, else 0 or more.
+    pub amount_excess: Option<i64>,
     pub status_history: Vec<StatusChange>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -237,6 +246,12 @@ impl TryFrom<&TransactionRow> for Transaction {
     type Error = Error;
 
     fn try_from(row: &TransactionRow) -> Result<Self> {
+        let error = json_column(&row.error)?;
+        let failure_reason = error
+            .as_ref()
+            .filter(|_| row.status == "failed")
+            .and_then(|error| error["decline_code"].as_str().or(error["code"].as_str()))
+            .map(str::to_owned);
         Ok(Transaction {
             id: row.id.to_string(),
             object: "transaction",
@@ -252,7 +267,12 @@ impl TryFrom<&TransactionRow> for Transaction {
             preauth: row.preauth != 0,
             refund_id: row.refund_id.as_ref().map(RefundId::to_string),
             payment_method: json_column(&row.payment_method)?,
-            error: json_column(&row.error)?,
+            error,
+            failure_reason,
+            amount_received: row.amount_received,
+            amount_excess: row
+                .amount_received
+                .map(|received| received.saturating_sub(row.amount).max(0)),
             status_history: serde_json::from_str(&row.status_history).map_err(Error::internal)?,
             created_at: Timestamp::from_ms(row.created_at),
             confirmed_at: row.confirmed_at.map(Timestamp::from_ms),

@@ -52,8 +52,8 @@ fn not_found() -> Response {
         (status = 404, description = "no such challenge (HTML)", content_type = "text/html")))]
 async fn challenge_page(State(state): State<AppState>, Path(payment_id): Path<String>) -> Response {
     let payment = match sandbox(&state).payment(&payment_id).await {
-        Ok(Some(payment)) => payment,
-        Ok(None) => return not_found(),
+        Ok(Some(payment)) if payment.method == "card" => payment,
+        Ok(_) => return not_found(),
         Err(error) => return ApiError::internal(error).into_response(),
     };
     let amount = Currency::parse(&payment.currency)
@@ -69,8 +69,17 @@ async fn challenge_page(State(state): State<AppState>, Path(payment_id): Path<St
         "token": form_token(&state, &payment.id),
         "return_url": payment.return_url,
     });
+    // The answer goes on to Obol's return, which may send the customer to
+    // the merchant: a redirect a form's CSP must allow.
+    let merchant =
+        crate::checkout::return_url_of_payment(&state, &payment.transaction_id.as_str().into())
+            .await;
     match Page::render(&PAGES, "challenge.html", ctx) {
-        Ok(page) => page.into_response(),
+        Ok(page) => match merchant {
+            Ok(Some(url)) => page.allow_form_target(&url).into_response(),
+            Ok(None) => page.into_response(),
+            Err(error) => obol_kernel::error::ApiError::from(error).into_response(),
+        },
         Err(error) => error.into_response(),
     }
 }
@@ -138,7 +147,8 @@ async fn answer_challenge(
         Err(error) => return ApiError::internal(error).into_response(),
     };
     if let Err(error) = sandbox.complete_challenge(&payment_id, succeed).await {
-        return bad(&error.to_string());
+        tracing::info!(%payment_id, %error, "a challenge answer was refused");
+        return bad("This check cannot be answered any more.");
     }
     match payment.return_url {
         Some(url) => web::see_other(&url),

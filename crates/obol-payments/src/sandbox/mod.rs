@@ -1,7 +1,10 @@
 //! The sandbox connector's side in Obol: its state over Obol's database,
-//! and the pages a real processor would serve (the 3-D Secure challenge).
+//! the pages a real processor would serve (the 3-D Secure challenge, the
+//! crypto invoice), and its notifications to Obol.
 
 pub mod challenge;
+pub mod crypto;
+pub mod notify;
 pub mod state;
 
 pub use state::StoreSandboxState;
@@ -15,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 /// The sandbox's page templates, compiled into the binary.
 const TEMPLATES: &[(&str, &str)] = &[
     ("challenge.html", include_str!("templates/challenge.html")),
+    ("invoice.html", include_str!("templates/invoice.html")),
     (
         "sandbox_message.html",
         include_str!("templates/sandbox_message.html"),
@@ -31,5 +35,7 @@ pub fn sandbox(state: &AppState) -> &Arc<Sandbox> {
 
 /// The sandbox's pages; no API key (the customer's browser reaches them).
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(challenge::routes())
+    OpenApiRouter::new()
+        .merge(challenge::routes())
+        .merge(crypto::routes())
 }

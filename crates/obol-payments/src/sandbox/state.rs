@@ -8,6 +8,7 @@ use obol_connectors::sandbox::SandboxState;
 use obol_connectors::sandbox::state::{
     FollowUp, FollowUpOutcome, MandateRow, NewPayment, OperationRow, PaymentRow, Rule,
 };
+use obol_kernel::jobs::Job;
 use obol_store::sandbox as store;
 use obol_store::{Conn, Db, PoolConn, StoreError};
 
@@ -49,8 +50,8 @@ impl StoreSandboxState {
             return Ok(FollowUpOutcome::OtherCurrency(payment.currency));
         }
         let now_ms = follow_up.now_ms;
-        // A due asynchronous approval counts as settled for what follows.
-        store::settle_due(tx, &payment.id, now_ms).await?;
+        // What has come due counts as settled for what follows.
+        settle_due(tx, &payment.id, now_ms).await?;
         let claim = store::NewOperation {
             id: follow_up.id,
             account_id,
@@ -71,7 +72,9 @@ impl StoreSandboxState {
             let payment = store::payment_by_id(tx, &payment.id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            return Ok(FollowUpOutcome::Refused(from_store_payment(payment)));
+            return Ok(FollowUpOutcome::Refused(Box::new(from_store_payment(
+                payment,
+            ))));
         };
         if acted != follow_up.amount {
             store::set_operation_amount(tx, follow_up.id, acted).await?;
@@ -103,6 +106,8 @@ impl SandboxState for StoreSandboxState {
             settle_at_ms: payment.settle_at_ms,
             return_url: payment.return_url,
             now_ms: payment.now_ms,
+            method: payment.method,
+            invoice_expires_at_ms: payment.invoice_expires_at_ms,
         };
         let mut conn = self.connection().await?;
         match store::insert_payment(&mut conn, &row).await {
@@ -134,9 +139,39 @@ impl SandboxState for StoreSandboxState {
 
     async fn settle_due(&self, id: &str, now_ms: i64) -> Result<bool, ConnectorError> {
         let mut conn = self.connection().await?;
-        store::settle_due(&mut conn, id, now_ms)
+        settle_due(&mut conn, id, now_ms)
             .await
             .map_err(ConnectorError::state)
+    }
+
+    async fn pay_invoice(
+        &self,
+        id: &str,
+        received: i64,
+        now_ms: i64,
+    ) -> Result<bool, ConnectorError> {
+        let mut conn = self.connection().await?;
+        store::pay_invoice(&mut conn, id, received, now_ms)
+            .await
+            .map_err(ConnectorError::state)
+    }
+
+    /// A `sandbox.notify` job row, due at `at_ms`.
+    async fn schedule_notification(
+        &self,
+        id: &str,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), ConnectorError> {
+        let job = super::notify::SandboxNotify {
+            payment_id: id.to_owned(),
+        }
+        .at(obol_core::Timestamp::from_ms(at_ms));
+        let mut conn = self.connection().await?;
+        obol_store::jobs::enqueue(&mut conn, &obol_core::JobId::new(), &job, now_ms)
+            .await
+            .map_err(ConnectorError::state)?;
+        Ok(())
     }
 
     async fn finish_challenge(
@@ -218,6 +253,13 @@ impl SandboxState for StoreSandboxState {
     }
 }
 
+/// Settles what has come due on a payment (each step one conditional
+/// update): an asynchronous approval, or an invoice's expiry.
+async fn settle_due(conn: &mut Conn, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let approved = store::settle_due(conn, id, now_ms).await?;
+    Ok(approved || store::expire_invoice(conn, id, now_ms).await?)
+}
+
 /// Applies `rule` with one conditional update (a void: two, the second for
 /// a payment awaiting its challenge); the amount it acted on, or `None`
 /// when the rule forbids it.
@@ -266,6 +308,9 @@ fn from_store_payment(row: store::PaymentRow) -> PaymentRow {
         settle_at: row.settle_at,
         return_url: row.return_url,
         created_at: row.created_at,
+        method: row.method,
+        invoice_expires_at: row.invoice_expires_at,
+        amount_received: row.amount_received,
     }
 }
 

@@ -7,7 +7,7 @@ use super::*;
 async fn approved_cards_and_capabilities() {
     on_each_backend(|env| async move {
         let capabilities = env.sandbox.capabilities();
-        assert_eq!(capabilities.payment_methods, vec!["card"]);
+        assert_eq!(capabilities.payment_methods, vec!["card", "crypto"]);
         assert!(capabilities.currencies.is_none());
         for operation in [
             Operation::Authorize,
@@ -106,15 +106,18 @@ async fn malformed_requests_are_refused() {
             env.sandbox.authorize(bad_luhn).await,
             "a Luhn-invalid number",
         );
-        let mut no_card = authorize_request(
+        let mut held_crypto = authorize_request(
             &new_id("txn"),
             "4242424242424242",
-            Operation::Sale,
+            Operation::Authorize,
             100,
             now,
         );
-        no_card.instrument = Instrument::Crypto;
-        assert_invalid(env.sandbox.authorize(no_card).await, "crypto, not a card");
+        held_crypto.instrument = Instrument::Crypto;
+        assert_invalid(
+            env.sandbox.authorize(held_crypto).await,
+            "crypto held for a capture",
+        );
         assert_invalid(
             env.pay(&new_id("txn"), "4242424242424242", Operation::Sale, 0)
                 .await,

@@ -202,7 +202,16 @@ async fn only_a_succeeded_setup_leaves_a_usable_mandate() {
         env.clock.advance_ms(ASYNC_APPROVAL_DELAY_MS);
         let settled = env.sync(&slow, Operation::Sale).await;
         assert_eq!(settled.outcome, Outcome::Succeeded);
-        mandate_of(&settled);
+        let mandate = mandate_of(&settled);
+        // Its notification carries the mandate too; a failed one carries none.
+        let payment_id = settled.connector_transaction_id.expect("an id");
+        let told = env.notification(&payment_id).await;
+        assert_eq!(
+            (told.outcome, told.mandate),
+            (Outcome::Succeeded, Some(mandate))
+        );
+        let declined_id = env.stored(&declined_setup).await.id;
+        assert_eq!(env.notification(&declined_id).await.mandate, None);
 
         // Unknown tokens, and another account's, pay nothing.
         assert_invalid(

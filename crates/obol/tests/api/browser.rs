@@ -102,6 +102,7 @@ impl Browser {
         let profile = std::env::temp_dir().join(format!("obol-chromium-{port}"));
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 // A headless window is never narrower than 500 px: the
@@ -316,6 +317,35 @@ impl Browser {
         assert!(
             serious.is_empty(),
             "axe-core finds serious or critical violations on {what}: {serious:#?}"
+        );
+    }
+
+    /// The browser console's messages since the last call (a blocked
+    /// load or form post shows here as a Content-Security-Policy report).
+    pub async fn console(&self) -> Vec<String> {
+        let value = self.post("/se/log", json!({"type": "browser"})).await;
+        value
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails if the browser reported a Content-Security-Policy violation.
+    pub async fn assert_no_csp_violation(&self, what: &str) {
+        let blocked: Vec<String> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|message| message.contains("Content Security Policy"))
+            .collect();
+        assert!(
+            blocked.is_empty(),
+            "{what}: the page's CSP blocked something: {blocked:#?}"
         );
     }
 

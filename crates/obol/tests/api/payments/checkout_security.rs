@@ -14,6 +14,7 @@ on_both!(
     shows_closed_orders_as_such,
     failed_challenge_leaves_the_order_payable,
     page_keys_for_brands_made_before,
+    shows_an_inline_logo_only,
 );
 
 /// A client that shows redirects instead of following them.
@@ -232,7 +233,12 @@ async fn tampered_links_and_returns_change_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(page.status(), 400);
-    assert!(page.text().await.unwrap().contains("already used"));
+    let html = page.text().await.unwrap();
+    // A genuine return, used twice: the reason, and the way back.
+    assert!(
+        html.contains("already used") && html.contains("Back to the payment page"),
+        "{html}"
+    );
 
     // An expired return: an hour and more on the clock after it was made.
     let late = app
@@ -242,6 +248,7 @@ async fn tampered_links_and_returns_change_nothing(backend: Backend) {
     let signed = challenge_completed(&app, late_id).await;
     app.advance(3_700).await;
     let before = standing(&app, late_id).await;
+    let spent = app.count(nonces).await;
     let (status, body) = get_json(&signed).await;
     assert_eq!(
         (status, body["error"]["param"].as_str()),
@@ -249,6 +256,11 @@ async fn tampered_links_and_returns_change_nothing(backend: Backend) {
         "{body}"
     );
     assert_eq!(standing(&app, late_id).await, before);
+    assert_eq!(
+        app.count(nonces).await,
+        spent,
+        "an expired return spent its nonce"
+    );
 
     // Another order's client secret reads and confirms nothing.
     let pk = app.publishable_key.clone();
@@ -350,7 +362,10 @@ async fn page(url: &str) -> (u16, String, Option<String>) {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline"),
         "{csp}"
     );
     (status, response.text().await.expect("html"), cookie)
@@ -374,6 +389,22 @@ async fn pays_without_javascript(backend: Backend) {
         .await;
     let id = order["id"].as_str().unwrap();
     let link = order["payment_link"].as_str().unwrap();
+    let response = no_redirects().get(link).send().await.expect("page");
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/pay/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://shop.example;"),
+        "{csp}"
+    );
     let (status, html, cookie) = page(link).await;
     assert_eq!(status, 200);
     let cookie = cookie.expect("the form's cookie");
@@ -389,6 +420,14 @@ async fn pays_without_javascript(backend: Backend) {
         assert_eq!(refused.status(), 400);
         assert!(refused.text().await.unwrap().contains("form expired"));
     }
+    // The page's token without its cookie: refused as well.
+    let no_cookie = post_form(
+        &action,
+        "",
+        &format!("method=card&csrf={csrf}&number=4242424242424242&exp=1234&cvc=123"),
+    )
+    .await;
+    assert_eq!(no_cookie.status(), 400);
     // A bad card: the page again with the reason, never the number.
     let bad = post_form(
         &action,
@@ -421,7 +460,7 @@ async fn pays_without_javascript(backend: Backend) {
         &action,
         &cookie,
         &format!(
-            "method=card&csrf={csrf}&number=4242+4242+4242+4242&exp=12%2F34&cvc=123&holder_name=A+B"
+            "method=card&csrf={csrf}&number=4242+4242+4242+4242&exp=1234&cvc=123&holder_name=A+B"
         ),
     )
     .await;
@@ -558,4 +597,34 @@ async fn page_keys_for_brands_made_before(backend: Backend) {
     // The next view reuses it.
     let (_, again, _) = page(order["payment_link"].as_str().unwrap()).await;
     assert!(again.contains(&key));
+}
+
+/// A brand's logo shows when it is inline (a `data:` URL); an http(s) one
+/// would load from elsewhere, so the page shows the name instead.
+async fn shows_an_inline_logo_only(backend: Backend) {
+    let app = spawn_paying(backend, Options::default()).await;
+    let brand = format!("/v1/brands/{}", app.brand_id);
+    let logo = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    app.patch(&brand, json!({"display_name": "Acme", "logo_url": logo}))
+        .await
+        .expect(200);
+    let order = app
+        .create_order(json!({"amount": 800, "currency": "EUR"}))
+        .await;
+    let link = order["payment_link"].as_str().unwrap();
+    let (_, html, _) = page(link).await;
+    let shown = format!("<img src=\"{}\" alt=\"Acme\">", logo.replace('/', "&#x2f;"));
+    assert!(html.contains(&shown), "{html}");
+    app.patch(&brand, json!({"logo_url": "https://cdn.example/logo.png"}))
+        .await
+        .expect(200);
+    let (_, html, _) = page(link).await;
+    assert!(
+        !html.contains("<img") && !html.contains("cdn.example"),
+        "{html}"
+    );
+    let refused = app
+        .patch(&brand, json!({"logo_url": "data:text/html;base64,PGI+"}))
+        .await;
+    assert_eq!((refused.status, refused.param()), (400, Some("logo_url")));
 }

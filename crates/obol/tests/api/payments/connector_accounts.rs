@@ -269,9 +269,8 @@ async fn validation_errors(backend: Backend) {
             "parameter_invalid",
             "payment_methods[0]",
         ),
-        // The sandbox takes cards only.
         (
-            json!({"connector": "sandbox", "payment_methods": ["card", "crypto"]}),
+            json!({"connector": "sandbox", "payment_methods": ["card", "wallet"]}),
             "parameter_invalid",
             "payment_methods[1]",
         ),

@@ -23,7 +23,8 @@ async fn order_to_pay(app: &TestApp, description: &str, return_url: &str) -> Val
 
 async fn fill_card(browser: &Browser, number: &str) {
     browser.fill("#card-number", number).await;
-    browser.fill("#card-exp", "12/34").await;
+    // The digits alone, as a phone's number pad types them.
+    browser.fill("#card-exp", "1234").await;
     browser.fill("#card-cvc", "123").await;
 }
 
@@ -39,8 +40,12 @@ async fn pays_on_the_hosted_page(backend: Backend) {
     )
     .await
     .expect(200);
-    // A return URL the browser can load: the server's own health check.
-    let return_url = format!("{}/health?shop=done", app.url);
+    // A return URL the browser can load on another origin than the pages
+    // (localhost, not 127.0.0.1): the server's own health check.
+    let return_url = format!(
+        "{}/health?shop=done",
+        app.url.replace("127.0.0.1", "localhost")
+    );
     let name = format!("hosted-page-{backend:?}").to_lowercase();
     let mut browser = Browser::start(&name, PHONE_WIDTH).await;
 
@@ -58,10 +63,18 @@ async fn pays_on_the_hosted_page(backend: Backend) {
     );
     browser.assert_accessible("the payment page").await;
     browser.screenshot("payment-page").await;
-    fill_card(&browser, "4242 4242 4242 4242").await;
+    // By keyboard: the card number, then Tab through expiry, security
+    // code and name to the button, and Enter.
+    browser.click("#card-number").await;
+    browser
+        .keys("4242424242424242\u{E004}12/34\u{E004}123\u{E004}A Buyer\u{E004}")
+        .await;
+    let focused = browser.script("return document.activeElement.id;").await;
+    assert_eq!(focused, "pay-button", "Tab does not reach the pay button");
     browser.screenshot("card-entered").await;
-    browser.click("#pay-button").await;
+    browser.keys("\u{E007}").await;
     let landed = browser.wait_for_url(&return_url).await;
+    browser.assert_no_csp_violation("the card payment").await;
     assert!(
         landed.contains(&format!("order_id={}", order["id"].as_str().unwrap())),
         "{landed}"
@@ -102,6 +115,9 @@ async fn pays_on_the_hosted_page(backend: Backend) {
         .await;
     browser.keys("\u{E007}").await;
     let landed = browser.wait_for_url(&return_url).await;
+    browser
+        .assert_no_csp_violation("the challenge and its return")
+        .await;
     assert!(landed.contains(order["id"].as_str().unwrap()), "{landed}");
     browser.screenshot("returned-after-challenge").await;
     let paid = app.order(order["id"].as_str().unwrap()).await;
@@ -118,8 +134,17 @@ async fn pays_on_the_hosted_page(backend: Backend) {
     let order = order_to_pay(&app, "Agency plan", &return_url).await;
     browser.goto(&link(&order)).await;
     fill_card(&browser, "4000000000000002").await;
+    // The script answers in the page: a marker set now survives the decline.
+    browser
+        .script("window.stillHere = true; return true;")
+        .await;
     browser.click("#pay-button").await;
     let said = browser.wait_for_text("#status", "declined").await;
+    let same_page = browser.script("return window.stillHere === true;").await;
+    assert_eq!(
+        same_page, true,
+        "the decline reloaded the page: the script did not pay"
+    );
     assert!(said.contains("try another card"), "{said}");
     browser
         .assert_accessible("the payment page after a decline")

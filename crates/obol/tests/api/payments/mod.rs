@@ -4,9 +4,11 @@
 mod checkout;
 mod checkout_security;
 mod connector_accounts;
+mod crypto;
 mod hosted_page;
 mod kill_retries;
 mod mandates;
+mod notifications;
 mod open_payments;
 mod orders;
 mod retries;

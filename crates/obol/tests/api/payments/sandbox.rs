@@ -45,7 +45,8 @@ async fn new_order(app: &TestApp, amount: i64) -> String {
     order["id"].as_str().expect("order id").to_owned()
 }
 
-fn statuses(txn: &Value) -> Vec<&str> {
+/// A transaction's statuses, oldest first.
+pub(super) fn statuses(txn: &Value) -> Vec<&str> {
     txn["status_history"]
         .as_array()
         .expect("status_history")

@@ -1,0 +1,150 @@
+//! Connector notifications in (`POST /v1/ipn/{connector_account_id}`):
+//! each is verified by the account's connector under the account's webhook
+//! secret, recorded once per connector event id, and applied through step
+//! 3 like a call's answer, all in one database transaction. The connector
+//! only verifies and translates; what a notification may change is step
+//! 3's to decide (only an open transaction moves).
+
+pub(crate) mod api;
+
+use crate::connector_accounts;
+use crate::error::{Error, Result};
+use crate::orders::apply;
+use crate::orders::payment::Report;
+use obol_connectors::{Notification, NotificationError};
+use obol_core::ConnectorAccountId;
+use obol_kernel::state::AppState;
+use obol_store::connector_accounts::ConnectorAccountRow;
+use obol_store::notifications::NewNotification;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What became of a notification (all answered 200: only an unverifiable
+/// one is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Receipt {
+    /// Applied: its transaction moved.
+    Applied,
+    /// Its transaction already stood so (settled by the request, sync or
+    /// an earlier notification): nothing changed.
+    Unchanged,
+    /// This event id was received before: nothing changed.
+    Duplicate,
+    /// No transaction of the account matches it (or its amount differs):
+    /// recorded, not applied, logged.
+    Unmatched,
+}
+
+/// Receives a connector's notification for account `account_id`: not
+/// found when there is no such account, invalid when it does not verify.
+pub async fn receive(
+    state: &AppState,
+    account_id: &ConnectorAccountId,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<Receipt> {
+    let mut conn = state.db.pool.acquire().await?;
+    let account = obol_store::connector_accounts::find_by_id(&mut conn, account_id)
+        .await?
+        .ok_or_else(|| Error::not_found("connector_account", account_id))?;
+    drop(conn);
+    let connector = crate::connectors(state)
+        .get(&account.connector)
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "connector account {} uses the unknown connector {}",
+                account.id, account.connector
+            ))
+        })?;
+    let secret = connector_accounts::webhook_secret(state, &account)?;
+    let notification = connector
+        .verify_notification(&secret, headers, body, state.now())
+        .map_err(|error| refused(&account, error))?;
+    record_and_apply(state, &account, notification).await
+}
+
+/// A notification refused: logged with why, never with its body.
+fn refused(account: &ConnectorAccountRow, error: NotificationError) -> Error {
+    tracing::warn!(connector_account_id = %account.id, connector = %account.connector, %error,
+        "a connector notification was refused");
+    match error {
+        NotificationError::Unverified(_) => {
+            Error::invalid_request("signature_invalid", error.to_string())
+        }
+        NotificationError::Malformed(_) => {
+            Error::invalid_request("parameter_invalid", error.to_string())
+        }
+        NotificationError::Unsupported => Error::invalid_request(
+            "operation_unsupported",
+            format!("the {} connector takes no notifications", account.connector),
+        ),
+    }
+}
+
+/// In one database transaction: records the notification (a duplicate
+/// stops here), finds its transaction, and applies step 3 to it; then
+/// sends what step 3 left to send (a return of a payment that landed on
+/// an order no longer payable).
+async fn record_and_apply(
+    state: &AppState,
+    account: &ConnectorAccountRow,
+    notification: Notification,
+) -> Result<Receipt> {
+    let mut tx = state.db.begin().await?;
+    let txn = obol_store::orders::find_by_connector_id(
+        &mut tx,
+        &account.id,
+        &notification.connector_transaction_id,
+    )
+    .await?;
+    let record = NewNotification {
+        connector_account_id: &account.id,
+        event_id: &notification.event_id,
+        event_type: &notification.event_type,
+        connector_transaction_id: &notification.connector_transaction_id,
+        transaction_id: txn.as_ref().map(|txn| &txn.id),
+        now_ms: state.now().as_ms(),
+    };
+    if !obol_store::notifications::insert(&mut tx, &record).await? {
+        tracing::debug!(connector_account_id = %account.id, event_id = %notification.event_id,
+            "a duplicate connector notification changed nothing");
+        return Ok(Receipt::Duplicate);
+    }
+    let txn = match txn {
+        Some(txn)
+            if notification
+                .amount
+                .is_none_or(|amount| amount == txn.amount) =>
+        {
+            txn
+        }
+        found => {
+            tracing::warn!(connector_account_id = %account.id, event_id = %notification.event_id,
+                connector_transaction_id = %notification.connector_transaction_id,
+                transaction_id = found.as_ref().map(|txn| txn.id.as_str()),
+                "a connector notification matches no transaction of its amount: recorded, not applied");
+            tx.commit().await?;
+            return Ok(Receipt::Unmatched);
+        }
+    };
+    let staged = apply::apply_in(
+        state,
+        &mut tx,
+        &txn.id,
+        Report::from_notification(notification),
+    )
+    .await?;
+    tx.commit().await?;
+    let receipt = if staged.changed() {
+        Receipt::Applied
+    } else {
+        Receipt::Unchanged
+    };
+    // Applied and committed whatever follows: a return that fails to go
+    // out now is made again by the order's due step.
+    if let Err(error) = staged.finish(state).await {
+        tracing::error!(transaction_id = %txn.id, %error, "returning a late payment failed");
+    }
+    Ok(receipt)
+}
