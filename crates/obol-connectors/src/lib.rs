@@ -277,6 +277,8 @@ pub struct Notification {
     pub amount: Option<i64>,
     /// What the customer actually sent (crypto), in minor units.
     pub amount_received: Option<i64>,
+    /// The mandate the payment set up (`setup_mandate`), once it succeeded.
+    pub mandate: Option<StoredMandate>,
 }
 
 /// A notification Obol cannot take.
