@@ -97,6 +97,11 @@ pub(super) async fn check_confirm(
     let payment::PayWith::Instrument(instrument) = payment::payment_method(method, now)? else {
         return Err(Error::internal("a mandate payment method names no mandate"));
     };
+    if input.setup_mandate == Some(true)
+        && !matches!(instrument, obol_connectors::Instrument::Card(_))
+    {
+        return Err(payment::setup_needs_a_card());
+    }
     let method_type = instrument.method_type();
     crate::connector_accounts::route(
         conn,

@@ -383,6 +383,7 @@ pub async fn confirm(
         trigger,
     } = match pay_with {
         PayWith::Instrument(instrument) => {
+            instrument_fits(&order, &instrument)?;
             let method_type = instrument.method_type();
             let account = connector_accounts::route(
                 &mut tx,
@@ -620,6 +621,34 @@ fn payment_instrument(input: &PaymentMethodInput, now: Timestamp) -> Result<Inst
             "payment_method[type] must be card, wallet, mandate or crypto",
         )),
     }
+}
+
+/// Refuses an instrument the order cannot be paid with: a mandate is set
+/// up by a card only, and an order named for a mandate is paid by it.
+pub(crate) fn instrument_fits(order: &OrderRow, instrument: &Instrument) -> Result<()> {
+    if order.setup_mandate != 0 && !matches!(instrument, Instrument::Card(_)) {
+        return Err(setup_needs_a_card());
+    }
+    if order.setup_mandate == 0
+        && let Some(mandate_id) = &order.mandate_id
+    {
+        return Err(Error::invalid(
+            "payment_method[type]",
+            format!(
+                "this order is paid by mandate {mandate_id}: confirm it with {{\"type\": \"mandate\", \"mandate_id\": \"{mandate_id}\"}}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of a mandate set up by anything but a card.
+pub(crate) fn setup_needs_a_card() -> Error {
+    Error::invalid_request(
+        "operation_unsupported",
+        "an order that sets up a mandate is paid with a card",
+    )
+    .with_param("payment_method[type]")
 }
 
 /// `operation_unsupported` when the connector lacks the operation.

@@ -18,6 +18,7 @@ on_both!(
     bad_mandate_requests_are_refused,
     mandate_events_are_recorded,
     keys_that_may_not_read_or_revoke_mandates,
+    a_mandate_is_set_up_and_used_as_named_only,
 );
 
 const VISA: &str = "4242424242424242";
@@ -691,4 +692,90 @@ async fn keys_that_may_not_read_or_revoke_mandates(backend: Backend) {
         .send("POST", &revoke, Some(&developer), Some(json!({})), &[])
         .await;
     assert_eq!(answer.expect(200)["status"], "revoked");
+}
+
+/// A mandate is set up by a card only (not crypto); an order named for a
+/// mandate is paid by it, not by a card; a mandate revoked after its order
+/// was made is refused at confirm, with no payment made.
+async fn a_mandate_is_set_up_and_used_as_named_only(backend: Backend) {
+    let app = app(backend).await;
+    app.post(
+        "/v1/connector_accounts",
+        json!({"connector": "sandbox", "payment_methods": ["crypto"]}),
+    )
+    .await
+    .expect(200);
+    let buyer = customer(&app, "named@example.com").await;
+    let setup_order = app
+        .create_order(
+            json!({"amount": 500, "currency": "EUR", "setup_mandate": true, "customer_id": buyer}),
+        )
+        .await;
+    let crypto = app
+        .post(
+            &format!("/v1/orders/{}/confirm", id_of(&setup_order)),
+            json!({"payment_method": {"type": "crypto"}}),
+        )
+        .await;
+    assert_eq!(
+        (crypto.status, crypto.code(), crypto.param()),
+        (400, "operation_unsupported", Some("payment_method[type]")),
+        "{}",
+        crypto.body
+    );
+    let at_creation = app
+        .post(
+            "/v1/orders",
+            json!({"amount": 500, "currency": "EUR", "setup_mandate": true, "customer_id": buyer,
+                   "confirm": true, "payment_method": {"type": "crypto"}}),
+        )
+        .await;
+    assert_eq!(
+        (at_creation.status, at_creation.code()),
+        (400, "operation_unsupported")
+    );
+    assert_eq!(
+        app.order(&id_of(&setup_order)).await["payments"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+
+    let mandate = mandate(&app, &buyer, VISA).await;
+    let mandate_id = id_of(&mandate);
+    let named = app
+        .create_order(json!({"amount": 700, "currency": "EUR", "mandate_id": mandate_id}))
+        .await;
+    let named_id = id_of(&named);
+    let by_card = app.confirm_card(&named_id, VISA).await;
+    assert_eq!(
+        (by_card.status, by_card.param()),
+        (400, Some("payment_method[type]")),
+        "{}",
+        by_card.body
+    );
+
+    app.post(&format!("/v1/mandates/{mandate_id}/revoke"), json!({}))
+        .await
+        .expect(200);
+    let sandbox_payments = app.count("SELECT COUNT(*) FROM sandbox_payments").await;
+    let revoked = app
+        .post(
+            &format!("/v1/orders/{named_id}/confirm"),
+            json!({"payment_method": {"type": "mandate", "mandate_id": mandate_id}}),
+        )
+        .await;
+    assert_eq!(
+        (revoked.status, revoked.code()),
+        (409, "invalid_state"),
+        "{}",
+        revoked.body
+    );
+    let order = app.order(&named_id).await;
+    assert_eq!(order["status"], "in_progress");
+    assert_eq!(order["payments"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sandbox_payments").await,
+        sandbox_payments
+    );
 }
