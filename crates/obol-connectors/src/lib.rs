@@ -309,6 +309,20 @@ pub trait Connector: Send + Sync {
     async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
 
+    /// The credentials keys an account of this connector must have, and
+    /// those it may have; `None` takes any object (the sandbox).
+    fn credential_keys(&self) -> Option<CredentialKeys> {
+        None
+    }
+
+    /// Checks an account's credentials as it is created (a cheap
+    /// authenticated call), so a wrong key is refused now and not at the
+    /// first payment. `Invalid` means the provider refused them.
+    async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
+        let _ = account;
+        Ok(())
+    }
+
     /// Verifies a notification by the provider's own signature scheme,
     /// under the account's `webhook_secret`, at `now` (Obol's clock), and
     /// parses it. Pure: no IO.
@@ -322,6 +336,13 @@ pub trait Connector: Send + Sync {
         let _ = (webhook_secret, headers, body, now);
         Err(NotificationError::Unsupported)
     }
+}
+
+/// The credentials keys of a connector's accounts (all string values).
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialKeys {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
 }
 
 /// Connectors by name.

@@ -22,7 +22,7 @@ pub use webhook::{
 
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
+    ConnectorResult, CredentialKeys, FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
 use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
@@ -526,6 +526,17 @@ impl Connector for Stripe {
                 Operation::Sync,
             ],
         }
+    }
+
+    fn credential_keys(&self) -> Option<CredentialKeys> {
+        Some(CredentialKeys {
+            required: &["secret_key", "webhook_secret"],
+            optional: &["api_base"],
+        })
+    }
+
+    async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
+        Stripe::check_credentials(self, account).await
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {

@@ -4,6 +4,7 @@
 
 use obol_core::{BrandId, ConnectorAccountId};
 pub(crate) mod api;
+mod credentials;
 mod routing;
 
 pub use routing::{PaymentMethod, connector_for, get, payment_methods_for, route, webhook_secret};
@@ -275,7 +276,9 @@ fn new_row(
     input: &CreateConnectorAccount,
     now: Timestamp,
 ) -> Result<(ConnectorAccountRow, String)> {
-    let capabilities = connector(state, &input.connector)?.capabilities();
+    let connector = connector(state, &input.connector)?;
+    let capabilities = connector.capabilities();
+    credentials::check_keys(connector.as_ref(), input.credentials.as_ref())?;
     let webhook_secret = obol_accounts::brands::new_webhook_secret();
     let row = ConnectorAccountRow {
         id: ConnectorAccountId::new(),
@@ -324,8 +327,9 @@ async fn insert(
     })
 }
 
-/// Creates an account and its event in one transaction; the answer is the
-/// only one that carries `webhook_secret`.
+/// Creates an account and its event in one transaction, once its
+/// credentials are checked (by the connector, outside the transaction); the
+/// answer is the only one that carries `webhook_secret`.
 pub async fn create(
     state: &AppState,
     brand_id: &BrandId,
@@ -333,6 +337,7 @@ pub async fn create(
 ) -> Result<ConnectorAccount> {
     let now = state.now();
     let (row, webhook_secret) = new_row(state, brand_id, &input, now)?;
+    credentials::check(state, &row, input.credentials.as_ref()).await?;
     let mut tx = state.db.begin().await?;
     let account = insert(&mut tx, row, webhook_secret, now).await?;
     tx.commit().await?;
