@@ -257,6 +257,11 @@ id_type!(
     "ref"
 );
 id_type!(
+    /// A connector's dispute (chargeback) of a payment, `dsp_…`.
+    DisputeId,
+    "dsp"
+);
+id_type!(
     /// An event of the outbox, `evt_…`.
     EventId,
     "evt"

@@ -11,8 +11,9 @@ pub mod time;
 pub mod validate;
 
 pub use id::{
-    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
-    LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
+    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, JobId,
+    LedgerAccountId, LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
+    WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

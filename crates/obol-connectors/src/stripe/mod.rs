@@ -22,7 +22,8 @@ pub use webhook::{
 
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, CredentialKeys, FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
+    ConnectorResult, CredentialKeys, FollowUpRequest, Instrument, Notice, NotificationError,
+    Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
 use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
@@ -537,6 +538,19 @@ impl Connector for Stripe {
 
     async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
         Stripe::check_credentials(self, account).await
+    }
+
+    /// Stripe signs with the `webhook_secret` of the account's credentials,
+    /// against real time: Obol's own secret and clock play no part.
+    fn verify_account_notification(
+        &self,
+        account: &AccountContext,
+        _obol_secret: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        _now: obol_core::Timestamp,
+    ) -> Result<Notice, NotificationError> {
+        webhook::notice(account, headers, body)
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {
