@@ -13,3 +13,4 @@ mod orders;
 mod retries;
 mod routing;
 mod sandbox;
+mod stripe;
