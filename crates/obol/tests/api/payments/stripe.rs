@@ -107,6 +107,24 @@ impl World {
             .to_owned()
     }
 
+    /// Completes the 3-D Secure challenge of the order's payment at
+    /// localstripe, as the customer would; the PaymentIntent's id.
+    async fn authenticate(&self, order_id: &str) -> String {
+        let intent_id = self.intent_of(order_id).await;
+        let path = format!("/v1/payment_intents/{intent_id}");
+        let intent = self.stripe.get(&path).await;
+        let secret = intent["client_secret"].as_str().expect("a client secret");
+        let (status, body) = self
+            .stripe
+            .post(
+                &format!("{path}/_authenticate"),
+                &[("client_secret", secret), ("success", "true")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        intent_id
+    }
+
     /// Posts `event` to the Stripe account's notification URL, signed at
     /// `signed_at` (Unix seconds) with `secret`.
     async fn notify(&self, event: &Value, secret: &str, signed_at: i64) -> Resp {
@@ -276,20 +294,7 @@ async fn a_decline_and_a_challenge_completed_then_synced(backend: Backend) {
     let order = answer.expect(200);
     assert_eq!(order["status"], "requires_action", "{order}");
     assert!(order["next_action"]["url"].is_string(), "{order}");
-    let intent_id = world.intent_of(&challenged).await;
-    let intent = world
-        .stripe
-        .get(&format!("/v1/payment_intents/{intent_id}"))
-        .await;
-    let secret = intent["client_secret"].as_str().expect("a client secret");
-    let (status, body) = world
-        .stripe
-        .post(
-            &format!("/v1/payment_intents/{intent_id}/_authenticate"),
-            &[("client_secret", secret), ("success", "true")],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    world.authenticate(&challenged).await;
     let synced = world.call(&challenged, "sync", json!({})).await;
     assert_eq!(synced.expect(200)["status"], "paid");
     let order = world.app.order(&challenged).await;
@@ -303,20 +308,7 @@ async fn a_signed_webhook_applies_once_and_a_forged_one_changes_nothing(backend:
         .confirm(&order_id, CHALLENGE, &world.stripe_account)
         .await
         .expect(200);
-    let intent_id = world.intent_of(&order_id).await;
-    let intent = world
-        .stripe
-        .get(&format!("/v1/payment_intents/{intent_id}"))
-        .await;
-    let secret = intent["client_secret"].as_str().expect("a client secret");
-    let (status, _) = world
-        .stripe
-        .post(
-            &format!("/v1/payment_intents/{intent_id}/_authenticate"),
-            &[("client_secret", secret), ("success", "true")],
-        )
-        .await;
-    assert_eq!(status, 200);
+    let intent_id = world.authenticate(&order_id).await;
     let succeeded = world
         .stripe
         .get(&format!("/v1/payment_intents/{intent_id}"))
@@ -548,6 +540,50 @@ async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
     assert_eq!(fetched["status"], "won");
     assert_eq!(posted(&world.app, "disputes").await, 0);
     assert_eq!(posted(&world.app, "brand_pending").await, -5000);
+    let late = world.notify(&won, WEBHOOK_SECRET, now).await;
+    assert_eq!(late.expect(200)["result"], "duplicate");
+
+    // Lost: the money leaves to `external`.
+    let other_order = world.order(3000, true).await;
+    world
+        .confirm(&other_order, VISA, &world.stripe_account)
+        .await
+        .expect(200);
+    let other_intent = world.intent_of(&other_order).await;
+    let dispute = |status: &str| {
+        json!({"id": "dp_obol_2", "object": "dispute", "payment_intent": other_intent,
+            "amount": 3000, "currency": "eur", "reason": "product_not_received",
+            "status": status})
+    };
+    let opened = event(
+        "evt_dispute_3",
+        "charge.dispute.created",
+        dispute("needs_response"),
+    );
+    let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    assert_eq!(posted(&world.app, "disputes").await, -3000);
+    let lost = event("evt_dispute_4", "charge.dispute.closed", dispute("lost"));
+    let answer = world.notify(&lost, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    assert_eq!(posted(&world.app, "disputes").await, 0);
+    assert_eq!(posted(&world.app, "external").await, -3000);
+    assert_eq!(posted(&world.app, "brand_pending").await, -5000);
+    let list = world.app.get("/v1/disputes").await.expect(200).clone();
+    let statuses: Vec<_> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|dispute| dispute["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("lost"), json!("won")]);
+    for sql in [
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.won'",
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.lost'",
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.updated'",
+    ] {
+        assert_eq!(world.app.count(sql).await, 1, "{sql}");
+    }
 }
 
 /// The sum of every posting on the brand's accounts of `account_type`.
