@@ -438,6 +438,9 @@ pub async fn update(
         .label
         .map(|v| v.as_deref().map(label).transpose())
         .transpose()?;
+    if let Some(given) = &input.credentials {
+        check_new_credentials(state, brand_id, id, given.as_ref()).await?;
+    }
     let new_credentials = input
         .credentials
         .map(|v| v.as_ref().map(|c| seal_credentials(state, c)).transpose())
@@ -482,6 +485,25 @@ pub async fn update(
     let account = save(&mut tx, &row, was_enabled, now).await?;
     tx.commit().await?;
     Ok(account)
+}
+
+/// Checks credentials a `PATCH` gives as a create does, before its
+/// transaction (the connector's check is a network call).
+async fn check_new_credentials(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &ConnectorAccountId,
+    given: Option<&Credentials>,
+) -> Result<()> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::connector_accounts::get(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("connector_account", id))?;
+    drop(conn);
+    if let Some(connector) = crate::connectors(state).get(&row.connector) {
+        credentials::check_keys(connector.as_ref(), given)?;
+    }
+    credentials::check(state, &row, given).await
 }
 
 /// Disables an account for new payments; its existing payments still use

@@ -452,12 +452,51 @@ async fn wrong_credentials_are_refused_and_nothing_is_stored(backend: Backend) {
 
     let after = app.count("SELECT COUNT(*) FROM connector_accounts").await;
     assert_eq!(after, before);
-    let bytes = app.database_bytes().await;
-    assert!(!harness::contains(&bytes, wrong_key.as_bytes()));
     // Only the one check of the wrong key reached Stripe.
     let checks = stripe.recorded();
     assert_eq!(checks.len(), 1, "{checks:?}");
     assert_eq!(checks[0].path, "/v1/balance");
+
+    // A PATCH is checked the same way, and a refused one changes nothing.
+    let created = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"],
+                "credentials": stripe_credentials(&stripe, SECRET_KEY)}),
+        )
+        .await;
+    let account = id_of(created.expect(200));
+    let path = format!("/v1/connector_accounts/{account}");
+    let kept = sealed_credentials(&app, &account).await;
+    for (credentials, param) in [
+        (
+            stripe_credentials(&stripe, wrong_key),
+            "credentials[secret_key]",
+        ),
+        (
+            json!({"secret_key": SECRET_KEY}),
+            "credentials[webhook_secret]",
+        ),
+        (Value::Null, "credentials"),
+    ] {
+        let refused = app.patch(&path, json!({"credentials": credentials})).await;
+        refused.expect(400);
+        assert_eq!(refused.param(), Some(param), "{}", refused.body);
+    }
+    assert_eq!(sealed_credentials(&app, &account).await, kept);
+    let bytes = app.database_bytes().await;
+    assert!(!harness::contains(&bytes, wrong_key.as_bytes()));
+}
+
+/// The account's credentials as stored (sealed).
+async fn sealed_credentials(app: &TestApp, account: &str) -> String {
+    obol_store::sql::query_scalar::<String>(
+        "SELECT credentials_ciphertext FROM connector_accounts WHERE id = $1",
+    )
+    .bind(account)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("the account's credentials")
 }
 
 async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
