@@ -281,6 +281,47 @@ pub struct Notification {
     pub mandate: Option<StoredMandate>,
 }
 
+/// What a verified notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// What became of a payment: applied like a call's answer.
+    Payment(Notification),
+    /// A dispute (chargeback) opened on a payment.
+    Dispute(DisputeNotice),
+    /// Verified, but of a type Obol does not act on.
+    Ignored {
+        event_id: String,
+        event_type: String,
+    },
+}
+
+/// A dispute a provider opened on one of its payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeNotice {
+    /// The provider's event id: a notification is applied once per id.
+    pub event_id: String,
+    pub event_type: String,
+    /// The provider's id of the disputed payment.
+    pub connector_transaction_id: String,
+    /// The provider's id of the dispute.
+    pub connector_dispute_id: String,
+    pub change: DisputeChange,
+}
+
+/// What became of a dispute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisputeChange {
+    /// Opened for `amount`, for the provider's `reason` (`fraudulent`,
+    /// `general` …); evidence is due by `evidence_due_by`.
+    Opened {
+        amount: Money,
+        reason: String,
+        evidence_due_by: Option<Timestamp>,
+    },
+    /// Closed: won (the money back to the merchant) or lost.
+    Closed { won: bool },
+}
+
 /// A notification Obol cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotificationError {
@@ -311,6 +352,20 @@ pub trait Connector: Send + Sync {
     async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
 
+    /// The credentials keys an account of this connector must have, and
+    /// those it may have; `None` takes any object (the sandbox).
+    fn credential_keys(&self) -> Option<CredentialKeys> {
+        None
+    }
+
+    /// Checks an account's credentials as it is created (a cheap
+    /// authenticated call), so a wrong key is refused now and not at the
+    /// first payment. `Invalid` means the provider refused them.
+    async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
+        let _ = account;
+        Ok(())
+    }
+
     /// Verifies a notification by the provider's own signature scheme,
     /// under the account's `webhook_secret`, at `now` (Obol's clock), and
     /// parses it. Pure: no IO.
@@ -324,6 +379,29 @@ pub trait Connector: Send + Sync {
         let _ = (webhook_secret, headers, body, now);
         Err(NotificationError::Unsupported)
     }
+
+    /// Verifies a notification for `account`, whose credentials may hold
+    /// the provider's own signing secret; `webhook_secret` is the one Obol
+    /// made for the account. By default, `verify_notification`'s payment.
+    fn verify_account_notification(
+        &self,
+        account: &AccountContext,
+        webhook_secret: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Notice, NotificationError> {
+        let _ = account;
+        self.verify_notification(webhook_secret, headers, body, now)
+            .map(Notice::Payment)
+    }
+}
+
+/// The credentials keys of a connector's accounts (all string values).
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialKeys {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
 }
 
 /// Connectors by name.

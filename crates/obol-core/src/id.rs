@@ -262,6 +262,11 @@ id_type!(
     "mdt"
 );
 id_type!(
+    /// A connector's dispute (chargeback) of a payment, `dsp_…`.
+    DisputeId,
+    "dsp"
+);
+id_type!(
     /// An event of the outbox, `evt_…`.
     EventId,
     "evt"

@@ -12,8 +12,8 @@ pub mod time;
 pub mod validate;
 
 pub use id::{
-    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
-    LedgerEntryId, MandateId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
+    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, JobId,
+    LedgerAccountId, LedgerEntryId, MandateId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
     WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};

@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod connector_accounts;
+pub mod disputes;
 pub mod error;
 pub mod mandates;
 pub mod notifications;
@@ -40,6 +41,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "connector_account.disabled",
     "mandate.created",
     "mandate.revoked",
+    "order.disputed",
+    "dispute.updated",
+    "dispute.won",
+    "dispute.lost",
 ];
 
 /// Every payments route.
@@ -48,6 +53,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(connector_accounts::api::routes())
         .merge(orders::api::routes())
         .merge(mandates::api::routes())
+        .merge(disputes::api::routes())
 }
 
 /// The payments' routes that take no API key: pages a customer's browser

@@ -147,6 +147,7 @@ impl Server {
             public_url.clone(),
         ));
         connectors.register(sandbox.clone());
+        connectors.register(Arc::new(stripe_connector(&outbound, &public_url)));
         let mut parts = axum::http::Extensions::new();
         // Its pages call it directly (a challenge's answer is no API call).
         parts.insert(sandbox);
@@ -217,6 +218,20 @@ impl Server {
         self.state.db.close().await;
         result
     }
+}
+
+/// The Stripe connector on the outbound client, its accounts' `api_base`
+/// checked by the outbound policy: the client's resolver alone would not
+/// see a host given as an IP address.
+fn stripe_connector(outbound: &Outbound, public_url: &str) -> obol_connectors::stripe::Stripe {
+    let policy = outbound.clone();
+    obol_connectors::stripe::Stripe::new(outbound.client().clone(), public_url.to_owned())
+        .with_url_guard(Arc::new(move |url| {
+            policy
+                .check_url(url.as_str())
+                .map(|_| ())
+                .map_err(|refused| refused.to_string())
+        }))
 }
 
 /// How often the SQLite write-ahead log is checkpointed: often, so that each

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod connector_accounts;
 pub mod cursors;
 pub mod customers;
+pub mod disputes;
 pub mod emails;
 pub mod events;
 pub mod idempotency;
@@ -195,6 +196,7 @@ of_brand!(
     api_keys::ApiKeyRow,
     connector_accounts::ConnectorAccountRow,
     customers::CustomerRow,
+    disputes::DisputeRow,
     emails::EmailRow,
     events::EventRow,
     ledger::AccountRow,

@@ -73,6 +73,10 @@ const SQLITE: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_payments_notifications.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_payments_disputes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -138,6 +142,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         16,
         include_str!("../migrations/postgres/0016_payments_notifications.sql"),
+    ),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_payments_disputes.sql"),
     ),
 ];
 

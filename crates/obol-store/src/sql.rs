@@ -134,6 +134,7 @@ id_sql!(
     obol_core::MandateId,
     obol_core::OrderId,
     obol_core::RefundId,
+    obol_core::DisputeId,
     obol_core::TransactionId,
     obol_core::WebhookDeliveryId,
     obol_core::WebhookEndpointId,

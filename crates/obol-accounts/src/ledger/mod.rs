@@ -42,11 +42,14 @@ pub enum AccountType {
     Promotions,
     /// Money entering or leaving the system.
     External,
+    /// The brand's money a connector holds back while a dispute
+    /// (chargeback) of a payment is open (credit-normal).
+    Disputes,
 }
 
 impl AccountType {
     /// Every type, in the order the API lists them.
-    pub const ALL: [AccountType; 8] = [
+    pub const ALL: [AccountType; 9] = [
         AccountType::BrandPending,
         AccountType::BrandAvailable,
         AccountType::ProcessorClearing,
@@ -55,6 +58,7 @@ impl AccountType {
         AccountType::Commission,
         AccountType::Promotions,
         AccountType::External,
+        AccountType::Disputes,
     ];
 
     /// The name stored and shown in the API (`brand_pending`, …).
@@ -68,6 +72,7 @@ impl AccountType {
             AccountType::Commission => "commission",
             AccountType::Promotions => "promotions",
             AccountType::External => "external",
+            AccountType::Disputes => "disputes",
         }
     }
 

@@ -22,7 +22,8 @@ pub use webhook::{
 
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, FollowUpRequest, Instrument, Operation, Outcome, SyncRequest,
+    ConnectorResult, CredentialKeys, FollowUpRequest, Instrument, Notice, NotificationError,
+    Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
 use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
@@ -526,6 +527,30 @@ impl Connector for Stripe {
                 Operation::Sync,
             ],
         }
+    }
+
+    fn credential_keys(&self) -> Option<CredentialKeys> {
+        Some(CredentialKeys {
+            required: &["secret_key", "webhook_secret"],
+            optional: &["api_base"],
+        })
+    }
+
+    async fn check_credentials(&self, account: &AccountContext) -> Result<(), ConnectorError> {
+        Stripe::check_credentials(self, account).await
+    }
+
+    /// Stripe signs with the `webhook_secret` of the account's credentials,
+    /// against real time: Obol's own secret and clock play no part.
+    fn verify_account_notification(
+        &self,
+        account: &AccountContext,
+        _obol_secret: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        _now: obol_core::Timestamp,
+    ) -> Result<Notice, NotificationError> {
+        webhook::notice(account, headers, body)
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {

@@ -4,9 +4,12 @@
 use super::transformers::{
     Metadata, PaymentIntent, TRANSACTION_METADATA, Tagged, decline, money_of,
 };
-use crate::ConnectorError;
+use crate::{
+    AccountContext, ConnectorError, DisputeChange, DisputeNotice, Notice, Notification,
+    NotificationError, Outcome,
+};
 use hmac::{Hmac, Mac};
-use obol_core::Money;
+use obol_core::{Money, Timestamp};
 use serde::Deserialize;
 
 /// How far a signature's timestamp may be from now (api.md: 5 minutes).
@@ -54,12 +57,17 @@ pub enum EventOutcome {
     RequiresAction,
     /// `charge.refunded`: everything refunded on the charge so far.
     Refunded { amount_refunded: Money },
-    /// `charge.dispute.created`.
+    /// `charge.dispute.created`; evidence is due by `evidence_due_by`
+    /// (Unix seconds), when Stripe says.
     Disputed {
         dispute_id: String,
         amount: Money,
         reason: String,
+        evidence_due_by: Option<i64>,
     },
+    /// `charge.dispute.closed`: won (`won`, or an inquiry closed with a
+    /// `warning_closed`) or lost.
+    DisputeClosed { dispute_id: String, won: bool },
     /// A type Obol does not act on.
     Ignored,
 }
@@ -155,6 +163,16 @@ struct DisputeWire {
     currency: String,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    evidence_details: Option<EvidenceDetails>,
+}
+
+#[derive(Deserialize)]
+struct EvidenceDetails {
+    #[serde(default)]
+    due_by: Option<i64>,
 }
 
 fn read_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
@@ -195,7 +213,22 @@ fn read_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
             event.outcome = EventOutcome::Disputed {
                 amount: money_of(dispute.amount, &dispute.currency).map_err(amount_error)?,
                 reason: dispute.reason.unwrap_or_else(|| "general".to_owned()),
+                evidence_due_by: dispute.evidence_details.and_then(|details| details.due_by),
                 dispute_id: dispute.id,
+            };
+            event.payment_intent_id = dispute.payment_intent;
+            event.charge_id = dispute.charge;
+        }
+        "charge.dispute.closed" => {
+            let dispute: DisputeWire = serde_json::from_value(object).map_err(body_error)?;
+            let won = match dispute.status.as_deref() {
+                Some("won" | "warning_closed") => true,
+                Some("lost") => false,
+                _ => return Err(WebhookError::Body("a closed dispute is won or lost".into())),
+            };
+            event.outcome = EventOutcome::DisputeClosed {
+                dispute_id: dispute.id,
+                won,
             };
             event.payment_intent_id = dispute.payment_intent;
             event.charge_id = dispute.charge;
@@ -203,6 +236,114 @@ fn read_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
         _ => {}
     }
     Ok(event)
+}
+
+/// Verifies a webhook for `account` under the `webhook_secret` of its
+/// Stripe credentials, against real time (Stripe signs with its own clock,
+/// not Obol's test clock), as a provider-neutral notice.
+pub fn notice(
+    account: &AccountContext,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<Notice, NotificationError> {
+    let secret = super::webhook_secret(account)
+        .map_err(|error| NotificationError::Unverified(error.to_string()))?;
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| NotificationError::Unverified("no Stripe-Signature header".into()))?;
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            elapsed.as_secs().try_into().unwrap_or(i64::MAX)
+        });
+    let event = verify_webhook(&secret, header, body, now_unix).map_err(|error| match error {
+        WebhookError::Body(_) => NotificationError::Malformed(error.to_string()),
+        _ => NotificationError::Unverified(error.to_string()),
+    })?;
+    Ok(notice_of(event))
+}
+
+/// A verified event as what Obol acts on: a payment's outcome on its
+/// PaymentIntent, or a dispute.
+fn notice_of(event: StripeEvent) -> Notice {
+    let Some(intent_id) = event.payment_intent_id else {
+        return Notice::Ignored {
+            event_id: event.id,
+            event_type: event.event_type,
+        };
+    };
+    let (outcome, amount) = match event.outcome {
+        EventOutcome::Succeeded { amount } => {
+            (Outcome::Succeeded, amount.map(|money| money.amount_minor))
+        }
+        EventOutcome::Declined { code, message } => (Outcome::Declined { code, message }, None),
+        EventOutcome::Canceled => (
+            Outcome::Failed {
+                code: "canceled".into(),
+                message: "the payment was canceled at Stripe".into(),
+            },
+            None,
+        ),
+        // Its challenge's URL is the payment's already: still pending.
+        EventOutcome::RequiresAction => (Outcome::Pending, None),
+        // The charge's refunds are Obol's own refund calls, each settled by
+        // its answer or a sync; on the payment itself the refund says only
+        // that it succeeded.
+        EventOutcome::Refunded { .. } => (Outcome::Succeeded, None),
+        EventOutcome::Disputed {
+            dispute_id,
+            amount,
+            reason,
+            evidence_due_by,
+        } => {
+            let change = DisputeChange::Opened {
+                amount,
+                reason,
+                evidence_due_by: evidence_due_by
+                    .and_then(|seconds| seconds.checked_mul(1000))
+                    .map(Timestamp::from_ms),
+            };
+            return dispute_notice(event.id, event.event_type, intent_id, dispute_id, change);
+        }
+        EventOutcome::DisputeClosed { dispute_id, won } => {
+            let change = DisputeChange::Closed { won };
+            return dispute_notice(event.id, event.event_type, intent_id, dispute_id, change);
+        }
+        EventOutcome::Ignored => {
+            return Notice::Ignored {
+                event_id: event.id,
+                event_type: event.event_type,
+            };
+        }
+    };
+    Notice::Payment(Notification {
+        event_id: event.id,
+        event_type: event.event_type,
+        connector_transaction_id: intent_id,
+        outcome,
+        amount,
+        amount_received: None,
+        // A setup's mandate comes from retrieving the intent (sync), not
+        // from the event.
+        mandate: None,
+    })
+}
+
+fn dispute_notice(
+    event_id: String,
+    event_type: String,
+    connector_transaction_id: String,
+    connector_dispute_id: String,
+    change: DisputeChange,
+) -> Notice {
+    Notice::Dispute(DisputeNotice {
+        event_id,
+        event_type,
+        connector_transaction_id,
+        connector_dispute_id,
+        change,
+    })
 }
 
 fn intent_outcome(kind: &str, intent: &PaymentIntent) -> Result<EventOutcome, WebhookError> {
@@ -395,7 +536,8 @@ mod tests {
             EventOutcome::Disputed {
                 dispute_id: "dp_6".into(),
                 amount: eur(5000),
-                reason: "fraudulent".into()
+                reason: "fraudulent".into(),
+                evidence_due_by: None,
             }
         );
         let other = event("customer.created", r#"{"id": "cus_7"}"#);

@@ -4,6 +4,7 @@
 
 use obol_core::{BrandId, ConnectorAccountId};
 pub(crate) mod api;
+mod credentials;
 mod routing;
 
 pub use routing::{PaymentMethod, connector_for, get, payment_methods_for, route, webhook_secret};
@@ -275,7 +276,9 @@ fn new_row(
     input: &CreateConnectorAccount,
     now: Timestamp,
 ) -> Result<(ConnectorAccountRow, String)> {
-    let capabilities = connector(state, &input.connector)?.capabilities();
+    let connector = connector(state, &input.connector)?;
+    let capabilities = connector.capabilities();
+    credentials::check_keys(connector.as_ref(), input.credentials.as_ref())?;
     let webhook_secret = obol_accounts::brands::new_webhook_secret();
     let row = ConnectorAccountRow {
         id: ConnectorAccountId::new(),
@@ -324,8 +327,9 @@ async fn insert(
     })
 }
 
-/// Creates an account and its event in one transaction; the answer is the
-/// only one that carries `webhook_secret`.
+/// Creates an account and its event in one transaction, once its
+/// credentials are checked (by the connector, outside the transaction); the
+/// answer is the only one that carries `webhook_secret`.
 pub async fn create(
     state: &AppState,
     brand_id: &BrandId,
@@ -333,6 +337,7 @@ pub async fn create(
 ) -> Result<ConnectorAccount> {
     let now = state.now();
     let (row, webhook_secret) = new_row(state, brand_id, &input, now)?;
+    credentials::check(state, &row, input.credentials.as_ref()).await?;
     let mut tx = state.db.begin().await?;
     let account = insert(&mut tx, row, webhook_secret, now).await?;
     tx.commit().await?;
@@ -433,6 +438,9 @@ pub async fn update(
         .label
         .map(|v| v.as_deref().map(label).transpose())
         .transpose()?;
+    if let Some(given) = &input.credentials {
+        check_new_credentials(state, brand_id, id, given.as_ref()).await?;
+    }
     let new_credentials = input
         .credentials
         .map(|v| v.as_ref().map(|c| seal_credentials(state, c)).transpose())
@@ -477,6 +485,25 @@ pub async fn update(
     let account = save(&mut tx, &row, was_enabled, now).await?;
     tx.commit().await?;
     Ok(account)
+}
+
+/// Checks credentials a `PATCH` gives as a create does, before its
+/// transaction (the connector's check is a network call).
+async fn check_new_credentials(
+    state: &AppState,
+    brand_id: &BrandId,
+    id: &ConnectorAccountId,
+    given: Option<&Credentials>,
+) -> Result<()> {
+    let mut conn = state.db.pool.acquire().await?;
+    let row = obol_store::connector_accounts::get(&mut conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::not_found("connector_account", id))?;
+    drop(conn);
+    if let Some(connector) = crate::connectors(state).get(&row.connector) {
+        credentials::check_keys(connector.as_ref(), given)?;
+    }
+    credentials::check(state, &row, given).await
 }
 
 /// Disables an account for new payments; its existing payments still use

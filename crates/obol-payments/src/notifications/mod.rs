@@ -11,7 +11,7 @@ use crate::connector_accounts;
 use crate::error::{Error, Result};
 use crate::orders::apply;
 use crate::orders::payment::Report;
-use obol_connectors::{Notification, NotificationError};
+use obol_connectors::{Notice, Notification, NotificationError};
 use obol_core::ConnectorAccountId;
 use obol_kernel::state::AppState;
 use obol_store::connector_accounts::ConnectorAccountRow;
@@ -35,6 +35,8 @@ pub enum Receipt {
     /// recorded, not applied, logged. (One naming no payment of the
     /// account is 404 and not recorded, so the connector's retry may match.)
     Unmatched,
+    /// Verified, of a type Obol does not act on: nothing changed.
+    Ignored,
 }
 
 /// Receives a connector's notification for account `account_id`: not
@@ -50,19 +52,23 @@ pub async fn receive(
         .await?
         .ok_or_else(|| Error::not_found("connector_account", account_id))?;
     drop(conn);
-    let connector = crate::connectors(state)
-        .get(&account.connector)
-        .ok_or_else(|| {
-            Error::internal(format!(
-                "connector account {} uses the unknown connector {}",
-                account.id, account.connector
-            ))
-        })?;
+    let (connector, context) = connector_accounts::connector_for(state, &account)?;
     let secret = connector_accounts::webhook_secret(state, &account)?;
-    let notification = connector
-        .verify_notification(&secret, headers, body, state.now())
+    let notice = connector
+        .verify_account_notification(&context, &secret, headers, body, state.now())
         .map_err(|error| refused(&account, error))?;
-    record_and_apply(state, &account, notification).await
+    match notice {
+        Notice::Payment(notification) => record_and_apply(state, &account, notification).await,
+        Notice::Dispute(dispute) => crate::disputes::open(state, &account, dispute).await,
+        Notice::Ignored {
+            event_id,
+            event_type,
+        } => {
+            tracing::debug!(connector_account_id = %account.id, %event_id, %event_type,
+                "a connector notification of a type Obol does not act on");
+            Ok(Receipt::Ignored)
+        }
+    }
 }
 
 /// A notification refused: logged with why, never with its body.

@@ -14,3 +14,4 @@ mod orders;
 mod retries;
 mod routing;
 mod sandbox;
+mod stripe;

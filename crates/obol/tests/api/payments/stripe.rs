@@ -1,0 +1,631 @@
+//! Acceptance "Real connectors: Stripe": a Stripe connector account pointed
+//! at localstripe (a stateful fake of Stripe's API from PyPI) behind the
+//! proxy of obol-connectors' tests, which adds Stripe's idempotency keys,
+//! records every request and can lose an answer. Payments go through
+//! Obol's API as a merchant's would; webhooks are signed in the test the
+//! way Stripe signs them, with the account's `webhook_secret`.
+
+#[path = "../../../../obol-connectors/tests/support/localstripe.rs"]
+mod localstripe;
+
+use crate::harness::{self, Backend, Resp, TestApp, id_of, spawn};
+use crate::on_both;
+use hmac::{Hmac, Mac};
+use localstripe::{Fault, LocalStripe, SECRET_KEY};
+use serde_json::{Value, json};
+
+on_both!(
+    stripe_and_the_sandbox_agree,
+    a_decline_and_a_challenge_completed_then_synced,
+    a_signed_webhook_applies_once_and_a_forged_one_changes_nothing,
+    a_lost_answer_is_settled_by_sync_with_one_charge,
+    wrong_credentials_are_refused_and_nothing_is_stored,
+    a_dispute_opens_with_its_ledger_entry_and_event,
+);
+
+const WEBHOOK_SECRET: &str = "whsec_test_obol_stripe";
+const VISA: &str = "4242424242424242";
+/// localstripe declines every charge of this card.
+const DECLINES: &str = "4000000000000341";
+/// localstripe asks for 3-D Secure on every confirm of this card.
+const CHALLENGE: &str = "4000000000003220";
+/// Distinct from every test card number's digits: searched for in what is stored.
+const CVC: &str = "987";
+
+/// A server with a sandbox card account and a Stripe account at localstripe.
+struct World {
+    app: TestApp,
+    stripe: LocalStripe,
+    sandbox_account: String,
+    stripe_account: String,
+}
+
+impl World {
+    async fn start(backend: Backend) -> World {
+        let stripe = LocalStripe::start().await;
+        let app = spawn(backend).await;
+        let sandbox_account = app.sandbox_account().await;
+        let created = app
+            .post(
+                "/v1/connector_accounts",
+                json!({"connector": "stripe", "payment_methods": ["card"],
+                    "credentials": stripe_credentials(&stripe, SECRET_KEY)}),
+            )
+            .await;
+        let stripe_account = id_of(created.expect(200));
+        World {
+            app,
+            stripe,
+            sandbox_account,
+            stripe_account,
+        }
+    }
+
+    /// A new EUR order of `amount`; its id.
+    async fn order(&self, amount: i64, auto_capture: bool) -> String {
+        let order = self
+            .app
+            .create_order(
+                json!({"amount": amount, "currency": "EUR", "auto_capture": auto_capture}),
+            )
+            .await;
+        id_of(&order)
+    }
+
+    /// Confirms the order with card `number` on connector account `account`.
+    async fn confirm(&self, order_id: &str, number: &str, account: &str) -> Resp {
+        self.app
+            .post(
+                &format!("/v1/orders/{order_id}/confirm"),
+                json!({"connector_account_id": account, "payment_method": {"type": "card",
+                    "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": CVC}}}),
+            )
+            .await
+    }
+
+    async fn call(&self, order_id: &str, action: &str, body: Value) -> Resp {
+        self.app
+            .post(&format!("/v1/orders/{order_id}/{action}"), body)
+            .await
+    }
+
+    async fn refund(&self, order_id: &str, amount: i64) -> Resp {
+        self.app
+            .post(
+                "/v1/refunds",
+                json!({"order_id": order_id, "amount": amount}),
+            )
+            .await
+    }
+
+    /// The Stripe PaymentIntent of the order's first payment.
+    async fn intent_of(&self, order_id: &str) -> String {
+        let order = self.app.order(order_id).await;
+        order["payments"][0]["connector_transaction_id"]
+            .as_str()
+            .expect("the payment's Stripe id")
+            .to_owned()
+    }
+
+    /// Completes the 3-D Secure challenge of the order's payment at
+    /// localstripe, as the customer would; the PaymentIntent's id.
+    async fn authenticate(&self, order_id: &str) -> String {
+        let intent_id = self.intent_of(order_id).await;
+        let path = format!("/v1/payment_intents/{intent_id}");
+        let intent = self.stripe.get(&path).await;
+        let secret = intent["client_secret"].as_str().expect("a client secret");
+        let (status, body) = self
+            .stripe
+            .post(
+                &format!("{path}/_authenticate"),
+                &[("client_secret", secret), ("success", "true")],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        intent_id
+    }
+
+    /// Posts `event` to the Stripe account's notification URL, signed at
+    /// `signed_at` (Unix seconds) with `secret`.
+    async fn notify(&self, event: &Value, secret: &str, signed_at: i64) -> Resp {
+        let body = event.to_string();
+        let header = format!("t={signed_at},v1={}", sign(secret, signed_at, &body));
+        let response = self
+            .app
+            .client
+            .post(format!("{}/v1/ipn/{}", self.app.url, self.stripe_account))
+            .header("content-type", "application/json")
+            .header("stripe-signature", header)
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Recorded requests to localstripe that carry the card's number or CVC.
+    fn requests_with_card_data(&self) -> Vec<String> {
+        self.stripe
+            .recorded()
+            .into_iter()
+            .filter(|request| {
+                request.param("card[number]").is_some()
+                    || request.param("card[cvc]").is_some()
+                    || request.body.contains(VISA)
+            })
+            .map(|request| request.path)
+            .collect()
+    }
+}
+
+fn stripe_credentials(stripe: &LocalStripe, secret_key: &str) -> Value {
+    json!({"secret_key": secret_key, "webhook_secret": WEBHOOK_SECRET,
+        "api_base": stripe.api_base()})
+}
+
+/// Stripe's signature: hex HMAC-SHA256 of `{t}.{body}` under the whole secret.
+fn sign(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        .try_into()
+        .expect("in range")
+}
+
+fn event(id: &str, kind: &str, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "data": {"object": object}})
+}
+
+/// What an order came to: its status, amounts, and its transactions'
+/// kinds and statuses, oldest first.
+async fn outcome(app: &TestApp, order_id: &str) -> Value {
+    let order = app.order(order_id).await;
+    let mut transactions = app
+        .get(&format!("/v1/transactions?order_id={order_id}"))
+        .await
+        .expect(200)["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|txn| json!([txn["kind"], txn["status"], txn["amount"]]))
+        .collect::<Vec<_>>();
+    transactions.reverse();
+    json!({"status": order["status"], "authorized": order["amount_authorized"],
+        "captured": order["amount_captured"], "refunded": order["amount_refunded"],
+        "transactions": transactions})
+}
+
+/// The scenarios where the sandbox and Stripe behave alike, run on
+/// `account`; what each came to, by name.
+async fn scenarios(world: &World, account: &str) -> Vec<(&'static str, Value)> {
+    let mut results = Vec::new();
+
+    let sale = world.order(8925, true).await;
+    world.confirm(&sale, VISA, account).await.expect(200);
+    results.push(("sale", outcome(&world.app, &sale).await));
+
+    let held = world.order(5000, false).await;
+    let authorized = world.confirm(&held, VISA, account).await;
+    assert_eq!(authorized.expect(200)["status"], "authorized");
+    world
+        .call(&held, "capture", json!({"amount": 3000}))
+        .await
+        .expect(200);
+    results.push((
+        "authorize_partial_capture",
+        outcome(&world.app, &held).await,
+    ));
+
+    let voided = world.order(4000, false).await;
+    world.confirm(&voided, VISA, account).await.expect(200);
+    world.call(&voided, "void", json!({})).await.expect(200);
+    results.push(("void", outcome(&world.app, &voided).await));
+
+    let refunded = world.order(5000, true).await;
+    world.confirm(&refunded, VISA, account).await.expect(200);
+    let partial = world.refund(&refunded, 2000).await;
+    assert_eq!(partial.expect(200)["status"], "succeeded");
+    results.push(("partial_refund", outcome(&world.app, &refunded).await));
+    world.refund(&refunded, 3000).await.expect(200);
+    results.push(("full_refund", outcome(&world.app, &refunded).await));
+    results
+}
+
+async fn stripe_and_the_sandbox_agree(backend: Backend) {
+    let world = World::start(backend).await;
+    let on_sandbox = scenarios(&world, &world.sandbox_account).await;
+    let on_stripe = scenarios(&world, &world.stripe_account).await;
+    assert_eq!(on_sandbox, on_stripe);
+    let expected = [
+        ("sale", "paid", 8925),
+        ("authorize_partial_capture", "paid", 3000),
+        ("void", "canceled", 0),
+        ("partial_refund", "partially_refunded", 5000),
+        ("full_refund", "refunded", 5000),
+    ];
+    for ((name, result), (expected_name, status, captured)) in on_stripe.iter().zip(expected) {
+        assert_eq!(*name, expected_name);
+        assert_eq!(result["status"], status, "{name}: {result}");
+        assert_eq!(result["captured"], captured, "{name}: {result}");
+    }
+
+    // A card's number and CVC went to Stripe in one request per card
+    // payment (its PaymentMethod), and are nowhere in the database.
+    let with_card = world.requests_with_card_data();
+    assert_eq!(with_card.len(), 4, "{with_card:?}");
+    assert!(with_card.iter().all(|path| path == "/v1/payment_methods"));
+    let bytes = world.app.database_bytes().await;
+    assert!(!harness::contains(&bytes, VISA.as_bytes()));
+    assert!(!harness::contains(&bytes, b"\"cvc\""));
+    assert!(!harness::contains(&bytes, format!("\"{CVC}\"").as_bytes()));
+}
+
+async fn a_decline_and_a_challenge_completed_then_synced(backend: Backend) {
+    let world = World::start(backend).await;
+    let declined = world.order(2500, true).await;
+    let answer = world
+        .confirm(&declined, DECLINES, &world.stripe_account)
+        .await;
+    answer.expect(402);
+    assert_eq!(answer.code(), "card_declined", "{}", answer.body);
+    assert!(answer.body["error"]["decline_code"].is_string());
+    let order = world.app.order(&declined).await;
+    assert_eq!(order["status"], "in_progress");
+    assert_eq!(order["amount_captured"], 0);
+
+    let challenged = world.order(2500, true).await;
+    let answer = world
+        .confirm(&challenged, CHALLENGE, &world.stripe_account)
+        .await;
+    let order = answer.expect(200);
+    assert_eq!(order["status"], "requires_action", "{order}");
+    assert!(order["next_action"]["url"].is_string(), "{order}");
+    world.authenticate(&challenged).await;
+    let synced = world.call(&challenged, "sync", json!({})).await;
+    assert_eq!(synced.expect(200)["status"], "paid");
+    let order = world.app.order(&challenged).await;
+    assert_eq!(order["amount_captured"], 2500);
+}
+
+async fn a_signed_webhook_applies_once_and_a_forged_one_changes_nothing(backend: Backend) {
+    let world = World::start(backend).await;
+    let order_id = world.order(3100, true).await;
+    world
+        .confirm(&order_id, CHALLENGE, &world.stripe_account)
+        .await
+        .expect(200);
+    let intent_id = world.authenticate(&order_id).await;
+    let succeeded = world
+        .stripe
+        .get(&format!("/v1/payment_intents/{intent_id}"))
+        .await;
+    assert_eq!(succeeded["status"], "succeeded");
+    let event = event("evt_obol_1", "payment_intent.succeeded", succeeded);
+    let now = now_unix();
+
+    // Refused, changing nothing: another secret (Obol's own account
+    // secret is not Stripe's), no signature, a signature out of tolerance.
+    for (secret, signed_at) in [
+        ("whsec_someone_else", now),
+        (WEBHOOK_SECRET, now - 301),
+        (WEBHOOK_SECRET, now + 301),
+    ] {
+        let refused = world.notify(&event, secret, signed_at).await;
+        refused.expect(400);
+        assert_eq!(refused.code(), "signature_invalid", "{}", refused.body);
+    }
+    let unsigned = world
+        .app
+        .client
+        .post(format!("{}/v1/ipn/{}", world.app.url, world.stripe_account))
+        .body(event.to_string())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unsigned.status().as_u16(), 400);
+    assert_eq!(
+        world.app.order(&order_id).await["status"],
+        "requires_action"
+    );
+
+    let applied = world.notify(&event, WEBHOOK_SECRET, now - 10).await;
+    assert_eq!(applied.expect(200)["result"], "applied");
+    let again = world.notify(&event, WEBHOOK_SECRET, now).await;
+    assert_eq!(again.expect(200)["result"], "duplicate");
+    let order = world.app.order(&order_id).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(order["amount_captured"], 3100);
+    let paid = world
+        .app
+        .count("SELECT COUNT(*) FROM events WHERE type = 'order.paid'")
+        .await;
+    assert_eq!(paid, 1);
+
+    // A type Obol does not act on is taken and changes nothing.
+    let other = event_of_other_type();
+    let ignored = world.notify(&other, WEBHOOK_SECRET, now).await;
+    assert_eq!(ignored.expect(200)["result"], "ignored");
+}
+
+fn event_of_other_type() -> Value {
+    event(
+        "evt_obol_2",
+        "customer.created",
+        json!({"id": "cus_1", "object": "customer"}),
+    )
+}
+
+async fn a_lost_answer_is_settled_by_sync_with_one_charge(backend: Backend) {
+    let world = World::start(backend).await;
+    let order_id = world.order(4200, true).await;
+    world
+        .stripe
+        .fail_next("POST", "/v1/payment_intents", Fault::LoseAnswer);
+    let lost = world.confirm(&order_id, VISA, &world.stripe_account).await;
+    lost.expect(502);
+    assert_eq!(lost.code(), "connector_error", "{}", lost.body);
+    let synced = world.call(&order_id, "sync", json!({})).await;
+    assert_eq!(synced.expect(200)["status"], "paid", "{}", synced.body);
+    let order = world.app.order(&order_id).await;
+    assert_eq!(order["amount_captured"], 4200);
+    let txn = order["payments"][0]["id"].as_str().expect("txn").to_owned();
+    let intents = world.stripe.list("/v1/payment_intents").await;
+    let charged: Vec<_> = intents
+        .iter()
+        .filter(|intent| intent["metadata"]["obol_transaction_id"] == txn.as_str())
+        .collect();
+    assert_eq!(charged.len(), 1, "{charged:?}");
+    assert_eq!(charged[0]["status"], "succeeded");
+}
+
+async fn wrong_credentials_are_refused_and_nothing_is_stored(backend: Backend) {
+    let stripe = LocalStripe::start().await;
+    let app = spawn(backend).await;
+    let before = app.count("SELECT COUNT(*) FROM connector_accounts").await;
+    // localstripe takes any `sk_…`: a key of another shape is refused.
+    let wrong_key = "pk_test_not_a_secret_key_4711";
+    let refused = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"],
+                "credentials": stripe_credentials(&stripe, wrong_key)}),
+        )
+        .await;
+    refused.expect(400);
+    assert_eq!(refused.param(), Some("credentials[secret_key]"));
+    assert!(
+        !refused.body.to_string().contains(wrong_key),
+        "{}",
+        refused.body
+    );
+
+    let missing = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"],
+                "credentials": {"secret_key": SECRET_KEY, "api_base": stripe.api_base()}}),
+        )
+        .await;
+    missing.expect(400);
+    assert_eq!(missing.param(), Some("credentials[webhook_secret]"));
+    let none = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"]}),
+        )
+        .await;
+    none.expect(400);
+    assert_eq!(none.param(), Some("credentials"));
+    let unknown = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"],
+                "credentials": {"secret_key": SECRET_KEY, "webhook_secret": WEBHOOK_SECRET,
+                    "api_base": stripe.api_base(), "publishable_key": "pk_1"}}),
+        )
+        .await;
+    unknown.expect(400);
+    assert_eq!(unknown.param(), Some("credentials[publishable_key]"));
+    let crypto = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["crypto"],
+                "credentials": stripe_credentials(&stripe, SECRET_KEY)}),
+        )
+        .await;
+    crypto.expect(400);
+    assert_eq!(crypto.param(), Some("payment_methods[0]"));
+
+    let after = app.count("SELECT COUNT(*) FROM connector_accounts").await;
+    assert_eq!(after, before);
+    // Only the one check of the wrong key reached Stripe.
+    let checks = stripe.recorded();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].path, "/v1/balance");
+
+    // A PATCH is checked the same way, and a refused one changes nothing.
+    let created = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": "stripe", "payment_methods": ["card"],
+                "credentials": stripe_credentials(&stripe, SECRET_KEY)}),
+        )
+        .await;
+    let account = id_of(created.expect(200));
+    let path = format!("/v1/connector_accounts/{account}");
+    let kept = sealed_credentials(&app, &account).await;
+    for (credentials, param) in [
+        (
+            stripe_credentials(&stripe, wrong_key),
+            "credentials[secret_key]",
+        ),
+        (
+            json!({"secret_key": SECRET_KEY}),
+            "credentials[webhook_secret]",
+        ),
+        (Value::Null, "credentials"),
+    ] {
+        let refused = app.patch(&path, json!({"credentials": credentials})).await;
+        refused.expect(400);
+        assert_eq!(refused.param(), Some(param), "{}", refused.body);
+    }
+    assert_eq!(sealed_credentials(&app, &account).await, kept);
+    let bytes = app.database_bytes().await;
+    assert!(!harness::contains(&bytes, wrong_key.as_bytes()));
+}
+
+/// The account's credentials as stored (sealed).
+async fn sealed_credentials(app: &TestApp, account: &str) -> String {
+    obol_store::sql::query_scalar::<String>(
+        "SELECT credentials_ciphertext FROM connector_accounts WHERE id = $1",
+    )
+    .bind(account)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("the account's credentials")
+}
+
+async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
+    let world = World::start(backend).await;
+    let order_id = world.order(5000, true).await;
+    world
+        .confirm(&order_id, VISA, &world.stripe_account)
+        .await
+        .expect(200);
+    let intent_id = world.intent_of(&order_id).await;
+    let sale = world.app.order(&order_id).await["payments"][0]["id"].clone();
+    let due_by = now_unix() + 7 * 86_400;
+    let dispute = json!({"id": "dp_obol_1", "object": "dispute", "charge": "ch_obol_1",
+        "payment_intent": intent_id, "amount": 2000, "currency": "eur",
+        "reason": "fraudulent", "status": "needs_response",
+        "evidence_details": {"due_by": due_by}});
+    let opened = event("evt_dispute_1", "charge.dispute.created", dispute.clone());
+    let now = now_unix();
+    let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    let again = world.notify(&opened, WEBHOOK_SECRET, now).await;
+    assert_eq!(again.expect(200)["result"], "duplicate");
+
+    let list = world.app.get("/v1/disputes").await.expect(200).clone();
+    let disputes = list["data"].as_array().expect("data");
+    assert_eq!(disputes.len(), 1);
+    let dispute_view = &disputes[0];
+    let dispute_id = id_of(dispute_view);
+    assert!(dispute_id.starts_with("dsp_"));
+    assert_eq!(dispute_view["object"], "dispute");
+    assert_eq!(dispute_view["order_id"], order_id.as_str());
+    assert_eq!(dispute_view["transaction_id"], sale);
+    assert_eq!(dispute_view["amount"], 2000);
+    assert_eq!(dispute_view["reason"], "fraudulent");
+    assert_eq!(dispute_view["status"], "needs_response");
+    assert!(dispute_view["evidence_due_by"].is_string());
+    let fetched = world
+        .app
+        .get(&format!("/v1/disputes/{dispute_id}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(&fetched, dispute_view);
+    // The disputed amount left the brand's (pending) balance.
+    assert_eq!(posted(&world.app, "disputes").await, -2000);
+    assert_eq!(posted(&world.app, "brand_pending").await, -5000 + 2000);
+    let disputed = world
+        .app
+        .count("SELECT COUNT(*) FROM events WHERE type = 'order.disputed'")
+        .await;
+    assert_eq!(disputed, 1);
+    world.app.assert_ledger_balanced().await;
+
+    let evidence = format!("/v1/disputes/{dispute_id}/evidence");
+    let empty = world.app.post(&evidence, json!({"text": " "})).await;
+    empty.expect(400);
+    assert_eq!(empty.param(), Some("text"));
+    let answered = world
+        .app
+        .post(&evidence, json!({"text": "Delivered, signed for."}))
+        .await;
+    assert_eq!(answered.expect(200)["status"], "under_review");
+    let twice = world.app.post(&evidence, json!({"text": "More."})).await;
+    twice.expect(409);
+    world.app.get("/v1/disputes/dsp_unknown").await.expect(404);
+
+    // Won: the money is the brand's again.
+    let closed = json!({"id": "dp_obol_1", "object": "dispute", "charge": "ch_obol_1",
+        "payment_intent": intent_id, "amount": 2000, "currency": "eur",
+        "reason": "fraudulent", "status": "won"});
+    let won = event("evt_dispute_2", "charge.dispute.closed", closed);
+    let answer = world.notify(&won, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    let fetched = world
+        .app
+        .get(&format!("/v1/disputes/{dispute_id}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(fetched["status"], "won");
+    assert_eq!(posted(&world.app, "disputes").await, 0);
+    assert_eq!(posted(&world.app, "brand_pending").await, -5000);
+    let late = world.notify(&won, WEBHOOK_SECRET, now).await;
+    assert_eq!(late.expect(200)["result"], "duplicate");
+
+    // Lost: the money leaves to `external`.
+    let other_order = world.order(3000, true).await;
+    world
+        .confirm(&other_order, VISA, &world.stripe_account)
+        .await
+        .expect(200);
+    let other_intent = world.intent_of(&other_order).await;
+    let dispute = |status: &str| {
+        json!({"id": "dp_obol_2", "object": "dispute", "payment_intent": other_intent,
+            "amount": 3000, "currency": "eur", "reason": "product_not_received",
+            "status": status})
+    };
+    let opened = event(
+        "evt_dispute_3",
+        "charge.dispute.created",
+        dispute("needs_response"),
+    );
+    let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    assert_eq!(posted(&world.app, "disputes").await, -3000);
+    let lost = event("evt_dispute_4", "charge.dispute.closed", dispute("lost"));
+    let answer = world.notify(&lost, WEBHOOK_SECRET, now).await;
+    assert_eq!(answer.expect(200)["result"], "applied");
+    assert_eq!(posted(&world.app, "disputes").await, 0);
+    assert_eq!(posted(&world.app, "external").await, -3000);
+    assert_eq!(posted(&world.app, "brand_pending").await, -5000);
+    let list = world.app.get("/v1/disputes").await.expect(200).clone();
+    let statuses: Vec<_> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|dispute| dispute["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("lost"), json!("won")]);
+    for sql in [
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.won'",
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.lost'",
+        "SELECT COUNT(*) FROM events WHERE type = 'dispute.updated'",
+    ] {
+        assert_eq!(world.app.count(sql).await, 1, "{sql}");
+    }
+}
+
+/// The sum of every posting on the brand's accounts of `account_type`.
+async fn posted(app: &TestApp, account_type: &str) -> i64 {
+    super::notifications::posted(app, account_type).await
+}
