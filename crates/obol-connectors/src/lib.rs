@@ -4,6 +4,10 @@
 //! nothing about Obol's state. Every call carries Obol's transaction id as
 //! its idempotency key, so a retried call never charges twice.
 
+pub mod bitpay;
+pub mod coinpayments;
+pub mod decimal;
+mod origin;
 pub mod sandbox;
 pub mod stripe;
 
@@ -12,6 +16,8 @@ use obol_core::card::CardDetails;
 use obol_core::{ConnectorAccountId, Currency, Money, OrderId, Timestamp, TransactionId};
 use std::collections::HashMap;
 use std::sync::Arc;
+/// The URL type of `stripe::UrlGuard`, for callers building a guard.
+pub use url::Url;
 
 /// What a connector can do.
 #[derive(Debug, Clone)]
@@ -120,6 +126,7 @@ pub struct AuthorizeRequest {
 /// The customer of a payment as a provider may keep them.
 #[derive(Debug, Clone)]
 pub struct CustomerRef {
+    /// Obol's customer id; empty for a guest known by email only.
     pub id: String,
     pub email: Option<String>,
 }
@@ -186,6 +193,9 @@ pub struct SyncRequest {
     pub transaction_id: TransactionId,
     pub operation: Operation,
     pub connector_transaction_id: Option<String>,
+    /// The operation's amount (a crypto payment's received share is read
+    /// against it), when the caller has it.
+    pub amount: Option<Money>,
 }
 
 /// The normalized answer of a provider.
@@ -277,6 +287,9 @@ pub struct Notification {
     pub amount: Option<i64>,
     /// What the customer actually sent (crypto), in minor units.
     pub amount_received: Option<i64>,
+    /// Only a hint (the provider does not sign its notifications): Obol
+    /// asks the provider (sync) and applies what it answers instead.
+    pub fetch_first: bool,
 }
 
 /// A notification Obol cannot take.
@@ -301,6 +314,19 @@ pub trait Connector: Send + Sync {
     /// The name used in `connector` fields (`sandbox`, `stripe` …).
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+
+    /// The credentials keys an account of this connector must have, as
+    /// non-empty strings; checked when the account is created.
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether a payment needs the customer's email (the order's
+    /// `customer_email`): an order without one is refused before the call.
+    fn needs_customer_email(&self) -> bool {
+        false
+    }
+
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult;
     async fn capture(&self, request: FollowUpRequest) -> ConnectorResult;
     async fn increment_authorization(&self, request: FollowUpRequest) -> ConnectorResult;
@@ -310,16 +336,17 @@ pub trait Connector: Send + Sync {
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
 
     /// Verifies a notification by the provider's own signature scheme,
-    /// under the account's `webhook_secret`, at `now` (Obol's clock), and
-    /// parses it. Pure: no IO.
+    /// under the account's credentials or its Obol-made `webhook_secret`,
+    /// at `now` (Obol's clock), and parses it. Pure: no IO.
     fn verify_notification(
         &self,
+        account: &AccountContext,
         webhook_secret: &str,
         headers: &http::HeaderMap,
         body: &[u8],
         now: Timestamp,
     ) -> Result<Notification, NotificationError> {
-        let _ = (webhook_secret, headers, body, now);
+        let _ = (account, webhook_secret, headers, body, now);
         Err(NotificationError::Unsupported)
     }
 }

@@ -203,5 +203,6 @@ pub fn verify(
         outcome,
         amount: Some(parsed.amount),
         amount_received: parsed.amount_received,
+        fetch_first: false,
     })
 }

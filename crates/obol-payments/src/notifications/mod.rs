@@ -1,6 +1,7 @@
 //! Connector notifications in (`POST /v1/ipn/{connector_account_id}`):
 //! each is verified by the account's connector under the account's webhook
-//! secret, recorded once per connector event id, and applied through step
+//! secret or its own credentials, recorded once per connector event id (a
+//! mere hint, unsigned, is first checked with the connector), and applied through step
 //! 3 like a call's answer, all in one database transaction. The connector
 //! only verifies and translates; what a notification may change is step
 //! 3's to decide (only an open transaction moves).
@@ -13,6 +14,7 @@ use crate::orders::apply;
 use crate::orders::payment::Report;
 use obol_connectors::{Notification, NotificationError};
 use obol_core::ConnectorAccountId;
+use obol_core::order::CallResult;
 use obol_kernel::state::AppState;
 use obol_store::connector_accounts::ConnectorAccountRow;
 use obol_store::notifications::NewNotification;
@@ -49,19 +51,49 @@ pub async fn receive(
         .await?
         .ok_or_else(|| Error::not_found("connector_account", account_id))?;
     drop(conn);
-    let connector = crate::connectors(state)
-        .get(&account.connector)
-        .ok_or_else(|| {
-            Error::internal(format!(
-                "connector account {} uses the unknown connector {}",
-                account.id, account.connector
-            ))
-        })?;
+    let (connector, context) = connector_accounts::connector_for(state, &account)?;
     let secret = connector_accounts::webhook_secret(state, &account)?;
     let notification = connector
-        .verify_notification(&secret, headers, body, state.now())
+        .verify_notification(&context, &secret, headers, body, state.now())
         .map_err(|error| refused(&account, error))?;
-    record_and_apply(state, &account, notification).await
+    if notification.fetch_first {
+        return fetch_and_apply(state, &account, notification).await;
+    }
+    record_and_apply(state, &account, notification, None).await
+}
+
+/// A notification that is only a hint (unsigned): Obol asks the connector
+/// how the payment it names stands (no database transaction open), and
+/// applies that answer, never the hint's claim. An answer that is no
+/// answer (the provider unreachable, or not knowing the payment) changes
+/// nothing: the transaction's own sync goes on.
+async fn fetch_and_apply(
+    state: &AppState,
+    account: &ConnectorAccountRow,
+    mut notification: Notification,
+) -> Result<Receipt> {
+    let mut conn = state.db.pool.acquire().await?;
+    let txn = obol_store::orders::find_by_connector_id(
+        &mut conn,
+        &account.id,
+        &notification.connector_transaction_id,
+    )
+    .await?;
+    drop(conn);
+    let Some(txn) = txn else {
+        return record_and_apply(state, account, notification, None).await;
+    };
+    let report = crate::orders::operations::ask(state, &txn).await?;
+    if report.not_found || report.result == CallResult::Unknown {
+        tracing::warn!(connector_account_id = %account.id, transaction_id = %txn.id,
+            "a connector's hint could not be checked with the connector: nothing applied");
+        return Ok(Receipt::Unchanged);
+    }
+    // One record per state the provider confirmed: the same hint again
+    // while nothing changed is a duplicate, a later one is news.
+    let status = report.result.transaction_status();
+    notification.event_id = format!("{}@{}", notification.event_id, status.as_str());
+    record_and_apply(state, account, notification, Some(report)).await
 }
 
 /// A notification refused: logged with why, never with its body.
@@ -90,6 +122,7 @@ async fn record_and_apply(
     state: &AppState,
     account: &ConnectorAccountRow,
     notification: Notification,
+    fetched: Option<Report>,
 ) -> Result<Receipt> {
     let mut tx = state.db.begin().await?;
     let txn = obol_store::orders::find_by_connector_id(
@@ -128,13 +161,8 @@ async fn record_and_apply(
             return Ok(Receipt::Unmatched);
         }
     };
-    let staged = apply::apply_in(
-        state,
-        &mut tx,
-        &txn.id,
-        Report::from_notification(notification),
-    )
-    .await?;
+    let report = fetched.unwrap_or_else(|| Report::from_notification(notification));
+    let staged = apply::apply_in(state, &mut tx, &txn.id, report).await?;
     tx.commit().await?;
     let receipt = if staged.changed() {
         Receipt::Applied
