@@ -186,6 +186,29 @@ fn seal_credentials(state: &AppState, credentials: &Credentials) -> Result<Strin
     Ok(state.master_key.encrypt(text.as_bytes()))
 }
 
+/// Every credentials key the connector requires, as a non-empty string;
+/// the error names the key, never a value.
+fn required_credentials(connector: &dyn Connector, given: Option<&Credentials>) -> Result<()> {
+    let given = given.map(|credentials| &credentials.0);
+    for key in connector.required_credentials() {
+        let present = given
+            .and_then(|credentials| credentials.get(key))
+            .and_then(Value::as_str)
+            .is_some_and(|value| !value.is_empty());
+        if !present {
+            return Err(Error::invalid_request(
+                "parameter_missing",
+                format!(
+                    "the {} connector needs credentials[{key}] as a non-empty string",
+                    connector.name()
+                ),
+            )
+            .with_param(format!("credentials[{key}]")));
+        }
+    }
+    Ok(())
+}
+
 /// Non-empty, known and taken by the connector; duplicates folded.
 fn payment_methods(name: &str, capabilities: &Capabilities, given: &[String]) -> Result<String> {
     if given.is_empty() {
@@ -275,7 +298,9 @@ fn new_row(
     input: &CreateConnectorAccount,
     now: Timestamp,
 ) -> Result<(ConnectorAccountRow, String)> {
-    let capabilities = connector(state, &input.connector)?.capabilities();
+    let chosen = connector(state, &input.connector)?;
+    required_credentials(chosen.as_ref(), input.credentials.as_ref())?;
+    let capabilities = chosen.capabilities();
     let webhook_secret = obol_accounts::brands::new_webhook_secret();
     let row = ConnectorAccountRow {
         id: ConnectorAccountId::new(),
@@ -435,6 +460,7 @@ pub async fn update(
         .transpose()?;
     let new_credentials = input
         .credentials
+        .as_ref()
         .map(|v| v.as_ref().map(|c| seal_credentials(state, c)).transpose())
         .transpose()?;
     let new_priority = input.priority.map(priority).transpose()?;
@@ -444,6 +470,11 @@ pub async fn update(
     let mut tx = state.db.begin().await?;
     let mut row = load(state, &mut tx, brand_id, id).await?;
     let was_enabled = row.status == ENABLED;
+    if let Some(credentials) = &input.credentials
+        && let Some(chosen) = crate::connectors(state).get(&row.connector)
+    {
+        required_credentials(chosen.as_ref(), credentials.as_ref())?;
+    }
     if input.payment_methods.is_some() || input.currencies.is_some() {
         let capabilities = crate::connectors(state)
             .get(&row.connector)

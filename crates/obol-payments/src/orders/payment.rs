@@ -9,7 +9,8 @@ use crate::connector_accounts;
 use crate::error::{Error, Result};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, FollowUpRequest, Instrument, Notification, Operation, Outcome, SyncRequest,
+    ConnectorResult, CustomerRef, FollowUpRequest, Instrument, Notification, Operation, Outcome,
+    SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{BrandId, ConnectorAccountId, OrderId, RefundId, TransactionId};
@@ -386,6 +387,16 @@ pub async fn confirm(
         (_, false) => (TransactionKind::Authorize, Operation::Authorize),
     };
     require(&connector, operation)?;
+    if connector.needs_customer_email() && order.customer_email.is_none() {
+        return Err(Error::invalid_request(
+            "parameter_missing",
+            format!(
+                "the {} connector needs the customer's email: give the order a customer_email or a customer",
+                connector.name()
+            ),
+        )
+        .with_param("customer_email"));
+    }
     if method_type == "crypto" && operation != Operation::Sale {
         // Crypto cannot be held for a later capture, nor verified.
         return Err(Error::invalid_request(
@@ -436,6 +447,7 @@ struct Payment {
 async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Result<Order> {
     let currency = Currency::parse(&txn.currency)
         .ok_or_else(|| Error::internal("corrupt transaction currency"))?;
+    let customer = customer_of(state, txn).await?;
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
@@ -448,7 +460,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         instrument: payment.instrument,
         setup_mandate: false,
         return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
-        customer: None,
+        customer,
     };
     let report = call(
         state,
@@ -470,6 +482,21 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         applied.rendered,
     )
     .await
+}
+
+/// The customer of the payment's order, as a connector may need them.
+async fn customer_of(state: &AppState, txn: &TransactionRow) -> Result<Option<CustomerRef>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let order = obol_store::orders::get_order(&mut conn, &txn.brand_id, &txn.order_id).await?;
+    Ok(
+        order.and_then(|order| match (order.customer_id, order.customer_email) {
+            (None, None) => None,
+            (id, email) => Some(CustomerRef {
+                id: id.map(|id| id.to_string()).unwrap_or_default(),
+                email,
+            }),
+        }),
+    )
 }
 
 /// A retried confirm whose first attempt recorded its payment but the
