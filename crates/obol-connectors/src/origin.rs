@@ -33,9 +33,47 @@ pub(crate) fn checked_origin(
     Ok(url.origin().ascii_serialization())
 }
 
+/// Attempts of a call the provider answers 429 (rate limited), and the
+/// first wait between them; each wait doubles (250 ms, 500 ms). A
+/// rate-limited call was not run, so sending it again is safe.
+const RATE_LIMIT_ATTEMPTS: u32 = 3;
+const RATE_LIMIT_BACKOFF_MS: u64 = 250;
+
+/// Sends `request` to `provider`, again while it answers 429: its status
+/// and body. Obol's call timeout bounds the whole.
+pub(crate) async fn send(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Vec<u8>), ConnectorError> {
+    let mut attempt = 1;
+    loop {
+        let this = request.try_clone().ok_or_else(|| {
+            ConnectorError::Invalid(format!("the {provider} request cannot be repeated"))
+        })?;
+        let response = this
+            .send()
+            .await
+            .map_err(|error| transport_error(provider, error))?;
+        let status = response.status().as_u16();
+        if status == 429 && attempt < RATE_LIMIT_ATTEMPTS {
+            tracing::debug!(provider, attempt, "rate limited");
+            let wait_ms = RATE_LIMIT_BACKOFF_MS << (attempt - 1);
+            tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+            attempt += 1;
+            continue;
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| transport_error(provider, error))?;
+        tracing::debug!(provider, status, "provider call");
+        return Ok((status, body.to_vec()));
+    }
+}
+
 /// A call to `provider` that brought no answer: it may still have
 /// reached it, so the outcome is unknown.
-pub(crate) fn transport_error(provider: &str, error: reqwest::Error) -> ConnectorError {
+fn transport_error(provider: &str, error: reqwest::Error) -> ConnectorError {
     if error.is_timeout() {
         return ConnectorError::Timeout;
     }

@@ -10,7 +10,7 @@ mod transformers;
 
 pub use transformers::REQUIRED_CREDENTIALS;
 
-use crate::origin::{check_crypto_sale, checked_origin, transport_error};
+use crate::origin::{check_crypto_sale, checked_origin, send};
 use crate::stripe::UrlGuard;
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
@@ -62,18 +62,10 @@ impl BitPay {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Option<Invoice>, ConnectorError> {
-        let response = request
+        let request = request
             .header("X-Accept-Version", API_VERSION)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|error| transport_error("BitPay", error))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error("BitPay", error))?;
-        tracing::debug!(status, "BitPay call");
+            .header(reqwest::header::ACCEPT, "application/json");
+        let (status, bytes) = send("BitPay", request).await?;
         let unreadable = || ConnectorError::Provider {
             http_code: Some(status),
             message: format!("BitPay answered HTTP {status} with a body Obol cannot read"),
@@ -90,6 +82,10 @@ impl BitPay {
             401 | 403 => Err(ConnectorError::Invalid(format!(
                 "BitPay refused the account's token (HTTP {status})"
             ))),
+            429 => Err(ConnectorError::Provider {
+                http_code: Some(status),
+                message: "BitPay kept answering 429 (rate limited)".into(),
+            }),
             400..=499 => Err(ConnectorError::Invalid(format!(
                 "BitPay refused the request: {}",
                 envelope

@@ -11,7 +11,7 @@ mod transformers;
 
 pub use transformers::{DEFAULT_COIN, REQUIRED_CREDENTIALS, sign, verify};
 
-use crate::origin::{check_crypto_sale, checked_origin, transport_error};
+use crate::origin::{check_crypto_sale, checked_origin, send};
 use crate::stripe::UrlGuard;
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
@@ -67,7 +67,7 @@ impl CoinPayments {
     ) -> Result<Result<T, String>, ConnectorError> {
         let url = format!("{}/api.php", self.origin(credentials)?);
         let signature = sign(&credentials.private_key, body.as_bytes());
-        let response = self
+        let request = self
             .client
             .post(&url)
             .header(
@@ -75,16 +75,8 @@ impl CoinPayments {
                 "application/x-www-form-urlencoded",
             )
             .header("HMAC", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| transport_error("CoinPayments", error))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error("CoinPayments", error))?;
-        tracing::debug!(status, "CoinPayments call");
+            .body(body);
+        let (status, bytes) = send("CoinPayments", request).await?;
         let unreadable = || ConnectorError::Provider {
             http_code: Some(status),
             message: format!("CoinPayments answered HTTP {status} with a body Obol cannot read"),

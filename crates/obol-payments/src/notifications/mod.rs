@@ -14,7 +14,7 @@ use crate::orders::apply;
 use crate::orders::payment::Report;
 use obol_connectors::{Notification, NotificationError};
 use obol_core::ConnectorAccountId;
-use obol_core::order::CallResult;
+use obol_core::order::{CallResult, TransactionStatus};
 use obol_kernel::state::AppState;
 use obol_store::connector_accounts::ConnectorAccountRow;
 use obol_store::notifications::NewNotification;
@@ -83,6 +83,10 @@ async fn fetch_and_apply(
     let Some(txn) = txn else {
         return record_and_apply(state, account, notification, None).await;
     };
+    if !TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
+        // Final already: nothing the provider says can move it.
+        return Ok(Receipt::Unchanged);
+    }
     let report = crate::orders::operations::ask(state, &txn).await?;
     if report.not_found || report.result == CallResult::Unknown {
         tracing::warn!(connector_account_id = %account.id, transaction_id = %txn.id,

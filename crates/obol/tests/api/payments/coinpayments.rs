@@ -23,6 +23,7 @@ on_both!(
     a_repeated_ipn_applies_once,
     refunds_are_unsupported_and_an_email_is_required,
     credentials_are_checked_at_account_creation,
+    rate_limits_are_retried_and_a_failing_provider_is_unknown,
 );
 
 const RETURN_URL: &str = "https://shop.example/done";
@@ -409,4 +410,39 @@ async fn credentials_are_checked_at_account_creation(backend: Backend) {
             .await,
         1
     );
+}
+
+/// A 429 is retried inside the call (the payment opens once); a 502 is an
+/// unknown outcome, never a guess: the transaction `unknown`, a sync due.
+async fn rate_limits_are_retried_and_a_failing_provider_is_unknown(backend: Backend) {
+    let (app, standin, _account) = setup(backend).await;
+    standin.fail_next(&[429]);
+    let (id, _txn_id) = confirmed(&app, &standin, 8925).await;
+    let creates = standin
+        .calls()
+        .iter()
+        .filter(|(body, _)| body.contains("cmd=create_transaction"))
+        .count();
+    assert_eq!(creates, 2, "the rate-limited call, then the one that ran");
+    assert_eq!(app.order(&id).await["status"], "requires_action");
+
+    standin.fail_next(&[502]);
+    let order = app
+        .create_order(json!({"amount": 1000, "currency": "EUR", "customer_email": EMAIL}))
+        .await;
+    let other = id_of(&order);
+    let answer = app
+        .post(
+            &format!("/v1/orders/{other}/confirm"),
+            json!({"payment_method": {"type": "crypto"}}),
+        )
+        .await;
+    assert_ne!(answer.status, 500, "{}", answer.body);
+    let (_, txn) = payment(&app, &other).await;
+    assert_eq!(txn["status"], "unknown", "{txn}");
+    let due = app
+        .count("SELECT COUNT(*) FROM transactions WHERE status = 'unknown' AND sync_at IS NOT NULL")
+        .await;
+    assert_eq!(due, 1, "a sync is scheduled");
+    assert_eq!(posted(&app, "processor_clearing").await, 0);
 }

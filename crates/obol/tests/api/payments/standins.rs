@@ -76,6 +76,8 @@ struct CpState {
     transactions: HashMap<String, CpTransaction>,
     /// Every call's body, and whether its HMAC verified.
     calls: Vec<(String, bool)>,
+    /// Statuses to answer the next calls with instead (429, 502 …).
+    fail_next: std::collections::VecDeque<u16>,
 }
 
 /// CoinPayments' API, on 127.0.0.1.
@@ -100,6 +102,11 @@ impl CoinPaymentsStandIn {
         json!({"public_key": CP_PUBLIC_KEY, "private_key": CP_PRIVATE_KEY,
                "ipn_secret": CP_IPN_SECRET, "merchant_id": CP_MERCHANT, "coin": "BTC",
                "api_base": self.url})
+    }
+
+    /// The next calls are answered with these statuses, and not run.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.state.lock().expect("state").fail_next.extend(statuses);
     }
 
     pub fn transaction(&self, txn_id: &str) -> CpTransaction {
@@ -168,6 +175,10 @@ async fn cp_api(
         .is_some_and(|value| value == hmac_sha512(CP_PRIVATE_KEY, &body));
     let mut state = state.lock().expect("state");
     state.calls.push((text, signed));
+    if let Some(status) = state.fail_next.pop_front() {
+        let status = StatusCode::from_u16(status).expect("a status");
+        return (status, "<html>Unavailable</html>").into_response();
+    }
     if !signed {
         return cp_error("HMAC signature does not match");
     }
