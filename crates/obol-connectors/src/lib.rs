@@ -16,8 +16,13 @@ use obol_core::card::CardDetails;
 use obol_core::{ConnectorAccountId, Currency, Money, OrderId, Timestamp, TransactionId};
 use std::collections::HashMap;
 use std::sync::Arc;
-/// The URL type of `stripe::UrlGuard`, for callers building a guard.
+/// The URL type of `UrlGuard`, for callers building a guard.
 pub use url::Url;
+
+/// Checks an account's `api_base` before Obol calls it: the server's
+/// outbound policy (no private networks), which a host given as an IP
+/// address would otherwise skip.
+pub type UrlGuard = Arc<dyn Fn(&Url) -> Result<(), String> + Send + Sync>;
 
 /// What a connector can do.
 #[derive(Debug, Clone)]
@@ -236,6 +241,20 @@ pub struct ConnectorResponse {
     pub amount_received: Option<i64>,
     /// The mandate set up by this payment (`setup_mandate`).
     pub mandate: Option<StoredMandate>,
+}
+
+impl ConnectorResponse {
+    /// The provider has no record of the operation (sync).
+    pub fn not_found() -> ConnectorResponse {
+        ConnectorResponse {
+            outcome: Outcome::NotFound,
+            connector_transaction_id: None,
+            http_code: Some(404),
+            amount: None,
+            amount_received: None,
+            mandate: None,
+        }
+    }
 }
 
 /// A call that did not produce an answer about the money.

@@ -1,7 +1,7 @@
 //! An account's `api_base`, checked into the origin Obol calls.
 
 use crate::ConnectorError;
-use crate::stripe::UrlGuard;
+use crate::UrlGuard;
 use url::Url;
 
 /// `api_base` as an origin (`https://host:port`): an http or https scheme

@@ -297,7 +297,7 @@ fn register_crypto_connectors(
     public_url: &str,
 ) {
     let policy = outbound.clone();
-    let guard: obol_connectors::stripe::UrlGuard = Arc::new(move |url: &obol_connectors::Url| {
+    let guard: obol_connectors::UrlGuard = Arc::new(move |url: &obol_connectors::Url| {
         policy
             .check_url(url.as_str())
             .map(|_| ())

@@ -11,11 +11,10 @@ mod transformers;
 pub use transformers::REQUIRED_CREDENTIALS;
 
 use crate::origin::{check_crypto_sale, checked_origin, send};
-use crate::stripe::UrlGuard;
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
     ConnectorResult, FollowUpRequest, Notification, NotificationError, Operation, Outcome,
-    SyncRequest,
+    SyncRequest, UrlGuard,
 };
 use async_trait::async_trait;
 use obol_core::{Money, Timestamp};
@@ -118,7 +117,7 @@ impl BitPay {
         let credentials = Credentials::of(&request.account)?;
         let Some(id) = request.connector_transaction_id.as_deref() else {
             // The answer was lost, so nobody has the invoice's page.
-            return Ok(not_found());
+            return Ok(ConnectorResponse::not_found());
         };
         let amount = request.amount.ok_or_else(|| {
             ConnectorError::Invalid("a BitPay sync needs the payment's amount".into())
@@ -134,7 +133,7 @@ impl BitPay {
             .append_pair("token", &credentials.token);
         match self.call(self.client.get(url)).await? {
             Some(invoice) => respond(&invoice, amount),
-            None => Ok(not_found()),
+            None => Ok(ConnectorResponse::not_found()),
         }
     }
 }
@@ -150,17 +149,6 @@ fn respond(invoice: &Invoice, amount: Money) -> ConnectorResult {
         amount_received: (received > 0).then_some(received),
         mandate: None,
     })
-}
-
-fn not_found() -> ConnectorResponse {
-    ConnectorResponse {
-        outcome: Outcome::NotFound,
-        connector_transaction_id: None,
-        http_code: Some(404),
-        amount: None,
-        amount_received: None,
-        mandate: None,
-    }
 }
 
 #[async_trait]

@@ -12,11 +12,10 @@ mod transformers;
 pub use transformers::{DEFAULT_COIN, REQUIRED_CREDENTIALS, sign, verify};
 
 use crate::origin::{check_crypto_sale, checked_origin, send};
-use crate::stripe::UrlGuard;
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
     ConnectorResult, FollowUpRequest, Notification, NotificationError, Operation, Outcome,
-    SyncRequest,
+    SyncRequest, UrlGuard,
 };
 use async_trait::async_trait;
 use obol_core::Timestamp;
@@ -132,7 +131,7 @@ impl CoinPayments {
     async fn tx_info(&self, request: &SyncRequest) -> ConnectorResult {
         let credentials = Credentials::of(&request.account)?;
         let Some(txid) = request.connector_transaction_id.as_deref() else {
-            return Ok(not_found());
+            return Ok(ConnectorResponse::not_found());
         };
         let info: TxInfo = self
             .command(&credentials, tx_info_form(&credentials, txid))
@@ -168,17 +167,6 @@ impl CoinPayments {
 fn status_page(origin: &str, txn_id: &str) -> String {
     let query = transformers::encode(&[("cmd", "status"), ("id", txn_id)]);
     format!("{origin}/index.php?{query}")
-}
-
-fn not_found() -> ConnectorResponse {
-    ConnectorResponse {
-        outcome: Outcome::NotFound,
-        connector_transaction_id: None,
-        http_code: Some(404),
-        amount: None,
-        amount_received: None,
-        mandate: None,
-    }
 }
 
 #[async_trait]

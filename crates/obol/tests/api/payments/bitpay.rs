@@ -8,8 +8,8 @@
 //! that claims more than the API says changes nothing.
 
 use super::notifications::{entries, events_about, posted, statuses};
-use super::standins::{BITPAY_TOKEN, BitPayStandIn, SATS_PER_CENT};
-use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
+use super::standins::{BITPAY_TOKEN, BitPayStandIn, SATS_PER_CENT, crypto_app, post_ipn};
+use crate::harness::{Backend, Resp, TestApp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
 
@@ -27,22 +27,9 @@ const RETURN_URL: &str = "https://shop.example/done";
 /// A server on the test clock with a BitPay account at a stand-in: (the
 /// app, the stand-in, the account's id).
 async fn setup(backend: Backend) -> (TestApp, BitPayStandIn, String) {
-    let options = Options {
-        test_clock: true,
-        ..Options::default()
-    };
-    let app = harness::spawn_with(backend, options).await;
     let standin = BitPayStandIn::start().await;
-    let created = app
-        .post(
-            "/v1/connector_accounts",
-            json!({"connector": "bitpay", "payment_methods": ["crypto"],
-                   "credentials": standin.credentials()}),
-        )
-        .await
-        .expect(200)
-        .clone();
-    (app, standin, id_of(&created))
+    let (app, account) = crypto_app(backend, "bitpay", standin.credentials()).await;
+    (app, standin, account)
 }
 
 /// A new EUR order of `amount`, confirmed with crypto: (order id, invoice id).
@@ -97,22 +84,7 @@ async fn confirmed(app: &TestApp, standin: &BitPayStandIn, amount: i64) -> (Stri
 
 /// Posts BitPay's notification as it does: JSON, no signature.
 async fn hint(app: &TestApp, account_id: &str, body: &str) -> Resp {
-    let response = app
-        .client
-        .post(format!("{}/v1/ipn/{account_id}", app.url))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("sent");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    Resp {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    post_ipn(app, account_id, "application/json", &[], body).await
 }
 
 /// The invoice now stands so at BitPay, and BitPay notifies Obol of it.

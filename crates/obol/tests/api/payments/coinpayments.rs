@@ -9,8 +9,10 @@
 //! after each (the harness checks when the app is dropped).
 
 use super::notifications::{entries, events_about, posted, statuses};
-use super::standins::{CP_MERCHANT, CoinPaymentsStandIn, SATS_PER_CENT, hmac_sha512};
-use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
+use super::standins::{
+    CP_MERCHANT, CoinPaymentsStandIn, SATS_PER_CENT, crypto_app, hmac_sha512, post_ipn,
+};
+use crate::harness::{Backend, Resp, TestApp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
 
@@ -32,23 +34,9 @@ const EMAIL: &str = "buyer@example.com";
 /// A server on the test clock with a CoinPayments account at a stand-in:
 /// (the app, the stand-in, the account's id).
 async fn setup(backend: Backend) -> (TestApp, CoinPaymentsStandIn, String) {
-    let options = Options {
-        test_clock: true,
-        ..Options::default()
-    };
-    let app = harness::spawn_with(backend, options).await;
     let standin = CoinPaymentsStandIn::start().await;
-    let created = app
-        .post(
-            "/v1/connector_accounts",
-            json!({"connector": "coinpayments", "payment_methods": ["crypto"],
-                   "credentials": standin.credentials()}),
-        )
-        .await
-        .expect(200)
-        .clone();
-    assert_eq!(created["payment_methods"], json!(["crypto"]));
-    (app, standin, id_of(&created))
+    let (app, account) = crypto_app(backend, "coinpayments", standin.credentials()).await;
+    (app, standin, account)
 }
 
 /// A new EUR order of `amount` by a customer with an email, confirmed with
@@ -109,24 +97,9 @@ async fn confirmed(app: &TestApp, standin: &CoinPaymentsStandIn, amount: i64) ->
 }
 
 /// Posts a form-encoded IPN with its `HMAC` header.
-async fn post_ipn(app: &TestApp, account_id: &str, body: &str, hmac: &str) -> Resp {
-    let response = app
-        .client
-        .post(format!("{}/v1/ipn/{account_id}", app.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("HMAC", hmac)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("sent");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    Resp {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+async fn post_form(app: &TestApp, account_id: &str, body: &str, hmac: &str) -> Resp {
+    let form = "application/x-www-form-urlencoded";
+    post_ipn(app, account_id, form, &[("HMAC", hmac)], body).await
 }
 
 /// Sends CoinPayments' IPN about `txn_id` as it now stands.
@@ -138,7 +111,7 @@ async fn notify(
     ipn_id: &str,
 ) -> Value {
     let (body, hmac) = standin.ipn(txn_id, ipn_id);
-    post_ipn(app, account_id, &body, &hmac)
+    post_form(app, account_id, &body, &hmac)
         .await
         .expect(200)
         .clone()
@@ -290,15 +263,18 @@ async fn forged_ipns_are_refused_and_change_nothing(backend: Backend) {
     standin.pay(&txn_id, 8925 * SATS_PER_CENT, 100, "Complete");
     let (body, hmac) = standin.ipn(&txn_id, "ipn_forged_1");
     let forged = hmac_sha512("not_the_ipn_secret", body.as_bytes());
-    let refused = post_ipn(&app, &account, &body, &forged).await;
+    let refused = post_form(&app, &account, &body, &forged).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert_eq!(refused.code(), "signature_invalid");
     let tampered = body.replace("status=100", "status=2");
-    assert_eq!(post_ipn(&app, &account, &tampered, &hmac).await.status, 400);
-    assert_eq!(post_ipn(&app, &account, &body, "").await.status, 400);
+    assert_eq!(
+        post_form(&app, &account, &tampered, &hmac).await.status,
+        400
+    );
+    assert_eq!(post_form(&app, &account, &body, "").await.status, 400);
     let other = body.replace(&format!("merchant={CP_MERCHANT}"), "merchant=someone_else");
     let signed = hmac_sha512(super::standins::CP_IPN_SECRET, other.as_bytes());
-    let refused = post_ipn(&app, &account, &other, &signed).await;
+    let refused = post_form(&app, &account, &other, &signed).await;
     assert_eq!(
         refused.status, 400,
         "another merchant's IPN: {}",

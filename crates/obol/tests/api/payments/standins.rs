@@ -6,6 +6,7 @@
 //! pay them as a customer's wallet would. Prices are in EUR; the coin is
 //! BTC at 30 satoshis per euro cent, so every share is exact.
 
+use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -16,6 +17,61 @@ use serde_json::{Value, json};
 use sha2::Sha512;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// A server on the test clock with a crypto account of `connector`
+/// holding `credentials` (a stand-in's): the app and the account's id.
+pub async fn crypto_app(
+    backend: Backend,
+    connector: &str,
+    credentials: Value,
+) -> (TestApp, String) {
+    let options = Options {
+        test_clock: true,
+        ..Options::default()
+    };
+    let app = harness::spawn_with(backend, options).await;
+    let created = app
+        .post(
+            "/v1/connector_accounts",
+            json!({"connector": connector, "payment_methods": ["crypto"],
+                   "credentials": credentials}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(created["payment_methods"], json!(["crypto"]));
+    let id = id_of(&created);
+    (app, id)
+}
+
+/// Posts `body` to the account's notification route as a provider does:
+/// its content type and headers, no API key.
+pub async fn post_ipn(
+    app: &TestApp,
+    account_id: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let mut request = app
+        .client
+        .post(format!("{}/v1/ipn/{account_id}", app.url))
+        .header("content-type", content_type)
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    assert_ne!(status, 500, "the notification answered 500: {text}");
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
 
 /// Satoshis per euro cent: 1 EUR = 0.00003 BTC.
 pub const SATS_PER_CENT: i64 = 30;
