@@ -347,11 +347,23 @@ pub trait Connector: Send + Sync {
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult;
-    async fn capture(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn increment_authorization(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn void(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn reverse(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
+    // The follow-ups a connector does not offer (its capabilities list
+    // none of them, so Obol does not call them) are refused by default.
+    async fn capture(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("capture"))
+    }
+    async fn increment_authorization(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("increment_authorization"))
+    }
+    async fn void(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("void"))
+    }
+    async fn reverse(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("reverse"))
+    }
+    async fn refund(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("refund"))
+    }
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
 
     /// Verifies a notification by the provider's own signature scheme,

@@ -13,8 +13,7 @@ pub use transformers::REQUIRED_CREDENTIALS;
 use crate::origin::{check_crypto_sale, checked_origin, send};
 use crate::{
     AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, FollowUpRequest, Notification, NotificationError, Operation, Outcome,
-    SyncRequest, UrlGuard,
+    ConnectorResult, Notification, NotificationError, Operation, Outcome, SyncRequest, UrlGuard,
 };
 use async_trait::async_trait;
 use obol_core::{Money, Timestamp};
@@ -171,26 +170,6 @@ impl Connector for BitPay {
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {
         self.create(&request).await
-    }
-
-    async fn capture(&self, _request: FollowUpRequest) -> ConnectorResult {
-        Err(ConnectorError::Unsupported("capture"))
-    }
-
-    async fn increment_authorization(&self, _request: FollowUpRequest) -> ConnectorResult {
-        Err(ConnectorError::Unsupported("increment_authorization"))
-    }
-
-    async fn void(&self, _request: FollowUpRequest) -> ConnectorResult {
-        Err(ConnectorError::Unsupported("void"))
-    }
-
-    async fn reverse(&self, _request: FollowUpRequest) -> ConnectorResult {
-        Err(ConnectorError::Unsupported("reverse"))
-    }
-
-    async fn refund(&self, _request: FollowUpRequest) -> ConnectorResult {
-        Err(ConnectorError::Unsupported("refund"))
     }
 
     async fn sync(&self, request: SyncRequest) -> ConnectorResult {

@@ -8,7 +8,9 @@
 //! that claims more than the API says changes nothing.
 
 use super::notifications::{entries, events_about, posted, statuses};
-use super::standins::{BITPAY_TOKEN, BitPayStandIn, SATS_PER_CENT, crypto_app, post_ipn};
+use super::standins::{
+    BITPAY_TOKEN, BitPayStandIn, SATS_PER_CENT, assert_paid, assert_underpaid, crypto_app, post_ipn,
+};
 use crate::harness::{Backend, Resp, TestApp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
@@ -189,25 +191,7 @@ async fn underpaid_invoice_fails_at_its_expiry_and_the_order_stays_payable(backe
         ("expired", 4462, json!("paidPartial")),
     )
     .await;
-    let (order, txn) = payment(&app, &id).await;
-    assert_eq!(order["status"], "in_progress", "{order}");
-    assert_eq!(order["last_payment_error"]["code"], "underpaid");
-    assert_eq!(txn["status"], "failed");
-    assert_eq!(txn["failure_reason"], "underpaid");
-    assert_eq!(txn["amount_received"], 4462);
-    assert_eq!(entries(&app, "underpayment", &id).await, 1);
-    assert_eq!(posted(&app, "processor_clearing").await, 4462);
-    assert_eq!(posted(&app, "external").await, -4462);
-    app.assert_ledger_balanced().await;
-    let again = app
-        .post(
-            &format!("/v1/orders/{id}/confirm"),
-            json!({"payment_method": {"type": "crypto"}}),
-        )
-        .await
-        .expect(200)
-        .clone();
-    assert_eq!(again["status"], "requires_action", "still payable: {again}");
+    assert_underpaid(&app, &id, 4462).await;
 }
 
 /// Overpaid (`paidOver`, `complete`): paid for the price, the excess kept
@@ -223,15 +207,7 @@ async fn overpaid_invoice_pays_and_records_the_excess(backend: Backend) {
         ("complete", 9817, json!("paidOver")),
     )
     .await;
-    let (order, txn) = payment(&app, &id).await;
-    assert_eq!(order["status"], "paid", "{order}");
-    assert_eq!(order["amount_captured"], 8925);
-    assert_eq!(txn["amount_received"], 9817);
-    assert_eq!(txn["amount_excess"], 892);
-    assert_eq!(posted(&app, "processor_clearing").await, 9817);
-    assert_eq!(posted(&app, "brand_pending").await, -8925);
-    assert_eq!(posted(&app, "external").await, -892);
-    app.assert_ledger_balanced().await;
+    assert_paid(&app, &id, 8925, 9817).await;
 }
 
 /// Expired unpaid, found by a sync (`GET /invoices/{id}` with the token).

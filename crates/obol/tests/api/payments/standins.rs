@@ -6,6 +6,7 @@
 //! pay them as a customer's wallet would. Prices are in EUR; the coin is
 //! BTC at 30 satoshis per euro cent, so every share is exact.
 
+use super::notifications::{entries, posted};
 use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
 use axum::Json;
 use axum::body::Bytes;
@@ -71,6 +72,51 @@ pub async fn post_ipn(
         headers,
         body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
     }
+}
+
+/// The order of `amount` is paid by a crypto payment that received
+/// `received`: captured for its price, the excess the customer's, the
+/// books balanced.
+pub async fn assert_paid(app: &TestApp, order_id: &str, amount: i64, received: i64) {
+    let order = app.order(order_id).await;
+    let txn = &order["payments"][0];
+    assert_eq!(order["status"], "paid", "{order}");
+    assert_eq!(order["amount_captured"], amount);
+    assert_eq!(txn["status"], "succeeded");
+    assert_eq!(txn["amount_received"], received);
+    assert_eq!(txn["amount_excess"], received - amount);
+    assert_eq!(entries(app, "capture", order_id).await, 1);
+    assert_eq!(posted(app, "processor_clearing").await, received);
+    assert_eq!(posted(app, "brand_pending").await, -amount);
+    assert_eq!(posted(app, "external").await, amount - received);
+    app.assert_ledger_balanced().await;
+}
+
+/// The order's crypto payment failed `underpaid` with `received` booked
+/// as the customer's, and the order may be paid again.
+pub async fn assert_underpaid(app: &TestApp, order_id: &str, received: i64) {
+    let order = app.order(order_id).await;
+    let txn = &order["payments"][0];
+    assert_eq!(order["status"], "in_progress", "{order}");
+    assert_eq!(order["last_payment_error"]["code"], "underpaid");
+    assert_eq!(order["last_payment_error"]["transaction_id"], txn["id"]);
+    assert_eq!(txn["status"], "failed");
+    assert_eq!(txn["failure_reason"], "underpaid");
+    assert_eq!(txn["amount_received"], received);
+    assert_eq!(entries(app, "underpayment", order_id).await, 1);
+    assert_eq!(posted(app, "processor_clearing").await, received);
+    assert_eq!(posted(app, "external").await, -received);
+    assert_eq!(posted(app, "brand_pending").await, 0);
+    app.assert_ledger_balanced().await;
+    let again = app
+        .post(
+            &format!("/v1/orders/{order_id}/confirm"),
+            json!({"payment_method": {"type": "crypto"}}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(again["status"], "requires_action", "still payable: {again}");
 }
 
 /// Satoshis per euro cent: 1 EUR = 0.00003 BTC.
