@@ -309,6 +309,8 @@ pub struct Notification {
     /// Only a hint (the provider does not sign its notifications): Obol
     /// asks the provider (sync) and applies what it answers instead.
     pub fetch_first: bool,
+    /// The mandate the payment set up (`setup_mandate`), once it succeeded.
+    pub mandate: Option<StoredMandate>,
 }
 
 /// A notification Obol cannot take.

@@ -257,6 +257,11 @@ id_type!(
     "ref"
 );
 id_type!(
+    /// A customer's mandate for payments without them present, `mdt_…`.
+    MandateId,
+    "mdt"
+);
+id_type!(
     /// An event of the outbox, `evt_…`.
     EventId,
     "evt"

@@ -4,6 +4,7 @@ pub mod card;
 pub mod clock;
 pub mod id;
 pub mod ledger;
+pub mod mandate;
 pub mod money;
 pub mod order;
 pub mod role;
@@ -12,7 +13,8 @@ pub mod validate;
 
 pub use id::{
     ApiKeyId, BrandId, ConnectorAccountId, CustomerId, EmailId, EventId, JobId, LedgerAccountId,
-    LedgerEntryId, OrderId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
+    LedgerEntryId, MandateId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
+    WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

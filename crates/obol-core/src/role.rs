@@ -67,5 +67,10 @@ mod tests {
         assert!(!Role::Support.allows("POST", "/v1/customers"));
         assert!(Role::ReadOnly.allows("GET", "/v1/customers"));
         assert!(!Role::ReadOnly.allows("DELETE", "/v1/customers/{id}"));
+        assert!(Role::Developer.allows("POST", "/v1/mandates/{id}/revoke"));
+        for role in [Role::Support, Role::ReadOnly] {
+            assert!(!role.allows("POST", "/v1/mandates/{id}/revoke"));
+            assert!(role.allows("GET", "/v1/mandates/{id}"));
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! Payments: connector accounts and routing, orders, payment transactions
-//! and refunds, connector notifications in.
+//! Payments: connector accounts and routing, orders, payment transactions,
+//! refunds and mandates, connector notifications in.
 
 pub mod checkout;
 pub mod connector_accounts;
 pub mod error;
+pub mod mandates;
 pub mod notifications;
 pub mod orders;
 pub mod sandbox;
@@ -37,8 +38,6 @@ pub const EVENT_TYPES: &[&str] = &[
     "connector_account.created",
     "connector_account.updated",
     "connector_account.disabled",
-    // Recorded once mandates can be charged (api.md lists them); endpoints
-    // may ask for them already.
     "mandate.created",
     "mandate.revoked",
 ];
@@ -48,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(connector_accounts::api::routes())
         .merge(orders::api::routes())
+        .merge(mandates::api::routes())
 }
 
 /// The payments' routes that take no API key: pages a customer's browser

@@ -14,6 +14,7 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;
+pub mod mandates;
 pub mod meta;
 mod migrate;
 pub mod notifications;
@@ -198,6 +199,7 @@ of_brand!(
     events::EventRow,
     ledger::AccountRow,
     ledger::EntryRow,
+    mandates::MandateRow,
     orders::OrderRow,
     orders::TransactionRow,
     orders::RefundRow,

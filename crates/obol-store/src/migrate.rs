@@ -66,6 +66,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0014_payments_checkout.sql"),
     ),
     (
+        15,
+        include_str!("../migrations/sqlite/0015_payments_mandates.sql"),
+    ),
+    (
         16,
         include_str!("../migrations/sqlite/0016_payments_notifications.sql"),
     ),
@@ -126,6 +130,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_payments_checkout.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_payments_mandates.sql"),
     ),
     (
         16,

@@ -2,7 +2,9 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Backend, Conn, Result};
-use obol_core::{BrandId, ConnectorAccountId, CustomerId, OrderId, RefundId, TransactionId};
+use obol_core::{
+    BrandId, ConnectorAccountId, CustomerId, MandateId, OrderId, RefundId, TransactionId,
+};
 
 /// A stored order. JSON columns are text.
 #[derive(Debug, Clone)]
@@ -23,7 +25,7 @@ pub struct OrderRow {
     pub amount_refund_pending: i64,
     pub auto_capture: i64,
     pub setup_mandate: i64,
-    pub mandate_id: Option<String>,
+    pub mandate_id: Option<MandateId>,
     pub connector_account_id: Option<ConnectorAccountId>,
     pub in_flight_transaction_id: Option<TransactionId>,
     pub attempted: i64,
@@ -101,8 +103,8 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
          amount_authorized = $6, amount_captured = $7, amount_refunded = $8, amount_refund_pending = $9, \
          mandate_id = $10, connector_account_id = $11, in_flight_transaction_id = $12, attempted = $13, \
          return_url = $14, callback_url = $15, capture_before = $16, captured_at = $17, cleared_at = $18, \
-         last_payment_error = $19, next_action = $20, metadata = $21, updated_at = $22, due_at = $23 \
-         WHERE id = $1",
+         last_payment_error = $19, next_action = $20, metadata = $21, updated_at = $22, due_at = $23, \
+         customer_id = $24 WHERE id = $1",
     )
     .bind(&o.id)
     .bind(&o.description)
@@ -127,6 +129,7 @@ pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     .bind(&o.metadata)
     .bind(o.updated_at)
     .bind(o.due_at)
+    .bind(&o.customer_id)
     .queue(conn)
     .await
 }

@@ -405,3 +405,87 @@ pub async fn operation_by_transaction(
         .fetch_optional(conn)
         .await
 }
+
+/// A mandate the sandbox keeps: the card as shown, and what later charges
+/// of it do (a decline code, or `None` for approved) — never the number.
+#[derive(Debug, Clone)]
+pub struct MandateRow {
+    pub token: String,
+    pub account_id: String,
+    /// Obol's transaction id of the payment that sets it up.
+    pub transaction_id: String,
+    pub card_brand: String,
+    pub card_last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub charge_decline_code: Option<String>,
+    pub created_at: i64,
+}
+crate::from_row!(MandateRow {
+    token,
+    account_id,
+    transaction_id,
+    card_brand,
+    card_last4,
+    exp_month,
+    exp_year,
+    charge_decline_code,
+    created_at
+});
+
+const MANDATE_COLUMNS: &str = "token, account_id, transaction_id, card_brand, card_last4, \
+     exp_month, exp_year, charge_decline_code, created_at";
+
+/// Records the mandate a payment sets up; a second one for the same
+/// payment (a repeated call) is dropped, the first one kept.
+pub async fn insert_mandate(conn: &mut Conn, mandate: &MandateRow) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO sandbox_mandates ({MANDATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (account_id, transaction_id) DO NOTHING"
+    );
+    crate::sql::query(sql)
+        .bind(&mandate.token)
+        .bind(&mandate.account_id)
+        .bind(&mandate.transaction_id)
+        .bind(&mandate.card_brand)
+        .bind(&mandate.card_last4)
+        .bind(mandate.exp_month)
+        .bind(mandate.exp_year)
+        .bind(&mandate.charge_decline_code)
+        .bind(mandate.created_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The mandate the account's payment with this Obol transaction id sets up.
+pub async fn mandate_of_payment(
+    conn: &mut Conn,
+    account_id: &str,
+    transaction_id: &str,
+) -> Result<Option<MandateRow>> {
+    let sql = format!(
+        "SELECT {MANDATE_COLUMNS} FROM sandbox_mandates WHERE account_id = $1 AND transaction_id = $2"
+    );
+    crate::sql::query_as(sql)
+        .bind(account_id)
+        .bind(transaction_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The account's mandate with this token.
+pub async fn mandate_by_token(
+    conn: &mut Conn,
+    account_id: &str,
+    token: &str,
+) -> Result<Option<MandateRow>> {
+    let sql = format!(
+        "SELECT {MANDATE_COLUMNS} FROM sandbox_mandates WHERE account_id = $1 AND token = $2"
+    );
+    crate::sql::query_as(sql)
+        .bind(account_id)
+        .bind(token)
+        .fetch_optional(conn)
+        .await
+}

@@ -131,6 +131,7 @@ id_sql!(
     obol_core::JobId,
     obol_core::LedgerAccountId,
     obol_core::LedgerEntryId,
+    obol_core::MandateId,
     obol_core::OrderId,
     obol_core::RefundId,
     obol_core::TransactionId,

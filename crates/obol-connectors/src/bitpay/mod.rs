@@ -203,6 +203,7 @@ impl Connector for BitPay {
             amount: None,
             amount_received: None,
             fetch_first: true,
+            mandate: None,
         })
     }
 }

@@ -106,12 +106,8 @@ impl Sandbox {
             method: "crypto",
             invoice_expires_at_ms: Some(expires_at_ms),
         };
-        if !self.state.insert_payment(&payment).await? {
-            let first = self
-                .state
-                .payment_by_transaction(account_id, transaction_id)
-                .await?;
-            return self.replay_payment(first.ok_or_else(missing_row)?).await;
+        if let Some(first) = self.first_call(&payment).await {
+            return first;
         }
         tracing::debug!(payment_id = %id, account_id, "sandbox crypto invoice");
         self.notify_at(&id, expires_at_ms).await;

@@ -6,9 +6,11 @@
 //! and enforces the same rules (no capture above the authorized amount, no
 //! refund above the captured amount, no double void). The card number picks
 //! the outcome, as api.md's test-card table says. Card numbers and CVCs are
-//! never stored nor logged: only brand and last four digits are kept.
+//! never stored nor logged: only brand and last four digits are kept (and
+//! for a mandate, the expiry).
 
 pub mod crypto;
+mod mandates;
 pub mod notifications;
 pub mod state;
 
@@ -54,6 +56,9 @@ pub struct Sandbox {
 enum Scenario {
     Approve,
     Decline(&'static str),
+    /// Approved for a verification (a mandate is set up), declined for any
+    /// charge, and so is every charge of its mandate.
+    VerifyOnly,
     Challenge,
     AsyncApproval,
     ProcessorError,
@@ -72,6 +77,7 @@ impl Scenario {
             "4000000000000077" => Scenario::AsyncApproval,
             "4000000000000119" => Scenario::ProcessorError,
             "4000000000006975" => Scenario::Timeout,
+            "4000000000000341" => Scenario::VerifyOnly,
             _ => Scenario::Approve,
         }
     }
@@ -200,7 +206,31 @@ impl Sandbox {
             return Err(processor_failure());
         }
         let payment = self.current(payment).await?;
-        Ok(self.payment_response(&payment))
+        let (account_id, transaction_id) = (&payment.account_id, &payment.transaction_id);
+        let answer = self.payment_response(&payment);
+        self.with_mandate(answer, &payment.status, account_id, transaction_id)
+            .await
+    }
+
+    /// Records a new payment; when a call with the same transaction id came
+    /// first (the unique key catches it, even a concurrent one), the answer
+    /// that call gives.
+    async fn first_call(&self, payment: &NewPayment<'_>) -> Option<ConnectorResult> {
+        match self.state.insert_payment(payment).await {
+            Ok(true) => None,
+            Ok(false) => Some(self.replay_first(payment).await),
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// The answer of the call that recorded `payment`'s transaction id first.
+    async fn replay_first(&self, payment: &NewPayment<'_>) -> ConnectorResult {
+        let (account_id, transaction_id) = (payment.account_id, payment.transaction_id);
+        let first = self
+            .state
+            .payment_by_transaction(account_id, transaction_id)
+            .await?;
+        self.replay_payment(first.ok_or_else(missing_row)?).await
     }
 
     /// Records a new authorize, sale or verify with the outcome its card
@@ -219,13 +249,11 @@ impl Sandbox {
         // The unique (account, transaction) key catches a repeat: no read first.
         let scenario = Scenario::for_card(digits);
         let id = new_id("sbx_pay");
-        let payment = new_payment(request, card, scenario, &id, self.clock.now().as_ms());
-        if !self.state.insert_payment(&payment).await? {
-            let first = self
-                .state
-                .payment_by_transaction(account_id, transaction_id)
-                .await?;
-            return self.replay_payment(first.ok_or_else(missing_row)?).await;
+        let shown = (card.brand.as_str(), card.last4.as_str());
+        let payment = new_payment(request, shown, scenario, &id, self.clock.now().as_ms());
+        self.keep_mandate(request, card, scenario, &payment).await?;
+        if let Some(first) = self.first_call(&payment).await {
+            return first;
         }
         tracing::debug!(payment_id = %id, account_id, status = payment.status, "sandbox payment");
         if let Some(settle_at_ms) = payment.settle_at_ms {
@@ -233,6 +261,12 @@ impl Sandbox {
             self.notify_at(&id, settle_at_ms).await;
         }
         let answer = self.response(&id, payment.status, payment.decline_code, payment.amount);
+        let answer = if request.setup_mandate {
+            self.with_mandate(answer, payment.status, account_id, transaction_id)
+                .await?
+        } else {
+            answer
+        };
         match scenario {
             Scenario::ProcessorError => Err(processor_failure()),
             Scenario::Timeout => {
@@ -314,10 +348,11 @@ impl Sandbox {
     }
 }
 
-/// The row of a new payment: what its card makes of the operation.
+/// The row of a new payment: what its card (shown as brand and last four
+/// digits) makes of the operation.
 fn new_payment<'a>(
     request: &'a AuthorizeRequest,
-    card: &'a CardDetails,
+    (card_brand, card_last4): (&'a str, &'a str),
     scenario: Scenario,
     id: &'a str,
     now_ms: i64,
@@ -335,8 +370,8 @@ fn new_payment<'a>(
         state: "none",
         authorized: 0,
         captured: 0,
-        card_brand: card.brand.as_str(),
-        card_last4: &card.last4,
+        card_brand,
+        card_last4,
         settle_at_ms: None,
         return_url: &request.return_url,
         now_ms,
@@ -350,7 +385,10 @@ fn new_payment<'a>(
         (Scenario::Approve | Scenario::Timeout, Operation::Sale) => {
             (payment.state, payment.authorized, payment.captured) = ("captured", amount, amount);
         }
-        (Scenario::Approve | Scenario::Timeout, _) => {}
+        (Scenario::Approve | Scenario::Timeout, _) | (Scenario::VerifyOnly, Operation::Verify) => {}
+        (Scenario::VerifyOnly, _) => {
+            (payment.status, payment.decline_code) = ("declined", Some("generic_decline"))
+        }
         (Scenario::Decline(code), _) => {
             (payment.status, payment.decline_code) = ("declined", Some(code))
         }
@@ -377,26 +415,7 @@ fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String),
     let card = request.instrument.card().ok_or_else(|| {
         ConnectorError::Invalid("the sandbox takes card or crypto payments: card missing".into())
     })?;
-    let amount = request.amount.amount_minor;
-    match request.operation {
-        Operation::Verify if amount != 0 => {
-            return Err(ConnectorError::Invalid(
-                "a verify takes a zero amount".into(),
-            ));
-        }
-        Operation::Authorize | Operation::Sale if amount < 1 => {
-            return Err(ConnectorError::Invalid(
-                "the amount must be positive".into(),
-            ));
-        }
-        Operation::Authorize | Operation::Sale | Operation::Verify => {}
-        other => {
-            return Err(ConnectorError::Invalid(format!(
-                "{} is not a payment",
-                other.as_str()
-            )));
-        }
-    }
+    check_operation(request)?;
     let digits: String = card
         .number
         .expose()
@@ -409,6 +428,24 @@ fn check_authorize(request: &AuthorizeRequest) -> Result<(&CardDetails, String),
         ));
     }
     Ok((card, digits))
+}
+
+/// A zero-amount verify, a positive authorize or sale; nothing else pays.
+fn check_operation(request: &AuthorizeRequest) -> Result<(), ConnectorError> {
+    let amount = request.amount.amount_minor;
+    match request.operation {
+        Operation::Verify if amount != 0 => Err(ConnectorError::Invalid(
+            "a verify takes a zero amount".into(),
+        )),
+        Operation::Authorize | Operation::Sale if amount < 1 => Err(ConnectorError::Invalid(
+            "the amount must be positive".into(),
+        )),
+        Operation::Authorize | Operation::Sale | Operation::Verify => Ok(()),
+        other => Err(ConnectorError::Invalid(format!(
+            "{} is not a payment",
+            other.as_str()
+        ))),
+    }
 }
 
 fn check_follow_up_amount(operation: Operation, amount: i64) -> Result<(), ConnectorError> {
@@ -538,8 +575,10 @@ impl Connector for Sandbox {
     }
 
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult {
-        if matches!(request.instrument, Instrument::Crypto) {
-            return self.record_invoice(&request).await;
+        match &request.instrument {
+            Instrument::Mandate { token } => return self.charge_mandate(&request, token).await,
+            Instrument::Crypto => return self.record_invoice(&request).await,
+            Instrument::Card(_) => {}
         }
         let (card, digits) = check_authorize(&request)?;
         self.record_payment(&request, card, &digits).await
@@ -577,7 +616,10 @@ impl Connector for Sandbox {
             .await?
         {
             let payment = self.current(payment).await?;
-            return Ok(self.payment_response(&payment));
+            let answer = self.payment_response(&payment);
+            return self
+                .with_mandate(answer, &payment.status, account_id, transaction_id)
+                .await;
         }
         match self
             .state

@@ -8,10 +8,12 @@
 //! "amount": 8925, "currency": "EUR"}`; `crypto.paid` adds
 //! `amount_received`, `payment.failed` adds `failure_code` (the decline
 //! code, or `underpaid`/`expired` for an invoice), and each names its
-//! `payment_method` (`card` or `crypto`).
+//! `payment_method` (`card` or `crypto`). A succeeded payment that set up a
+//! mandate adds it: `"mandate": {"token", "card_brand", "last4",
+//! "exp_month", "exp_year"}`.
 
-use super::state::PaymentRow;
-use crate::{Notification, NotificationError, Outcome};
+use super::state::{MandateRow, PaymentRow};
+use crate::{Notification, NotificationError, Outcome, StoredMandate};
 use obol_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use standardwebhooks::Webhook;
@@ -43,12 +45,25 @@ struct Body {
     failure_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payment_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mandate: Option<BodyMandate>,
 }
 
-/// What the sandbox tells about `payment` as it stands: `None` while there
-/// is nothing to tell (awaiting a challenge or an invoice's payment, not
-/// yet settled, or canceled by Obol itself).
-pub fn event_for(payment: &PaymentRow) -> Option<SandboxEvent> {
+/// The mandate a payment set up, as a notification names it.
+#[derive(Debug, Serialize, Deserialize)]
+struct BodyMandate {
+    token: String,
+    card_brand: String,
+    last4: String,
+    exp_month: i64,
+    exp_year: i64,
+}
+
+/// What the sandbox tells about `payment` as it stands, with the mandate it
+/// set up (`Sandbox::mandate_of`): `None` while there is nothing to tell
+/// (awaiting a challenge or an invoice's payment, not yet settled, or
+/// canceled by Obol itself).
+pub fn event_for(payment: &PaymentRow, mandate: Option<&MandateRow>) -> Option<SandboxEvent> {
     let crypto = payment.method == "crypto";
     let (event_type, suffix) = match payment.status.as_str() {
         "succeeded" if crypto => ("crypto.paid", "paid"),
@@ -76,6 +91,15 @@ pub fn event_for(payment: &PaymentRow) -> Option<SandboxEvent> {
                 .unwrap_or_else(|| fallback.into())
         }),
         payment_method: Some(payment.method.clone()),
+        mandate: mandate
+            .filter(|_| suffix == "succeeded")
+            .map(|row| BodyMandate {
+                token: row.token.clone(),
+                card_brand: row.card_brand.clone(),
+                last4: row.card_last4.clone(),
+                exp_month: row.exp_month,
+                exp_year: row.exp_year,
+            }),
     };
     let body = serde_json::to_string(&body).ok()?;
     Some(SandboxEvent { id, body })
@@ -204,5 +228,12 @@ pub fn verify(
         amount: Some(parsed.amount),
         amount_received: parsed.amount_received,
         fetch_first: false,
+        mandate: parsed.mandate.map(|mandate| StoredMandate {
+            token: mandate.token,
+            card_brand: mandate.card_brand,
+            last4: mandate.last4,
+            exp_month: mandate.exp_month,
+            exp_year: mandate.exp_year,
+        }),
     })
 }

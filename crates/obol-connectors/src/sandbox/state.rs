@@ -1,7 +1,7 @@
 //! The sandbox's persistent state, behind a trait: the simulator decides
-//! every answer, its state keeps the payments and follow-ups a processor
-//! would keep. The connector crate stays free of any store; the server
-//! plugs in one over Obol's database.
+//! every answer, its state keeps the payments, follow-ups and mandates a
+//! processor would keep. The connector crate stays free of any store; the
+//! server plugs in one over Obol's database.
 //!
 //! Each method is one atomic step: a single statement, or for a follow-up
 //! one transaction, so concurrent calls cannot both pass a rule that only
@@ -164,6 +164,24 @@ pub enum FollowUpOutcome {
     Refused(Box<PaymentRow>),
 }
 
+/// A mandate the sandbox keeps for later charges: the card as shown, and
+/// what those charges do — never the card number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MandateRow {
+    pub token: String,
+    pub account_id: String,
+    /// Obol's transaction id of the payment that sets it up: the mandate
+    /// may be charged once that payment succeeded.
+    pub transaction_id: String,
+    pub card_brand: String,
+    pub card_last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    /// How every later charge is declined; `None`: approved.
+    pub charge_decline_code: Option<String>,
+    pub created_at: i64,
+}
+
 /// Where the sandbox keeps its payments and operations.
 #[async_trait]
 pub trait SandboxState: Send + Sync {
@@ -233,4 +251,24 @@ pub trait SandboxState: Send + Sync {
     /// rule's conditional update runs, and the row records what it acted
     /// on. Anything but `Applied` rolls all of it back.
     async fn follow_up(&self, follow_up: &FollowUp<'_>) -> Result<FollowUpOutcome, ConnectorError>;
+
+    /// Records the mandate a payment sets up, before that payment is
+    /// recorded; a second one for the same payment (a repeated call) is
+    /// dropped and the first kept.
+    async fn insert_mandate(&self, mandate: &MandateRow) -> Result<(), ConnectorError>;
+
+    /// The mandate that the account's payment with this Obol transaction id
+    /// sets up.
+    async fn mandate_of_payment(
+        &self,
+        account_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<MandateRow>, ConnectorError>;
+
+    /// The account's mandate with this token.
+    async fn mandate_by_token(
+        &self,
+        account_id: &str,
+        token: &str,
+    ) -> Result<Option<MandateRow>, ConnectorError>;
 }

@@ -231,8 +231,13 @@ pub async fn page(
         description: order.description.clone(),
         items,
         customer_email: order.customer_email.clone(),
-        card: takes("card"),
-        crypto: takes("crypto") && order.amount > 0,
+        // An order named for a mandate is paid by it, not on the page; a
+        // mandate is set up by a card only.
+        card: takes("card") && (row.mandate_id.is_none() || order.setup_mandate),
+        crypto: takes("crypto")
+            && order.amount > 0
+            && !order.setup_mandate
+            && row.mandate_id.is_none(),
         error,
         invalid_field: None,
         next_action_url: order

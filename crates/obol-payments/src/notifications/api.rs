@@ -40,7 +40,7 @@ pub struct NotificationReceipt {
         description = "the notification exactly as the connector signed it (the sandbox: Standard Webhooks headers and a JSON body)"),
     responses((status = 200, body = NotificationReceipt, description = "received (applied, or changing nothing)"),
         (status = 400, body = ErrorBody, description = "unverifiable (`signature_invalid`) or malformed: nothing changed"),
-        (status = 404, body = ErrorBody, description = "no such connector account")))]
+        (status = 404, body = ErrorBody, description = "no such connector account, or no payment of it matches yet (not recorded: a retry may match)")))]
 async fn receive_notification(
     State(state): State<AppState>,
     Path(account_id): Path<ConnectorAccountId>,

@@ -33,8 +33,9 @@ pub enum Receipt {
     Unchanged,
     /// This event id was received before: nothing changed.
     Duplicate,
-    /// No transaction of the account matches it (or its amount differs):
-    /// recorded, not applied, logged.
+    /// The transaction of the account it names has another amount:
+    /// recorded, not applied, logged. (One naming no payment of the
+    /// account is 404 and not recorded, so the connector's retry may match.)
     Unmatched,
 }
 
@@ -156,6 +157,19 @@ async fn record_and_apply(
         {
             txn
         }
+        None => {
+            // Not recorded: the payment may not know its connector id yet
+            // (step 3 still running, or a process died before it). The
+            // connector's retry may match; sync settles the payment anyway.
+            tx.rollback().await?;
+            tracing::info!(connector_account_id = %account.id, event_id = %notification.event_id,
+                connector_transaction_id = %notification.connector_transaction_id,
+                "a connector notification matches no payment yet: not recorded, to be retried");
+            return Err(Error::not_found(
+                "payment with this connector id",
+                &notification.connector_transaction_id,
+            ));
+        }
         found => {
             tracing::warn!(connector_account_id = %account.id, event_id = %notification.event_id,
                 connector_transaction_id = %notification.connector_transaction_id,
@@ -173,10 +187,15 @@ async fn record_and_apply(
     } else {
         Receipt::Unchanged
     };
-    // Applied and committed whatever follows: a return that fails to go
-    // out now is made again by the order's due step.
-    if let Err(error) = staged.finish(state).await {
-        tracing::error!(transaction_id = %txn.id, %error, "returning a late payment failed");
-    }
+    // Applied and committed whatever follows, so the answer goes now: a
+    // return of a late payment is a connector call of its own (up to the
+    // connector timeout), sent apart; one that fails to go out is made
+    // again by the order's due step.
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(error) = staged.finish(&state).await {
+            tracing::error!(transaction_id = %txn.id, %error, "returning a late payment failed");
+        }
+    });
     Ok(receipt)
 }

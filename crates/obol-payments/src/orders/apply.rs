@@ -282,6 +282,10 @@ async fn apply_to_order(
                 return Ok(None);
             }
             apply_payment(order, txn, kind, step, entries)?;
+            if result == CallResult::Succeeded {
+                let mandate = step.report.mandate.as_ref();
+                crate::mandates::record_setup(conn, order, txn, mandate, step.now).await?;
+            }
             Ok(None)
         }
         _ => follow_up_outcome(conn, order, txn, kind, step, entries)
@@ -458,6 +462,7 @@ async fn close_open_payment(conn: &mut Conn, order: &OrderRow, now: Timestamp) -
             ),
             action_url: None,
             not_found: false,
+            mandate: None,
             amount_received: None,
         };
         record_transaction(&mut payment, &report, TransactionStatus::Failed, now, true)?;

@@ -1,12 +1,13 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
-use obol_core::{BrandId, ConnectorAccountId, CustomerId, OrderId};
+use obol_core::{BrandId, OrderId};
 pub(crate) mod api;
 pub mod apply;
 pub(crate) mod bound;
 pub mod jobs;
 mod late;
 pub mod operations;
+mod payer;
 pub mod payment;
 mod received;
 pub mod refunds;
@@ -182,6 +183,7 @@ fn metadata_text(value: Option<&Value>) -> Result<String> {
 
 /// Validates a new order and builds its row (nothing written yet).
 async fn build(
+    state: &AppState,
     conn: &mut Conn,
     brand_id: &BrandId,
     input: &CreateOrder,
@@ -222,29 +224,11 @@ async fn build(
             ));
         }
     }
-    if input.mandate_id.is_some() {
-        return Err(Error::invalid_request(
-            "operation_unsupported",
-            "charging a stored mandate is not available on this server yet",
-        )
-        .with_param("mandate_id"));
-    }
-    let mut customer_email = input
-        .customer_email
-        .as_deref()
-        .map(|e| validate::email("customer_email", e))
-        .transpose()?;
-    if let Some(customer_id) = &input.customer_id {
-        let customer = obol_store::customers::get(
-            conn,
-            brand_id,
-            &obol_core::CustomerId::from(customer_id.as_str()),
-        )
-        .await?
-        .filter(|c| c.deleted_at.is_none())
-        .ok_or_else(|| Error::not_found("customer", customer_id).with_param("customer_id"))?;
-        customer_email.get_or_insert(customer.email);
-    }
+    let payer::Payer {
+        customer_id,
+        customer_email,
+        mandate,
+    } = payer::payer(state, conn, brand_id, input, setup_mandate).await?;
     let expires_at = match &input.expires_at {
         None => now.plus_ms(DEFAULT_EXPIRY_MS),
         Some(text) => Timestamp::parse_rfc3339(text)
@@ -257,31 +241,12 @@ async fn build(
             })?,
     };
     if input.confirm == Some(true) {
-        // Check the payment before the order exists, so that a refused one
-        // leaves nothing behind (a 400 is not kept for idempotent retries).
-        let method = input.payment_method.as_ref().ok_or_else(|| {
-            Error::invalid_request("parameter_missing", "confirm: true needs a payment_method")
-                .with_param("payment_method")
-        })?;
-        let method_type = payment::payment_method(method, now)?.method_type();
-        crate::connector_accounts::route(
-            conn,
-            brand_id,
-            method_type,
-            currency,
-            input
-                .connector_account_id
-                .clone()
-                .map(ConnectorAccountId::from)
-                .as_ref(),
-            None,
-        )
-        .await?;
+        payer::check_confirm(conn, brand_id, input, mandate.as_ref(), currency, now).await?;
     }
     Ok(OrderRow {
         id: OrderId::new(),
         brand_id: brand_id.to_owned(),
-        customer_id: input.customer_id.clone().map(CustomerId::from),
+        customer_id,
         customer_email,
         description: input
             .description
@@ -303,7 +268,7 @@ async fn build(
         amount_refund_pending: 0,
         auto_capture: i64::from(input.auto_capture.unwrap_or(true)),
         setup_mandate: i64::from(setup_mandate),
-        mandate_id: None,
+        mandate_id: mandate.map(|row| row.id),
         connector_account_id: None,
         in_flight_transaction_id: None,
         attempted: 0,
@@ -348,7 +313,7 @@ pub async fn create(
     }
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let row = build(&mut tx, brand_id, &input, now).await?;
+    let row = build(state, &mut tx, brand_id, &input, now).await?;
     obol_store::orders::insert_order(&mut tx, &row).await?;
     bound::bind(&mut tx, key, BoundObject::Order, &row.id, now.as_ms()).await?;
     // A new order has no transactions yet: nothing to read.
@@ -383,21 +348,31 @@ async fn callback_reachable(state: &AppState, url: &str) -> Result<()> {
     }
 }
 
-/// The confirm that `confirm: true` asks for.
+/// The confirm that `confirm: true` asks for: with its `payment_method`,
+/// else with its mandate.
 fn confirm_input(
     input: CreateOrder,
     trigger: &str,
     key: Option<&IdempotencyKey>,
 ) -> Option<payment::ConfirmInput> {
-    match (input.confirm, input.payment_method) {
-        (Some(true), Some(payment_method)) => Some(payment::ConfirmInput {
-            payment_method,
-            connector_account_id: input.connector_account_id,
-            trigger: trigger.to_owned(),
-            idempotency_key: key.cloned(),
-        }),
-        _ => None,
+    if input.confirm != Some(true) {
+        return None;
     }
+    let payment_method = match (input.payment_method, input.mandate_id) {
+        (Some(payment_method), _) => payment_method,
+        (None, Some(mandate_id)) => PaymentMethodInput {
+            method_type: "mandate".to_owned(),
+            card: None,
+            mandate_id: Some(mandate_id),
+        },
+        (None, None) => return None,
+    };
+    Some(payment::ConfirmInput {
+        payment_method,
+        connector_account_id: input.connector_account_id,
+        trigger: trigger.to_owned(),
+        idempotency_key: key.cloned(),
+    })
 }
 
 /// A retried create whose first attempt made the order: the order as it

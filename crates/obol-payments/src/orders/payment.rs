@@ -10,10 +10,10 @@ use crate::error::{Error, Result};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
     ConnectorResult, CustomerRef, FollowUpRequest, Instrument, Notification, Operation, Outcome,
-    SyncRequest,
+    StoredMandate, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
-use obol_core::{BrandId, ConnectorAccountId, OrderId, RefundId, TransactionId};
+use obol_core::{BrandId, ConnectorAccountId, MandateId, OrderId, RefundId, TransactionId};
 use obol_core::{Currency, Money, Timestamp};
 use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::state::AppState;
@@ -45,6 +45,8 @@ pub struct Report {
     pub action_url: Option<String>,
     /// The connector has no record of the operation.
     pub not_found: bool,
+    /// The mandate a successful `setup_mandate` payment set up.
+    pub mandate: Option<StoredMandate>,
     /// What the customer actually sent (crypto), when the connector says.
     pub amount_received: Option<i64>,
 }
@@ -62,6 +64,7 @@ impl Report {
             ),
             action_url: None,
             not_found: false,
+            mandate: None,
             amount_received: None,
         }
     }
@@ -75,6 +78,7 @@ impl Report {
             error: Some(json!({"code": "connector_error", "message": message})),
             action_url: None,
             not_found: false,
+            mandate: None,
             amount_received: None,
         };
         let response = match result {
@@ -93,6 +97,7 @@ impl Report {
                     error: Some(json!({"code": "connector_refused", "message": error.to_string()})),
                     action_url: None,
                     not_found: false,
+                    mandate: None,
                     amount_received: None,
                 };
             }
@@ -109,7 +114,7 @@ impl Report {
             http_code: None,
             amount: notification.amount,
             amount_received: notification.amount_received,
-            mandate: None,
+            mandate: notification.mandate,
         })
     }
 
@@ -145,6 +150,7 @@ impl Report {
             error,
             action_url,
             not_found,
+            mandate: response.mandate,
             amount_received: response.amount_received,
         }
     }
@@ -352,8 +358,7 @@ pub async fn confirm(
         };
     }
     let now = state.now();
-    let instrument = payment_method(&input.payment_method, now)?;
-    let method_type = instrument.method_type();
+    let pay_with = payment_method(&input.payment_method, now)?;
     let mut tx = state.db.begin().await?;
     let (order, routes) =
         obol_store::orders::lock_order_with_routes(&mut tx, state.db.backend, order_id, brand_id)
@@ -367,19 +372,49 @@ pub async fn confirm(
         )));
     }
     let currency = super::currency(&order.currency)?;
-    let account = connector_accounts::route(
-        &mut tx,
-        brand_id,
-        method_type,
-        currency,
-        input
-            .connector_account_id
-            .clone()
-            .map(ConnectorAccountId::from)
-            .as_ref(),
-        Some(routes),
-    )
-    .await?;
+    let explicit = input
+        .connector_account_id
+        .clone()
+        .map(ConnectorAccountId::from);
+    let Paying {
+        instrument,
+        account,
+        payment_method: method_view,
+        trigger,
+    } = match pay_with {
+        PayWith::Instrument(instrument) => {
+            instrument_fits(&order, &instrument)?;
+            let method_type = instrument.method_type();
+            let account = connector_accounts::route(
+                &mut tx,
+                brand_id,
+                method_type,
+                currency,
+                explicit.as_ref(),
+                Some(routes),
+            )
+            .await?;
+            let method_view = match &instrument {
+                Instrument::Card(card) => Some(
+                    json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
+                       "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())}),
+                ),
+                Instrument::Crypto => Some(json!({"type": "crypto"})),
+                Instrument::Mandate { .. } => None,
+            };
+            let trigger = input.trigger.clone();
+            Paying {
+                instrument,
+                account,
+                payment_method: method_view,
+                trigger,
+            }
+        }
+        PayWith::Mandate(id) => {
+            let explicit = explicit.as_ref();
+            crate::mandates::paying(state, &mut tx, &mut order, &id, explicit, currency).await?
+        }
+    };
     let (connector, context) = connector_accounts::connector_for(state, &account)?;
     let (kind, operation) = match (order.amount, order.auto_capture != 0) {
         (0, _) => (TransactionKind::Verify, Operation::Verify),
@@ -397,7 +432,7 @@ pub async fn confirm(
         )
         .with_param("customer_email"));
     }
-    if method_type == "crypto" && operation != Operation::Sale {
+    if matches!(instrument, Instrument::Crypto) && operation != Operation::Sale {
         // Crypto cannot be held for a later capture, nor verified.
         return Err(Error::invalid_request(
             "operation_unsupported",
@@ -405,19 +440,11 @@ pub async fn confirm(
         )
         .with_param("payment_method[type]"));
     }
-    let method_view = match &instrument {
-        Instrument::Card(card) => Some(
-            json!({"type": "card", "brand": card.brand.as_str(), "last4": card.last4, "exp_month": card.exp_month,
-               "exp_year": card.exp_year, "fingerprint": state.master_key.hmac_hex("card_fingerprint", card.number.expose().as_bytes())}),
-        ),
-        Instrument::Crypto => Some(json!({"type": "crypto"})),
-        Instrument::Mandate { .. } => None,
-    };
     let amount = order.amount;
     let intent = Intent {
         kind,
         amount,
-        trigger: &input.trigger,
+        trigger: &trigger,
         account: &account,
         payment_method: method_view,
         payment_transaction_id: None,
@@ -431,8 +458,19 @@ pub async fn confirm(
         context,
         operation,
         instrument,
+        setup_mandate: order.setup_mandate != 0,
     };
     send(state, &txn, payment).await
+}
+
+/// What pays a payment about to be recorded, where it goes, how its
+/// transaction shows it, and what triggered it.
+pub(crate) struct Paying {
+    pub instrument: Instrument,
+    pub account: obol_store::connector_accounts::ConnectorAccountRow,
+    pub payment_method: Option<Value>,
+    /// `api`, `checkout`, or `recurring` for a mandate's charge.
+    pub trigger: String,
 }
 
 /// What steps 2 and 3 of a payment need besides its transaction.
@@ -441,6 +479,8 @@ struct Payment {
     context: AccountContext,
     operation: Operation,
     instrument: Instrument,
+    /// The order sets a mandate up with this payment.
+    setup_mandate: bool,
 }
 
 /// Steps 2 and 3 of a payment recorded as `txn`, and the answer.
@@ -458,7 +498,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         },
         operation: payment.operation,
         instrument: payment.instrument,
-        setup_mandate: false,
+        setup_mandate: payment.setup_mandate,
         return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
         customer,
     };
@@ -509,9 +549,18 @@ async fn resend(
     txn: &TransactionRow,
     input: &ConfirmInput,
 ) -> Result<Order> {
-    let instrument = payment_method(&input.payment_method, state.now())?;
+    let pay_with = payment_method(&input.payment_method, state.now())?;
     let mut conn = state.db.pool.acquire().await?;
     let (connector, context) = connector_of(state, &mut conn, brand_id, txn).await?;
+    let order = obol_store::orders::get_order(&mut conn, brand_id, &txn.order_id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("transaction {} has no order", txn.id)))?;
+    // The mandate was checked when the payment was recorded: its charge is
+    // sent as recorded, even if it was revoked meanwhile.
+    let instrument = match pay_with {
+        PayWith::Instrument(instrument) => instrument,
+        PayWith::Mandate(id) => crate::mandates::instrument(&mut conn, brand_id, &id).await?,
+    };
     drop(conn);
     let operation =
         Operation::parse(&txn.kind).ok_or_else(|| Error::internal("corrupt transaction kind"))?;
@@ -520,6 +569,7 @@ async fn resend(
         context,
         operation,
         instrument,
+        setup_mandate: order.setup_mandate != 0,
     };
     send(state, txn, payment).await
 }
@@ -539,8 +589,31 @@ async fn expire_for_test(state: &AppState, brand_id: &BrandId, order_id: &OrderI
     Ok(tx.commit().await?)
 }
 
+/// What pays, as a request names it.
+pub(crate) enum PayWith {
+    /// A card (checked) or crypto, sent as it is.
+    Instrument(Instrument),
+    /// A stored mandate, read when the payment is recorded.
+    Mandate(MandateId),
+}
+
 /// What pays, checked: a card passes Obol's own checks first.
-pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Result<Instrument> {
+pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Result<PayWith> {
+    if input.method_type == "mandate" {
+        let id = input.mandate_id.as_deref().ok_or_else(|| {
+            Error::invalid_request(
+                "parameter_missing",
+                "a mandate payment needs payment_method[mandate_id]",
+            )
+            .with_param("payment_method[mandate_id]")
+        })?;
+        return Ok(PayWith::Mandate(MandateId::from(id)));
+    }
+    payment_instrument(input, now).map(PayWith::Instrument)
+}
+
+/// A card or crypto payment method, checked.
+fn payment_instrument(input: &PaymentMethodInput, now: Timestamp) -> Result<Instrument> {
     match input.method_type.as_str() {
         "card" => {
             let card = input.card.as_ref().ok_or_else(|| {
@@ -561,7 +634,7 @@ pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Resu
             Ok(Instrument::Card(details))
         }
         "crypto" => Ok(Instrument::Crypto),
-        "wallet" | "mandate" => Err(Error::invalid_request(
+        "wallet" => Err(Error::invalid_request(
             "operation_unsupported",
             format!(
                 "{} payments are not available on this server yet",
@@ -574,6 +647,34 @@ pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Resu
             "payment_method[type] must be card, wallet, mandate or crypto",
         )),
     }
+}
+
+/// Refuses an instrument the order cannot be paid with: a mandate is set
+/// up by a card only, and an order named for a mandate is paid by it.
+pub(crate) fn instrument_fits(order: &OrderRow, instrument: &Instrument) -> Result<()> {
+    if order.setup_mandate != 0 && !matches!(instrument, Instrument::Card(_)) {
+        return Err(setup_needs_a_card());
+    }
+    if order.setup_mandate == 0
+        && let Some(mandate_id) = &order.mandate_id
+    {
+        return Err(Error::invalid(
+            "payment_method[type]",
+            format!(
+                "this order is paid by mandate {mandate_id}: confirm it with {{\"type\": \"mandate\", \"mandate_id\": \"{mandate_id}\"}}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of a mandate set up by anything but a card.
+pub(crate) fn setup_needs_a_card() -> Error {
+    Error::invalid_request(
+        "operation_unsupported",
+        "an order that sets up a mandate is paid with a card",
+    )
+    .with_param("payment_method[type]")
 }
 
 /// `operation_unsupported` when the connector lacks the operation.

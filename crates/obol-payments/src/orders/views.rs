@@ -332,7 +332,7 @@ pub fn render_with(
         client_secret: client_secret(state, &row.id),
         next_action: json_column(&row.next_action)?,
         last_payment_error: json_column(&row.last_payment_error)?,
-        mandate_id: row.mandate_id.clone(),
+        mandate_id: row.mandate_id.as_ref().map(ToString::to_string),
         connector_account_id: row.connector_account_id.as_ref().map(ToString::to_string),
         return_url: row.return_url.clone(),
         callback_url: row.callback_url.clone(),

@@ -163,7 +163,11 @@ async fn pay_invoice(
     }
     let paid = match sandbox.pay_invoice(&payment_id, pay).await {
         Ok(paid) => paid,
-        Err(error) => return bad(&error.to_string()),
+        Err(obol_connectors::ConnectorError::Invalid(reason)) => {
+            tracing::info!(%payment_id, %reason, "an invoice payment was refused");
+            return bad("This invoice cannot be paid any more.");
+        }
+        Err(error) => return ApiError::internal(error).into_response(),
     };
     match paid.return_url {
         Some(url) => web::see_other(&url),

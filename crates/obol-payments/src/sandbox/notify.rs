@@ -35,7 +35,8 @@ impl Job for SandboxNotify {
             tracing::warn!(payment_id = %self.payment_id, "the sandbox has no payment to tell about");
             return Ok(());
         };
-        let Some(event) = notifications::event_for(&payment) else {
+        let mandate = sandbox(&state).mandate_of(&payment).await?;
+        let Some(event) = notifications::event_for(&payment, mandate.as_ref()) else {
             return not_yet(&state, &payment);
         };
         let account_id = ConnectorAccountId::from(payment.account_id.as_str());

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use obol_connectors::ConnectorError;
 use obol_connectors::sandbox::SandboxState;
 use obol_connectors::sandbox::state::{
-    FollowUp, FollowUpOutcome, NewPayment, OperationRow, PaymentRow, Rule,
+    FollowUp, FollowUpOutcome, MandateRow, NewPayment, OperationRow, PaymentRow, Rule,
 };
 use obol_kernel::jobs::Job;
 use obol_store::sandbox as store;
@@ -209,6 +209,48 @@ impl SandboxState for StoreSandboxState {
         }
         Ok(outcome)
     }
+
+    async fn insert_mandate(&self, mandate: &MandateRow) -> Result<(), ConnectorError> {
+        let row = store::MandateRow {
+            token: mandate.token.clone(),
+            account_id: mandate.account_id.clone(),
+            transaction_id: mandate.transaction_id.clone(),
+            card_brand: mandate.card_brand.clone(),
+            card_last4: mandate.card_last4.clone(),
+            exp_month: mandate.exp_month,
+            exp_year: mandate.exp_year,
+            charge_decline_code: mandate.charge_decline_code.clone(),
+            created_at: mandate.created_at,
+        };
+        let mut conn = self.connection().await?;
+        store::insert_mandate(&mut conn, &row)
+            .await
+            .map_err(ConnectorError::state)
+    }
+
+    async fn mandate_of_payment(
+        &self,
+        account_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<MandateRow>, ConnectorError> {
+        let mut conn = self.connection().await?;
+        let row = store::mandate_of_payment(&mut conn, account_id, transaction_id)
+            .await
+            .map_err(ConnectorError::state)?;
+        Ok(row.map(from_store_mandate))
+    }
+
+    async fn mandate_by_token(
+        &self,
+        account_id: &str,
+        token: &str,
+    ) -> Result<Option<MandateRow>, ConnectorError> {
+        let mut conn = self.connection().await?;
+        let row = store::mandate_by_token(&mut conn, account_id, token)
+            .await
+            .map_err(ConnectorError::state)?;
+        Ok(row.map(from_store_mandate))
+    }
 }
 
 /// Settles what has come due on a payment (each step one conditional
@@ -280,6 +322,20 @@ fn from_store_operation(row: store::OperationRow) -> OperationRow {
         payment_id: row.payment_id,
         kind: row.kind,
         amount: row.amount,
+        created_at: row.created_at,
+    }
+}
+
+fn from_store_mandate(row: store::MandateRow) -> MandateRow {
+    MandateRow {
+        token: row.token,
+        account_id: row.account_id,
+        transaction_id: row.transaction_id,
+        card_brand: row.card_brand,
+        card_last4: row.card_last4,
+        exp_month: row.exp_month,
+        exp_year: row.exp_year,
+        charge_decline_code: row.charge_decline_code,
         created_at: row.created_at,
     }
 }

@@ -33,14 +33,20 @@ impl Env {
 
     /// What the sandbox's notification about `payment_id` says, signed now
     /// and verified as Obol would.
-    async fn notification(&self, payment_id: &str) -> Notification {
+    pub(super) async fn notification(&self, payment_id: &str) -> Notification {
         let payment = self
             .sandbox
             .payment(payment_id)
             .await
             .expect("read the payment")
             .expect("the payment exists");
-        let event = notifications::event_for(&payment).expect("something to tell");
+        let mandate = self
+            .sandbox
+            .mandate_of(&payment)
+            .await
+            .expect("read its mandate");
+        let event =
+            notifications::event_for(&payment, mandate.as_ref()).expect("something to tell");
         let timestamp = self.now().as_ms() / 1000;
         let headers = signed(&event.id, timestamp, SECRET, &event.body);
         self.sandbox
@@ -165,7 +171,7 @@ async fn notifications_verify_only_signed_fresh_and_whole() {
         assert_eq!((told.outcome, told.amount), (Outcome::Succeeded, Some(3000)));
 
         let payment = env.sandbox.payment(&payment_id).await.expect("read").expect("exists");
-        let event = notifications::event_for(&payment).expect("an event");
+        let event = notifications::event_for(&payment, None).expect("an event");
         let now = env.now();
         let at = now.as_ms() / 1000;
         let verify = |headers: &axum::http::HeaderMap, body: &str| {

@@ -302,3 +302,4 @@ fn database_names_are_replaced() {
 mod cards;
 mod crypto;
 mod follow_ups;
+mod mandates;

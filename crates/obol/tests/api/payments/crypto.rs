@@ -305,9 +305,11 @@ async fn crypto_is_a_sale_only(backend: Backend) {
         json!([account_id]),
         "{methods}"
     );
+    // A mandate is the customer's: its setup order names one.
+    let customer_id = id_of(&app.create_customer("setup@example.com").await);
     for body in [
         json!({"amount": 5000, "currency": "EUR", "auto_capture": false}),
-        json!({"amount": 0, "currency": "EUR", "setup_mandate": true}),
+        json!({"amount": 0, "currency": "EUR", "setup_mandate": true, "customer_id": customer_id}),
     ] {
         let id = id_of(&app.create_order(body.clone()).await);
         let answer = confirm_crypto(&app, &id).await;

@@ -1,5 +1,5 @@
-//! Payments: connector accounts, orders, transactions, refunds, the sandbox,
-//! and retries of every kind.
+//! Payments: connector accounts, orders, transactions, refunds, mandates,
+//! the sandbox, and retries of every kind.
 
 mod bitpay;
 mod checkout;
@@ -9,6 +9,7 @@ mod connector_accounts;
 mod crypto;
 mod hosted_page;
 mod kill_retries;
+mod mandates;
 mod notifications;
 mod open_payments;
 mod orders;
