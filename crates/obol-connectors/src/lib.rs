@@ -4,6 +4,10 @@
 //! nothing about Obol's state. Every call carries Obol's transaction id as
 //! its idempotency key, so a retried call never charges twice.
 
+pub mod bitpay;
+pub mod coinpayments;
+pub mod decimal;
+mod origin;
 pub mod sandbox;
 pub mod stripe;
 
@@ -12,6 +16,13 @@ use obol_core::card::CardDetails;
 use obol_core::{ConnectorAccountId, Currency, Money, OrderId, Timestamp, TransactionId};
 use std::collections::HashMap;
 use std::sync::Arc;
+/// The URL type of `UrlGuard`, for callers building a guard.
+pub use url::Url;
+
+/// Checks an account's `api_base` before Obol calls it: the server's
+/// outbound policy (no private networks), which a host given as an IP
+/// address would otherwise skip.
+pub type UrlGuard = Arc<dyn Fn(&Url) -> Result<(), String> + Send + Sync>;
 
 /// What a connector can do.
 #[derive(Debug, Clone)]
@@ -120,6 +131,7 @@ pub struct AuthorizeRequest {
 /// The customer of a payment as a provider may keep them.
 #[derive(Debug, Clone)]
 pub struct CustomerRef {
+    /// Obol's customer id; empty for a guest known by email only.
     pub id: String,
     pub email: Option<String>,
 }
@@ -186,6 +198,9 @@ pub struct SyncRequest {
     pub transaction_id: TransactionId,
     pub operation: Operation,
     pub connector_transaction_id: Option<String>,
+    /// The operation's amount (a crypto payment's received share is read
+    /// against it), when the caller has it.
+    pub amount: Option<Money>,
 }
 
 /// The normalized answer of a provider.
@@ -226,6 +241,20 @@ pub struct ConnectorResponse {
     pub amount_received: Option<i64>,
     /// The mandate set up by this payment (`setup_mandate`).
     pub mandate: Option<StoredMandate>,
+}
+
+impl ConnectorResponse {
+    /// The provider has no record of the operation (sync).
+    pub fn not_found() -> ConnectorResponse {
+        ConnectorResponse {
+            outcome: Outcome::NotFound,
+            connector_transaction_id: None,
+            http_code: Some(404),
+            amount: None,
+            amount_received: None,
+            mandate: None,
+        }
+    }
 }
 
 /// A call that did not produce an answer about the money.
@@ -277,6 +306,9 @@ pub struct Notification {
     pub amount: Option<i64>,
     /// What the customer actually sent (crypto), in minor units.
     pub amount_received: Option<i64>,
+    /// Only a hint (the provider does not sign its notifications): Obol
+    /// asks the provider (sync) and applies what it answers instead.
+    pub fetch_first: bool,
     /// The mandate the payment set up (`setup_mandate`), once it succeeded.
     pub mandate: Option<StoredMandate>,
 }
@@ -344,12 +376,31 @@ pub trait Connector: Send + Sync {
     /// The name used in `connector` fields (`sandbox`, `stripe` …).
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+
+    /// Whether a payment needs the customer's email (the order's
+    /// `customer_email`): an order without one is refused before the call.
+    fn needs_customer_email(&self) -> bool {
+        false
+    }
+
     async fn authorize(&self, request: AuthorizeRequest) -> ConnectorResult;
-    async fn capture(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn increment_authorization(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn void(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn reverse(&self, request: FollowUpRequest) -> ConnectorResult;
-    async fn refund(&self, request: FollowUpRequest) -> ConnectorResult;
+    // The follow-ups a connector does not offer (its capabilities list
+    // none of them, so Obol does not call them) are refused by default.
+    async fn capture(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("capture"))
+    }
+    async fn increment_authorization(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("increment_authorization"))
+    }
+    async fn void(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("void"))
+    }
+    async fn reverse(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("reverse"))
+    }
+    async fn refund(&self, _request: FollowUpRequest) -> ConnectorResult {
+        Err(ConnectorError::Unsupported("refund"))
+    }
     async fn sync(&self, request: SyncRequest) -> ConnectorResult;
 
     /// The credentials keys an account of this connector must have, and
@@ -367,16 +418,17 @@ pub trait Connector: Send + Sync {
     }
 
     /// Verifies a notification by the provider's own signature scheme,
-    /// under the account's `webhook_secret`, at `now` (Obol's clock), and
-    /// parses it. Pure: no IO.
+    /// under the account's credentials or its Obol-made `webhook_secret`,
+    /// at `now` (Obol's clock), and parses it. Pure: no IO.
     fn verify_notification(
         &self,
+        account: &AccountContext,
         webhook_secret: &str,
         headers: &http::HeaderMap,
         body: &[u8],
         now: Timestamp,
     ) -> Result<Notification, NotificationError> {
-        let _ = (webhook_secret, headers, body, now);
+        let _ = (account, webhook_secret, headers, body, now);
         Err(NotificationError::Unsupported)
     }
 
@@ -391,8 +443,7 @@ pub trait Connector: Send + Sync {
         body: &[u8],
         now: Timestamp,
     ) -> Result<Notice, NotificationError> {
-        let _ = account;
-        self.verify_notification(webhook_secret, headers, body, now)
+        self.verify_notification(account, webhook_secret, headers, body, now)
             .map(Notice::Payment)
     }
 }

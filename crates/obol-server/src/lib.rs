@@ -148,6 +148,7 @@ impl Server {
         ));
         connectors.register(sandbox.clone());
         connectors.register(Arc::new(stripe_connector(&outbound, &public_url)));
+        register_crypto_connectors(&mut connectors, &outbound, &public_url);
         let mut parts = axum::http::Extensions::new();
         // Its pages call it directly (a challenge's answer is no API call).
         parts.insert(sandbox);
@@ -301,4 +302,28 @@ async fn openapi_json(Extension(json): Extension<Arc<String>>) -> impl IntoRespo
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         json.as_str().to_owned(),
     )
+}
+
+/// CoinPayments and BitPay, calling out through the server's outbound
+/// client, each account's `api_base` checked against its address policy.
+fn register_crypto_connectors(
+    connectors: &mut obol_connectors::ConnectorRegistry,
+    outbound: &Outbound,
+    public_url: &str,
+) {
+    let policy = outbound.clone();
+    let guard: obol_connectors::UrlGuard = Arc::new(move |url: &obol_connectors::Url| {
+        policy
+            .check_url(url.as_str())
+            .map(|_| ())
+            .map_err(|refused| refused.to_string())
+    });
+    let client = outbound.client().clone();
+    connectors.register(Arc::new(
+        obol_connectors::coinpayments::CoinPayments::new(client.clone(), public_url.to_owned())
+            .with_url_guard(guard.clone()),
+    ));
+    connectors.register(Arc::new(
+        obol_connectors::bitpay::BitPay::new(client, public_url.to_owned()).with_url_guard(guard),
+    ));
 }

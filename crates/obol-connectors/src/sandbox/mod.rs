@@ -18,8 +18,9 @@ pub use crypto::{INVOICE_TTL_MS, InvoicePayment};
 pub use state::SandboxState;
 
 use crate::{
-    AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse, ConnectorResult,
-    FollowUpRequest, Instrument, Notification, NotificationError, Operation, Outcome, SyncRequest,
+    AccountContext, AuthorizeRequest, Capabilities, Connector, ConnectorError, ConnectorResponse,
+    ConnectorResult, FollowUpRequest, Instrument, Notification, NotificationError, Operation,
+    Outcome, SyncRequest,
 };
 use async_trait::async_trait;
 use obol_core::Timestamp;
@@ -640,6 +641,7 @@ impl Connector for Sandbox {
     /// Standard Webhooks over the sandbox's body (see `notifications`).
     fn verify_notification(
         &self,
+        _account: &AccountContext,
         webhook_secret: &str,
         headers: &http::HeaderMap,
         body: &[u8],

@@ -227,6 +227,7 @@ pub fn verify(
         outcome,
         amount: Some(parsed.amount),
         amount_received: parsed.amount_received,
+        fetch_first: false,
         mandate: parsed.mandate.map(|mandate| StoredMandate {
             token: mandate.token,
             card_brand: mandate.card_brand,

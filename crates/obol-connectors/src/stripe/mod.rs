@@ -28,21 +28,16 @@ use crate::{
 use async_trait::async_trait;
 use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
 use obol_core::card::CardDetails;
-use std::sync::Arc;
 use transformers::{
     ApiError, Form, Identified, MANDATE_METADATA, PaymentIntent, PaymentMethod, Refund,
     SetupIntent, Tagged, declined, follow_up_outcome, intent_form, mandate_of, mandate_of_card,
     mandate_token, money_of, parse_mandate_token, payment_outcome, refund_outcome, setup_outcome,
 };
-use url::Url;
 
 /// Stripe's API origin, unless an account's `api_base` replaces it.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
-/// Checks an account's `api_base` before Obol calls it: the server's
-/// outbound policy (no private networks), which a host given as an IP
-/// address would otherwise skip.
-pub type UrlGuard = Arc<dyn Fn(&Url) -> Result<(), String> + Send + Sync>;
+pub use crate::UrlGuard;
 
 /// The Stripe connector.
 pub struct Stripe {
@@ -100,27 +95,7 @@ impl Stripe {
 
     /// `api_base` as an origin (`https://host:port`), checked.
     fn origin(&self, api_base: &str) -> Result<String, ConnectorError> {
-        let invalid = || {
-            ConnectorError::Invalid(
-                "credentials.api_base must be an http or https scheme and host, with no path"
-                    .into(),
-            )
-        };
-        let url = Url::parse(api_base).map_err(|_| invalid())?;
-        let bare = url.path() == "/"
-            && url.query().is_none()
-            && url.fragment().is_none()
-            && url.username().is_empty()
-            && url.password().is_none();
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !bare {
-            return Err(invalid());
-        }
-        if let Some(guard) = &self.url_guard {
-            guard(&url).map_err(|reason| {
-                ConnectorError::Invalid(format!("credentials.api_base is refused: {reason}"))
-            })?;
-        }
-        Ok(url.origin().ascii_serialization())
+        crate::origin::checked_origin(api_base, self.url_guard.as_ref())
     }
 
     /// An authorize, sale or verify.
@@ -631,6 +606,8 @@ mod tests {
     use super::*;
     use obol_core::ConnectorAccountId;
     use serde_json::json;
+    use std::sync::Arc;
+    use url::Url;
 
     /// A test account with these credentials (the client's tests use it too).
     pub(super) fn account(credentials: serde_json::Value) -> AccountContext {

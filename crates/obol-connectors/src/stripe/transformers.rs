@@ -521,7 +521,10 @@ pub(super) fn payment_method_form(card: &CardDetails) -> Form {
 pub(super) fn customer_form(customer: Option<&CustomerRef>) -> Form {
     Form::new()
         .with_some("email", customer.and_then(|c| c.email.as_ref()))
-        .with_some("metadata[obol_customer_id]", customer.map(|c| &c.id))
+        .with_some(
+            "metadata[obol_customer_id]",
+            customer.map(|c| &c.id).filter(|id| !id.is_empty()),
+        )
 }
 
 /// A mandate's token: the Stripe Customer and the PaymentMethod kept for it.

@@ -324,6 +324,8 @@ fn notice_of(event: StripeEvent) -> Notice {
         outcome,
         amount,
         amount_received: None,
+        // Signed: applied as it says.
+        fetch_first: false,
         // A setup's mandate comes from retrieving the intent (sync), not
         // from the event.
         mandate: None,

@@ -443,6 +443,7 @@ pub async fn update(
     }
     let new_credentials = input
         .credentials
+        .as_ref()
         .map(|v| v.as_ref().map(|c| seal_credentials(state, c)).transpose())
         .transpose()?;
     let new_priority = input.priority.map(priority).transpose()?;

@@ -37,7 +37,7 @@ pub struct NotificationReceipt {
 #[utoipa::path(post, path = "/v1/ipn/{connector_account_id}", tag = "notifications",
     params(("connector_account_id" = String, Path)),
     request_body(content = String, content_type = "application/json",
-        description = "the notification exactly as the connector signed it (the sandbox: Standard Webhooks headers and a JSON body)"),
+        description = "the notification exactly as the connector sent it (the sandbox: Standard Webhooks headers and a JSON body; CoinPayments: a form-encoded IPN signed in its `HMAC` header; BitPay: an unsigned JSON hint, checked with BitPay before anything is applied)"),
     responses((status = 200, body = NotificationReceipt, description = "received (applied, or changing nothing)"),
         (status = 400, body = ErrorBody, description = "unverifiable (`signature_invalid`) or malformed: nothing changed"),
         (status = 404, body = ErrorBody, description = "no such connector account, or no payment of it matches yet (not recorded: a retry may match)")))]

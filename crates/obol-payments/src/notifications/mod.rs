@@ -1,6 +1,7 @@
 //! Connector notifications in (`POST /v1/ipn/{connector_account_id}`):
 //! each is verified by the account's connector under the account's webhook
-//! secret, recorded once per connector event id, and applied through step
+//! secret or its own credentials, recorded once per connector event id (a
+//! mere hint, unsigned, is first checked with the connector), and applied through step
 //! 3 like a call's answer, all in one database transaction. The connector
 //! only verifies and translates; what a notification may change is step
 //! 3's to decide (only an open transaction moves).
@@ -13,6 +14,7 @@ use crate::orders::apply;
 use crate::orders::payment::Report;
 use obol_connectors::{Notice, Notification, NotificationError};
 use obol_core::ConnectorAccountId;
+use obol_core::order::{CallResult, TransactionStatus};
 use obol_kernel::state::AppState;
 use obol_store::connector_accounts::ConnectorAccountRow;
 use obol_store::notifications::NewNotification;
@@ -58,7 +60,12 @@ pub async fn receive(
         .verify_account_notification(&context, &secret, headers, body, state.now())
         .map_err(|error| refused(&account, error))?;
     match notice {
-        Notice::Payment(notification) => record_and_apply(state, &account, notification).await,
+        Notice::Payment(notification) if notification.fetch_first => {
+            fetch_and_apply(state, &account, notification).await
+        }
+        Notice::Payment(notification) => {
+            record_and_apply(state, &account, notification, None).await
+        }
         Notice::Dispute(dispute) => crate::disputes::open(state, &account, dispute).await,
         Notice::Ignored {
             event_id,
@@ -69,6 +76,44 @@ pub async fn receive(
             Ok(Receipt::Ignored)
         }
     }
+}
+
+/// A notification that is only a hint (unsigned): Obol asks the connector
+/// how the payment it names stands (no database transaction open), and
+/// applies that answer, never the hint's claim. An answer that is no
+/// answer (the provider unreachable, or not knowing the payment) changes
+/// nothing: the transaction's own sync goes on.
+async fn fetch_and_apply(
+    state: &AppState,
+    account: &ConnectorAccountRow,
+    mut notification: Notification,
+) -> Result<Receipt> {
+    let mut conn = state.db.pool.acquire().await?;
+    let txn = obol_store::orders::find_by_connector_id(
+        &mut conn,
+        &account.id,
+        &notification.connector_transaction_id,
+    )
+    .await?;
+    drop(conn);
+    let Some(txn) = txn else {
+        return record_and_apply(state, account, notification, None).await;
+    };
+    if !TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
+        // Final already: nothing the provider says can move it.
+        return Ok(Receipt::Unchanged);
+    }
+    let report = crate::orders::operations::ask(state, &txn).await?;
+    if report.not_found || report.result == CallResult::Unknown {
+        tracing::warn!(connector_account_id = %account.id, transaction_id = %txn.id,
+            "a connector's hint could not be checked with the connector: nothing applied");
+        return Ok(Receipt::Unchanged);
+    }
+    // One record per state the provider confirmed: the same hint again
+    // while nothing changed is a duplicate, a later one is news.
+    let status = report.result.transaction_status();
+    notification.event_id = format!("{}@{}", notification.event_id, status.as_str());
+    record_and_apply(state, account, notification, Some(report)).await
 }
 
 /// A notification refused: logged with why, never with its body.
@@ -97,6 +142,7 @@ async fn record_and_apply(
     state: &AppState,
     account: &ConnectorAccountRow,
     notification: Notification,
+    fetched: Option<Report>,
 ) -> Result<Receipt> {
     let mut tx = state.db.begin().await?;
     let txn = obol_store::orders::find_by_connector_id(
@@ -148,13 +194,8 @@ async fn record_and_apply(
             return Ok(Receipt::Unmatched);
         }
     };
-    let staged = apply::apply_in(
-        state,
-        &mut tx,
-        &txn.id,
-        Report::from_notification(notification),
-    )
-    .await?;
+    let report = fetched.unwrap_or_else(|| Report::from_notification(notification));
+    let staged = apply::apply_in(state, &mut tx, &txn.id, report).await?;
     tx.commit().await?;
     let receipt = if staged.changed() {
         Receipt::Applied

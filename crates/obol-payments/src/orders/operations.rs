@@ -322,6 +322,10 @@ pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> Result<Report
         transaction_id: txn.id.clone(),
         operation,
         connector_transaction_id: txn.connector_transaction_id.clone(),
+        amount: obol_core::Currency::parse(&txn.currency).map(|currency| obol_core::Money {
+            amount_minor: txn.amount,
+            currency,
+        }),
     };
     Ok(payment::call(state, &connector, Call::Sync(request), None).await)
 }

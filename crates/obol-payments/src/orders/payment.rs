@@ -9,8 +9,8 @@ use crate::connector_accounts;
 use crate::error::{Error, Result};
 use obol_connectors::{
     AccountContext, AuthorizeRequest, Connector, ConnectorError, ConnectorResponse,
-    ConnectorResult, FollowUpRequest, Instrument, Notification, Operation, Outcome, StoredMandate,
-    SyncRequest,
+    ConnectorResult, CustomerRef, FollowUpRequest, Instrument, Notification, Operation, Outcome,
+    StoredMandate, SyncRequest,
 };
 use obol_core::order::{CallResult, OrderCommand, TransactionKind, TransactionStatus};
 use obol_core::{BrandId, ConnectorAccountId, MandateId, OrderId, RefundId, TransactionId};
@@ -422,6 +422,16 @@ pub async fn confirm(
         (_, false) => (TransactionKind::Authorize, Operation::Authorize),
     };
     require(&connector, operation)?;
+    if connector.needs_customer_email() && order.customer_email.is_none() {
+        return Err(Error::invalid_request(
+            "parameter_missing",
+            format!(
+                "the {} connector needs the customer's email: give the order a customer_email or a customer",
+                connector.name()
+            ),
+        )
+        .with_param("customer_email"));
+    }
     if matches!(instrument, Instrument::Crypto) && operation != Operation::Sale {
         // Crypto cannot be held for a later capture, nor verified.
         return Err(Error::invalid_request(
@@ -477,6 +487,7 @@ struct Payment {
 async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Result<Order> {
     let currency = Currency::parse(&txn.currency)
         .ok_or_else(|| Error::internal("corrupt transaction currency"))?;
+    let customer = customer_of(state, txn).await?;
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
@@ -489,7 +500,7 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         instrument: payment.instrument,
         setup_mandate: payment.setup_mandate,
         return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
-        customer: None,
+        customer,
     };
     let report = call(
         state,
@@ -511,6 +522,21 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         applied.rendered,
     )
     .await
+}
+
+/// The customer of the payment's order, as a connector may need them.
+async fn customer_of(state: &AppState, txn: &TransactionRow) -> Result<Option<CustomerRef>> {
+    let mut conn = state.db.pool.acquire().await?;
+    let order = obol_store::orders::get_order(&mut conn, &txn.brand_id, &txn.order_id).await?;
+    Ok(
+        order.and_then(|order| match (order.customer_id, order.customer_email) {
+            (None, None) => None,
+            (id, email) => Some(CustomerRef {
+                id: id.map(|id| id.to_string()).unwrap_or_default(),
+                email,
+            }),
+        }),
+    )
 }
 
 /// A retried confirm whose first attempt recorded its payment but the

@@ -50,7 +50,13 @@ impl Env {
         let timestamp = self.now().as_ms() / 1000;
         let headers = signed(&event.id, timestamp, SECRET, &event.body);
         self.sandbox
-            .verify_notification(SECRET, &headers, event.body.as_bytes(), self.now())
+            .verify_notification(
+                &account(ACCOUNT),
+                SECRET,
+                &headers,
+                event.body.as_bytes(),
+                self.now(),
+            )
             .expect("the sandbox's own notification verifies")
     }
 }
@@ -169,7 +175,7 @@ async fn notifications_verify_only_signed_fresh_and_whole() {
         let now = env.now();
         let at = now.as_ms() / 1000;
         let verify = |headers: &axum::http::HeaderMap, body: &str| {
-            env.sandbox.verify_notification(SECRET, headers, body.as_bytes(), now)
+            env.sandbox.verify_notification(&account(ACCOUNT), SECRET, headers, body.as_bytes(), now)
         };
         let unverified = |result: Result<Notification, NotificationError>, what: &str| {
             assert!(matches!(result, Err(NotificationError::Unverified(_))), "{what}: {result:?}");

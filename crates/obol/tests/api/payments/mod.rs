@@ -1,8 +1,10 @@
 //! Payments: connector accounts, orders, transactions, refunds, mandates,
 //! the sandbox, and retries of every kind.
 
+mod bitpay;
 mod checkout;
 mod checkout_security;
+mod coinpayments;
 mod connector_accounts;
 mod crypto;
 mod hosted_page;
@@ -14,4 +16,5 @@ mod orders;
 mod retries;
 mod routing;
 mod sandbox;
+mod standins;
 mod stripe;
