@@ -11,6 +11,7 @@ mod payer;
 pub mod payment;
 mod received;
 pub mod refunds;
+pub mod report;
 pub mod views;
 
 use crate::error::{Error, Result};
