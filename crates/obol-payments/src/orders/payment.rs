@@ -337,6 +337,7 @@ pub async fn confirm(
         operation,
         instrument,
         setup_mandate: order.setup_mandate != 0,
+        customer: customer_of(&order),
     };
     send(state, &txn, payment).await
 }
@@ -359,13 +360,14 @@ struct Payment {
     instrument: Instrument,
     /// The order sets a mandate up with this payment.
     setup_mandate: bool,
+    /// The order's customer, for connectors that want one.
+    customer: Option<CustomerRef>,
 }
 
 /// Steps 2 and 3 of a payment recorded as `txn`, and the answer.
 async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Result<Order> {
     let currency = Currency::parse(&txn.currency)
         .ok_or_else(|| Error::internal("corrupt transaction currency"))?;
-    let customer = customer_of(state, txn).await?;
     let request = AuthorizeRequest {
         account: payment.context,
         transaction_id: txn.id.clone(),
@@ -377,8 +379,8 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
         operation: payment.operation,
         instrument: payment.instrument,
         setup_mandate: payment.setup_mandate,
+        customer: payment.customer,
         return_url: crate::checkout::returns::signed_url(state, &txn.order_id, &txn.id),
-        customer,
     };
     let report = call(
         state,
@@ -403,18 +405,14 @@ async fn send(state: &AppState, txn: &TransactionRow, payment: Payment) -> Resul
 }
 
 /// The customer of the payment's order, as a connector may need them.
-async fn customer_of(state: &AppState, txn: &TransactionRow) -> Result<Option<CustomerRef>> {
-    let mut conn = state.db.pool.acquire().await?;
-    let order = obol_store::orders::get_order(&mut conn, &txn.brand_id, &txn.order_id).await?;
-    Ok(
-        order.and_then(|order| match (order.customer_id, order.customer_email) {
-            (None, None) => None,
-            (id, email) => Some(CustomerRef {
-                id: id.map(|id| id.to_string()).unwrap_or_default(),
-                email,
-            }),
+fn customer_of(order: &OrderRow) -> Option<CustomerRef> {
+    match (&order.customer_id, &order.customer_email) {
+        (None, None) => None,
+        (id, email) => Some(CustomerRef {
+            id: id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            email: email.clone(),
         }),
-    )
+    }
 }
 
 /// A retried confirm whose first attempt recorded its payment but the
@@ -448,6 +446,7 @@ async fn resend(
         operation,
         instrument,
         setup_mandate: order.setup_mandate != 0,
+        customer: customer_of(&order),
     };
     send(state, txn, payment).await
 }
