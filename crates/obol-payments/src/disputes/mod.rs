@@ -123,7 +123,19 @@ pub async fn open(
             };
             match disputed {
                 Some(txn_id) => open_on(state, &mut tx, &txn_id, opening, now).await?,
-                None => Receipt::Unmatched,
+                None => {
+                    // Not recorded: the payment may not have succeeded in
+                    // Obol yet (its answer lost, its sync not run), so the
+                    // connector's retry may match, as with payments.
+                    tx.rollback().await?;
+                    tracing::info!(connector_account_id = %account.id, event_id = %notice.event_id,
+                        connector_transaction_id = %notice.connector_transaction_id,
+                        "a dispute names no succeeded payment yet: not recorded, to be retried");
+                    return Err(Error::not_found(
+                        "succeeded payment with this connector id",
+                        &notice.connector_transaction_id,
+                    ));
+                }
             }
         }
         DisputeChange::Closed { won } => {

@@ -513,8 +513,22 @@ async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
         "payment_intent": intent_id, "amount": 2000, "currency": "eur",
         "reason": "fraudulent", "status": "needs_response",
         "evidence_details": {"due_by": due_by}});
-    let opened = event("evt_dispute_1", "charge.dispute.created", dispute.clone());
     let now = now_unix();
+    // A dispute naming no payment Obol has seen succeed: 404 and not
+    // recorded, so Stripe's retry of it may match later.
+    let mut early = dispute.clone();
+    early["payment_intent"] = json!("pi_not_seen_yet");
+    let early = event("evt_dispute_0", "charge.dispute.created", early);
+    let answer = world.notify(&early, WEBHOOK_SECRET, now).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (404, "resource_missing"),
+        "{}",
+        answer.body
+    );
+    let recorded = "SELECT COUNT(*) FROM connector_notifications WHERE event_id = 'evt_dispute_0'";
+    assert_eq!(world.app.count(recorded).await, 0);
+    let opened = event("evt_dispute_1", "charge.dispute.created", dispute.clone());
     let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
     assert_eq!(answer.expect(200)["result"], "applied");
     let again = world.notify(&opened, WEBHOOK_SECRET, now).await;
