@@ -44,6 +44,14 @@ pub enum Error {
         transaction_id: String,
         decline_code: Option<String>,
     },
+    /// The provider refused the request as malformed (its 4xx) before any
+    /// money moved: 400 with its message; the failed transaction is kept.
+    #[error("{message}")]
+    ConnectorRefused {
+        message: String,
+        order_id: String,
+        transaction_id: String,
+    },
     /// The connector failed or did not answer: the outcome is unknown, and
     /// the transaction is kept for sync.
     #[error("{message}")]
@@ -204,6 +212,13 @@ impl From<Error> for ApiError {
                     None => error,
                 }
             }
+            Error::ConnectorRefused {
+                message,
+                order_id,
+                transaction_id,
+            } => ApiError::bad_request("connector_refused", message)
+                .with_extra("order_id", json!(order_id))
+                .with_extra("transaction_id", json!(transaction_id)),
             Error::ConnectorFailed {
                 message,
                 order_id,

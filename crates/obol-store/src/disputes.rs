@@ -173,3 +173,28 @@ pub async fn disputed_transaction(
     .fetch_optional(conn)
     .await
 }
+
+/// What the order's disputes took from the brand's pending balance and
+/// did not give back: open and lost ones opened before clearing.
+pub async fn held_from_pending(conn: &mut Conn, order_id: &OrderId) -> Result<i64> {
+    crate::sql::query_scalar(
+        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM disputes WHERE order_id = $1 AND from_available = 0 \
+         AND status <> 'won'",
+    )
+    .bind(order_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Marks the order's open disputes as held from available: clearing moved
+/// the rest of the order there, so a won dispute gives its amount back there.
+pub async fn hold_from_available(conn: &mut Conn, order_id: &OrderId) -> Result<()> {
+    crate::sql::query(
+        "UPDATE disputes SET from_available = 1 WHERE order_id = $1 AND from_available = 0 \
+         AND status IN ('needs_response', 'under_review')",
+    )
+    .bind(order_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -77,6 +77,10 @@ const SQLITE: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_payments_disputes.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_payments_disputes_by_order.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -146,6 +150,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         17,
         include_str!("../migrations/postgres/0017_payments_disputes.sql"),
+    ),
+    (
+        18,
+        include_str!("../migrations/postgres/0018_payments_disputes_by_order.sql"),
     ),
 ];
 

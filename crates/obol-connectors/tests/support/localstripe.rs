@@ -65,6 +65,9 @@ pub enum Fault {
     RateLimited,
     /// 500; localstripe never sees the call.
     ServerError,
+    /// 400 with Stripe's `invalid_request_error` body naming a parameter, as
+    /// Stripe answers a request it will not take; localstripe never sees it.
+    InvalidRequest,
     /// localstripe acts on the call (and its answer is kept under its key),
     /// but the caller gets a 502 with an HTML body, as from a gateway.
     LoseAnswer,
@@ -385,6 +388,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
             );
         }
         Some(Fault::ServerError) => return stripe_error(500, "api_error", "Something went wrong."),
+        Some(Fault::InvalidRequest) => {
+            return stripe_error(
+                400,
+                "invalid_request_error",
+                "Amount must be at least €0.50 eur",
+            );
+        }
         _ => {}
     }
     let lose = fault == Some(Fault::LoseAnswer);

@@ -363,7 +363,10 @@ pub async fn confirm_form(
     match payment::confirm(state, &row.brand_id, order_id, input).await {
         Ok(order) => Ok(landing(state, &order)),
         Err(
-            Error::PaymentFailed { .. } | Error::ConnectorFailed { .. } | Error::InvalidState(_),
+            Error::PaymentFailed { .. }
+            | Error::ConnectorRefused { .. }
+            | Error::ConnectorFailed { .. }
+            | Error::InvalidState(_),
         ) => Ok(views::payment_link(state, order_id)),
         Err(error) => Err(error),
     }

@@ -282,6 +282,8 @@ async fn expire_authorization(
 
 /// Clearing: moves captured − refunded from pending to available (less a
 /// reseller's commission), sets `cleared_at`, and completes a paid order.
+/// What open or lost disputes took from pending stays out of the move; an
+/// open one then counts as taken from available, where a win gives it back.
 async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, NotDone> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -295,12 +297,19 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
     }
     let net = order.amount_captured - order.amount_refunded;
     if net > 0 {
-        let entry = clearing_entry(&mut tx, &order, net)
+        let disputed = obol_store::disputes::held_from_pending(&mut tx, &order.id).await?;
+        let entry = clearing_entry(&mut tx, &order, net, disputed)
             .await
             .map_err(not_done)?;
-        ledger::post(&mut tx, &state.caches, entry, now)
-            .await
-            .map_err(not_done)?;
+        // Disputes may hold all of it, and there may be no commission.
+        if entry.postings.iter().any(|(_, amount)| *amount != 0) {
+            ledger::post(&mut tx, &state.caches, entry, now)
+                .await
+                .map_err(not_done)?;
+        }
+        if disputed > 0 {
+            obol_store::disputes::hold_from_available(&mut tx, &order.id).await?;
+        }
     }
     let previous = order.status.clone();
     order.cleared_at = Some(now.as_ms());
@@ -330,7 +339,15 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
     Ok(None)
 }
 
-async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> Result<NewEntry> {
+/// The clearing entry of `net` (captured − refunded) of which `disputed` is
+/// held by disputes. The reseller's commission is on all of `net`: as with
+/// a provider's platform fees, a dispute is the selling brand's to bear.
+async fn clearing_entry(
+    conn: &mut Conn,
+    order: &OrderRow,
+    net: i64,
+    disputed: i64,
+) -> Result<NewEntry> {
     let currency = apply::currency_of(order)?;
     let brand = obol_store::brands::get(conn, &order.brand_id)
         .await?
@@ -341,14 +358,15 @@ async fn clearing_entry(conn: &mut Conn, order: &OrderRow, net: i64) -> Result<N
         }
         _ => 0,
     };
+    let moved = (net - disputed).max(0);
     let mut postings = vec![
         (
             brand_account(order, AccountType::BrandPending, currency),
-            net,
+            moved,
         ),
         (
             brand_account(order, AccountType::BrandAvailable, currency),
-            -(net - commission),
+            -(moved - commission),
         ),
     ];
     if let (Some(parent), true) = (&brand.parent_brand_id, commission > 0) {

@@ -145,6 +145,9 @@ async fn money_call_failpoints(state: &AppState) {
 /// rest covers a request still on its way when Obol gives up on it.
 const LATE_START_GRACE_MS: i64 = SYNC_MARGIN_MS / 2;
 
+/// The error code of a transaction its provider refused as malformed.
+pub(crate) const CONNECTOR_REFUSED: &str = "connector_refused";
+
 /// Step 2 for the operation of a transaction created at `created_at_ms`
 /// (`None` for a sync), under Obol's timeout, with no transaction open.
 ///
@@ -571,7 +574,8 @@ pub(crate) fn require(connector: &Arc<dyn Connector>, operation: Operation) -> R
 }
 
 /// The answer for an order after an operation: payment failed for a
-/// declined payment, connector failed for an unknown outcome, else the order.
+/// declined payment, 400 for a request the provider refused as malformed,
+/// connector failed for an unknown outcome, else the order.
 pub(crate) async fn answer(
     state: &AppState,
     order: &OrderRow,
@@ -588,9 +592,15 @@ pub(crate) async fn answer(
         .as_str()
         .unwrap_or("the connector refused the operation")
         .to_owned();
+    let code = error["code"].as_str().unwrap_or("card_declined");
     match status {
+        TransactionStatus::Failed if code == CONNECTOR_REFUSED => Err(Error::ConnectorRefused {
+            message,
+            order_id: order.id.to_string(),
+            transaction_id: txn.id.to_string(),
+        }),
         TransactionStatus::Failed => Err(Error::PaymentFailed {
-            code: error["code"].as_str().unwrap_or("card_declined").to_owned(),
+            code: code.to_owned(),
             message,
             order_id: order.id.to_string(),
             transaction_id: txn.id.to_string(),

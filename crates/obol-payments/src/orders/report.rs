@@ -63,11 +63,18 @@ impl Report {
                 return unknown(http_code, message);
             }
             Some(Err(error @ (ConnectorError::Invalid(_) | ConnectorError::Unsupported(_)))) => {
+                // The provider's own words, without Obol's prefix.
+                let message = match error {
+                    ConnectorError::Invalid(message) => message,
+                    other => other.to_string(),
+                };
                 return Report {
                     result: CallResult::Failed,
                     connector_transaction_id: None,
                     http_code: Some(400),
-                    error: Some(json!({"code": "connector_refused", "message": error.to_string()})),
+                    error: Some(
+                        json!({"code": super::payment::CONNECTOR_REFUSED, "message": message}),
+                    ),
                     action_url: None,
                     not_found: false,
                     mandate: None,

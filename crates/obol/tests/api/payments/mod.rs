@@ -7,6 +7,7 @@ mod checkout_security;
 mod coinpayments;
 mod connector_accounts;
 mod crypto;
+mod disputes;
 mod hosted_page;
 mod kill_retries;
 mod mandates;

@@ -8,7 +8,7 @@
 #[path = "../../../../obol-connectors/tests/support/localstripe.rs"]
 mod localstripe;
 
-use crate::harness::{self, Backend, Resp, TestApp, id_of, spawn};
+use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
 use crate::on_both;
 use hmac::{Hmac, Mac};
 use localstripe::{Fault, LocalStripe, SECRET_KEY};
@@ -19,12 +19,12 @@ on_both!(
     a_decline_and_a_challenge_completed_then_synced,
     a_signed_webhook_applies_once_and_a_forged_one_changes_nothing,
     a_lost_answer_is_settled_by_sync_with_one_charge,
+    a_request_stripe_refuses_is_400_with_its_message,
     wrong_credentials_are_refused_and_nothing_is_stored,
-    a_dispute_opens_with_its_ledger_entry_and_event,
 );
 
-const WEBHOOK_SECRET: &str = "whsec_test_obol_stripe";
-const VISA: &str = "4242424242424242";
+pub(super) const WEBHOOK_SECRET: &str = "whsec_test_obol_stripe";
+pub(super) const VISA: &str = "4242424242424242";
 /// localstripe declines every charge of this card.
 const DECLINES: &str = "4000000000000341";
 /// localstripe asks for 3-D Secure on every confirm of this card.
@@ -33,17 +33,21 @@ const CHALLENGE: &str = "4000000000003220";
 const CVC: &str = "987";
 
 /// A server with a sandbox card account and a Stripe account at localstripe.
-struct World {
-    app: TestApp,
+pub(super) struct World {
+    pub(super) app: TestApp,
     stripe: LocalStripe,
     sandbox_account: String,
-    stripe_account: String,
+    pub(super) stripe_account: String,
 }
 
 impl World {
-    async fn start(backend: Backend) -> World {
+    pub(super) async fn start(backend: Backend) -> World {
+        World::start_with(backend, Options::default()).await
+    }
+
+    pub(super) async fn start_with(backend: Backend, options: Options) -> World {
         let stripe = LocalStripe::start().await;
-        let app = spawn(backend).await;
+        let app = harness::spawn_with(backend, options).await;
         let sandbox_account = app.sandbox_account().await;
         let created = app
             .post(
@@ -62,7 +66,7 @@ impl World {
     }
 
     /// A new EUR order of `amount`; its id.
-    async fn order(&self, amount: i64, auto_capture: bool) -> String {
+    pub(super) async fn order(&self, amount: i64, auto_capture: bool) -> String {
         let order = self
             .app
             .create_order(
@@ -73,7 +77,7 @@ impl World {
     }
 
     /// Confirms the order with card `number` on connector account `account`.
-    async fn confirm(&self, order_id: &str, number: &str, account: &str) -> Resp {
+    pub(super) async fn confirm(&self, order_id: &str, number: &str, account: &str) -> Resp {
         self.app
             .post(
                 &format!("/v1/orders/{order_id}/confirm"),
@@ -99,7 +103,7 @@ impl World {
     }
 
     /// The Stripe PaymentIntent of the order's first payment.
-    async fn intent_of(&self, order_id: &str) -> String {
+    pub(super) async fn intent_of(&self, order_id: &str) -> String {
         let order = self.app.order(order_id).await;
         order["payments"][0]["connector_transaction_id"]
             .as_str()
@@ -127,7 +131,7 @@ impl World {
 
     /// Posts `event` to the Stripe account's notification URL, signed at
     /// `signed_at` (Unix seconds) with `secret`.
-    async fn notify(&self, event: &Value, secret: &str, signed_at: i64) -> Resp {
+    pub(super) async fn notify(&self, event: &Value, secret: &str, signed_at: i64) -> Resp {
         let body = event.to_string();
         let header = format!("t={signed_at},v1={}", sign(secret, signed_at, &body));
         let response = self
@@ -177,7 +181,7 @@ fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
@@ -186,7 +190,7 @@ fn now_unix() -> i64 {
         .expect("in range")
 }
 
-fn event(id: &str, kind: &str, object: Value) -> Value {
+pub(super) fn event(id: &str, kind: &str, object: Value) -> Value {
     json!({"id": id, "object": "event", "type": kind, "data": {"object": object}})
 }
 
@@ -392,9 +396,38 @@ async fn a_lost_answer_is_settled_by_sync_with_one_charge(backend: Backend) {
     assert_eq!(charged[0]["status"], "succeeded");
 }
 
+/// Stripe's 400 for a request it will not take reaches the caller as 400
+/// with Stripe's message, and no card data; the order stays payable.
+async fn a_request_stripe_refuses_is_400_with_its_message(backend: Backend) {
+    let world = World::start(backend).await;
+    let order_id = world.order(4200, true).await;
+    world
+        .stripe
+        .fail_next("POST", "/v1/payment_intents", Fault::InvalidRequest);
+    let refused = world.confirm(&order_id, VISA, &world.stripe_account).await;
+    refused.expect(400);
+    assert_eq!(refused.code(), "connector_refused", "{}", refused.body);
+    let message = refused.body["error"]["message"]
+        .as_str()
+        .expect("a message");
+    assert!(message.contains("Amount must be at least"), "{message}");
+    assert_eq!(refused.body["error"]["order_id"], order_id.as_str());
+    let body = refused.body.to_string();
+    assert!(!body.contains(VISA) && !body.contains(CVC), "{body}");
+    let order = world.app.order(&order_id).await;
+    assert_eq!(order["status"], "in_progress", "{order}");
+    assert_eq!(order["payments"][0]["status"], "failed", "{order}");
+    assert_eq!(
+        message,
+        "Stripe refused the request: Amount must be at least €0.50 eur"
+    );
+    let paid = world.confirm(&order_id, VISA, &world.stripe_account).await;
+    assert_eq!(paid.expect(200)["status"], "paid", "{}", paid.body);
+}
+
 async fn wrong_credentials_are_refused_and_nothing_is_stored(backend: Backend) {
     let stripe = LocalStripe::start().await;
-    let app = spawn(backend).await;
+    let app = harness::spawn(backend).await;
     let before = app.count("SELECT COUNT(*) FROM connector_accounts").await;
     // localstripe takes any `sk_…`: a key of another shape is refused.
     let wrong_key = "pk_test_not_a_secret_key_4711";
@@ -497,149 +530,4 @@ async fn sealed_credentials(app: &TestApp, account: &str) -> String {
     .fetch_one(&app.state.db.pool)
     .await
     .expect("the account's credentials")
-}
-
-async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
-    let world = World::start(backend).await;
-    let order_id = world.order(5000, true).await;
-    world
-        .confirm(&order_id, VISA, &world.stripe_account)
-        .await
-        .expect(200);
-    let intent_id = world.intent_of(&order_id).await;
-    let sale = world.app.order(&order_id).await["payments"][0]["id"].clone();
-    let due_by = now_unix() + 7 * 86_400;
-    let dispute = json!({"id": "dp_obol_1", "object": "dispute", "charge": "ch_obol_1",
-        "payment_intent": intent_id, "amount": 2000, "currency": "eur",
-        "reason": "fraudulent", "status": "needs_response",
-        "evidence_details": {"due_by": due_by}});
-    let now = now_unix();
-    // A dispute naming no payment Obol has seen succeed: 404 and not
-    // recorded, so Stripe's retry of it may match later.
-    let mut early = dispute.clone();
-    early["payment_intent"] = json!("pi_not_seen_yet");
-    let early = event("evt_dispute_0", "charge.dispute.created", early);
-    let answer = world.notify(&early, WEBHOOK_SECRET, now).await;
-    assert_eq!(
-        (answer.status, answer.code()),
-        (404, "resource_missing"),
-        "{}",
-        answer.body
-    );
-    let recorded = "SELECT COUNT(*) FROM connector_notifications WHERE event_id = 'evt_dispute_0'";
-    assert_eq!(world.app.count(recorded).await, 0);
-    let opened = event("evt_dispute_1", "charge.dispute.created", dispute.clone());
-    let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
-    assert_eq!(answer.expect(200)["result"], "applied");
-    let again = world.notify(&opened, WEBHOOK_SECRET, now).await;
-    assert_eq!(again.expect(200)["result"], "duplicate");
-
-    let list = world.app.get("/v1/disputes").await.expect(200).clone();
-    let disputes = list["data"].as_array().expect("data");
-    assert_eq!(disputes.len(), 1);
-    let dispute_view = &disputes[0];
-    let dispute_id = id_of(dispute_view);
-    assert!(dispute_id.starts_with("dsp_"));
-    assert_eq!(dispute_view["object"], "dispute");
-    assert_eq!(dispute_view["order_id"], order_id.as_str());
-    assert_eq!(dispute_view["transaction_id"], sale);
-    assert_eq!(dispute_view["amount"], 2000);
-    assert_eq!(dispute_view["reason"], "fraudulent");
-    assert_eq!(dispute_view["status"], "needs_response");
-    assert!(dispute_view["evidence_due_by"].is_string());
-    let fetched = world
-        .app
-        .get(&format!("/v1/disputes/{dispute_id}"))
-        .await
-        .expect(200)
-        .clone();
-    assert_eq!(&fetched, dispute_view);
-    // The disputed amount left the brand's (pending) balance.
-    assert_eq!(posted(&world.app, "disputes").await, -2000);
-    assert_eq!(posted(&world.app, "brand_pending").await, -5000 + 2000);
-    let disputed = world
-        .app
-        .count("SELECT COUNT(*) FROM events WHERE type = 'order.disputed'")
-        .await;
-    assert_eq!(disputed, 1);
-    world.app.assert_ledger_balanced().await;
-
-    let evidence = format!("/v1/disputes/{dispute_id}/evidence");
-    let empty = world.app.post(&evidence, json!({"text": " "})).await;
-    empty.expect(400);
-    assert_eq!(empty.param(), Some("text"));
-    let answered = world
-        .app
-        .post(&evidence, json!({"text": "Delivered, signed for."}))
-        .await;
-    assert_eq!(answered.expect(200)["status"], "under_review");
-    let twice = world.app.post(&evidence, json!({"text": "More."})).await;
-    twice.expect(409);
-    world.app.get("/v1/disputes/dsp_unknown").await.expect(404);
-
-    // Won: the money is the brand's again.
-    let closed = json!({"id": "dp_obol_1", "object": "dispute", "charge": "ch_obol_1",
-        "payment_intent": intent_id, "amount": 2000, "currency": "eur",
-        "reason": "fraudulent", "status": "won"});
-    let won = event("evt_dispute_2", "charge.dispute.closed", closed);
-    let answer = world.notify(&won, WEBHOOK_SECRET, now).await;
-    assert_eq!(answer.expect(200)["result"], "applied");
-    let fetched = world
-        .app
-        .get(&format!("/v1/disputes/{dispute_id}"))
-        .await
-        .expect(200)
-        .clone();
-    assert_eq!(fetched["status"], "won");
-    assert_eq!(posted(&world.app, "disputes").await, 0);
-    assert_eq!(posted(&world.app, "brand_pending").await, -5000);
-    let late = world.notify(&won, WEBHOOK_SECRET, now).await;
-    assert_eq!(late.expect(200)["result"], "duplicate");
-
-    // Lost: the money leaves to `external`.
-    let other_order = world.order(3000, true).await;
-    world
-        .confirm(&other_order, VISA, &world.stripe_account)
-        .await
-        .expect(200);
-    let other_intent = world.intent_of(&other_order).await;
-    let dispute = |status: &str| {
-        json!({"id": "dp_obol_2", "object": "dispute", "payment_intent": other_intent,
-            "amount": 3000, "currency": "eur", "reason": "product_not_received",
-            "status": status})
-    };
-    let opened = event(
-        "evt_dispute_3",
-        "charge.dispute.created",
-        dispute("needs_response"),
-    );
-    let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
-    assert_eq!(answer.expect(200)["result"], "applied");
-    assert_eq!(posted(&world.app, "disputes").await, -3000);
-    let lost = event("evt_dispute_4", "charge.dispute.closed", dispute("lost"));
-    let answer = world.notify(&lost, WEBHOOK_SECRET, now).await;
-    assert_eq!(answer.expect(200)["result"], "applied");
-    assert_eq!(posted(&world.app, "disputes").await, 0);
-    assert_eq!(posted(&world.app, "external").await, -3000);
-    assert_eq!(posted(&world.app, "brand_pending").await, -5000);
-    let list = world.app.get("/v1/disputes").await.expect(200).clone();
-    let statuses: Vec<_> = list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|dispute| dispute["status"].clone())
-        .collect();
-    assert_eq!(statuses, [json!("lost"), json!("won")]);
-    for sql in [
-        "SELECT COUNT(*) FROM events WHERE type = 'dispute.won'",
-        "SELECT COUNT(*) FROM events WHERE type = 'dispute.lost'",
-        "SELECT COUNT(*) FROM events WHERE type = 'dispute.updated'",
-    ] {
-        assert_eq!(world.app.count(sql).await, 1, "{sql}");
-    }
-}
-
-/// The sum of every posting on the brand's accounts of `account_type`.
-async fn posted(app: &TestApp, account_type: &str) -> i64 {
-    super::notifications::posted(app, account_type).await
 }
