@@ -432,7 +432,7 @@ async fn three_d_secure_is_completed_through_localstripe_then_synced() {
     let (txn, sale) = world.pay(CHALLENGE, Operation::Sale, 2500).await;
     let id = id_of(&sale);
     // localstripe asks for Stripe.js (`use_stripe_sdk`): Obol's own page.
-    let page = format!("{OBOL_URL}/stripe/challenge/{id}");
+    let page = format!("{OBOL_URL}/stripe/challenge/cna_stripe_test/{id}");
     assert_eq!(sale.outcome, Outcome::RequiresAction { url: page });
     let intent = world.intent(&id).await;
     assert_eq!(intent["status"], "requires_action");

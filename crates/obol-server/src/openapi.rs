@@ -58,7 +58,7 @@ const PUBLIC_API_PATHS: &[&str] = &["/v1/ipn/{connector_account_id}", "/v1/order
 
 /// Pages answer in HTML, their errors too: their responses stay as declared.
 fn is_page(path: &str) -> bool {
-    path.starts_with("/pay/") || path.starts_with("/sandbox/")
+    path.starts_with("/pay/") || path.starts_with("/sandbox/") || path.starts_with("/stripe/")
 }
 
 fn finish_operation(path: &str, method: &str, operation: &mut Operation) {

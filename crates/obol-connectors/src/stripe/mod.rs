@@ -66,9 +66,13 @@ impl Stripe {
         self
     }
 
-    /// Obol's page for a challenge Stripe answered with `use_stripe_sdk`.
-    pub fn challenge_page(&self, intent_id: &str) -> String {
-        format!("{}/stripe/challenge/{intent_id}", self.challenge_base_url)
+    /// Obol's page for a challenge Stripe answered with `use_stripe_sdk`
+    /// and no page of its own.
+    pub fn challenge_page(&self, account: &AccountContext, intent_id: &str) -> String {
+        format!(
+            "{}/stripe/challenge/{}/{intent_id}",
+            self.challenge_base_url, account.account_id
+        )
     }
 
     /// Checks an account's credentials with a cheap authenticated call (its
@@ -166,7 +170,7 @@ impl Stripe {
             .post::<PaymentIntent>("/v1/payment_intents", form, &request.transaction_id)
             .await;
         match answer(created)? {
-            Answer::Made(intent) => self.intent_response(&intent),
+            Answer::Made(intent) => self.intent_response(&request.account, &intent),
             Answer::Refused(error) => {
                 let intent_id = error
                     .payment_intent
@@ -210,7 +214,7 @@ impl Stripe {
             Answer::Made(intent) => intent,
             Answer::Refused(error) => return Ok(declined_response(&error, Some(created.id))),
         };
-        let mut response = self.setup_response(&intent);
+        let mut response = self.setup_response(&request.account, &intent);
         sent.keep_mandate(&mut response, card);
         Ok(response)
     }
@@ -308,7 +312,7 @@ impl Stripe {
         let Some(intent) = retrieve::<PaymentIntent>(api, path, &id, &expand).await? else {
             return Ok(not_found());
         };
-        let mut response = self.intent_response(&intent)?;
+        let mut response = self.intent_response(&request.account, &intent)?;
         if response.outcome == Outcome::Succeeded && intent.keeps_mandate() {
             response.mandate = mandate_of(intent.customer.as_ref(), intent.payment_method.as_ref());
         }
@@ -325,7 +329,7 @@ impl Stripe {
         let Some(intent) = retrieve::<SetupIntent>(api, path, &id, &expand).await? else {
             return Ok(not_found());
         };
-        let mut response = self.setup_response(&intent);
+        let mut response = self.setup_response(&request.account, &intent);
         if response.outcome == Outcome::Succeeded && intent.keeps_mandate() {
             response.mandate = mandate_of(intent.customer.as_ref(), intent.payment_method.as_ref());
         }
@@ -333,8 +337,8 @@ impl Stripe {
     }
 
     /// The answer an intent gives for the authorize or sale that made it.
-    fn intent_response(&self, intent: &PaymentIntent) -> ConnectorResult {
-        let outcome = payment_outcome(intent, || self.challenge_page(&intent.id));
+    fn intent_response(&self, account: &AccountContext, intent: &PaymentIntent) -> ConnectorResult {
+        let outcome = payment_outcome(intent, || self.challenge_page(account, &intent.id));
         let amount = match (intent.status.as_str(), intent.amount_received) {
             ("succeeded", Some(received)) => received,
             _ => intent.amount,
@@ -344,8 +348,8 @@ impl Stripe {
     }
 
     /// The answer a SetupIntent gives for the verify that made it.
-    fn setup_response(&self, intent: &SetupIntent) -> ConnectorResponse {
-        let outcome = setup_outcome(intent, || self.challenge_page(&intent.id));
+    fn setup_response(&self, account: &AccountContext, intent: &SetupIntent) -> ConnectorResponse {
+        let outcome = setup_outcome(intent, || self.challenge_page(account, &intent.id));
         answered(outcome, intent.id.clone(), Some(0))
     }
 }

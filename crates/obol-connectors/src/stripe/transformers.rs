@@ -289,6 +289,16 @@ pub(super) struct NextAction {
     pub kind: String,
     #[serde(default)]
     pub redirect_to_url: Option<RedirectToUrl>,
+    #[serde(default)]
+    pub use_stripe_sdk: Option<UseStripeSdk>,
+}
+
+/// What Stripe.js would run; `stripe_js` is, for a 3-D Secure redirect, the
+/// bank's page itself.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct UseStripeSdk {
+    #[serde(default)]
+    pub stripe_js: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -417,17 +427,21 @@ pub(super) fn declined(error: Option<&ApiError>) -> Outcome {
     Outcome::Declined { code, message }
 }
 
-/// A challenge: Stripe's redirect, or Obol's own page (`challenge_page`)
-/// when Stripe asks for Stripe.js instead.
+/// A challenge: Stripe's redirect; when Stripe asks for Stripe.js instead,
+/// the bank's page it names, or else Obol's own page (`challenge_page`).
 fn challenge(next_action: Option<&NextAction>, challenge_page: impl FnOnce() -> String) -> Outcome {
-    let redirect = next_action
-        .filter(|action| action.kind == "redirect_to_url")
-        .and_then(|action| action.redirect_to_url.as_ref());
-    let url = match redirect {
-        Some(redirect) => redirect.url.clone(),
-        None => challenge_page(),
-    };
-    Outcome::RequiresAction { url }
+    let redirect = next_action.and_then(|action| match action.kind.as_str() {
+        "redirect_to_url" => action.redirect_to_url.as_ref().map(|r| r.url.clone()),
+        "use_stripe_sdk" => action
+            .use_stripe_sdk
+            .as_ref()
+            .and_then(|sdk| sdk.stripe_js.clone())
+            .filter(|url| url.starts_with("https://")),
+        _ => None,
+    });
+    Outcome::RequiresAction {
+        url: redirect.unwrap_or_else(challenge_page),
+    }
 }
 
 /// What an intent's status means for the authorize or sale that made it.
@@ -745,7 +759,7 @@ mod tests {
     }
 
     #[test]
-    fn a_redirect_is_the_challenge_and_stripe_js_gets_obols_page() {
+    fn a_redirect_is_the_challenge_and_stripe_js_gets_the_banks_page_or_obols() {
         let intent = |next_action: &str| -> PaymentIntent {
             serde_json::from_str(&format!(
                 r#"{{"id": "pi_1", "status": "requires_action", "amount": 1000, "currency": "eur",
@@ -763,15 +777,30 @@ mod tests {
                 url: "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1".into()
             }
         );
-        let sdk = intent(
-            r#"{"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}"#,
+        let hosted = intent(
+            r#"{"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
+                "stripe_js": "https://hooks.stripe.com/redirect/authenticate/src_1"}}"#,
         );
         assert_eq!(
-            payment_outcome(&sdk, || "https://obol.test/stripe/challenge/pi_1".into()),
+            payment_outcome(&hosted, || "unused".into()),
             Outcome::RequiresAction {
-                url: "https://obol.test/stripe/challenge/pi_1".into()
+                url: "https://hooks.stripe.com/redirect/authenticate/src_1".into()
             }
         );
+        for sdk in [
+            r#"{"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}"#,
+            r#"{"type": "use_stripe_sdk", "use_stripe_sdk": {"stripe_js": ""}}"#,
+            r#"{"type": "use_stripe_sdk", "use_stripe_sdk": {"stripe_js": "javascript:alert(1)"}}"#,
+        ] {
+            assert_eq!(
+                payment_outcome(&intent(sdk), || "https://obol.test/stripe/challenge/c/pi_1"
+                    .into()),
+                Outcome::RequiresAction {
+                    url: "https://obol.test/stripe/challenge/c/pi_1".into()
+                },
+                "{sdk}"
+            );
+        }
     }
 
     #[test]

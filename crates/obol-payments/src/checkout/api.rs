@@ -24,7 +24,7 @@ const CSRF: web::Csrf = web::Csrf {
     path: "/pay/",
 };
 
-static PAGES: LazyLock<minijinja::Environment<'static>> =
+pub(super) static PAGES: LazyLock<minijinja::Environment<'static>> =
     LazyLock::new(|| web::environment(super::TEMPLATES));
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -33,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_form))
         .routes(routes!(checkout_script))
         .routes(routes!(order_return))
+        .merge(super::bank_approval::routes())
 }
 
 /// An error as a page: the reason in words, in the layout, with its

@@ -7,6 +7,7 @@
 //! and the order's client secret only.
 
 pub(crate) mod api;
+mod bank_approval;
 pub mod returns;
 
 use crate::connector_accounts;
@@ -27,6 +28,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "pay_invalid.html",
         include_str!("templates/pay_invalid.html"),
+    ),
+    (
+        "bank_approval.html",
+        include_str!("templates/bank_approval.html"),
     ),
 ];
 

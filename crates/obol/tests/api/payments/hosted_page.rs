@@ -2,14 +2,18 @@
 //! phone width — a card payment, a 3-D Secure challenge, a decline and
 //! then another card — each landing on the merchant's return URL, with
 //! axe-core run on the payment, challenge and result pages, and a
-//! screenshot of each step under `target/screenshots/hosted-page-*`.
+//! screenshot of each step under `target/screenshots/hosted-page-*`; and
+//! Obol's page for a Stripe payment the bank confirms out of band.
 
 use crate::browser::{Browser, PHONE_WIDTH};
 use crate::harness::{Backend, TestApp, spawn_paying};
 use crate::on_both;
 use serde_json::{Value, json};
 
-on_both!(pays_on_the_hosted_page);
+on_both!(
+    pays_on_the_hosted_page,
+    confirms_with_the_bank_on_obols_stripe_page
+);
 
 async fn order_to_pay(app: &TestApp, description: &str, return_url: &str) -> Value {
     app.create_order(json!({
@@ -166,4 +170,46 @@ async fn pays_on_the_hosted_page(backend: Backend) {
         .collect();
     assert_eq!(statuses, ["failed", "succeeded"]);
     browser.close().await;
+}
+
+/// A Stripe payment whose challenge Stripe leaves to Stripe.js: Obol's
+/// page, by keyboard at phone width, then on to the merchant.
+async fn confirms_with_the_bank_on_obols_stripe_page(backend: Backend) {
+    let world = super::stripe::World::start(backend).await;
+    let return_url = format!(
+        "{}/health?shop=done",
+        world.app.url.replace("127.0.0.1", "localhost")
+    );
+    let order = order_to_pay(&world.app, "Studio plan", &return_url).await;
+    let order_id = order["id"].as_str().expect("id").to_owned();
+    let answer = world
+        .confirm(&order_id, super::stripe::CHALLENGE, &world.stripe_account)
+        .await;
+    let url = answer.expect(200)["next_action"]["url"]
+        .as_str()
+        .expect("the page")
+        .to_owned();
+    assert!(url.contains("/stripe/challenge/"), "{url}");
+    let name = format!("stripe-bank-{backend:?}").to_lowercase();
+    let mut browser = Browser::start(&name, PHONE_WIDTH).await;
+    browser.goto(&url).await;
+    browser.wait_for("#continue").await;
+    browser.wait_for_text("strong", "€89.25").await;
+    assert!(
+        browser.fits_width().await,
+        "the bank approval page scrolls sideways at 360 px"
+    );
+    browser.assert_accessible("the bank approval page").await;
+    browser.screenshot("bank-approval").await;
+    world.authenticate(&order_id).await;
+    browser
+        .script("document.getElementById('continue').focus(); return true;")
+        .await;
+    browser.keys("\u{E007}").await;
+    let landed = browser.wait_for_url(&return_url).await;
+    browser
+        .assert_no_csp_violation("the bank approval and its return")
+        .await;
+    assert!(landed.contains(&order_id), "{landed}");
+    assert_eq!(world.app.order(&order_id).await["status"], "paid");
 }

@@ -28,7 +28,7 @@ pub(super) const VISA: &str = "4242424242424242";
 /// localstripe declines every charge of this card.
 const DECLINES: &str = "4000000000000341";
 /// localstripe asks for 3-D Secure on every confirm of this card.
-const CHALLENGE: &str = "4000000000003220";
+pub(super) const CHALLENGE: &str = "4000000000003220";
 /// Distinct from every test card number's digits: searched for in what is stored.
 const CVC: &str = "987";
 
@@ -113,7 +113,7 @@ impl World {
 
     /// Completes the 3-D Secure challenge of the order's payment at
     /// localstripe, as the customer would; the PaymentIntent's id.
-    async fn authenticate(&self, order_id: &str) -> String {
+    pub(super) async fn authenticate(&self, order_id: &str) -> String {
         let intent_id = self.intent_of(order_id).await;
         let path = format!("/v1/payment_intents/{intent_id}");
         let intent = self.stripe.get(&path).await;
@@ -295,14 +295,89 @@ async fn a_decline_and_a_challenge_completed_then_synced(backend: Backend) {
     let answer = world
         .confirm(&challenged, CHALLENGE, &world.stripe_account)
         .await;
-    let order = answer.expect(200);
+    let order = answer.expect(200).clone();
     assert_eq!(order["status"], "requires_action", "{order}");
-    assert!(order["next_action"]["url"].is_string(), "{order}");
+    // localstripe asks for Stripe.js with no page of its own: the customer
+    // goes to Obol's page, confirms with the bank, and continues there.
+    let intent_id = world.intent_of(&challenged).await;
+    let page_url = format!(
+        "{}/stripe/challenge/{}/{intent_id}",
+        world.app.url, world.stripe_account
+    );
+    assert_eq!(order["next_action"]["url"], page_url.as_str(), "{order}");
+    let page = world
+        .app
+        .client
+        .get(&page_url)
+        .send()
+        .await
+        .expect("the page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("HTML");
+    assert!(
+        html.contains("2.500,00") || html.contains("25.00"),
+        "{html}"
+    );
+    let token = html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_owned();
+    let forged = continue_after_bank(&page_url, "forged").await;
+    assert_eq!(forged.0, 400);
+    // Not confirmed at the bank yet: the page again, the payment as it was.
+    let early = continue_after_bank(&page_url, &token).await;
+    assert_eq!(early.0, 200);
+    assert!(early.2.contains("has not confirmed"), "{}", early.2);
+    assert_eq!(
+        world.app.order(&challenged).await["status"],
+        "requires_action"
+    );
     world.authenticate(&challenged).await;
-    let synced = world.call(&challenged, "sync", json!({})).await;
-    assert_eq!(synced.expect(200)["status"], "paid");
+    let (status, location, _) = continue_after_bank(&page_url, &token).await;
+    assert_eq!(status, 303);
+    assert!(
+        location.contains(&format!("/pay/{challenged}")),
+        "{location}"
+    );
     let order = world.app.order(&challenged).await;
+    assert_eq!(order["status"], "paid");
     assert_eq!(order["amount_captured"], 2500);
+    let unknown = format!(
+        "{}/stripe/challenge/{}/pi_unknown",
+        world.app.url, world.stripe_account
+    );
+    let missing = world
+        .app
+        .client
+        .get(&unknown)
+        .send()
+        .await
+        .expect("the page");
+    assert_eq!(missing.status(), 404);
+}
+
+/// Posts "continue" on Obol's bank approval page: status, `Location`, body.
+async fn continue_after_bank(url: &str, token: &str) -> (u16, String, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .expect("the page answers");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, location, response.text().await.unwrap_or_default())
 }
 
 async fn a_signed_webhook_applies_once_and_a_forged_one_changes_nothing(backend: Backend) {

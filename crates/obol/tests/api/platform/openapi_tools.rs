@@ -224,7 +224,9 @@ async fn document_follows_house_rules(backend: Backend) {
         let public = !path.starts_with("/v1/")
             || path == "/v1/ipn/{connector_account_id}"
             || path == "/v1/orders/{id}/return";
-        let page = path.starts_with("/pay/") || path.starts_with("/sandbox/");
+        let page = ["/pay/", "/sandbox/", "/stripe/"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
         let expected = if public {
             serde_json::json!([])
         } else {
