@@ -270,7 +270,8 @@ fn balances_sql(rows: usize) -> String {
          ON CONFLICT (brand_id, type, currency, owner_key) DO UPDATE SET \
          balance = ledger_accounts.balance + excluded.balance, \
          version = ledger_accounts.version + 1, updated_at = excluded.updated_at \
-         WHERE ledger_accounts.type <> 'customer_wallet' OR ledger_accounts.balance + excluded.balance >= 0",
+         WHERE ledger_accounts.type NOT IN ('customer_wallet', 'wallet_granted') \
+         OR ledger_accounts.balance + excluded.balance <= 0",
         rows.join(", ")
     )
 }
@@ -339,7 +340,8 @@ pub async fn add_to_balance(
 ) -> Result<Option<i64>> {
     crate::sql::query_scalar(
         "UPDATE ledger_accounts SET balance = balance + $1, version = version + 1, updated_at = $3 \
-         WHERE id = $2 AND (type <> 'customer_wallet' OR balance + $1 >= 0) RETURNING balance",
+         WHERE id = $2 AND (type NOT IN ('customer_wallet', 'wallet_granted') OR balance + $1 <= 0) \
+         RETURNING balance",
     )
     .bind(amount)
     .bind(account_id)
@@ -418,7 +420,7 @@ pub async fn list_accounts(
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
          AND ($2 IS NULL OR type = $2) AND ($3 IS NULL OR currency = $3) \
-         AND ($4 IS NULL OR (type = 'customer_wallet' AND owner_id = $4)) \
+         AND ($4 IS NULL OR (type IN ('customer_wallet', 'wallet_granted') AND owner_id = $4)) \
          AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
     );
     let rows = crate::sql::query_as(sql)

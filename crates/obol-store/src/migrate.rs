@@ -81,6 +81,10 @@ const SQLITE: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/sqlite/0018_payments_disputes_by_order.sql"),
     ),
+    (
+        19,
+        include_str!("../migrations/sqlite/0019_accounts_wallets.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -154,6 +158,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         18,
         include_str!("../migrations/postgres/0018_payments_disputes_by_order.sql"),
+    ),
+    (
+        19,
+        include_str!("../migrations/postgres/0019_accounts_wallets.sql"),
     ),
 ];
 

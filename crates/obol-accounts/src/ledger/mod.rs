@@ -32,8 +32,12 @@ pub enum AccountType {
     BrandAvailable,
     /// Money a payment processor holds for us; one per connector account.
     ProcessorClearing,
-    /// A customer's wallet; never below zero.
+    /// A customer's paid credit: what Obol owes the customer for top-ups
+    /// (credit-normal; never in debit, so the customer never owes it).
     CustomerWallet,
+    /// A customer's granted credit (grants, redeem codes), apart from paid
+    /// credit so reports tell one from the other; credit-normal like it.
+    WalletGranted,
     /// Processor fees.
     Fees,
     /// A reseller's commission.
@@ -49,11 +53,12 @@ pub enum AccountType {
 
 impl AccountType {
     /// Every type, in the order the API lists them.
-    pub const ALL: [AccountType; 9] = [
+    pub const ALL: [AccountType; 10] = [
         AccountType::BrandPending,
         AccountType::BrandAvailable,
         AccountType::ProcessorClearing,
         AccountType::CustomerWallet,
+        AccountType::WalletGranted,
         AccountType::Fees,
         AccountType::Commission,
         AccountType::Promotions,
@@ -68,6 +73,7 @@ impl AccountType {
             AccountType::BrandAvailable => "brand_available",
             AccountType::ProcessorClearing => "processor_clearing",
             AccountType::CustomerWallet => "customer_wallet",
+            AccountType::WalletGranted => "wallet_granted",
             AccountType::Fees => "fees",
             AccountType::Commission => "commission",
             AccountType::Promotions => "promotions",
@@ -82,11 +88,16 @@ impl AccountType {
     }
 
     /// Whether accounts of this type have an owner: the connector account of
-    /// `processor_clearing`, the customer of `customer_wallet`.
+    /// `processor_clearing`, the customer of a wallet account.
     pub fn has_owner(self) -> bool {
+        self == AccountType::ProcessorClearing || self.is_wallet()
+    }
+
+    /// A customer's wallet account (paid or granted): never in debit.
+    pub fn is_wallet(self) -> bool {
         matches!(
             self,
-            AccountType::ProcessorClearing | AccountType::CustomerWallet
+            AccountType::CustomerWallet | AccountType::WalletGranted
         )
     }
 }
@@ -161,7 +172,7 @@ pub async fn post(
     let entry_id = LedgerEntryId::new();
     let debits_wallet = legs
         .iter()
-        .any(|(key, amount)| key.account_type == AccountType::CustomerWallet && *amount < 0);
+        .any(|(key, amount)| key.account_type.is_wallet() && *amount > 0);
     let row = EntryRow {
         id: entry_id.clone(),
         brand_id: entry.brand_id.clone(),
@@ -199,9 +210,9 @@ pub async fn post(
             let postings = postings_for(&entry_id, &legs, |key| id_of(&ids, key).cloned())?;
             obol_store::ledger::insert_entry(conn, &row, &postings).await?;
             let slot = conn.balance_slot();
-            let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes.iter().partition(|(key, _)| {
-                slot.is_some() && key.account_type != AccountType::CustomerWallet
-            });
+            let (in_slots, on_rows): (Vec<_>, Vec<_>) = changes
+                .iter()
+                .partition(|(key, _)| slot.is_some() && !key.account_type.is_wallet());
             // No wallet is debited here, so no change can be refused.
             let rows: Vec<_> = on_rows
                 .iter()
@@ -300,7 +311,7 @@ async fn upsert_balances<'a>(
             })
             // Only a wallet whose balance would go below zero is missing.
             .ok_or_else(|| insufficient_funds(order_id))?;
-        debug_assert!(key.account_type != AccountType::CustomerWallet || account.balance >= 0);
+        debug_assert!(!key.account_type.is_wallet() || account.balance <= 0);
         if account.created_at < now.as_ms() {
             caches.remember_account(key.name(), account.id.clone());
         }
@@ -408,11 +419,11 @@ async fn apply_balances(
         if cfg!(debug_assertions) {
             let is_wallet = accounts.iter().any(|account| {
                 account.id == *account_id
-                    && account.account_type == AccountType::CustomerWallet.as_str()
+                    && AccountType::parse(&account.account_type).is_some_and(AccountType::is_wallet)
             });
             debug_assert!(
-                !is_wallet || balance >= 0,
-                "wallet {account_id} went below zero: {balance}"
+                !is_wallet || balance <= 0,
+                "wallet {account_id} went into debit: {balance}"
             );
         }
     }

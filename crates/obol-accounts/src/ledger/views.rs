@@ -24,17 +24,18 @@ pub struct LedgerAccount {
     /// Sum of the account's postings in minor units; positive = debit.
     pub balance: i64,
     pub brand_id: String,
-    /// The customer of a `customer_wallet`, else null.
+    /// The customer of a `customer_wallet` or `wallet_granted`, else null.
     pub customer_id: Option<String>,
 }
 
 impl From<AccountRow> for LedgerAccount {
     fn from(row: AccountRow) -> Self {
-        let customer_id = if row.account_type == AccountType::CustomerWallet.as_str() {
-            row.owner_id
-        } else {
-            None
-        };
+        let customer_id =
+            if AccountType::parse(&row.account_type).is_some_and(AccountType::is_wallet) {
+                row.owner_id
+            } else {
+                None
+            };
         LedgerAccount {
             id: row.id.into_string(),
             object: "ledger_account",

@@ -91,10 +91,10 @@ fn wallet_credit(app: &TestApp, customer_id: &str, amount: i64) -> NewEntry {
         app,
         "granted credit",
         vec![
-            (key(app, AccountType::Promotions, None), -amount),
+            (key(app, AccountType::Promotions, None), amount),
             (
                 key(app, AccountType::CustomerWallet, Some(customer_id)),
-                amount,
+                -amount,
             ),
         ],
     );
@@ -110,9 +110,9 @@ fn wallet_debit(app: &TestApp, customer_id: &str, amount: i64) -> NewEntry {
         vec![
             (
                 key(app, AccountType::CustomerWallet, Some(customer_id)),
-                -amount,
+                amount,
             ),
-            (key(app, AccountType::Promotions, None), amount),
+            (key(app, AccountType::Promotions, None), -amount),
         ],
     );
     debit.customer_id = Some(customer_id.into());
@@ -265,7 +265,7 @@ async fn wallet_never_goes_below_zero(backend: Backend) {
     let wallet = only_account(&app, &wallet_query).await;
     assert_eq!(wallet["type"], "customer_wallet");
     assert_eq!(wallet["customer_id"], customer_id);
-    assert_eq!(wallet["balance"], 1500);
+    assert_eq!(wallet["balance"], -1500);
 
     let entries_before = app.count("SELECT COUNT(*) FROM ledger_entries").await;
     let postings_before = app.count("SELECT COUNT(*) FROM ledger_postings").await;
@@ -285,7 +285,7 @@ async fn wallet_never_goes_below_zero(backend: Backend) {
         app.count("SELECT COUNT(*) FROM ledger_postings").await,
         postings_before
     );
-    assert_eq!(only_account(&app, &wallet_query).await["balance"], 1500);
+    assert_eq!(only_account(&app, &wallet_query).await["balance"], -1500);
 
     post_entry(&app, wallet_debit(&app, customer_id, 1500))
         .await
@@ -403,7 +403,7 @@ async fn lists_page_newest_first(backend: Backend) {
     assert_eq!(rest.len(), 3);
     let promotions: Vec<&Value> = rest.iter().filter(|a| a["type"] == "promotions").collect();
     assert_eq!(promotions.len(), 1);
-    assert_eq!(promotions[0]["balance"], -(100 + 101 + 102 + 103 + 104));
+    assert_eq!(promotions[0]["balance"], 100 + 101 + 102 + 103 + 104);
     let older: Vec<&str> = rest
         .iter()
         .filter_map(|account| account["customer_id"].as_str())
@@ -567,7 +567,7 @@ async fn busy_accounts_spread_over_balance_slots(backend: Backend) {
     let balance = app.get("/v1/balance").await.expect(200).clone();
     assert_eq!(balance["pending"][0]["amount"], captured, "{balance}");
     let wallet = only_account(&app, &format!("customer_id={customer_id}")).await;
-    assert_eq!(wallet["balance"], 550);
+    assert_eq!(wallet["balance"], -550);
     assert_books_balance(&app).await;
 
     if backend == Backend::Postgres {
