@@ -1,10 +1,11 @@
 //! Accounts: brands and their API keys, customers, the double-entry ledger
-//! and balances.
+//! and balances, customer wallets.
 
 pub mod brands;
 pub mod customers;
 pub mod error;
 pub mod ledger;
+pub mod wallets;
 
 pub use error::{Error, Result};
 
@@ -12,8 +13,6 @@ use obol_kernel::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every event type accounts records.
-/// `wallet.*` come with customer wallets (api.md lists them); endpoints may
-/// ask for them already.
 pub const EVENT_TYPES: &[&str] = &[
     "customer.created",
     "customer.updated",
@@ -28,4 +27,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(brands::api::routes())
         .merge(customers::api::routes())
         .merge(ledger::api::routes())
+        .merge(wallets::api::routes())
+}
+
+/// Registers accounts' scheduled work: the expiry of granted credit.
+pub fn jobs(registry: &mut obol_kernel::jobs::JobRegistry) {
+    registry.add::<wallets::ExpireGrant>();
 }

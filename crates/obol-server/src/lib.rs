@@ -4,7 +4,7 @@
 pub mod bootstrap;
 pub mod openapi;
 
-pub use obol_accounts::{brands, customers, ledger};
+pub use obol_accounts::{brands, customers, ledger, wallets};
 pub use obol_kernel::{AppState, Config};
 pub use obol_kernel::{auth, crypto, error, events, idempotency, jobs, outbound, state};
 pub use obol_payments::{connector_accounts, orders};
@@ -52,6 +52,7 @@ pub fn job_registry() -> JobRegistry {
 }
 
 fn add_domain_jobs(registry: &mut JobRegistry) {
+    obol_accounts::jobs(registry);
     obol_payments::jobs(registry);
     obol_notify::jobs(registry);
 }

@@ -447,3 +447,21 @@ pub async fn brand_money_accounts(conn: &mut Conn, brand_id: &BrandId) -> Result
         .fetch_all(conn)
         .await
 }
+
+/// The customer's wallet accounts, paid and granted, every currency.
+pub async fn wallet_accounts(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    customer_id: &str,
+) -> Result<Vec<AccountRow>> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE brand_id = $1 \
+         AND type IN ('customer_wallet', 'wallet_granted') AND owner_key = $2 \
+         ORDER BY currency, type"
+    );
+    crate::sql::query_as(sql)
+        .bind(brand_id)
+        .bind(customer_id)
+        .fetch_all(conn)
+        .await
+}

@@ -22,6 +22,7 @@ pub mod notifications;
 pub mod orders;
 pub mod page;
 pub mod sandbox;
+pub mod wallets;
 pub mod webhooks;
 
 pub mod sql;

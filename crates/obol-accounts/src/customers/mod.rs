@@ -209,7 +209,11 @@ pub async fn get(state: &AppState, brand_id: &BrandId, id: &CustomerId) -> Resul
 }
 
 /// Whether `id` names a customer of the brand (deleted ones too).
-async fn exists(conn: &mut Conn, brand_id: &BrandId, id: &str) -> obol_store::Result<bool> {
+pub(crate) async fn exists(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> obol_store::Result<bool> {
     Ok(
         obol_store::customers::get(conn, brand_id, &obol_core::CustomerId::from(id))
             .await?

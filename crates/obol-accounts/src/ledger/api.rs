@@ -96,11 +96,12 @@ async fn get_account(
 }
 
 /// The brand's ledger entries with their postings, newest first; filters
-/// `account_id` (entries posting to it) and `order_id`. A parent brand also
+/// `account_id` (entries posting to it), `order_id` and `customer_id`. A parent brand also
 /// sees its child brands' entries that move its commission, with only the
 /// postings on its own accounts and no order or customer of the child.
 #[utoipa::path(get, path = "/v1/ledger/entries", tag = "ledger",
     params(("account_id" = Option<String>, Query), ("order_id" = Option<String>, Query),
+           ("customer_id" = Option<String>, Query),
            ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
     responses((status = 200, body = List<LedgerEntry>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -113,6 +114,9 @@ async fn list_entries(
         Ok(EntryFilter {
             account_id: query.take("account_id")?.map(LedgerAccountId::from),
             order_id: query.take("order_id")?.map(OrderId::from),
+            customer_id: query
+                .take("customer_id")?
+                .map(|id| CustomerId::from(id.as_str())),
         })
     })?;
     Ok(Json(

@@ -528,6 +528,14 @@ pub async fn list_entries(
         },
     )
     .await?;
+    list::check_filter(
+        &mut conn,
+        "customer",
+        filter.customer_id.as_ref().map(CustomerId::as_str),
+        "customer_id",
+        async |conn, id| customers::exists(conn, brand_id, id).await,
+    )
+    .await?;
     let rows = list::fetch(
         &mut conn,
         &page,

@@ -27,6 +27,11 @@ ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_owner_check CHECK (
 ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_wallet_check CHECK (
     type NOT IN ('customer_wallet', 'wallet_granted') OR balance <= 0);
 
+-- A customer's wallet accounts, found by their owner.
+CREATE INDEX ledger_accounts_owner ON ledger_accounts (brand_id, owner_key);
+-- A customer's entries (`GET /v1/ledger/entries?customer_id=`).
+CREATE INDEX ledger_entries_customer ON ledger_entries (brand_id, customer_id, id);
+
 -- One granted credit (a grant by the brand, a redeem code): its `remaining`
 -- is its share of the customer's `wallet_granted` balance, spent soonest
 -- expiring first and removed at `expires_at`.
@@ -50,6 +55,6 @@ CREATE INDEX wallet_grants_customer ON wallet_grants (brand_id, customer_id, cur
 CREATE TABLE wallet_grant_spends (
     grant_id TEXT NOT NULL REFERENCES wallet_grants (id),
     order_id TEXT NOT NULL REFERENCES orders (id),
-    amount BIGINT NOT NULL CHECK (amount > 0),
+    amount BIGINT NOT NULL CHECK (amount >= 0),
     PRIMARY KEY (order_id, grant_id)
 );

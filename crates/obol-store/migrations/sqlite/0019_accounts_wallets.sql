@@ -40,6 +40,11 @@ INSERT INTO ledger_accounts (id, brand_id, type, currency, owner_id, owner_key, 
 DROP TABLE ledger_accounts_old;
 CREATE INDEX ledger_accounts_brand ON ledger_accounts (brand_id, id);
 
+-- A customer's wallet accounts, found by their owner.
+CREATE INDEX ledger_accounts_owner ON ledger_accounts (brand_id, owner_key);
+-- A customer's entries (`GET /v1/ledger/entries?customer_id=`).
+CREATE INDEX ledger_entries_customer ON ledger_entries (brand_id, customer_id, id);
+
 -- One granted credit (a grant by the brand, a redeem code): its `remaining`
 -- is its share of the customer's `wallet_granted` balance, spent soonest
 -- expiring first and removed at `expires_at`.
@@ -63,6 +68,6 @@ CREATE INDEX wallet_grants_customer ON wallet_grants (brand_id, customer_id, cur
 CREATE TABLE wallet_grant_spends (
     grant_id TEXT NOT NULL REFERENCES wallet_grants (id),
     order_id TEXT NOT NULL REFERENCES orders (id),
-    amount INTEGER NOT NULL CHECK (amount > 0),
+    amount INTEGER NOT NULL CHECK (amount >= 0),
     PRIMARY KEY (order_id, grant_id)
 );

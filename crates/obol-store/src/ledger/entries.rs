@@ -3,7 +3,7 @@
 use super::{ENTRY_COLUMNS, EntryRow, PostingRow, placeholders};
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::{BrandId, LedgerAccountId, LedgerEntryId, OrderId};
+use obol_core::{BrandId, CustomerId, LedgerAccountId, LedgerEntryId, OrderId};
 
 /// An entry the brand sees: its own, or another brand's with a posting on
 /// one of the brand's commission accounts (see `list_entries_seen_by`).
@@ -38,6 +38,8 @@ pub struct EntryFilter {
     /// Only entries with a posting on this account.
     pub account_id: Option<LedgerAccountId>,
     pub order_id: Option<OrderId>,
+    /// Only entries of this customer (their wallet's, their orders').
+    pub customer_id: Option<CustomerId>,
 }
 
 /// The entries the brand sees, newest first: its own, and other brands'
@@ -50,16 +52,19 @@ pub async fn list_entries_seen_by(
     filter: &EntryFilter,
     page: &PageRequest,
 ) -> Result<Page<EntryRow>> {
-    // An order filter names an order of the brand, which no other brand's
-    // entry carries.
-    let shared = match filter.order_id {
-        None => newest_on_commission(conn, brand_id, filter.account_id.as_deref(), page).await?,
-        Some(_) => Vec::new(),
+    // An order or customer filter names one of the brand, which no other
+    // brand's entry carries.
+    let shared = match (&filter.order_id, &filter.customer_id) {
+        (None, None) => {
+            newest_on_commission(conn, brand_id, filter.account_id.as_deref(), page).await?
+        }
+        _ => Vec::new(),
     };
     let own = format!(
         "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE brand_id = $1 \
          AND ($2 IS NULL OR id IN (SELECT entry_id FROM ledger_postings WHERE account_id = $2)) \
-         AND ($3 IS NULL OR order_id = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+         AND ($3 IS NULL OR order_id = $3) AND ($6 IS NULL OR customer_id = $6) \
+         AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     );
     let sql = if shared.is_empty() {
         own
@@ -70,7 +75,7 @@ pub async fn list_entries_seen_by(
             "SELECT {ENTRY_COLUMNS} FROM (SELECT {ENTRY_COLUMNS} FROM ({own}) AS own \
              UNION ALL SELECT {ENTRY_COLUMNS} FROM ledger_entries \
              WHERE id IN {} AND brand_id <> $1) AS seen ORDER BY id DESC LIMIT $5",
-            placeholders(6, shared.len())
+            placeholders(7, shared.len())
         )
     };
     let mut query = crate::sql::query_as(sql)
@@ -78,7 +83,8 @@ pub async fn list_entries_seen_by(
         .bind(&filter.account_id)
         .bind(&filter.order_id)
         .bind(&page.starting_after)
-        .bind(page.limit + 1);
+        .bind(page.limit + 1)
+        .bind(&filter.customer_id);
     for entry_id in &shared {
         query = query.bind(entry_id);
     }

@@ -5,3 +5,4 @@ mod customers;
 mod ledger;
 mod roles;
 mod tenancy;
+mod wallets;
