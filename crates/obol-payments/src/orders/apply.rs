@@ -134,6 +134,7 @@ pub(crate) async fn apply_in(
         return Ok(unchanged(order, transaction));
     }
     let previous_status = order.status.clone();
+    let captured_before = order.amount_captured;
     let mut entries = Vec::new();
     let step = Step {
         now,
@@ -163,6 +164,11 @@ pub(crate) async fn apply_in(
     // of the brand, so their row locks are held only until the commit.
     for entry in entries {
         ledger::post(tx, &state.caches, entry, now).await?;
+    }
+    if super::top_ups::is_top_up(&order) && order.amount_captured > captured_before {
+        let credited = order.amount_captured - captured_before;
+        super::top_ups::record_movement(tx, &order, "wallet.credited", "top_up", credited, now)
+            .await?;
     }
     let applied = Applied {
         order,
@@ -265,7 +271,11 @@ async fn apply_to_order(
     let result = step.report.result;
     if is_compensation(order, txn, kind) {
         if kind == TransactionKind::Reverse && result == CallResult::Succeeded {
-            entries.push(money_back(order, txn, "return of a late payment", false)?);
+            entries.push(if super::top_ups::is_top_up(order) {
+                super::top_ups::returned(order, txn, "return of a late payment")?
+            } else {
+                money_back(order, txn, "return of a late payment", false)?
+            });
         }
         if result == CallResult::Failed {
             tracing::error!(order_id = %order.id, transaction_id = %txn.id,
@@ -332,9 +342,28 @@ async fn follow_up_outcome(
         TransactionKind::Reverse if result == CallResult::Succeeded => {
             set_status(order, OrderStatus::Reversed);
             order.due_at = None;
-            let entry = money_back(order, txn, "reverse", order.cleared_at.is_some())?;
+            let entry = if super::top_ups::is_top_up(order) {
+                super::top_ups::returned(order, txn, "reverse")?
+            } else {
+                money_back(order, txn, "reverse", order.cleared_at.is_some())?
+            };
             entries.push(entry);
             Ok(())
+        }
+        // The credit held for a top-up's reverse is the customer's again.
+        TransactionKind::Reverse
+            if result == CallResult::Failed && super::top_ups::is_top_up(order) =>
+        {
+            entries.push(super::top_ups::released(order, txn)?);
+            super::top_ups::record_movement(
+                conn,
+                order,
+                "wallet.credited",
+                "refund",
+                txn.amount,
+                step.now,
+            )
+            .await
         }
         TransactionKind::Refund => {
             super::refunds::settle(conn, order, txn, result, report, now, entries).await
@@ -421,6 +450,9 @@ fn captured(
 pub(crate) fn capture_entry(order: &OrderRow, txn: &TransactionRow) -> Result<NewEntry> {
     let currency = currency_of(order)?;
     let received = txn.amount_received.unwrap_or(txn.amount).max(txn.amount);
+    if super::top_ups::is_top_up(order) {
+        return super::top_ups::capture_entry(order, txn, received);
+    }
     let mut postings = vec![
         (clearing_account(order, txn, currency), received),
         (

@@ -295,7 +295,12 @@ async fn clear(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, N
     if !allowed_or_waits(state, &mut tx, &order, OrderCommand::Clear).await? {
         return Ok(None);
     }
-    let net = order.amount_captured - order.amount_refunded;
+    // A top-up's money is the customer's credit: the brand has none to clear.
+    let net = if super::top_ups::is_top_up(&order) {
+        0
+    } else {
+        order.amount_captured - order.amount_refunded
+    };
     if net > 0 {
         let disputed = obol_store::disputes::held_from_pending(&mut tx, &order.id).await?;
         let entry = clearing_entry(&mut tx, &order, net, disputed)

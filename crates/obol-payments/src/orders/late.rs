@@ -44,7 +44,13 @@ pub(crate) async fn late_success(
     tracing::warn!(order_id = %order.id, transaction_id = %txn.id, status = %order.status,
         "a payment succeeded on an order that is no longer payable; returning it");
     if kind == TransactionKind::Sale {
-        entries.push(apply::capture_entry(order, txn)?);
+        entries.push(if super::top_ups::is_top_up(order) {
+            // Not the customer's credit: the order took no payment. Owed
+            // back outside Obol until its return succeeds.
+            super::top_ups::late_capture(order, txn)?
+        } else {
+            apply::capture_entry(order, txn)?
+        });
     }
     let Some(return_kind) = return_kind(kind) else {
         return Ok(None);

@@ -12,6 +12,7 @@ pub mod payment;
 mod received;
 pub mod refunds;
 pub mod report;
+mod top_ups;
 pub mod views;
 
 use crate::error::{Error, Result};
@@ -196,14 +197,13 @@ async fn build(
     let order_type = input.order_type.as_deref().unwrap_or("one_time");
     match order_type {
         "one_time" => {}
-        // Until customer wallets exist there is nothing to credit: a paid
-        // top-up would take money and credit nothing.
         "credit_top_up" if input.customer_id.is_some() => {
-            return Err(Error::invalid_request(
-                "operation_unsupported",
-                "credit_top_up orders need customer wallets, which this server does not have yet",
-            )
-            .with_param("type"));
+            if total == 0 {
+                return Err(Error::invalid(
+                    "amount",
+                    "a credit_top_up order tops up a positive amount",
+                ));
+            }
         }
         "credit_top_up" => {
             return Err(Error::invalid_request(

@@ -82,6 +82,9 @@ async fn follow_up(
     let amount = amount_for(&order)?;
     let (connector, context) = payment::connector_of(state, &mut tx, brand_id, &payment).await?;
     payment::require(&connector, operation)?;
+    if kind == TransactionKind::Reverse && super::top_ups::is_top_up(&order) {
+        super::top_ups::hold(state, &mut tx, &order, amount, state.now()).await?;
+    }
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
         .ok_or_else(|| Error::internal("connector account vanished"))?;

@@ -92,6 +92,9 @@ pub async fn create(
         .with_param("amount"));
     }
     order.amount_refund_pending += amount;
+    if super::top_ups::is_top_up(&order) {
+        super::top_ups::hold(state, &mut tx, &order, amount, now).await?;
+    }
     let payment = super::operations::payment_of(&mut tx, &order, false)
         .await?
         .ok_or_else(|| Error::internal(format!("order {} has no succeeded payment", order.id)))?;
@@ -255,11 +258,19 @@ pub(crate) async fn settle(
         order.status = machine::status_after_refund(apply::order_amounts(order), current)
             .as_str()
             .to_owned();
-        let mut entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
-        if order.cleared_at.is_some() {
-            claw_back_commission(conn, order, txn, &mut entry).await?;
+        if super::top_ups::is_top_up(order) {
+            entries.push(super::top_ups::returned(order, txn, "refund")?);
+        } else {
+            let mut entry = apply::money_back(order, txn, "refund", order.cleared_at.is_some())?;
+            if order.cleared_at.is_some() {
+                claw_back_commission(conn, order, txn, &mut entry).await?;
+            }
+            entries.push(entry);
         }
-        entries.push(entry);
+    } else if super::top_ups::is_top_up(order) {
+        entries.push(super::top_ups::released(order, txn)?);
+        super::top_ups::record_movement(conn, order, "wallet.credited", "refund", txn.amount, now)
+            .await?;
     }
     debug_assert!(order.amount_refunded + order.amount_refund_pending <= order.amount_captured);
     let refund = obol_store::orders::get_refund(conn, &order.brand_id, refund_id)

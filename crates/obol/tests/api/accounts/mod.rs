@@ -5,4 +5,5 @@ mod customers;
 mod ledger;
 mod roles;
 mod tenancy;
+mod top_ups;
 mod wallets;

@@ -19,7 +19,7 @@ on_both!(
     another_request_after_a_500_is_a_reused_key,
     card_data_never_in_idempotency_records,
     stored_answers_with_secrets_are_sealed,
-    credit_top_up_is_refused_until_wallets_exist,
+    late_top_up_payment_is_returned_and_credits_nothing,
     late_success_on_an_expired_order_is_returned,
     late_success_whose_return_never_went_out_is_returned_later,
     retry_while_the_first_is_held_past_the_stale_window,
@@ -345,19 +345,49 @@ async fn stored_answers_with_secrets_are_sealed(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM api_keys").await, 5);
 }
 
-async fn credit_top_up_is_refused_until_wallets_exist(backend: Backend) {
-    let app = harness::spawn(backend).await;
+/// A top-up paid after it expired is no credit: the payment is returned
+/// and the wallet never sees it.
+async fn late_top_up_payment_is_returned_and_credits_nothing(backend: Backend) {
+    let app = app_with(backend, "order_expires_during_call").await;
     let customer = app.create_customer("top@example.com").await;
-    let refused = app
-        .post(
-            "/v1/orders",
+    let order = app
+        .create_order(
             json!({"amount": 1000, "currency": "EUR", "type": "credit_top_up",
-                   "customer_id": customer["id"]}),
+               "customer_id": customer["id"]}),
         )
         .await;
-    refused.expect(400);
-    assert_eq!(refused.code(), "operation_unsupported");
-    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, 0);
+    let id = order["id"].as_str().expect("id").to_owned();
+    app.arm_failpoint();
+    app.confirm_card(&id, "4242424242424242").await;
+    let order = app.order(&id).await;
+    assert_eq!(order["status"], "expired", "{order}");
+    let kinds: Vec<_> = order["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| (p["kind"].clone(), p["status"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (json!("sale"), json!("succeeded")),
+            (json!("reverse"), json!("succeeded"))
+        ]
+    );
+    let wallet = app
+        .get(&format!(
+            "/v1/customers/{}/wallet",
+            customer["id"].as_str().expect("id")
+        ))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(wallet["balances"], json!([]), "{wallet}");
+    let credited = app
+        .count("SELECT COUNT(*) FROM events WHERE type = 'wallet.credited'")
+        .await;
+    assert_eq!(credited, 0);
+    app.assert_ledger_balanced().await;
 }
 
 async fn late_success_on_an_expired_order_is_returned(backend: Backend) {
