@@ -19,3 +19,4 @@ mod routing;
 mod sandbox;
 mod standins;
 mod stripe;
+mod stripe_mandates;
