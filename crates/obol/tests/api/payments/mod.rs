@@ -2,6 +2,7 @@
 //! the sandbox, and retries of every kind.
 
 mod bitpay;
+mod card_data;
 mod checkout;
 mod checkout_security;
 mod coinpayments;
