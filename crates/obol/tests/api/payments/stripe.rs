@@ -26,7 +26,7 @@ on_both!(
 pub(super) const WEBHOOK_SECRET: &str = "whsec_test_obol_stripe";
 pub(super) const VISA: &str = "4242424242424242";
 /// localstripe declines every charge of this card.
-const DECLINES: &str = "4000000000000341";
+pub(super) const DECLINES: &str = "4000000000000341";
 /// localstripe asks for 3-D Secure on every confirm of this card.
 pub(super) const CHALLENGE: &str = "4000000000003220";
 /// Distinct from every test card number's digits: searched for in what is stored.

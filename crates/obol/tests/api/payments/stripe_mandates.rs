@@ -4,7 +4,7 @@
 //! for; a revoked one is refused before Stripe is called. Each scenario
 //! ends as the same one on the sandbox does.
 
-use super::stripe::{VISA, World, outcome};
+use super::stripe::{DECLINES, VISA, World, outcome};
 use crate::harness::{Backend, Resp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ on_both!(
     a_verified_mandate_is_charged_off_session_twice,
     a_sale_sets_up_a_mandate_charged_once,
     a_revoked_mandate_is_not_charged,
+    a_mandate_whose_charges_are_declined,
 );
 
 /// A new customer of the world's brand; its id.
@@ -23,6 +24,17 @@ async fn customer(world: &World, email: &str) -> String {
 /// A `setup_mandate` EUR order of `amount` for `customer_id`, confirmed
 /// with VISA on `account`; the order, which must be paid with a mandate.
 async fn set_up(world: &World, customer_id: &str, amount: i64, account: &str) -> Value {
+    set_up_with(world, customer_id, amount, account, VISA).await
+}
+
+/// [`set_up`] with the card `number`.
+async fn set_up_with(
+    world: &World,
+    customer_id: &str,
+    amount: i64,
+    account: &str,
+    number: &str,
+) -> Value {
     let order = world
         .app
         .create_order(
@@ -31,7 +43,7 @@ async fn set_up(world: &World, customer_id: &str, amount: i64, account: &str) ->
         )
         .await;
     let order = world
-        .confirm(&id_of(&order), VISA, account)
+        .confirm(&id_of(&order), number, account)
         .await
         .expect(200)
         .clone();
@@ -290,4 +302,46 @@ async fn a_revoked_mandate_is_not_charged(backend: Backend) {
     );
     // The refused charge made no order.
     assert_eq!(world.app.count("SELECT COUNT(*) FROM orders").await, 4);
+}
+
+/// A mandate of the card that passes a verify and is declined on every
+/// charge, charged once on `account`: the answer's status, error and the
+/// order's outcome.
+async fn charge_declined(world: &World, account: &str, email: &str) -> (u16, Value, Value) {
+    let customer_id = customer(world, email).await;
+    let setup = set_up_with(world, &customer_id, 0, account, DECLINES).await;
+    let mandate = mandate(world, setup["mandate_id"].as_str().expect("mandate")).await;
+    assert_eq!(mandate["status"], "active");
+    assert_eq!(mandate["payment_method"]["last4"], "0341");
+    let declined = charge(world, &id_of(&mandate), 1500).await;
+    let error = &declined.body["error"];
+    let order_id = error["order_id"].as_str().expect("the order's id");
+    let order = world.app.order(order_id).await;
+    assert_eq!(order["payments"][0]["trigger"], "recurring", "{order}");
+    assert_eq!(
+        order["last_payment_error"]["code"], "card_declined",
+        "{order}"
+    );
+    (
+        declined.status,
+        json!([error["type"], error["code"], error["decline_code"]]),
+        outcome(&world.app, order_id).await,
+    )
+}
+
+async fn a_mandate_whose_charges_are_declined(backend: Backend) {
+    let world = World::start(backend).await;
+    let on_sandbox = charge_declined(&world, &world.sandbox_account, "sandbox@example.com").await;
+    let on_stripe = charge_declined(&world, &world.stripe_account, "stripe@example.com").await;
+    assert_eq!(on_sandbox, on_stripe);
+    assert_eq!(
+        on_stripe,
+        (
+            402,
+            json!(["payment_error", "card_declined", "generic_decline"]),
+            json!({"status": "in_progress", "authorized": 0, "captured": 0, "refunded": 0,
+                "transactions": [["sale", "failed", 1500]]})
+        )
+    );
+    world.app.assert_ledger_balanced().await;
 }
