@@ -2,6 +2,7 @@
 //! the sandbox, and retries of every kind.
 
 mod bitpay;
+mod card_data;
 mod checkout;
 mod checkout_security;
 mod coinpayments;
@@ -19,3 +20,4 @@ mod routing;
 mod sandbox;
 mod standins;
 mod stripe;
+mod stripe_mandates;

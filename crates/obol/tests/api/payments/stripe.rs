@@ -6,7 +6,7 @@
 //! way Stripe signs them, with the account's `webhook_secret`.
 
 #[path = "../../../../obol-connectors/tests/support/localstripe.rs"]
-mod localstripe;
+pub(super) mod localstripe;
 
 use crate::harness::{self, Backend, Options, Resp, TestApp, id_of};
 use crate::on_both;
@@ -26,7 +26,7 @@ on_both!(
 pub(super) const WEBHOOK_SECRET: &str = "whsec_test_obol_stripe";
 pub(super) const VISA: &str = "4242424242424242";
 /// localstripe declines every charge of this card.
-const DECLINES: &str = "4000000000000341";
+pub(super) const DECLINES: &str = "4000000000000341";
 /// localstripe asks for 3-D Secure on every confirm of this card.
 pub(super) const CHALLENGE: &str = "4000000000003220";
 /// Distinct from every test card number's digits: searched for in what is stored.
@@ -35,8 +35,8 @@ const CVC: &str = "987";
 /// A server with a sandbox card account and a Stripe account at localstripe.
 pub(super) struct World {
     pub(super) app: TestApp,
-    stripe: LocalStripe,
-    sandbox_account: String,
+    pub(super) stripe: LocalStripe,
+    pub(super) sandbox_account: String,
     pub(super) stripe_account: String,
 }
 
@@ -155,7 +155,7 @@ impl World {
     }
 
     /// Recorded requests to localstripe that carry the card's number or CVC.
-    fn requests_with_card_data(&self) -> Vec<String> {
+    pub(super) fn requests_with_card_data(&self) -> Vec<String> {
         self.stripe
             .recorded()
             .into_iter()
@@ -196,7 +196,7 @@ pub(super) fn event(id: &str, kind: &str, object: Value) -> Value {
 
 /// What an order came to: its status, amounts, and its transactions'
 /// kinds and statuses, oldest first.
-async fn outcome(app: &TestApp, order_id: &str) -> Value {
+pub(super) async fn outcome(app: &TestApp, order_id: &str) -> Value {
     let order = app.order(order_id).await;
     let mut transactions = app
         .get(&format!("/v1/transactions?order_id={order_id}"))
