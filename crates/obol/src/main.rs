@@ -147,11 +147,16 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before any HTTP client is built (the server's, bench's, drill's).
     obol_server::outbound::install_tls_provider();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&cli.common.log)
+        .context("invalid OBOL_LOG filter")?;
+    // PostgreSQL's driver logs every statement's parameters (customers'
+    // emails, metadata) at debug: a verbose OBOL_LOG leaves it at info
+    // unless it names the driver itself.
+    if !cli.common.log.contains("tokio_postgres") {
+        filter = filter.add_directive("tokio_postgres=info".parse().context("driver filter")?);
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.common.log)
-                .context("invalid OBOL_LOG filter")?,
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -69,6 +69,9 @@ fn card_data_in(what: &str, text: &[u8]) -> Vec<String> {
     found
 }
 
+/// On every order: searched for in the log.
+const CUSTOMER_EMAIL: &str = "private.buyer.4711@example.com";
+
 /// The server of the test, its base URL and the demo brand's secret key.
 struct Running {
     server: Serve,
@@ -91,7 +94,10 @@ impl Running {
     /// A new EUR order of `amount` confirmed with `number` on `account`.
     async fn pay(&self, account: &str, amount: i64, number: &str) -> (u16, Value) {
         let (status, order) = self
-            .post("/v1/orders", json!({"amount": amount, "currency": "EUR"}))
+            .post(
+                "/v1/orders",
+                json!({"amount": amount, "currency": "EUR", "customer_email": CUSTOMER_EMAIL}),
+            )
             .await;
         assert_eq!(status, 200, "{order}");
         let id = order["id"].as_str().expect("the order's id");
@@ -160,6 +166,10 @@ async fn no_card_number_or_cvc_outside_the_call_to_stripe(backend: Backend) {
     let log = running.server.stderr();
     // Trace level: the server's own request handling is in the log.
     assert!(log.contains("TRACE") && log.contains("DEBUG"), "{log}");
+
+    // Nor is what a customer stored, as a database driver's statement log
+    // would show it.
+    assert!(!log.contains(CUSTOMER_EMAIL), "the log shows stored values");
 
     let mut found = card_data_in("stdout", running.stdout.join("\n").as_bytes());
     found.extend(card_data_in("stderr", log.as_bytes()));
