@@ -1,10 +1,11 @@
 //! Accounts: brands and their API keys, customers, the double-entry ledger
-//! and balances, customer wallets.
+//! and balances, customer wallets and redeem codes.
 
 pub mod brands;
 pub mod customers;
 pub mod error;
 pub mod ledger;
+pub mod redeem_codes;
 pub mod wallets;
 
 pub use error::{Error, Result};
@@ -28,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(customers::api::routes())
         .merge(ledger::api::routes())
         .merge(wallets::api::routes())
+        .merge(redeem_codes::api::routes())
 }
 
 /// Registers accounts' scheduled work: the expiry of granted credit.

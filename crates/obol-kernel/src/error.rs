@@ -24,6 +24,11 @@ pub enum ErrorKind {
     PaymentFailed,
     /// The connector failed or did not answer; the outcome is unknown.
     ConnectorFailed,
+    /// Too many requests: try again in `retry_after_s` whole seconds
+    /// (`Retry-After`). Kept in the kind, where it fits in the error's padding.
+    RateLimited {
+        retry_after_s: u16,
+    },
     Internal,
 }
 
@@ -40,6 +45,7 @@ impl ErrorKind {
             ErrorKind::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PaymentFailed => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::ConnectorFailed => StatusCode::BAD_GATEWAY,
+            ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +80,14 @@ impl ApiError {
             param: None,
             extra: Map::new(),
         }
+    }
+
+    /// 429 `rate_limit_error`: try again in `retry_after_s` seconds.
+    pub fn rate_limited(message: impl Into<String>, retry_after_s: u16) -> Self {
+        let kind = ErrorKind::RateLimited {
+            retry_after_s: retry_after_s.max(1),
+        };
+        Self::new(kind, "rate_limit_error", "rate_limited", message)
     }
 
     /// 400 `parameter_invalid` naming `param`.
@@ -229,6 +243,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error_type = crate::idempotency::ErrorType(self.error_type);
         let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ErrorKind::RateLimited {
+            retry_after_s: seconds,
+        } = self.kind
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(error_type);
         response
     }

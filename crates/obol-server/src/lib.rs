@@ -4,7 +4,7 @@
 pub mod bootstrap;
 pub mod openapi;
 
-pub use obol_accounts::{brands, customers, ledger, wallets};
+pub use obol_accounts::{brands, customers, ledger, redeem_codes, wallets};
 pub use obol_kernel::{AppState, Config};
 pub use obol_kernel::{auth, crypto, error, events, idempotency, jobs, outbound, state};
 pub use obol_payments::{connector_accounts, orders};

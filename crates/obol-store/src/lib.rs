@@ -21,6 +21,7 @@ mod migrate;
 pub mod notifications;
 pub mod orders;
 pub mod page;
+pub mod redeem_codes;
 pub mod sandbox;
 pub mod wallets;
 pub mod webhooks;

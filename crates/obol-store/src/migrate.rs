@@ -85,6 +85,10 @@ const SQLITE: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/sqlite/0019_accounts_wallets.sql"),
     ),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_accounts_redeem_codes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -162,6 +166,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         19,
         include_str!("../migrations/postgres/0019_accounts_wallets.sql"),
+    ),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_accounts_redeem_codes.sql"),
     ),
 ];
 

@@ -207,6 +207,30 @@ async fn record_movement(
     Ok(())
 }
 
+/// `wallet.credited` for granted credit from `source` (a redeem code).
+pub async fn record_credit(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    customer_id: &CustomerId,
+    money: Money,
+    source: &str,
+    grant_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    record_movement(
+        conn,
+        brand_id,
+        customer_id,
+        "wallet.credited",
+        money,
+        source,
+        None,
+        Some(grant_id),
+        now,
+    )
+    .await
+}
+
 /// Grants credit to the customer's wallet: `promotions` → granted credit,
 /// with `wallet.credited`, and its expiry scheduled, in one transaction.
 pub async fn grant(

@@ -3,6 +3,7 @@
 mod commission;
 mod customers;
 mod ledger;
+mod redeem_codes;
 mod roles;
 mod tenancy;
 mod top_ups;
