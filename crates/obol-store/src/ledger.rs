@@ -34,8 +34,9 @@ mod checks;
 mod entries;
 
 pub use checks::{
-    drifted_accounts, foreign_currency_postings, orphaned_rows, unbalanced_currencies,
-    unbalanced_entries, unshared_postings,
+    drifted_accounts, entry_page_end, foreign_currency_postings, grants_disagreeing, orphaned_rows,
+    sizes, top_ups_without_credit, unbalanced_currencies, unbalanced_entries,
+    unbalanced_entries_in, unshared_postings, wallets_in_debit,
 };
 pub use entries::{
     EntryFilter, get_entry_seen_by, list_entries_seen_by, postings_of, postings_on_accounts_of,

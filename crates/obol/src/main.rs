@@ -42,6 +42,9 @@ enum Command {
     /// Manage brands directly in the database.
     #[command(subcommand)]
     Brand(BrandCommand),
+    /// Check the books.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Load a running server with concurrent checkouts and report throughput.
     Bench {
         /// Base URL of the server.
@@ -134,6 +137,14 @@ enum BrandCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Verify the whole ledger (entries balanced, balances equal to their
+    /// postings, no wallet below zero, every paid top-up credited); exits 1
+    /// naming what is wrong.
+    Check,
+}
+
 fn parse_flag(value: &str) -> Result<bool, String> {
     match value {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -204,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Ledger(LedgerCommand::Check) => ledger_check(&cli.common).await,
         Command::Brand(BrandCommand::Create {
             name,
             default_currency,
@@ -234,6 +246,41 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `obol ledger check`: progress on stderr, the summary on stdout.
+async fn ledger_check(common: &Common) -> anyhow::Result<()> {
+    use obol_server::ledger::Progress;
+    use std::io::Write;
+    let db = obol_store::Db::connect(&common.database_url).await?;
+    let mut stderr = std::io::stderr();
+    let mut report = |progress: Progress<'_>| {
+        // Progress lines are best effort: a closed stderr stops nothing.
+        let _ = match progress {
+            Progress::Step(what) => writeln!(stderr, "checking: {what}"),
+            Progress::Entries { done, total } if total > 0 => {
+                writeln!(stderr, "  entries {done}/{total} ({}%)", done * 100 / total)
+            }
+            Progress::Entries { .. } => Ok(()),
+        };
+    };
+    let checked = obol_server::ledger::check(&db, &mut report)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot check the ledger: {error}"))?;
+    db.close().await;
+    let size = format!(
+        "{} entries, {} postings, {} accounts",
+        checked.entries, checked.postings, checked.accounts
+    );
+    if checked.problems.is_empty() {
+        println!("ledger ok: {size}");
+        return Ok(());
+    }
+    println!("ledger check failed ({size}):");
+    for problem in &checked.problems {
+        println!("  {problem}");
+    }
+    std::process::exit(1);
 }
 
 async fn serve(common: Common, args: ServeArgs) -> anyhow::Result<()> {

@@ -12,12 +12,14 @@ use obol_core::{Currency, Timestamp};
 use obol_kernel::cache::{AccountName, Caches};
 use obol_kernel::list::{self, List, ListRequest};
 use obol_kernel::state::AppState;
+use obol_store::Conn;
 use obol_store::ledger::{AccountKeyRow, AccountRow, EntryRow, PostingRow};
-use obol_store::{Conn, Db};
 
 pub(crate) mod api;
+mod check;
 mod views;
 
+pub use check::{Checked, Progress, check, check_invariants};
 pub use obol_store::ledger::{AccountFilter, EntryFilter};
 pub use views::{
     Balance, BalanceAmount, LedgerAccount, LedgerEntry, LedgerPosting, entries_seen_by,
@@ -552,68 +554,4 @@ pub async fn list_entries(
     .await?;
     let data = entries_seen_by(&mut conn, brand_id, rows.data).await?;
     Ok(List::new(data, rows.has_more))
-}
-
-/// Checks the books: every entry's postings sum to zero per currency, every
-/// account's balance equals the sum of its postings, postings are in their
-/// account's currency, an entry posts to another brand's account only to
-/// its parent's commission, and per currency all postings sum to zero.
-/// `Err` describes the first violations found.
-pub async fn check_invariants(db: &Db) -> Result<(), String> {
-    use obol_store::ledger as store;
-    let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
-    let mut problems = Vec::new();
-    for (entry_id, currency, sum) in store::unbalanced_entries(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!("entry {entry_id} sums to {sum} {currency}"));
-    }
-    for (account_id, balance, posted) in store::drifted_accounts(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!(
-            "account {account_id} has balance {balance} but its postings sum to {posted}"
-        ));
-    }
-    for (posting_id, account_id) in store::foreign_currency_postings(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!(
-            "posting {posting_id} is not in the currency of account {account_id}"
-        ));
-    }
-    for (table, key, account_id) in store::orphaned_rows(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!(
-            "{table} row {key} names account {account_id}, which does not exist"
-        ));
-    }
-    for (posting_id, entry_id, account_id) in store::unshared_postings(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!(
-            "posting {posting_id} of entry {entry_id} is on account {account_id} of another \
-             brand, not the commission account of its parent"
-        ));
-    }
-    for (currency, sum) in store::unbalanced_currencies(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        problems.push(format!("all {currency} postings sum to {sum}, not 0"));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ledger invariants violated: {}",
-            problems.join("; ")
-        ))
-    }
 }

@@ -14,6 +14,7 @@ pub mod refunds;
 pub mod report;
 mod top_ups;
 pub mod views;
+pub mod wallet_payment;
 
 use crate::error::{Error, Result};
 use obol_core::order::{OrderCommand, OrderFacts, OrderStatus, TransactionKind, TransactionStatus};
@@ -244,7 +245,7 @@ async fn build(
     if input.confirm == Some(true) {
         payer::check_confirm(conn, brand_id, input, mandate.as_ref(), currency, now).await?;
     }
-    Ok(OrderRow {
+    let row = OrderRow {
         id: OrderId::new(),
         brand_id: brand_id.to_owned(),
         customer_id,
@@ -294,7 +295,16 @@ async fn build(
         metadata: metadata_text(input.metadata.as_ref())?,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
-    })
+    };
+    let pays_from_wallet = input
+        .payment_method
+        .as_ref()
+        .is_some_and(|method| method.method_type == wallet_payment::CONNECTOR);
+    if input.confirm == Some(true) && pays_from_wallet {
+        // Refused before the order exists, as a card without an account is.
+        wallet_payment::fits(&row)?;
+    }
+    Ok(row)
 }
 
 /// Creates an order (due to expire at `expires_at`, with `order.created`), and confirms

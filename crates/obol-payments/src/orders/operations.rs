@@ -80,6 +80,20 @@ async fn follow_up(
         return cancel_unpaid(state, tx, order).await;
     };
     let amount = amount_for(&order)?;
+    if super::wallet_payment::is_wallet(&payment) {
+        // Paid from the wallet, the order is paid: only a reverse is left.
+        if kind != TransactionKind::Reverse {
+            return Err(Error::internal(format!(
+                "{} on wallet-paid order {}",
+                kind.as_str(),
+                order.id
+            )));
+        }
+        let order =
+            super::wallet_payment::reverse(state, &mut tx, order, &payment, trigger, key).await?;
+        tx.commit().await?;
+        return Ok(order);
+    }
     let (connector, context) = payment::connector_of(state, &mut tx, brand_id, &payment).await?;
     payment::require(&connector, operation)?;
     if kind == TransactionKind::Reverse && super::top_ups::is_top_up(&order) {

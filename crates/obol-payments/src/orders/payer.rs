@@ -94,8 +94,13 @@ pub(super) async fn check_confirm(
             .with_param("payment_method"));
         }
     };
-    let payment::PayWith::Instrument(instrument) = payment::payment_method(method, now)? else {
-        return Err(Error::internal("a mandate payment method names no mandate"));
+    let instrument = match payment::payment_method(method, now)? {
+        payment::PayWith::Instrument(instrument) => instrument,
+        // Needs no connector account; the order itself is checked once built.
+        payment::PayWith::Wallet => return Ok(()),
+        payment::PayWith::Mandate(_) => {
+            return Err(Error::internal("a mandate payment method names no mandate"));
+        }
     };
     if input.setup_mandate == Some(true)
         && !matches!(instrument, obol_connectors::Instrument::Card(_))

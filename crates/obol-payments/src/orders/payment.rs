@@ -291,6 +291,12 @@ pub async fn confirm(
                 trigger,
             }
         }
+        PayWith::Wallet => {
+            let rendered =
+                super::wallet_payment::pay(state, &mut tx, order, &input.trigger, key).await?;
+            tx.commit().await?;
+            return Ok(rendered);
+        }
         PayWith::Mandate(id) => {
             let explicit = explicit.as_ref();
             crate::mandates::paying(state, &mut tx, &mut order, &id, explicit, currency).await?
@@ -439,6 +445,12 @@ async fn resend(
     let instrument = match pay_with {
         PayWith::Instrument(instrument) => instrument,
         PayWith::Mandate(id) => crate::mandates::instrument(&mut conn, brand_id, &id).await?,
+        PayWith::Wallet => {
+            return Err(Error::internal(format!(
+                "wallet transaction {} was recorded unsent",
+                txn.id
+            )));
+        }
     };
     drop(conn);
     let operation =
@@ -475,6 +487,8 @@ pub(crate) enum PayWith {
     Instrument(Instrument),
     /// A stored mandate, read when the payment is recorded.
     Mandate(MandateId),
+    /// The order's customer's wallet: no connector.
+    Wallet,
 }
 
 /// What pays, checked: a card passes Obol's own checks first.
@@ -488,6 +502,9 @@ pub(crate) fn payment_method(input: &PaymentMethodInput, now: Timestamp) -> Resu
             .with_param("payment_method[mandate_id]")
         })?;
         return Ok(PayWith::Mandate(MandateId::from(id)));
+    }
+    if input.method_type == super::wallet_payment::CONNECTOR {
+        return Ok(PayWith::Wallet);
     }
     payment_instrument(input, now).map(PayWith::Instrument)
 }
@@ -514,14 +531,6 @@ fn payment_instrument(input: &PaymentMethodInput, now: Timestamp) -> Result<Inst
             Ok(Instrument::Card(details))
         }
         "crypto" => Ok(Instrument::Crypto),
-        "wallet" => Err(Error::invalid_request(
-            "operation_unsupported",
-            format!(
-                "{} payments are not available on this server yet",
-                input.method_type
-            ),
-        )
-        .with_param("payment_method[type]")),
         _ => Err(Error::invalid(
             "payment_method[type]",
             "payment_method[type] must be card, wallet, mandate or crypto",
@@ -535,6 +544,11 @@ pub(crate) fn instrument_fits(order: &OrderRow, instrument: &Instrument) -> Resu
     if order.setup_mandate != 0 && !matches!(instrument, Instrument::Card(_)) {
         return Err(setup_needs_a_card());
     }
+    instrument_fits_mandate(order)
+}
+
+/// Refuses any payment method but its mandate on an order named for one.
+pub(crate) fn instrument_fits_mandate(order: &OrderRow) -> Result<()> {
     if order.setup_mandate == 0
         && let Some(mandate_id) = &order.mandate_id
     {

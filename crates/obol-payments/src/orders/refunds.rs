@@ -98,6 +98,18 @@ pub async fn create(
     let payment = super::operations::payment_of(&mut tx, &order, false)
         .await?
         .ok_or_else(|| Error::internal(format!("order {} has no succeeded payment", order.id)))?;
+    if super::wallet_payment::is_wallet(&payment) {
+        let request = super::wallet_payment::WalletRefund {
+            amount,
+            reason: input.reason.clone(),
+            metadata: serde_json::to_string(&metadata).map_err(Error::internal)?,
+            key,
+        };
+        let refund =
+            super::wallet_payment::refund(state, &mut tx, order, &payment, request).await?;
+        tx.commit().await?;
+        return Ok(refund);
+    }
     let account = crate::connector_accounts::get(&mut tx, brand_id, &payment.connector_account_id)
         .await?
         .ok_or_else(|| Error::internal("connector account vanished"))?;
@@ -166,7 +178,7 @@ pub(crate) fn answer(transaction: &TransactionRow, refund: &RefundRow) -> Result
 /// still pending at clearing settles here, after it). The brand's rate is
 /// the one clearing used: neither the rate nor the parent can change once
 /// the brand exists.
-async fn claw_back_commission(
+pub(crate) async fn claw_back_commission(
     conn: &mut Conn,
     order: &OrderRow,
     txn: &TransactionRow,

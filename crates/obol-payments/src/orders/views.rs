@@ -173,8 +173,10 @@ pub struct Transaction {
     pub status: String,
     pub amount: i64,
     pub currency: String,
+    /// The connector, or `wallet` for a payment from the customer's wallet.
     pub connector: String,
-    pub connector_account_id: String,
+    /// `null` for a wallet transaction, which has no connector account.
+    pub connector_account_id: Option<String>,
     pub connector_transaction_id: Option<String>,
     pub trigger: String,
     pub preauth: bool,
@@ -261,7 +263,8 @@ impl TryFrom<&TransactionRow> for Transaction {
             amount: row.amount,
             currency: row.currency.clone(),
             connector: row.connector.clone(),
-            connector_account_id: row.connector_account_id.to_string(),
+            connector_account_id: Some(row.connector_account_id.to_string())
+                .filter(|_| row.connector != super::wallet_payment::CONNECTOR),
             connector_transaction_id: row.connector_transaction_id.clone(),
             trigger: row.trigger_source.clone(),
             preauth: row.preauth != 0,

@@ -3,8 +3,10 @@
 mod commission;
 mod customers;
 mod ledger;
+mod ledger_check;
 mod redeem_codes;
 mod roles;
 mod tenancy;
 mod top_ups;
+mod wallet_payments;
 mod wallets;

@@ -4,9 +4,6 @@
 
 use crate::harness::{Backend, Options, TestApp, id_of, spawn_paying};
 use crate::on_both;
-use obol_core::{BrandId, Currency, CustomerId, Money, OrderId};
-use obol_server::ledger::{AccountKey, AccountType};
-use obol_server::wallets;
 use serde_json::{Value, json};
 
 on_both!(
@@ -109,35 +106,17 @@ async fn only_unspent_top_up_credit_goes_back(backend: Backend) {
     let app = app(backend).await;
     let customer_id = customer(&app).await;
     let order_id = top_up(&app, &customer_id, 5000).await;
-    // 3000 of it spent (as a wallet payment does, through the service).
+    // 3000 of it spent on an order paid from the wallet.
     let paid_with_wallet = app
         .create_order(json!({"amount": 3000, "currency": "EUR", "customer_id": customer_id}))
         .await;
-    let (brand, customer) = (
-        BrandId::from_text(app.brand_id.clone()),
-        CustomerId::from(customer_id.as_str()),
-    );
-    let spent_on = OrderId::from(id_of(&paid_with_wallet).as_str());
-    let pending = AccountKey {
-        brand_id: brand.clone(),
-        account_type: AccountType::BrandPending,
-        currency: Currency::parse("EUR").expect("EUR"),
-        owner_id: None,
-    };
-    let mut tx = app.state.db.begin().await.expect("begin");
-    let of = wallets::OrderWallet {
-        brand_id: &brand,
-        customer_id: &customer,
-        order_id: &spent_on,
-    };
-    let money = Money {
-        amount_minor: 3000,
-        currency: Currency::parse("EUR").expect("EUR"),
-    };
-    wallets::spend(&app.state, &mut tx, of, money, pending, app.state.now())
-        .await
-        .expect("spend");
-    tx.commit().await.expect("commit");
+    let spent = app
+        .post(
+            &format!("/v1/orders/{}/confirm", id_of(&paid_with_wallet)),
+            json!({"payment_method": {"type": "wallet"}}),
+        )
+        .await;
+    assert_eq!(spent.expect(200)["status"], "paid", "{}", spent.body);
     assert_eq!(balances(&app, &customer_id).await, eur_wallet(2000));
 
     let entries_before = app.count("SELECT COUNT(*) FROM ledger_entries").await;
