@@ -40,8 +40,10 @@ impl Role {
     /// pattern such as `/v1/customers/{id}`). Every brand route is checked
     /// here and nowhere else.
     pub fn allows(self, method: &str, path: &str) -> bool {
-        let owner_only =
-            path.starts_with("/v1/api_keys") || (path.starts_with("/v1/brands") && method != "GET");
+        // A parent's view of its children is its owner's alone.
+        let owner_only = path.starts_with("/v1/api_keys")
+            || path.starts_with("/v1/child_brands")
+            || (path.starts_with("/v1/brands") && method != "GET");
         match self {
             Role::Owner => true,
             _ if owner_only => false,
@@ -61,6 +63,8 @@ mod tests {
         assert!(Role::Owner.allows("POST", "/v1/api_keys"));
         assert!(!Role::Developer.allows("POST", "/v1/api_keys"));
         assert!(!Role::Developer.allows("GET", "/v1/api_keys"));
+        assert!(!Role::Developer.allows("GET", "/v1/child_brands"));
+        assert!(!Role::ReadOnly.allows("GET", "/v1/child_brands/{id}/balance"));
         assert!(Role::Developer.allows("POST", "/v1/customers"));
         assert!(!Role::Developer.allows("PATCH", "/v1/brands/{id}"));
         assert!(Role::Support.allows("POST", "/v1/refunds"));

@@ -138,3 +138,36 @@ pub async fn seal_webhook_secret(
     .await?;
     Ok(())
 }
+
+/// A page of the brands whose parent is `parent_id`, newest first.
+pub async fn list_children(
+    conn: &mut Conn,
+    parent_id: &BrandId,
+    page: &crate::page::PageRequest,
+) -> Result<crate::page::Page<BrandRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM brands WHERE parent_brand_id = $1 AND ($2 IS NULL OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    );
+    let rows = crate::sql::query_as(sql)
+        .bind(parent_id)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(crate::page::Page::from_rows(rows, page.limit))
+}
+
+/// Brand `id` if its parent is `parent_id`.
+pub async fn get_child(
+    conn: &mut Conn,
+    parent_id: &BrandId,
+    id: &BrandId,
+) -> Result<Option<BrandRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM brands WHERE id = $1 AND parent_brand_id = $2");
+    crate::sql::query_as(sql)
+        .bind(id)
+        .bind(parent_id)
+        .fetch_optional(conn)
+        .await
+}

@@ -1,6 +1,8 @@
 //! `/v1/brands` and `/v1/api_keys`.
 
+use crate::brands::children::{self, ChildBrand};
 use crate::brands::{self, ApiKey, Brand, CreateApiKey, CreateBrand, CreatedBrand, UpdateBrand};
+use crate::ledger::Balance;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use obol_core::{ApiKeyId, BrandId, Role};
@@ -19,6 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_brand, update_brand))
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))
+        .routes(routes!(list_child_brands))
+        .routes(routes!(get_child_brand_balance))
 }
 
 /// The brand a caller is confined to (none for the admin), and whether it
@@ -116,4 +120,35 @@ async fn revoke_api_key(
     Path(id): Path<ApiKeyId>,
 ) -> ApiResult<Json<ApiKey>> {
     Ok(Json(brands::revoke_key(&state, &auth.brand_id, &id).await?))
+}
+
+/// The brand's child brands (resellers; owner key), newest first.
+#[utoipa::path(get, path = "/v1/child_brands", tag = "brands",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query)),
+    responses((status = 200, body = List<ChildBrand>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_child_brands(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    query: QueryParams,
+) -> ApiResult<Json<List<ChildBrand>>> {
+    let request = query.list(|_| Ok(()))?;
+    Ok(Json(
+        children::list_children(&state, &auth.brand_id, request).await?,
+    ))
+}
+
+/// A child brand's money, as `GET /v1/balance` shows it to the child.
+#[utoipa::path(get, path = "/v1/child_brands/{id}/balance", tag = "brands",
+    params(("id" = String, Path, description = "the child brand's id")),
+    responses((status = 200, body = Balance), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_child_brand_balance(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    Path(id): Path<BrandId>,
+) -> ApiResult<Json<Balance>> {
+    Ok(Json(
+        children::child_balance(&state, &auth.brand_id, &id).await?,
+    ))
 }

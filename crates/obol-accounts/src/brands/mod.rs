@@ -3,6 +3,7 @@
 use obol_core::{ApiKeyId, BrandId};
 use obol_kernel::crypto::MasterKey;
 pub(crate) mod api;
+pub mod children;
 
 use crate::error::{Error, Result};
 use obol_core::validate;

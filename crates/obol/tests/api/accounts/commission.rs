@@ -15,20 +15,20 @@ on_both!(
 );
 
 /// The rate the child brand of these tests pays its parent: 10 %.
-const RATE_BPS: i64 = 1000;
+pub(super) const RATE_BPS: i64 = 1000;
 /// From capture to past clearing (`clearing_days` 2), in seconds.
-const PAST_CLEARING_S: i64 = 2 * 24 * 3600 + 60;
+pub(super) const PAST_CLEARING_S: i64 = 2 * 24 * 3600 + 60;
 
 /// A reseller (the test app's brand) with one child brand that pays it
 /// `RATE_BPS` and takes card payments on the sandbox.
-struct Reseller {
-    app: TestApp,
-    child_id: String,
-    child_key: String,
+pub(super) struct Reseller {
+    pub(super) app: TestApp,
+    pub(super) child_id: String,
+    pub(super) child_key: String,
 }
 
 impl Reseller {
-    async fn new(backend: Backend) -> Reseller {
+    pub(super) async fn new(backend: Backend) -> Reseller {
         let options = Options {
             test_clock: true,
             ..Default::default()
@@ -58,14 +58,14 @@ impl Reseller {
         reseller
     }
 
-    async fn as_child(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+    pub(super) async fn as_child(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
         self.app
             .send(method, path, Some(&self.child_key), body, &[])
             .await
     }
 
     /// A paid card order of the child for `amount` EUR; its id.
-    async fn child_payment(&self, amount: i64, customer_id: Option<&str>) -> String {
+    pub(super) async fn child_payment(&self, amount: i64, customer_id: Option<&str>) -> String {
         self.child_payment_in("EUR", amount, customer_id).await
     }
 
@@ -107,7 +107,7 @@ impl Reseller {
 
     /// The balance of the reseller's commission account (credit-normal:
     /// what the children owe it is negative); 0 before it exists.
-    async fn commission_balance(&self) -> i64 {
+    pub(super) async fn commission_balance(&self) -> i64 {
         let list = self
             .app
             .get("/v1/ledger/accounts?type=commission")
@@ -122,7 +122,7 @@ impl Reseller {
     }
 
     /// What the child has available (owed to it, positive).
-    async fn child_available(&self) -> i64 {
+    pub(super) async fn child_available(&self) -> i64 {
         let balance = self
             .as_child("GET", "/v1/balance", None)
             .await

@@ -1,5 +1,6 @@
 //! Accounts: brands, API keys and roles, customers, the ledger, commission.
 
+mod child_brands;
 mod commission;
 mod customers;
 mod ledger;
