@@ -198,6 +198,10 @@ pub struct SyncRequest {
     pub transaction_id: TransactionId,
     pub operation: Operation,
     pub connector_transaction_id: Option<String>,
+    /// For a follow-up (capture, void, refund…): the connector's id of the
+    /// payment it acts on, which finds the follow-up when its own answer,
+    /// and so its own id, was lost.
+    pub payment_connector_transaction_id: Option<String>,
     /// The operation's amount (a crypto payment's received share is read
     /// against it), when the caller has it.
     pub amount: Option<Money>,

@@ -110,6 +110,7 @@ impl World {
             transaction_id: txn.into(),
             operation,
             connector_transaction_id: connector_id.map(str::to_owned),
+            payment_connector_transaction_id: None,
             amount: None,
         };
         ok(self.connector.sync(request).await, "sync")

@@ -295,7 +295,27 @@ pub(super) async fn locate<T: Tagged + DeserializeOwned>(
 ) -> Result<Option<String>, ConnectorError> {
     match &request.connector_transaction_id {
         Some(id) => Ok(Some(id.clone())),
-        None => find::<T>(api, path, &request.transaction_id, searchable).await,
+        None => find::<T>(api, path, &request.transaction_id, searchable, None).await,
+    }
+}
+
+/// `locate` for a refund: among its PaymentIntent's refunds when the
+/// payment's intent is known (all of them, however busy the account),
+/// else among the account's newest.
+pub(super) async fn locate_refund<T: Tagged + DeserializeOwned>(
+    api: &Api<'_>,
+    path: &str,
+    request: &SyncRequest,
+) -> Result<Option<String>, ConnectorError> {
+    match (
+        &request.connector_transaction_id,
+        &request.payment_connector_transaction_id,
+    ) {
+        (Some(id), _) => Ok(Some(id.clone())),
+        (None, intent) => {
+            let scope = intent.as_deref().map(|id| ("payment_intent", id));
+            find::<T>(api, path, &request.transaction_id, false, scope).await
+        }
     }
 }
 
@@ -308,6 +328,7 @@ async fn find<T: Tagged + DeserializeOwned>(
     path: &str,
     transaction_id: &str,
     searchable: bool,
+    scope: Option<(&str, &str)>,
 ) -> Result<Option<String>, ConnectorError> {
     let matching = |page: &List<T>| {
         page.data
@@ -317,9 +338,12 @@ async fn find<T: Tagged + DeserializeOwned>(
     };
     let mut starting_after: Option<String> = None;
     for _ in 0..LIST_PAGES_MAX {
-        let query = Form::new()
+        let mut query = Form::new()
             .with("limit", LIST_PAGE_SIZE)
             .with_some("starting_after", starting_after.as_ref());
+        if let Some((key, value)) = scope {
+            query = query.with(key, value);
+        }
         let page: List<T> = api.get(path, &query).await.map_err(Failure::into_error)?;
         if let Some(id) = matching(&page) {
             return Ok(Some(id));

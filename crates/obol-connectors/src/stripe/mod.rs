@@ -26,7 +26,9 @@ use crate::{
     Operation, Outcome, SyncRequest,
 };
 use async_trait::async_trait;
-use client::{Answer, Api, Credentials, Failure, answer, locate, path_id, retrieve, sub_key};
+use client::{
+    Answer, Api, Credentials, Failure, answer, locate, locate_refund, path_id, retrieve, sub_key,
+};
 use obol_core::card::CardDetails;
 use transformers::{
     ApiError, Form, Identified, MANDATE_METADATA, PaymentIntent, PaymentMethod, Refund,
@@ -566,7 +568,7 @@ impl Connector for Stripe {
             Operation::Verify => self.sync_setup(&api, &request).await,
             Operation::Refund | Operation::Reverse => {
                 let path = "/v1/refunds";
-                let Some(id) = locate::<Refund>(&api, path, &request, false).await? else {
+                let Some(id) = locate_refund::<Refund>(&api, path, &request).await? else {
                     return Ok(not_found());
                 };
                 match retrieve::<Refund>(&api, path, &id, &Form::new()).await? {
@@ -575,11 +577,17 @@ impl Connector for Stripe {
                 }
             }
             Operation::Capture | Operation::Void => {
-                let id = request.connector_transaction_id.as_deref().ok_or_else(|| {
-                    ConnectorError::Invalid(
-                        "a capture or void is synced by its PaymentIntent's id".into(),
-                    )
-                })?;
+                // Recorded before its answer, a follow-up knows only its
+                // payment's intent until Stripe answers.
+                let id = request
+                    .connector_transaction_id
+                    .as_deref()
+                    .or(request.payment_connector_transaction_id.as_deref())
+                    .ok_or_else(|| {
+                        ConnectorError::Invalid(
+                            "a capture or void is synced by its PaymentIntent's id".into(),
+                        )
+                    })?;
                 let path = "/v1/payment_intents";
                 let Some(intent) = retrieve::<PaymentIntent>(&api, path, id, &Form::new()).await?
                 else {

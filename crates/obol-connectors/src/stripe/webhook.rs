@@ -41,6 +41,9 @@ pub struct StripeEvent {
     pub charge_id: Option<String>,
     /// Obol's transaction id, from the object's metadata when present.
     pub transaction_id: Option<String>,
+    /// The intent sets up a mandate: its event carries no payment method,
+    /// so the mandate is read by retrieving the intent.
+    pub sets_up_mandate: bool,
     pub outcome: EventOutcome,
 }
 
@@ -183,6 +186,7 @@ fn read_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
         payment_intent_id: None,
         charge_id: None,
         transaction_id: None,
+        sets_up_mandate: false,
         outcome: EventOutcome::Ignored,
     };
     let object = wire.data.object;
@@ -194,6 +198,7 @@ fn read_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
             let intent: PaymentIntent = serde_json::from_value(object).map_err(body_error)?;
             event.outcome = intent_outcome(kind, &intent)?;
             event.transaction_id = intent.transaction_id().map(str::to_owned);
+            event.sets_up_mandate = intent.keeps_mandate();
             event.payment_intent_id = Some(intent.id);
         }
         "charge.refunded" => {
@@ -285,8 +290,14 @@ fn notice_of(event: StripeEvent) -> Notice {
             },
             None,
         ),
-        // Its challenge's URL is the payment's already: still pending.
-        EventOutcome::RequiresAction => (Outcome::Pending, None),
+        // The challenge's URL came with the confirm's answer: applied as
+        // pending, the event would take it off the order.
+        EventOutcome::RequiresAction => {
+            return Notice::Ignored {
+                event_id: event.id,
+                event_type: event.event_type,
+            };
+        }
         // The charge's refunds are Obol's own refund calls, each settled by
         // its answer or a sync; on the payment itself the refund says only
         // that it succeeded.
@@ -317,6 +328,7 @@ fn notice_of(event: StripeEvent) -> Notice {
             };
         }
     };
+    let fetch_first = event.sets_up_mandate && outcome == Outcome::Succeeded;
     Notice::Payment(Notification {
         event_id: event.id,
         event_type: event.event_type,
@@ -324,10 +336,10 @@ fn notice_of(event: StripeEvent) -> Notice {
         outcome,
         amount,
         amount_received: None,
-        // Signed: applied as it says.
-        fetch_first: false,
-        // A setup's mandate comes from retrieving the intent (sync), not
-        // from the event.
+        // Signed: applied as it says, but for a success that sets up a
+        // mandate: the mandate comes from retrieving the intent, so the
+        // success is applied as the retrieval answers it, mandate and all.
+        fetch_first,
         mandate: None,
     })
 }
@@ -416,6 +428,7 @@ mod tests {
                 payment_intent_id: Some("pi_1".into()),
                 charge_id: None,
                 transaction_id: Some("txn_1".into()),
+                sets_up_mandate: false,
                 outcome: EventOutcome::Succeeded {
                     amount: Some(eur(8925))
                 },

@@ -249,7 +249,15 @@ async fn close(
     )
     .await?
     else {
-        return Ok(Receipt::Unmatched);
+        // Not recorded: its opening may still be on its way (refused while
+        // its payment was unknown, retried by the connector), and this
+        // close must apply after it, so the connector retries it too.
+        tracing::info!(connector_account_id = %account.id, %connector_dispute_id,
+            "a dispute closes before Obol knows it: not recorded, to be retried");
+        return Err(Error::not_found(
+            "dispute with this connector id",
+            connector_dispute_id,
+        ));
     };
     if ![NEEDS_RESPONSE, UNDER_REVIEW].contains(&row.status.as_str()) {
         return Ok(Receipt::Unchanged);

@@ -331,6 +331,12 @@ pub(crate) fn may_still_be_sent(state: &AppState, txn: &TransactionRow) -> bool 
 pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> Result<Report> {
     let mut conn = state.db.pool.acquire().await?;
     let (connector, context) = payment::connector_of(state, &mut conn, &txn.brand_id, txn).await?;
+    let payment_connector_transaction_id = match &txn.payment_transaction_id {
+        Some(id) => obol_store::orders::find_transaction(&mut conn, id)
+            .await?
+            .and_then(|payment| payment.connector_transaction_id),
+        None => None,
+    };
     drop(conn);
     let operation =
         Operation::parse(&txn.kind).ok_or_else(|| Error::internal("corrupt transaction kind"))?;
@@ -339,6 +345,7 @@ pub(crate) async fn ask(state: &AppState, txn: &TransactionRow) -> Result<Report
         transaction_id: txn.id.clone(),
         operation,
         connector_transaction_id: txn.connector_transaction_id.clone(),
+        payment_connector_transaction_id,
         amount: obol_core::Currency::parse(&txn.currency).map(|currency| obol_core::Money {
             amount_minor: txn.amount,
             currency,

@@ -209,7 +209,11 @@ pub(crate) async fn call(
             Call::Sync(request) => connector.sync(request).await,
         }
     };
-    let report = Report::from_call(tokio::time::timeout(limit, future).await.ok());
+    let answer = tokio::time::timeout(limit, future).await.ok();
+    let report = match created_at_ms {
+        Some(_) => Report::from_call(answer),
+        None => Report::from_sync(answer),
+    };
     if created_at_ms.is_some() && state.failpoint.as_deref() == Some("pause_after_connector_call") {
         // Test hook: stop between the connector call and step 3, so that a
         // test can kill the process there and check that sync recovers.

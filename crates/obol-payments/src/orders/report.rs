@@ -86,6 +86,22 @@ impl Report {
         Report::of(response)
     }
 
+    /// Normalizes a sync's result. A refused question (a 4xx: a rolled key,
+    /// a lookup the provider cannot answer) says nothing about the money,
+    /// so it never fails the operation: it stays unknown for the next sync.
+    pub fn from_sync(result: Option<ConnectorResult>) -> Report {
+        match result {
+            Some(Err(error @ (ConnectorError::Invalid(_) | ConnectorError::Unsupported(_)))) => {
+                tracing::warn!(%error, "the connector refused a sync; the operation stays open");
+                Report::from_call(Some(Err(ConnectorError::Provider {
+                    http_code: Some(400),
+                    message: format!("the connector refused the sync: {error}"),
+                })))
+            }
+            other => Report::from_call(other),
+        }
+    }
+
     /// Normalizes a verified connector notification, as the answer it is.
     pub fn from_notification(notification: Notification) -> Report {
         Report::of(ConnectorResponse {

@@ -317,6 +317,7 @@ async fn accounts_are_isolated_and_ids_work_too() {
             transaction_id: txn.as_str().into(),
             operation: Operation::Sale,
             connector_transaction_id: None,
+            payment_connector_transaction_id: None,
             amount: None,
         });
         assert_eq!(sync.await.expect("sync").outcome, Outcome::NotFound);

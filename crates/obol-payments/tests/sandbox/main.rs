@@ -90,6 +90,7 @@ impl Env {
                 transaction_id: transaction_id.into(),
                 operation,
                 connector_transaction_id: None,
+                payment_connector_transaction_id: None,
                 amount: None,
             })
             .await

@@ -125,6 +125,13 @@ async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
             "amount": 3000, "currency": "eur", "reason": "product_not_received",
             "status": status})
     };
+    // Its close arrives first: 404 and not recorded, so Stripe retries it
+    // after the opening.
+    let lost = event("evt_dispute_4", "charge.dispute.closed", dispute("lost"));
+    let early = world.notify(&lost, WEBHOOK_SECRET, now).await;
+    assert_eq!(early.status, 404, "{}", early.body);
+    let recorded = "SELECT COUNT(*) FROM connector_notifications WHERE event_id = 'evt_dispute_4'";
+    assert_eq!(world.app.count(recorded).await, 0);
     let opened = event(
         "evt_dispute_3",
         "charge.dispute.created",
@@ -133,7 +140,6 @@ async fn a_dispute_opens_with_its_ledger_entry_and_event(backend: Backend) {
     let answer = world.notify(&opened, WEBHOOK_SECRET, now).await;
     assert_eq!(answer.expect(200)["result"], "applied");
     assert_eq!(posted(&world.app, "disputes").await, -3000);
-    let lost = event("evt_dispute_4", "charge.dispute.closed", dispute("lost"));
     let answer = world.notify(&lost, WEBHOOK_SECRET, now).await;
     assert_eq!(answer.expect(200)["result"], "applied");
     assert_eq!(posted(&world.app, "disputes").await, 0);

@@ -20,4 +20,5 @@ mod routing;
 mod sandbox;
 mod standins;
 mod stripe;
+mod stripe_lost_answers;
 mod stripe_mandates;

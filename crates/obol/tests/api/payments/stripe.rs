@@ -87,13 +87,13 @@ impl World {
             .await
     }
 
-    async fn call(&self, order_id: &str, action: &str, body: Value) -> Resp {
+    pub(super) async fn call(&self, order_id: &str, action: &str, body: Value) -> Resp {
         self.app
             .post(&format!("/v1/orders/{order_id}/{action}"), body)
             .await
     }
 
-    async fn refund(&self, order_id: &str, amount: i64) -> Resp {
+    pub(super) async fn refund(&self, order_id: &str, amount: i64) -> Resp {
         self.app
             .post(
                 "/v1/refunds",

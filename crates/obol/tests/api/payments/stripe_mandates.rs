@@ -4,7 +4,7 @@
 //! for; a revoked one is refused before Stripe is called. Each scenario
 //! ends as the same one on the sandbox does.
 
-use super::stripe::{DECLINES, VISA, World, outcome};
+use super::stripe::{CHALLENGE, DECLINES, VISA, WEBHOOK_SECRET, World, event, now_unix, outcome};
 use crate::harness::{Backend, Resp, id_of};
 use crate::on_both;
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ on_both!(
     a_sale_sets_up_a_mandate_charged_once,
     a_revoked_mandate_is_not_charged,
     a_mandate_whose_charges_are_declined,
+    a_challenged_setup_keeps_its_mandate_when_the_webhook_comes_first,
 );
 
 /// A new customer of the world's brand; its id.
@@ -344,4 +345,56 @@ async fn a_mandate_whose_charges_are_declined(backend: Backend) {
         )
     );
     world.app.assert_ledger_balanced().await;
+}
+
+/// Stripe's events can beat the customer back: `requires_action` leaves
+/// the challenge on the order, and the success that sets up a mandate is
+/// applied as a retrieval of the intent answers it, so the mandate is
+/// kept although the event carries none.
+async fn a_challenged_setup_keeps_its_mandate_when_the_webhook_comes_first(backend: Backend) {
+    let world = World::start(backend).await;
+    let customer_id = customer(&world, "first@example.com").await;
+    let order = world
+        .app
+        .create_order(
+            json!({"amount": 3000, "currency": "EUR", "setup_mandate": true,
+            "customer_id": customer_id}),
+        )
+        .await;
+    let order_id = id_of(&order);
+    let challenged = world
+        .confirm(&order_id, CHALLENGE, &world.stripe_account)
+        .await;
+    assert_eq!(
+        challenged.expect(200)["status"],
+        "requires_action",
+        "{}",
+        challenged.body
+    );
+    let intent_id = world.intent_of(&order_id).await;
+    let path = format!("/v1/payment_intents/{intent_id}");
+    let intent = world.stripe.get(&path).await;
+    let action = event("evt_first_1", "payment_intent.requires_action", intent);
+    world
+        .notify(&action, WEBHOOK_SECRET, now_unix())
+        .await
+        .expect(200);
+    let waiting = world.app.order(&order_id).await;
+    assert_eq!(waiting["status"], "requires_action", "{waiting}");
+    assert!(waiting["next_action"]["url"].is_string(), "{waiting}");
+
+    world.authenticate(&order_id).await;
+    let intent = world.stripe.get(&path).await;
+    assert_eq!(intent["status"], "succeeded", "{intent}");
+    let succeeded = event("evt_first_2", "payment_intent.succeeded", intent);
+    world
+        .notify(&succeeded, WEBHOOK_SECRET, now_unix())
+        .await
+        .expect(200);
+    let paid = world.app.order(&order_id).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    let mandate_id = paid["mandate_id"].as_str().expect("a mandate").to_owned();
+    // (localstripe challenges every charge of this card, even off session,
+    // so the mandate is read, not charged.)
+    assert_eq!(mandate(&world, &mandate_id).await["status"], "active");
 }
