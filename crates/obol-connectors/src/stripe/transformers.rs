@@ -405,7 +405,9 @@ pub(super) fn decline_code(error: &ApiError) -> &'static str {
         Some("insufficient_funds") => "insufficient_funds",
         Some("expired_card") => "expired_card",
         Some("incorrect_cvc" | "invalid_cvc") => "incorrect_cvc",
-        Some("fraudulent") => "fraudulent",
+        // A card reported lost or stolen is a fraud signal, not a plain decline.
+        Some("fraudulent" | "lost_card" | "stolen_card" | "pickup_card") => "fraudulent",
+        Some("merchant_blacklist") => "blocked",
         _ => "generic_decline",
     }
 }
@@ -707,11 +709,9 @@ mod tests {
                 Some("do_not_honor"),
                 "generic_decline",
             ),
-            (
-                Some("card_declined"),
-                Some("stolen_card"),
-                "generic_decline",
-            ),
+            (Some("card_declined"), Some("stolen_card"), "fraudulent"),
+            (Some("card_declined"), Some("lost_card"), "fraudulent"),
+            (Some("card_declined"), Some("merchant_blacklist"), "blocked"),
             (Some("expired_card"), None, "expired_card"),
             (
                 Some("incorrect_cvc"),
