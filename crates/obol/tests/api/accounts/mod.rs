@@ -2,6 +2,7 @@
 
 mod commission;
 mod customers;
+mod exchange_rates;
 mod ledger;
 mod redeem_codes;
 mod roles;
