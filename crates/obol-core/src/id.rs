@@ -302,6 +302,11 @@ id_type!(
     EmailId,
     "eml"
 );
+id_type!(
+    /// A brand's exchange rate between two currencies from a time on, `fxr_…`.
+    ExchangeRateId,
+    "fxr"
+);
 
 #[cfg(test)]
 mod typed_id_tests {

@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod clock;
+pub mod exchange_rate;
 pub mod id;
 pub mod ledger;
 pub mod mandate;
@@ -12,9 +13,9 @@ pub mod time;
 pub mod validate;
 
 pub use id::{
-    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, JobId,
-    LedgerAccountId, LedgerEntryId, MandateId, OrderId, RefundId, TransactionId, WebhookDeliveryId,
-    WebhookEndpointId, new_id,
+    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, ExchangeRateId,
+    JobId, LedgerAccountId, LedgerEntryId, MandateId, OrderId, RefundId, TransactionId,
+    WebhookDeliveryId, WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

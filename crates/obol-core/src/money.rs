@@ -9,175 +9,36 @@ pub struct Currency {
     exponent: u8,
 }
 
-/// Active ISO 4217 codes and their minor-unit digits.
-const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2),
-    ("AFN", 2),
-    ("ALL", 2),
-    ("AMD", 2),
-    ("ANG", 2),
-    ("AOA", 2),
-    ("ARS", 2),
-    ("AUD", 2),
-    ("AWG", 2),
-    ("AZN", 2),
-    ("BAM", 2),
-    ("BBD", 2),
-    ("BDT", 2),
-    ("BGN", 2),
-    ("BHD", 3),
-    ("BIF", 0),
-    ("BMD", 2),
-    ("BND", 2),
-    ("BOB", 2),
-    ("BRL", 2),
-    ("BSD", 2),
-    ("BTN", 2),
-    ("BWP", 2),
-    ("BYN", 2),
-    ("BZD", 2),
-    ("CAD", 2),
-    ("CDF", 2),
-    ("CHF", 2),
-    ("CLP", 0),
-    ("CNY", 2),
-    ("COP", 2),
-    ("CRC", 2),
-    ("CUP", 2),
-    ("CVE", 2),
-    ("CZK", 2),
-    ("DJF", 0),
-    ("DKK", 2),
-    ("DOP", 2),
-    ("DZD", 2),
-    ("EGP", 2),
-    ("ERN", 2),
-    ("ETB", 2),
-    ("EUR", 2),
-    ("FJD", 2),
-    ("FKP", 2),
-    ("GBP", 2),
-    ("GEL", 2),
-    ("GHS", 2),
-    ("GIP", 2),
-    ("GMD", 2),
-    ("GNF", 0),
-    ("GTQ", 2),
-    ("GYD", 2),
-    ("HKD", 2),
-    ("HNL", 2),
-    ("HTG", 2),
-    ("HUF", 2),
-    ("IDR", 2),
-    ("ILS", 2),
-    ("INR", 2),
-    ("IQD", 3),
-    ("IRR", 2),
-    ("ISK", 0),
-    ("JMD", 2),
-    ("JOD", 3),
-    ("JPY", 0),
-    ("KES", 2),
-    ("KGS", 2),
-    ("KHR", 2),
-    ("KMF", 0),
-    ("KPW", 2),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("KYD", 2),
-    ("KZT", 2),
-    ("LAK", 2),
-    ("LBP", 2),
-    ("LKR", 2),
-    ("LRD", 2),
-    ("LSL", 2),
-    ("LYD", 3),
-    ("MAD", 2),
-    ("MDL", 2),
-    ("MGA", 2),
-    ("MKD", 2),
-    ("MMK", 2),
-    ("MNT", 2),
-    ("MOP", 2),
-    ("MRU", 2),
-    ("MUR", 2),
-    ("MVR", 2),
-    ("MWK", 2),
-    ("MXN", 2),
-    ("MYR", 2),
-    ("MZN", 2),
-    ("NAD", 2),
-    ("NGN", 2),
-    ("NIO", 2),
-    ("NOK", 2),
-    ("NPR", 2),
-    ("NZD", 2),
-    ("OMR", 3),
-    ("PAB", 2),
-    ("PEN", 2),
-    ("PGK", 2),
-    ("PHP", 2),
-    ("PKR", 2),
-    ("PLN", 2),
-    ("PYG", 0),
-    ("QAR", 2),
-    ("RON", 2),
-    ("RSD", 2),
-    ("RUB", 2),
-    ("RWF", 0),
-    ("SAR", 2),
-    ("SBD", 2),
-    ("SCR", 2),
-    ("SDG", 2),
-    ("SEK", 2),
-    ("SGD", 2),
-    ("SHP", 2),
-    ("SLE", 2),
-    ("SOS", 2),
-    ("SRD", 2),
-    ("SSP", 2),
-    ("STN", 2),
-    ("SVC", 2),
-    ("SYP", 2),
-    ("SZL", 2),
-    ("THB", 2),
-    ("TJS", 2),
-    ("TMT", 2),
-    ("TND", 3),
-    ("TOP", 2),
-    ("TRY", 2),
-    ("TTD", 2),
-    ("TWD", 2),
-    ("TZS", 2),
-    ("UAH", 2),
-    ("UGX", 0),
-    ("USD", 2),
-    ("UYU", 2),
-    ("UZS", 2),
-    ("VES", 2),
-    ("VND", 0),
-    ("VUV", 0),
-    ("WST", 2),
-    ("XAF", 0),
-    ("XCD", 2),
-    ("XOF", 0),
-    ("XPF", 0),
-    ("YER", 2),
-    ("ZAR", 2),
-    ("ZMW", 2),
-    ("ZWG", 2),
-];
+/// Whether the standard's entry is money a brand can hold: it has minor
+/// units and is neither a fund code (BOV, CLF …) nor a special one (XAU,
+/// XDR, XTS, XXX …). A superseded currency (HRK, BGN …) stays accepted, so
+/// that money and rows once recorded in it still read back.
+fn is_money(iso: iso_currency::Currency) -> bool {
+    iso.exponent().is_some() && !iso.is_fund() && !iso.is_special()
+}
 
 impl Currency {
     /// The currency with this upper-case ISO 4217 code, if it is one.
     pub fn parse(code: &str) -> Option<Currency> {
-        CURRENCIES
-            .iter()
-            .find(|(known, _)| *known == code)
-            .map(|(code, exponent)| Currency {
-                code,
-                exponent: *exponent,
-            })
+        let iso = iso_currency::Currency::from_code(code).filter(|iso| is_money(*iso))?;
+        let exponent = u8::try_from(iso.exponent()?).ok()?;
+        Some(Currency {
+            code: iso.code(),
+            exponent,
+        })
+    }
+
+    /// Every currency `parse` accepts, in code order.
+    pub fn all() -> Vec<Currency> {
+        // The standard's numeric codes are three digits: every entry is one
+        // of them (the crate lists its variants only behind a feature that
+        // pulls in a derive macro).
+        let mut all: Vec<Currency> = (1..=999)
+            .filter_map(iso_currency::Currency::from_numeric)
+            .filter_map(|iso| Currency::parse(iso.code()))
+            .collect();
+        all.sort_by_key(|currency| currency.code);
+        all
     }
 
     pub fn code(self) -> &'static str {
@@ -187,6 +48,29 @@ impl Currency {
     /// Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD.
     pub fn exponent(self) -> u8 {
         self.exponent
+    }
+
+    fn iso(self) -> iso_currency::Currency {
+        iso_currency::Currency::from_code(self.code).expect("made from the standard's entry")
+    }
+
+    /// The currency's English name: "Euro", "Japanese yen".
+    pub fn name(self) -> String {
+        self.iso().name().to_owned()
+    }
+
+    /// The symbol it is written with (`€`, `¥`, `د.ك`); none where the
+    /// standard's table has only the generic sign `¤`. Several currencies
+    /// share a symbol (`$`).
+    pub fn symbol(self) -> Option<String> {
+        let symbol = self.iso().symbol().symbol;
+        (symbol != "\u{a4}").then_some(symbol)
+    }
+
+    /// The code that replaces this one (`EUR` for `HRK`), if the standard
+    /// withdrew it.
+    pub fn superseded_by(self) -> Option<&'static str> {
+        self.iso().is_superseded().map(|iso| iso.code())
     }
 }
 
@@ -271,5 +155,23 @@ mod tests {
         assert_eq!(Currency::parse("KWD").map(Currency::exponent), Some(3));
         assert!(Currency::parse("eur").is_none());
         assert!(Currency::parse("XXX").is_none());
+        assert!(Currency::parse("XAU").is_none());
+        assert!(Currency::parse("CLF").is_none());
+        assert_eq!(
+            Currency::parse("HRK").map(Currency::superseded_by),
+            Some(Some("EUR"))
+        );
+    }
+
+    #[test]
+    fn every_currency_is_listed_once_with_its_name() {
+        let all = Currency::all();
+        assert!(all.len() > 150, "{}", all.len());
+        assert!(all.windows(2).all(|pair| pair[0].code() < pair[1].code()));
+        let jpy = Currency::parse("JPY").expect("JPY");
+        assert!(all.contains(&jpy));
+        assert_eq!(jpy.name(), "Japanese yen");
+        assert_eq!(jpy.symbol().as_deref(), Some("¥"));
+        assert_eq!(Currency::parse("ZWG").and_then(Currency::symbol), None);
     }
 }

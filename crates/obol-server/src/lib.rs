@@ -274,6 +274,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
             auth::middleware,
         ));
     let (public, public_doc) = system::public_routes()
+        .merge(obol_accounts::public_routes())
         .merge(obol_payments::public_routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();

@@ -52,9 +52,16 @@ fn is_public(path: &str) -> bool {
     !path.starts_with("/v1/") || PUBLIC_API_PATHS.contains(&path)
 }
 
-/// API routes that take no key: each checks a signature of its own (a
-/// connector's notification, Obol's signed 3-D Secure return).
-const PUBLIC_API_PATHS: &[&str] = &["/v1/ipn/{connector_account_id}", "/v1/orders/{id}/return"];
+/// API routes that take no key: the system constants, and those that check
+/// a signature of their own (a connector's notification, Obol's signed 3-D
+/// Secure return).
+const PUBLIC_API_PATHS: &[&str] = &[
+    "/v1/currencies",
+    "/v1/countries",
+    "/v1/time_zones",
+    "/v1/ipn/{connector_account_id}",
+    "/v1/orders/{id}/return",
+];
 
 /// Pages answer in HTML, their errors too: their responses stay as declared.
 fn is_page(path: &str) -> bool {

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod disputes;
 pub mod emails;
 pub mod events;
+pub mod exchange_rates;
 pub mod idempotency;
 pub mod jobs;
 pub mod ledger;

@@ -89,6 +89,10 @@ const SQLITE: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_accounts_redeem_codes.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/sqlite/0021_accounts_exchange_rates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -170,6 +174,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         20,
         include_str!("../migrations/postgres/0020_accounts_redeem_codes.sql"),
+    ),
+    (
+        21,
+        include_str!("../migrations/postgres/0021_accounts_exchange_rates.sql"),
     ),
 ];
 

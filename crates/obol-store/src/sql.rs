@@ -139,6 +139,7 @@ id_sql!(
     obol_core::WebhookDeliveryId,
     obol_core::WebhookEndpointId,
     obol_core::EmailId,
+    obol_core::ExchangeRateId,
 );
 
 /// A column value as read.

@@ -25,12 +25,29 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The brand's money per currency: `pending` (not yet cleared) and
-/// `available`, as positive amounts owed to the brand.
+/// `available`, as positive amounts owed to the brand. With
+/// `report_currency`, each amount also converted to it at the brand's
+/// latest exchange rate in force (rounded half-even), and each side's
+/// total; 400 naming `report_currency` when a held currency has no rate.
 #[utoipa::path(get, path = "/v1/balance", tag = "ledger",
-    responses((status = 200, body = Balance)),
+    params(("report_currency" = Option<String>, Query, description = "ISO 4217 code to report the balance in")),
+    responses((status = 200, body = Balance), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn get_balance(State(state): State<AppState>, auth: BrandAuth) -> ApiResult<Json<Balance>> {
-    Ok(Json(ledger::balance(&state, &auth.brand_id).await?))
+async fn get_balance(
+    State(state): State<AppState>,
+    auth: BrandAuth,
+    mut query: QueryParams,
+) -> ApiResult<Json<Balance>> {
+    let report = query.take("report_currency")?;
+    query.finish()?;
+    let balance = match report {
+        None => ledger::balance(&state, &auth.brand_id).await?,
+        Some(code) => {
+            let report = obol_core::validate::currency("report_currency", &code)?;
+            crate::exchange_rates::balance_in(&state, &auth.brand_id, report).await?
+        }
+    };
+    Ok(Json(balance))
 }
 
 fn account_type(value: &str) -> ApiResult<String> {

@@ -22,7 +22,8 @@ mod views;
 pub use check::{Checked, Progress, check, check_invariants};
 pub use obol_store::ledger::{AccountFilter, EntryFilter};
 pub use views::{
-    Balance, BalanceAmount, LedgerAccount, LedgerEntry, LedgerPosting, entries_seen_by,
+    Balance, BalanceAmount, ConvertedAmount, ConvertedTotals, LedgerAccount, LedgerEntry,
+    LedgerPosting, entries_seen_by,
 };
 
 /// The kind of a ledger account.

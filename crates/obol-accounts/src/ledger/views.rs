@@ -153,6 +153,33 @@ pub struct BalanceAmount {
     /// Minor units owed to the brand; `available` goes negative when refunds
     /// exceed what cleared.
     pub amount: i64,
+    /// With `report_currency`: this amount in it, at the brand's latest
+    /// rate in force; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converted: Option<ConvertedAmount>,
+}
+
+/// An amount converted to the report currency, rounded half-even to its
+/// minor unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConvertedAmount {
+    pub currency: String,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    /// The rate used (its inverse where the brand has only the rate of the
+    /// other direction); null for an amount already in the currency.
+    #[schema(value_type = Option<String>)]
+    pub exchange_rate_id: Option<obol_core::ExchangeRateId>,
+}
+
+/// With `report_currency`: each side's converted amounts added up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConvertedTotals {
+    pub currency: String,
+    /// Minor units of `currency`: the sum of `pending[].converted.amount`.
+    pub pending: i64,
+    /// Minor units of `currency`: the sum of `available[].converted.amount`.
+    pub available: i64,
 }
 
 /// The brand's money: pending (not yet cleared) and available, per currency.
@@ -162,6 +189,9 @@ pub struct Balance {
     pub object: &'static str,
     pub pending: Vec<BalanceAmount>,
     pub available: Vec<BalanceAmount>,
+    /// With `report_currency`: the totals in it; absent without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converted_totals: Option<ConvertedTotals>,
 }
 
 impl Balance {
@@ -172,6 +202,7 @@ impl Balance {
             object: "balance",
             pending: Vec::new(),
             available: Vec::new(),
+            converted_totals: None,
         };
         for account in accounts {
             let amount = account
@@ -186,6 +217,7 @@ impl Balance {
             list.push(BalanceAmount {
                 currency: account.currency,
                 amount,
+                converted: None,
             });
         }
         Ok(balance)

@@ -3,6 +3,7 @@
 mod child_brands;
 mod commission;
 mod customers;
+mod exchange_rates;
 mod ledger;
 mod ledger_check;
 mod redeem_codes;
