@@ -20,5 +20,6 @@ mod routing;
 mod sandbox;
 mod standins;
 mod stripe;
+mod stripe_events;
 mod stripe_lost_answers;
 mod stripe_mandates;
