@@ -8,6 +8,7 @@
 use super::apply::{self, brand_account};
 use crate::error::{Error, Result};
 use obol_accounts::ledger::{self, AccountKey, AccountType, NewEntry};
+use obol_connectors::Operation;
 use obol_core::Timestamp;
 use obol_core::order::{OrderCommand, OrderStatus, TransactionStatus};
 use obol_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -230,7 +231,22 @@ async fn expire(state: &AppState, seen: &OrderRow) -> Result<Option<Timestamp>, 
         return Ok(None);
     }
     if order.status == OrderStatus::RequiresAction.as_str() {
-        // An open challenge is released at the connector first.
+        // An open challenge is released at the connector first. A provider
+        // that cannot void (a crypto invoice) ends it on its own, and its
+        // sync or notification then leaves the order to expire: it is
+        // looked at again, not voided in vain.
+        let payment = super::operations::payment_of(&mut tx, &order, true)
+            .await
+            .map_err(not_done)?;
+        if let Some(payment) = payment {
+            let (connector, _) =
+                super::payment::connector_of(state, &mut tx, &order.brand_id, &payment)
+                    .await
+                    .map_err(not_done)?;
+            if !connector.capabilities().supports(Operation::Void) {
+                return Ok(Some(now.plus_ms(IN_FLIGHT_RETRY_MS)));
+            }
+        }
         tx.rollback().await?;
         let order = super::operations::void(state, &order.brand_id, &order.id, "system", None)
             .await

@@ -22,6 +22,7 @@ on_both!(
     underpaid_payment_fails_at_its_timeout_and_the_order_stays_payable,
     overpaid_payment_pays_and_records_the_excess,
     expired_payment_is_settled_by_sync,
+    an_order_past_its_expiry_waits_for_its_invoice_then_expires,
     forged_ipns_are_refused_and_change_nothing,
     a_repeated_ipn_applies_once,
     refunds_are_unsupported_and_an_email_is_required,
@@ -227,6 +228,25 @@ async fn expired_payment_is_settled_by_sync(backend: Backend) {
         "{calls:?}"
     );
     assert_eq!(posted(&app, "processor_clearing").await, 0);
+    app.assert_ledger_balanced().await;
+}
+
+/// An order whose expiry comes while its invoice is open is not voided
+/// (CoinPayments cannot): it waits for the invoice, and expires once the
+/// invoice has timed out.
+async fn an_order_past_its_expiry_waits_for_its_invoice_then_expires(backend: Backend) {
+    let (app, standin, account) = setup(backend).await;
+    let (id, txn_id) = confirmed(&app, &standin, 5000).await;
+    app.advance(24 * 3600 + 60).await;
+    let (order, txn) = payment(&app, &id).await;
+    assert_eq!(order["status"], "requires_action", "{order}");
+    assert_eq!(txn["status"], "requires_action");
+    standin.pay(&txn_id, 0, -1, "Cancelled / Timed Out");
+    notify(&app, &standin, &account, &txn_id, "ipn_timeout").await;
+    app.advance(10 * 60).await;
+    let (order, txn) = payment(&app, &id).await;
+    assert_eq!(order["status"], "expired", "{order}");
+    assert_eq!(txn["status"], "failed");
     app.assert_ledger_balanced().await;
 }
 
