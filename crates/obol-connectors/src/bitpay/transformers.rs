@@ -187,6 +187,11 @@ impl Invoice {
                 message: "BitPay marked the invoice invalid (its payment was not confirmed)."
                     .into(),
             },
+            // A card-funded invoice the issuer refused.
+            "declined" => Outcome::Failed {
+                code: "declined".into(),
+                message: "BitPay declined the invoice's payment.".into(),
+            },
             other => {
                 return Err(ConnectorError::Provider {
                     http_code: Some(200),
@@ -282,6 +287,10 @@ mod tests {
             outcome(base("paid", 297500, json!(false))),
             (Outcome::Pending, 8925)
         );
+        assert!(matches!(
+            outcome(base("declined", 0, json!(false))),
+            (Outcome::Failed { code, .. }, 0) if code == "declined"
+        ));
         assert_eq!(
             outcome(base("confirmed", 297500, json!(false))),
             (Outcome::Succeeded, 8925)
