@@ -11,4 +11,5 @@ mod roles;
 mod tenancy;
 mod top_ups;
 mod wallet_payments;
+mod wallet_properties;
 mod wallets;
