@@ -89,17 +89,8 @@ pub async fn list(
     brand_id: &BrandId,
     page: &PageRequest,
 ) -> Result<Page<ApiKeyRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1 AND ($2 IS NULL OR id < $2) \
-         ORDER BY id DESC LIMIT $3"
-    );
-    let rows = crate::sql::query_as(sql)
-        .bind(brand_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(Page::from_rows(rows, page.limit))
+    let select = format!("SELECT {COLUMNS} FROM api_keys WHERE brand_id = $1");
+    crate::page::newest_first(conn, &select, brand_id, page).await
 }
 
 /// Revokes a key; false if it was already revoked or does not exist.

@@ -145,17 +145,8 @@ pub async fn list_children(
     parent_id: &BrandId,
     page: &crate::page::PageRequest,
 ) -> Result<crate::page::Page<BrandRow>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM brands WHERE parent_brand_id = $1 AND ($2 IS NULL OR id < $2) \
-         ORDER BY id DESC LIMIT $3"
-    );
-    let rows = crate::sql::query_as(sql)
-        .bind(parent_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(crate::page::Page::from_rows(rows, page.limit))
+    let select = format!("SELECT {COLUMNS} FROM brands WHERE parent_brand_id = $1");
+    crate::page::newest_first(conn, &select, parent_id, page).await
 }
 
 /// Brand `id` if its parent is `parent_id`.

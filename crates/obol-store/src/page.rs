@@ -26,3 +26,21 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// A page of the rows `select` reads (`SELECT … FROM t WHERE owner = $1`,
+/// `$1` bound to `owner`), newest first: ids sort by creation time.
+pub(crate) async fn newest_first<T: crate::sql::FromRow>(
+    conn: &mut crate::Conn,
+    select: &str,
+    owner: impl crate::sql::Encode,
+    page: &PageRequest,
+) -> crate::Result<Page<T>> {
+    let sql = format!("{select} AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3");
+    let rows = crate::sql::query_as(sql)
+        .bind(owner)
+        .bind(&page.starting_after)
+        .bind(page.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(Page::from_rows(rows, page.limit))
+}

@@ -161,17 +161,10 @@ pub async fn list_endpoints(
     brand_id: &BrandId,
     page: &PageRequest,
 ) -> Result<Page<EndpointRow>> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE brand_id = $1 \
-         AND deleted_at IS NULL AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    let select = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE brand_id = $1 AND deleted_at IS NULL"
     );
-    let rows = crate::sql::query_as(sql)
-        .bind(brand_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(Page::from_rows(rows, page.limit))
+    crate::page::newest_first(conn, &select, brand_id, page).await
 }
 
 /// Most endpoints one brand may have: far above any real setup, it bounds
@@ -552,17 +545,9 @@ pub async fn list_of_endpoint(
     endpoint_id: &WebhookEndpointId,
     page: &PageRequest,
 ) -> Result<Page<DeliveryRow>> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1 \
-         AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
-    );
-    let rows = crate::sql::query_as(sql)
-        .bind(endpoint_id)
-        .bind(&page.starting_after)
-        .bind(page.limit + 1)
-        .fetch_all(conn)
-        .await?;
-    Ok(Page::from_rows(rows, page.limit))
+    let select =
+        format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1");
+    crate::page::newest_first(conn, &select, endpoint_id, page).await
 }
 
 /// An attempt by id.
