@@ -150,8 +150,12 @@ pub async fn add_spend(
 /// back: (grant id, amount), the grant spent last first.
 pub async fn spends_of(conn: &mut Conn, order_id: &OrderId) -> Result<Vec<(String, i64)>> {
     crate::sql::query_as::<(String, i64)>(
-        "SELECT grant_id, amount FROM wallet_grant_spends WHERE order_id = $1 AND amount > 0 \
-         ORDER BY grant_id DESC",
+        // The reverse of the order `spendable_grants` spends in: the grant
+        // spent last comes first.
+        "SELECT s.grant_id, s.amount FROM wallet_grant_spends s \
+         JOIN wallet_grants g ON g.id = s.grant_id WHERE s.order_id = $1 AND s.amount > 0 \
+         ORDER BY CASE WHEN g.expires_at IS NULL THEN 1 ELSE 0 END DESC, g.expires_at DESC, \
+         g.id DESC",
     )
     .bind(order_id)
     .fetch_all(conn)

@@ -200,8 +200,9 @@ async fn spending_takes_soonest_expiring_grants_then_paid_credit(backend: Backen
         wallet(&app, &customer_id).await["balances"][0]["granted"],
         50
     );
-    // A refund of 300 of the 400: the granted part goes back to its grants;
-    // the sooner grant has expired, so its 150 goes back to promotions.
+    // A refund of 300 of the 400: the granted part goes back to its grants,
+    // the last spent first: 50 to the one without expiry, 200 to the later
+    // one, and 50 of the sooner one's, which has expired, to promotions.
     in_tx(&app, async |tx| {
         wallets::refund(
             &state,
@@ -218,7 +219,7 @@ async fn spending_takes_soonest_expiring_grants_then_paid_credit(backend: Backen
     .expect("refund");
     let balances = wallet(&app, &customer_id).await["balances"].clone();
     assert_eq!(balances[0]["paid"], 500);
-    assert_eq!(balances[0]["granted"], 50 + 300 - 150);
+    assert_eq!(balances[0]["granted"], 50 + 300 - 50);
     app.assert_ledger_balanced().await;
 }
 
