@@ -7,11 +7,14 @@
 
 use crate::harness::{Backend, Options, Resp, TestApp, id_of, spawn_paying};
 use crate::on_both;
+use model::{Code, Grant, Model, Order};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod model;
 
 on_both!(
     random_wallet_histories_keep_the_books_and_the_model,
@@ -105,145 +108,6 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<Index>().prop_map(|order| Step::Reverse { order }),
         2 => prop_oneof![1..=12i64, Just(24), Just(49)].prop_map(|hours| Step::Advance { hours }),
     ]
-}
-
-/// A grant as the model sees it. Its index in `Model::grants` is its
-/// creation order, which is also the order of the product's grant ids
-/// (time-ordered and increasing within a process).
-#[derive(Debug)]
-struct Grant {
-    customer: usize,
-    remaining: i64,
-    expires_at_ms: Option<i64>,
-    expired: bool,
-}
-
-#[derive(Debug)]
-struct Order {
-    id: String,
-    customer: usize,
-    amount: i64,
-    refunded: i64,
-    /// Refunds made (a reverse needs none).
-    refunds: u32,
-    paid_at_ms: i64,
-    reversed: bool,
-    /// For a wallet payment, what it took from each grant and has not had
-    /// back, in the order it spent them; `None` for a top-up.
-    spends: Option<Vec<(usize, i64)>>,
-}
-
-#[derive(Debug)]
-struct Code {
-    id: String,
-    text: String,
-    amount: i64,
-    max_redemptions: i64,
-    expires_at_ms: Option<i64>,
-    disabled: bool,
-    redeemed_by: Vec<usize>,
-}
-
-/// What the wallets of one case's customers should hold.
-#[derive(Debug)]
-struct Model {
-    now_ms: i64,
-    paid: [i64; CUSTOMERS],
-    grants: Vec<Grant>,
-    orders: Vec<Order>,
-    codes: Vec<Code>,
-}
-
-impl Model {
-    fn granted(&self, customer: usize) -> i64 {
-        self.grants
-            .iter()
-            .filter(|grant| grant.customer == customer && !grant.expired)
-            .map(|grant| grant.remaining)
-            .sum()
-    }
-
-    fn cleared(&self, order: &Order) -> bool {
-        self.now_ms >= order.paid_at_ms + CLEARING_MS
-    }
-
-    /// Spends `amount` from the customer's wallet (granted credit expiring
-    /// soonest first, then other granted credit oldest first, then paid
-    /// credit): what each grant gave, or `None` when the wallet is short.
-    fn spend(&mut self, customer: usize, amount: i64) -> Option<Vec<(usize, i64)>> {
-        if amount > self.paid[customer] + self.granted(customer) {
-            return None;
-        }
-        let mut live: Vec<usize> = (0..self.grants.len())
-            .filter(|&at| {
-                let grant = &self.grants[at];
-                grant.customer == customer && !grant.expired && grant.remaining > 0
-            })
-            .collect();
-        live.sort_by_key(|&at| {
-            (
-                self.grants[at].expires_at_ms.is_none(),
-                self.grants[at].expires_at_ms,
-                at,
-            )
-        });
-        let mut left = amount;
-        let mut spends = Vec::new();
-        for at in live {
-            let take = self.grants[at].remaining.min(left);
-            if take == 0 {
-                break;
-            }
-            self.grants[at].remaining -= take;
-            spends.push((at, take));
-            left -= take;
-        }
-        self.paid[customer] -= left;
-        Some(spends)
-    }
-
-    /// Gives `amount` of a wallet payment back: paid credit first, then the
-    /// granted part to its grants; a grant that has expired since keeps
-    /// nothing (its part goes to promotions).
-    fn refund_wallet_payment(&mut self, order: usize, amount: i64) {
-        let (customer, unrefunded) = {
-            let order = &self.orders[order];
-            (order.customer, order.amount - order.refunded)
-        };
-        let mut spends = self.orders[order].spends.take().expect("a wallet payment");
-        let granted_left: i64 = spends.iter().map(|(_, taken)| taken).sum();
-        let to_paid = amount.min((unrefunded - granted_left).max(0));
-        self.paid[customer] += to_paid;
-        let mut to_granted = amount - to_paid;
-        for at in refund_order(&spends) {
-            let (grant, taken) = &mut spends[at];
-            let back = (*taken).min(to_granted);
-            *taken -= back;
-            to_granted -= back;
-            if !self.grants[*grant].expired {
-                self.grants[*grant].remaining += back;
-            }
-        }
-        assert_eq!(to_granted, 0, "the model refunds more than was spent");
-        self.orders[order].spends = Some(spends);
-    }
-
-    fn advance(&mut self, ms: i64) {
-        self.now_ms += ms;
-        for grant in &mut self.grants {
-            if grant.expires_at_ms.is_some_and(|at| at <= self.now_ms) && !grant.expired {
-                grant.expired = true;
-                grant.remaining = 0;
-            }
-        }
-    }
-}
-
-/// The order in which a refund gives granted credit back to the spends of
-/// a payment (indices into `spends`, which are in spend order): the grant
-/// spent last first, as README ("Customer wallets") says.
-fn refund_order(spends: &[(usize, i64)]) -> Vec<usize> {
-    (0..spends.len()).rev().collect()
 }
 
 /// What a step did.
