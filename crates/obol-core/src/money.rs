@@ -17,9 +17,21 @@ fn is_money(iso: iso_currency::Currency) -> bool {
     iso.exponent().is_some() && !iso.is_fund() && !iso.is_special()
 }
 
+/// Withdrawn codes that the data package no longer lists but that Obol
+/// accepted before it took its table from the package: money recorded in
+/// them still reads back. (code, minor units, name, the code replacing it.)
+const WITHDRAWN: &[(&str, u8, &str, &str)] = &[("ANG", 2, "Netherlands Antillean guilder", "XCG")];
+
+fn withdrawn(code: &str) -> Option<&'static (&'static str, u8, &'static str, &'static str)> {
+    WITHDRAWN.iter().find(|entry| entry.0 == code)
+}
+
 impl Currency {
     /// The currency with this upper-case ISO 4217 code, if it is one.
     pub fn parse(code: &str) -> Option<Currency> {
+        if let Some(&(code, exponent, ..)) = withdrawn(code) {
+            return Some(Currency { code, exponent });
+        }
         let iso = iso_currency::Currency::from_code(code).filter(|iso| is_money(*iso))?;
         let exponent = u8::try_from(iso.exponent()?).ok()?;
         Some(Currency {
@@ -37,7 +49,13 @@ impl Currency {
             .filter_map(iso_currency::Currency::from_numeric)
             .filter_map(|iso| Currency::parse(iso.code()))
             .collect();
+        all.extend(
+            WITHDRAWN
+                .iter()
+                .filter_map(|entry| Currency::parse(entry.0)),
+        );
         all.sort_by_key(|currency| currency.code);
+        all.dedup();
         all
     }
 
@@ -50,27 +68,35 @@ impl Currency {
         self.exponent
     }
 
-    fn iso(self) -> iso_currency::Currency {
-        iso_currency::Currency::from_code(self.code).expect("made from the standard's entry")
+    /// The package's entry; `None` for a code it no longer lists.
+    fn iso(self) -> Option<iso_currency::Currency> {
+        iso_currency::Currency::from_code(self.code)
     }
 
     /// The currency's English name: "Euro", "Japanese yen".
     pub fn name(self) -> String {
-        self.iso().name().to_owned()
+        match (self.iso(), withdrawn(self.code)) {
+            (Some(iso), _) => iso.name().to_owned(),
+            (None, Some(entry)) => entry.2.to_owned(),
+            (None, None) => self.code.to_owned(),
+        }
     }
 
     /// The symbol it is written with (`€`, `¥`, `د.ك`); none where the
     /// standard's table has only the generic sign `¤`. Several currencies
     /// share a symbol (`$`).
     pub fn symbol(self) -> Option<String> {
-        let symbol = self.iso().symbol().symbol;
+        let symbol = self.iso()?.symbol().symbol;
         (symbol != "\u{a4}").then_some(symbol)
     }
 
     /// The code that replaces this one (`EUR` for `HRK`), if the standard
     /// withdrew it.
     pub fn superseded_by(self) -> Option<&'static str> {
-        self.iso().is_superseded().map(|iso| iso.code())
+        match self.iso() {
+            Some(iso) => iso.is_superseded().map(|iso| iso.code()),
+            None => withdrawn(self.code).map(|entry| entry.3),
+        }
     }
 }
 
@@ -161,6 +187,13 @@ mod tests {
             Currency::parse("HRK").map(Currency::superseded_by),
             Some(Some("EUR"))
         );
+        // Withdrawn from the package's table, still read back.
+        let ang = Currency::parse("ANG").expect("ANG");
+        assert_eq!(
+            (ang.exponent(), ang.superseded_by(), ang.symbol()),
+            (2, Some("XCG"), None)
+        );
+        assert_eq!(ang.name(), "Netherlands Antillean guilder");
     }
 
     #[test]

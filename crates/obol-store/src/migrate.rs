@@ -93,6 +93,10 @@ const SQLITE: &[(i64, &str)] = &[
         21,
         include_str!("../migrations/sqlite/0021_accounts_exchange_rates.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/sqlite/0022_accounts_redeem_attempts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -178,6 +182,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         21,
         include_str!("../migrations/postgres/0021_accounts_exchange_rates.sql"),
+    ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_accounts_redeem_attempts.sql"),
     ),
 ];
 

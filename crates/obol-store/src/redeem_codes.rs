@@ -152,20 +152,54 @@ pub async fn insert_redemption(
     Ok(result.rows_affected() == 1)
 }
 
-/// Records a failed attempt by each of `subjects`.
-pub async fn record_failure(
+/// Counts attempt `attempt_id` against each of `subjects` (as a failure
+/// until it is taken back), and forgets their rows from before
+/// `forget_before_ms`, which no window counts any more.
+pub async fn record_attempt(
     conn: &mut Conn,
     brand_id: &BrandId,
     subjects: &[&str],
+    attempt_id: &str,
     now_ms: i64,
+    forget_before_ms: i64,
 ) -> Result<()> {
     for subject in subjects {
         crate::sql::query(
-            "INSERT INTO redeem_failures (brand_id, subject, failed_at) VALUES ($1, $2, $3)",
+            "DELETE FROM redeem_failures WHERE brand_id = $1 AND subject = $2 AND failed_at < $3",
+        )
+        .bind(brand_id)
+        .bind(*subject)
+        .bind(forget_before_ms)
+        .execute(&mut *conn)
+        .await?;
+        crate::sql::query(
+            "INSERT INTO redeem_failures (brand_id, subject, failed_at, attempt_id) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(brand_id)
         .bind(*subject)
         .bind(now_ms)
+        .bind(attempt_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes attempt `attempt_id` back from each of `subjects`: it was no guess.
+pub async fn forget_attempt(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    subjects: &[&str],
+    attempt_id: &str,
+) -> Result<()> {
+    for subject in subjects {
+        crate::sql::query(
+            "DELETE FROM redeem_failures WHERE brand_id = $1 AND subject = $2 AND attempt_id = $3",
+        )
+        .bind(brand_id)
+        .bind(*subject)
+        .bind(attempt_id)
         .execute(&mut *conn)
         .await?;
     }

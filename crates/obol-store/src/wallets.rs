@@ -85,10 +85,14 @@ pub async fn spendable_grants(
     brand_id: &BrandId,
     customer_id: &CustomerId,
     currency: &str,
+    now_ms: i64,
 ) -> Result<Vec<GrantRow>> {
+    // Past its `expires_at` a grant is spent no more, even before its
+    // expiry job has run.
     let sql = format!(
         "SELECT {COLUMNS} FROM wallet_grants WHERE brand_id = $1 AND customer_id = $2 \
          AND currency = $3 AND remaining > 0 AND expired_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > $4) \
          ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id{}",
         backend.for_update()
     );
@@ -96,6 +100,7 @@ pub async fn spendable_grants(
         .bind(brand_id)
         .bind(customer_id)
         .bind(currency)
+        .bind(now_ms)
         .fetch_all(conn)
         .await
 }
@@ -160,6 +165,27 @@ pub async fn spends_of(conn: &mut Conn, order_id: &OrderId) -> Result<Vec<(Strin
     .bind(order_id)
     .fetch_all(conn)
     .await
+}
+
+/// Locks the grants the order's payment spent, in the order
+/// `spendable_grants` locks grants in, so that a refund and a payment of
+/// the same customer never wait for each other in a cycle.
+pub async fn lock_spent_grants(
+    conn: &mut Conn,
+    backend: Backend,
+    order_id: &OrderId,
+) -> Result<()> {
+    let sql = format!(
+        "SELECT id FROM wallet_grants WHERE id IN \
+         (SELECT grant_id FROM wallet_grant_spends WHERE order_id = $1) \
+         ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id{}",
+        backend.for_update()
+    );
+    crate::sql::query_as::<(String,)>(sql)
+        .bind(order_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(())
 }
 
 /// Takes `amount` off what the order's payment took from the grant.

@@ -155,9 +155,9 @@ pub async fn in_force(
         })
 }
 
-/// How to turn `from` into `to` at `at`: the brand's direct `from → to`
-/// rate in force, else the inverse of its `to → from` one (and which rate
-/// it is); `None` when it has neither.
+/// How to turn `from` into `to` at `at`: the latest of the brand's
+/// `from → to` rate in force and the inverse of its `to → from` one (and
+/// which rate it is); `None` when it has neither.
 pub async fn conversion(
     conn: &mut Conn,
     brand_id: &BrandId,
@@ -169,6 +169,7 @@ pub async fn conversion(
         (from, to, Direction::Direct),
         (to, from, Direction::Inverse),
     ];
+    let mut latest: Option<(obol_store::exchange_rates::ExchangeRateRow, Direction)> = None;
     for (base, quote, direction) in pairs {
         let row = obol_store::exchange_rates::in_force(
             conn,
@@ -179,13 +180,21 @@ pub async fn conversion(
         )
         .await?;
         if let Some(row) = row {
-            let rate = Rate::parse(&row.rate).map_err(|why| {
-                Error::internal(format!("exchange rate {} is corrupt: {why}", row.id))
-            })?;
-            return Ok(Some((rate, direction, row.id)));
+            // A tie goes to the direct rate, found first.
+            let newer = latest.as_ref().is_none_or(|(kept, _)| {
+                (row.valid_from, row.created_at) > (kept.valid_from, kept.created_at)
+            });
+            if newer {
+                latest = Some((row, direction));
+            }
         }
     }
-    Ok(None)
+    let Some((row, direction)) = latest else {
+        return Ok(None);
+    };
+    let rate = Rate::parse(&row.rate)
+        .map_err(|why| Error::internal(format!("exchange rate {} is corrupt: {why}", row.id)))?;
+    Ok(Some((rate, direction, row.id)))
 }
 
 /// The brand's balance with each amount also in `report` at the rates in

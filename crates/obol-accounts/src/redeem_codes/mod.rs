@@ -241,7 +241,8 @@ fn refused(code: &str, message: &str) -> Error {
     Error::Kernel(ApiError::bad_request(code, message).with_param("code"))
 }
 
-/// Whether `subject` may try again now; 429 with the seconds to wait.
+/// Whether `subject` may try now, its own attempt counted; 429 with the
+/// seconds to wait.
 async fn check_attempts(
     state: &AppState,
     brand_id: &BrandId,
@@ -257,7 +258,7 @@ async fn check_attempts(
         now - FAILURE_WINDOW_MS,
     )
     .await?;
-    if failures < max {
+    if failures <= max {
         return Ok(());
     }
     let wait_ms = oldest.map_or(FAILURE_WINDOW_MS, |at| at + FAILURE_WINDOW_MS - now);
@@ -271,6 +272,12 @@ async fn check_attempts(
 
 /// Redeems a code for a customer: granted credit in their wallet, once per
 /// customer, never beyond the code's redemptions; the wallet.
+///
+/// Each attempt is written as a failure before it is checked and tried, so
+/// attempts made at once count each other: of the guesses that turn out
+/// wrong, at most the limit were tried (the last of them to count saw them
+/// all). An attempt refused, or one that found a real code, takes its rows
+/// back.
 pub async fn redeem(
     state: &AppState,
     brand_id: &BrandId,
@@ -280,25 +287,46 @@ pub async fn redeem(
     let customer_id = CustomerId::from(input.customer_id.as_str());
     let customer_subject = format!("customer:{customer_id}");
     let key_subject = format!("key:{key_id}");
-    check_attempts(state, brand_id, &customer_subject, CUSTOMER_FAILURES_MAX).await?;
-    check_attempts(state, brand_id, &key_subject, KEY_FAILURES_MAX).await?;
-    let outcome = try_redeem(state, brand_id, &customer_id, &input.code).await;
-    if let Err(error) = &outcome {
-        // A code that exists but is spent or expired is no guess.
-        let guess = matches!(error, Error::Kernel(api) if api.code == "redeem_code_invalid");
-        if guess {
-            let mut conn = state.db.write_conn().await?;
-            obol_store::redeem_codes::record_failure(
-                &mut conn,
-                brand_id,
-                &[&customer_subject, &key_subject],
-                state.now().as_ms(),
-            )
-            .await?;
-        }
-    } else {
+    let subjects = [customer_subject.as_str(), key_subject.as_str()];
+    let attempt_id = obol_core::id::random_token(16);
+    let now = state.now().as_ms();
+    {
         let mut conn = state.db.write_conn().await?;
-        obol_store::redeem_codes::clear_failures(&mut conn, brand_id, &customer_subject).await?;
+        obol_store::redeem_codes::record_attempt(
+            &mut conn,
+            brand_id,
+            &subjects,
+            &attempt_id,
+            now,
+            now - FAILURE_WINDOW_MS,
+        )
+        .await?;
+    }
+    let allowed =
+        match check_attempts(state, brand_id, &customer_subject, CUSTOMER_FAILURES_MAX).await {
+            Ok(()) => check_attempts(state, brand_id, &key_subject, KEY_FAILURES_MAX).await,
+            refused => refused,
+        };
+    let outcome = match allowed {
+        Ok(()) => try_redeem(state, brand_id, &customer_id, &input.code).await,
+        Err(refused) => Err(refused),
+    };
+    let guess = matches!(&outcome, Err(Error::Kernel(api)) if api.code == "redeem_code_invalid");
+    if !guess {
+        let cleanup = async {
+            let mut conn = state.db.write_conn().await?;
+            obol_store::redeem_codes::forget_attempt(&mut conn, brand_id, &subjects, &attempt_id)
+                .await?;
+            if outcome.is_ok() {
+                obol_store::redeem_codes::clear_failures(&mut conn, brand_id, &customer_subject)
+                    .await?;
+            }
+            Ok::<(), obol_store::StoreError>(())
+        };
+        if let Err(error) = cleanup.await {
+            // The redemption stands; its rows only count against guessing.
+            tracing::warn!(%error, "could not take back a redemption attempt's rows");
+        }
     }
     outcome
 }
@@ -311,16 +339,16 @@ async fn try_redeem(
 ) -> Result<Wallet> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    if obol_store::customers::get(&mut tx, brand_id, customer_id)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound {
-            what: "customer",
-            id: customer_id.to_string(),
-            param: Some("customer_id"),
-        });
-    }
+    crate::wallets::live_customer(&mut tx, brand_id, customer_id)
+        .await
+        .map_err(|error| match error {
+            Error::NotFound { what, id, .. } => Error::NotFound {
+                what,
+                id,
+                param: Some("customer_id"),
+            },
+            other => other,
+        })?;
     let hash = code_hash(state, brand_id, code);
     let Some(row) =
         obol_store::redeem_codes::find_for_update(&mut tx, state.db.backend, brand_id, &hash)

@@ -164,6 +164,20 @@ async fn customer_exists(
         .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))
 }
 
+/// A customer credit may go to: one of the brand's, not deleted (a deleted
+/// one's wallet can still be read, as its orders can).
+pub async fn live_customer(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    customer_id: &CustomerId,
+) -> Result<()> {
+    obol_store::customers::get(conn, brand_id, customer_id)
+        .await?
+        .filter(|customer| customer.deleted_at.is_none())
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))
+}
+
 /// `GET /v1/customers/{id}/wallet`.
 pub async fn get(state: &AppState, brand_id: &BrandId, customer_id: &CustomerId) -> Result<Wallet> {
     let mut conn = state.db.pool.acquire().await?;
@@ -262,7 +276,7 @@ pub async fn grant(
         ),
     };
     let mut tx = state.db.begin().await?;
-    customer_exists(&mut tx, brand_id, customer_id).await?;
+    live_customer(&mut tx, brand_id, customer_id).await?;
     let money = Money {
         amount_minor: input.amount,
         currency,
@@ -423,6 +437,7 @@ pub async fn spend(
         brand_id,
         customer_id,
         money.currency.code(),
+        now.as_ms(),
     )
     .await?;
     let mut left = money.amount_minor;
@@ -496,6 +511,7 @@ pub async fn refund(
         customer_id,
         order_id,
     } = wallet;
+    obol_store::wallets::lock_spent_grants(conn, state.db.backend, order_id).await?;
     let spends = obol_store::wallets::spends_of(conn, order_id).await?;
     let granted_left: i64 = spends.iter().map(|(_, amount)| amount).sum();
     // Refunds give paid credit back first, so grants keep their spends

@@ -270,6 +270,23 @@ async fn a_balance_without_a_rate_to_the_report_currency_is_refused(backend: Bac
         940,
         "{report}"
     );
+    // A direct rate older than that inverse one is not the latest.
+    rate(
+        &app,
+        json!({"base": "EUR", "quote": "CHF", "rate": "0.5",
+        "valid_from": "2020-01-01T00:00:00Z"}),
+    )
+    .await;
+    let report = app
+        .get("/v1/balance?report_currency=CHF")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        amount_of(&report["pending"], "EUR")["converted"]["amount"],
+        940,
+        "{report}"
+    );
 }
 
 async fn the_rate_in_force_is_the_latest_that_started(backend: Backend) {

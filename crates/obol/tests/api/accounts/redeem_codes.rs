@@ -225,4 +225,18 @@ async fn guessing_codes_is_limited(backend: Backend) {
     // Past the window the customer may try again.
     app.advance(901).await;
     redeem(&app, "REAL", &guesser).await.expect(200);
+
+    // Guesses sent all at once count each other: at most ten are tried.
+    let rusher = customer(&app, "rusher@example.com").await;
+    let guesses: Vec<String> = (0..40).map(|at| format!("RUSH{at}")).collect();
+    let answers =
+        futures_util::future::join_all(guesses.iter().map(|code| redeem(&app, code, &rusher)))
+            .await;
+    let tried = answers
+        .iter()
+        .filter(|answer| answer.status == 400 && answer.code() == "redeem_code_invalid")
+        .count();
+    let limited = answers.iter().filter(|answer| answer.status == 429).count();
+    assert!(tried <= 10, "{tried} guesses were tried");
+    assert_eq!(tried + limited, 40);
 }

@@ -267,6 +267,21 @@ async fn bad_grants_change_nothing(backend: Backend) {
     app.get("/v1/customers/cus_unknown/wallet")
         .await
         .expect(404);
+    // A deleted customer's wallet is read, never credited.
+    let gone = customer(&app, "gone@example.com").await;
+    app.delete(&format!("/v1/customers/{gone}"))
+        .await
+        .expect(200);
+    let credited = grant(
+        &app,
+        &gone,
+        json!({"amount": 5, "currency": "EUR", "reason": "x"}),
+    )
+    .await;
+    credited.expect(404);
+    app.get(&format!("/v1/customers/{gone}/wallet"))
+        .await
+        .expect(200);
     assert_eq!(app.count("SELECT COUNT(*) FROM wallet_grants").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 0);
 }
