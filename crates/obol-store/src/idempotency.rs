@@ -193,6 +193,8 @@ pub async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64> {
 pub enum BoundObject {
     Order,
     Transaction,
+    /// A grant of wallet credit (a granted credit, a redeemed code).
+    WalletCredit,
 }
 
 impl BoundObject {
@@ -200,6 +202,7 @@ impl BoundObject {
         match self {
             BoundObject::Order => "order",
             BoundObject::Transaction => "transaction",
+            BoundObject::WalletCredit => "wallet_credit",
         }
     }
 }

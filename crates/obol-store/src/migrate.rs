@@ -95,7 +95,7 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (
         22,
-        include_str!("../migrations/sqlite/0022_accounts_redeem_attempts.sql"),
+        include_str!("../migrations/sqlite/0022_accounts_attempts_and_credit_bindings.sql"),
     ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
@@ -185,7 +185,7 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (
         22,
-        include_str!("../migrations/postgres/0022_accounts_redeem_attempts.sql"),
+        include_str!("../migrations/postgres/0022_accounts_attempts_and_credit_bindings.sql"),
     ),
 ];
 

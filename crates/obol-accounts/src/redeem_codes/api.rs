@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiResult, ErrorBody};
 use obol_kernel::extract::{ApiJson, QueryParams};
+use obol_kernel::idempotency::RequestKey;
 use obol_kernel::list::List;
 use obol_kernel::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -90,9 +91,10 @@ async fn disable_code(
 async fn redeem_code(
     State(state): State<AppState>,
     auth: BrandAuth,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<Redeem>,
 ) -> ApiResult<Json<Wallet>> {
     Ok(Json(
-        redeem_codes::redeem(&state, &auth.brand_id, &auth.key_id, input).await?,
+        redeem_codes::redeem(&state, &auth.brand_id, &auth.key_id, input, key.as_ref()).await?,
     ))
 }

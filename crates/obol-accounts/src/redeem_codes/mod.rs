@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::wallets::{self, Wallet};
 use obol_core::{ApiKeyId, BrandId, Currency, CustomerId, Money, Timestamp, validate};
 use obol_kernel::error::ApiError;
+use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::list::{self, List};
 use obol_kernel::state::AppState;
 use obol_store::page::PageRequest;
@@ -283,8 +284,12 @@ pub async fn redeem(
     brand_id: &BrandId,
     key_id: &ApiKeyId,
     input: Redeem,
+    key: Option<&IdempotencyKey>,
 ) -> Result<Wallet> {
     let customer_id = CustomerId::from(input.customer_id.as_str());
+    if wallets::credited_by(state, key).await? {
+        return wallets::get(state, brand_id, &customer_id).await;
+    }
     let customer_subject = format!("customer:{customer_id}");
     let key_subject = format!("key:{key_id}");
     let subjects = [customer_subject.as_str(), key_subject.as_str()];
@@ -308,7 +313,7 @@ pub async fn redeem(
             refused => refused,
         };
     let outcome = match allowed {
-        Ok(()) => try_redeem(state, brand_id, &customer_id, &input.code).await,
+        Ok(()) => try_redeem(state, brand_id, &customer_id, &input.code, key).await,
         Err(refused) => Err(refused),
     };
     let guess = matches!(&outcome, Err(Error::Kernel(api)) if api.code == "redeem_code_invalid");
@@ -336,6 +341,7 @@ async fn try_redeem(
     brand_id: &BrandId,
     customer_id: &CustomerId,
     code: &str,
+    key: Option<&IdempotencyKey>,
 ) -> Result<Wallet> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -417,6 +423,7 @@ async fn try_redeem(
         now,
     )
     .await?;
+    wallets::bind_credit(&mut tx, key, &grant_id, now).await?;
     let wallet = wallets::wallet_in(&mut tx, brand_id, customer_id).await?;
     tx.commit().await?;
     Ok(wallet)

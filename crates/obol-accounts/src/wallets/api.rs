@@ -7,6 +7,7 @@ use obol_core::CustomerId;
 use obol_kernel::auth::BrandAuth;
 use obol_kernel::error::{ApiResult, ErrorBody};
 use obol_kernel::extract::ApiJson;
+use obol_kernel::idempotency::RequestKey;
 use obol_kernel::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,6 +44,7 @@ async fn grant_credit(
     State(state): State<AppState>,
     auth: BrandAuth,
     Path(id): Path<String>,
+    RequestKey(key): RequestKey,
     ApiJson(input): ApiJson<GrantCredit>,
 ) -> ApiResult<Json<Wallet>> {
     Ok(Json(
@@ -51,6 +53,7 @@ async fn grant_credit(
             &auth.brand_id,
             &CustomerId::from(id.as_str()),
             input,
+            key.as_ref(),
         )
         .await?,
     ))

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::ledger::{self, AccountKey, AccountType, NewEntry};
 use obol_core::{BrandId, Currency, CustomerId, Money, OrderId, Timestamp, validate};
 use obol_kernel::events;
+use obol_kernel::idempotency::IdempotencyKey;
 use obol_kernel::jobs::{Job, JobError};
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -245,6 +246,48 @@ pub async fn record_credit(
     .await
 }
 
+/// Whether the request's key credited the wallet already (its first
+/// attempt committed and its answer was lost): its retry then answers the
+/// wallet and credits nothing again. Key reused for another request: 422.
+pub async fn credited_by(state: &AppState, key: Option<&IdempotencyKey>) -> Result<bool> {
+    let Some(key) = key else { return Ok(false) };
+    let mut conn = state.db.pool.acquire().await?;
+    let bound = obol_store::idempotency::bound(
+        &mut conn,
+        &key.scope,
+        &key.key,
+        obol_store::idempotency::BoundObject::WalletCredit,
+    )
+    .await?;
+    match bound {
+        Some((_, request_hash)) if request_hash == key.request_hash => Ok(true),
+        Some(_) => Err(Error::Kernel(
+            obol_kernel::error::ApiError::idempotency_key_reused(),
+        )),
+        None => Ok(false),
+    }
+}
+
+/// Binds grant `grant_id` to the request's key, inside its transaction.
+pub async fn bind_credit(
+    conn: &mut Conn,
+    key: Option<&IdempotencyKey>,
+    grant_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    if let Some(key) = key {
+        obol_store::idempotency::bind(
+            conn,
+            &key.binding(),
+            obol_store::idempotency::BoundObject::WalletCredit,
+            grant_id,
+            now.as_ms(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Grants credit to the customer's wallet: `promotions` → granted credit,
 /// with `wallet.credited`, and its expiry scheduled, in one transaction.
 pub async fn grant(
@@ -252,7 +295,11 @@ pub async fn grant(
     brand_id: &BrandId,
     customer_id: &CustomerId,
     input: GrantCredit,
+    key: Option<&IdempotencyKey>,
 ) -> Result<Wallet> {
+    if credited_by(state, key).await? {
+        return get(state, brand_id, customer_id).await;
+    }
     let now = state.now();
     let currency = validate::currency("currency", &input.currency)?;
     if !(1..=AMOUNT_MAX).contains(&input.amount) {
@@ -305,6 +352,7 @@ pub async fn grant(
         now,
     )
     .await?;
+    bind_credit(&mut tx, key, &grant_id, now).await?;
     let wallet = wallet_in(&mut tx, brand_id, customer_id).await?;
     tx.commit().await?;
     Ok(wallet)

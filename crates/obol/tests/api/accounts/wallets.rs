@@ -13,6 +13,7 @@ on_both!(
     granted_credit_expires_with_a_ledger_entry,
     spending_takes_soonest_expiring_grants_then_paid_credit,
     bad_grants_change_nothing,
+    a_retried_credit_whose_answer_was_lost_credits_once,
 );
 
 const DAY_S: i64 = 24 * 3600;
@@ -284,4 +285,65 @@ async fn bad_grants_change_nothing(backend: Backend) {
         .expect(200);
     assert_eq!(app.count("SELECT COUNT(*) FROM wallet_grants").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 0);
+}
+
+/// A grant or redemption whose answer was lost after it committed (its
+/// stored answer gone, as when the process died before keeping it): the
+/// retry under the same key finds the credit bound to the key and answers
+/// the wallet, crediting nothing again.
+async fn a_retried_credit_whose_answer_was_lost_credits_once(backend: Backend) {
+    let app = app(backend).await;
+    let customer_id = customer(&app, "retry@example.com").await;
+    let path = format!("/v1/customers/{customer_id}/wallet/credits");
+    let body = json!({"amount": 250, "currency": "EUR", "reason": "Sorry"});
+    app.post_idempotent(&path, "grant-1", body.clone())
+        .await
+        .expect(200);
+    let forget = "DELETE FROM idempotency_keys";
+    obol_store::sql::query(forget)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("forget the stored answers");
+    let again = app.post_idempotent(&path, "grant-1", body).await;
+    assert_eq!(
+        again.expect(200)["balances"][0]["granted"],
+        250,
+        "{}",
+        again.body
+    );
+    let code = app
+        .post(
+            "/v1/redeem_codes",
+            json!({"amount": 100, "currency": "EUR"}),
+        )
+        .await
+        .expect(200)["code"]
+        .clone();
+    let redeem = json!({"code": code, "customer_id": customer_id});
+    app.post_idempotent("/v1/redeem_codes/redeem", "redeem-1", redeem.clone())
+        .await
+        .expect(200);
+    obol_store::sql::query(forget)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("forget the stored answers");
+    let again = app
+        .post_idempotent("/v1/redeem_codes/redeem", "redeem-1", redeem)
+        .await;
+    assert_eq!(
+        again.expect(200)["balances"][0]["granted"],
+        350,
+        "{}",
+        again.body
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM wallet_grants").await, 2);
+    // The same key for another request is refused.
+    let other = json!({"amount": 1, "currency": "EUR", "reason": "Other"});
+    obol_store::sql::query(forget)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("forget the stored answers");
+    let reused = app.post_idempotent(&path, "grant-1", other).await;
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM wallet_grants").await, 2);
 }
