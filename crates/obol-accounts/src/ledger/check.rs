@@ -132,7 +132,7 @@ pub async fn check(
         .map_err(failed)?
     {
         problems.push(format!(
-            "top-up {order_id} captured {captured} but credited no wallet"
+            "top-up {order_id} captured {captured} but credited its wallet less"
         ));
     }
     Ok(Checked {

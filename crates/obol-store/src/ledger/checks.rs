@@ -170,16 +170,19 @@ pub async fn grants_disagreeing(
     .await
 }
 
-/// Paid credit top-ups with no entry crediting the customer's paid wallet:
-/// (order id, amount captured).
+/// Paid credit top-ups whose entries credited the customer's paid wallet
+/// less than they captured: (order id, amount captured). (A hold for a
+/// refund debits the wallet and its release credits it again, so what was
+/// credited is at least what was captured.)
 pub async fn top_ups_without_credit(conn: &mut Conn) -> Result<Vec<(String, i64)>> {
     crate::sql::query_as(
         "SELECT o.id, o.amount_captured FROM orders o \
-         WHERE o.type = 'credit_top_up' AND o.amount_captured > 0 AND NOT EXISTS \
-         (SELECT 1 FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id \
+         WHERE o.type = 'credit_top_up' AND o.amount_captured > 0 \
+         AND COALESCE((SELECT CAST(-SUM(p.amount) AS BIGINT) FROM ledger_entries e \
+         JOIN ledger_postings p ON p.entry_id = e.id \
          JOIN ledger_accounts a ON a.id = p.account_id \
          WHERE e.brand_id = o.brand_id AND e.order_id = o.id \
-         AND a.type = 'customer_wallet' AND p.amount < 0) \
+         AND a.type = 'customer_wallet' AND p.amount < 0), 0) < o.amount_captured \
          ORDER BY o.id LIMIT $1",
     )
     .bind(VIOLATIONS_SHOWN)

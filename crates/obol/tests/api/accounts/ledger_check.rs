@@ -109,6 +109,27 @@ async fn the_check_passes_on_real_books_and_names_what_is_broken(backend: Backen
     sql(&app, "UPDATE wallet_grants SET remaining = remaining - 1").await;
     assert_eq!(ledger_check(&app).0, Some(0));
 
+    // A top-up that says it captured more than its wallet was credited.
+    sql(
+        &app,
+        "UPDATE orders SET amount = amount + 1, amount_authorized = amount_authorized + 1, \
+         amount_captured = amount_captured + 1 WHERE type = 'credit_top_up'",
+    )
+    .await;
+    let (status, stdout) = ledger_check(&app);
+    assert_eq!(status, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("top-up {} captured 2001", id_of(&top_up))),
+        "{stdout}"
+    );
+    sql(
+        &app,
+        "UPDATE orders SET amount = amount - 1, amount_authorized = amount_authorized - 1, \
+         amount_captured = amount_captured - 1 WHERE type = 'credit_top_up'",
+    )
+    .await;
+    assert_eq!(ledger_check(&app).0, Some(0));
+
     // One posting off by one: its entry is named.
     let entry_id: (String,) =
         obol_store::sql::query_as("SELECT entry_id FROM ledger_postings ORDER BY id LIMIT 1")
