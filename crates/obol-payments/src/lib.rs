@@ -8,6 +8,7 @@ pub mod error;
 pub mod mandates;
 pub mod notifications;
 pub mod orders;
+pub mod purge;
 pub mod sandbox;
 
 use obol_connectors::ConnectorRegistry;
@@ -66,10 +67,11 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Registers the payments' scheduled work: due orders and transaction
-/// syncs, and the sandbox's notifications.
+/// syncs, the sandbox's notifications, and the payments' purge.
 pub fn jobs(registry: &mut JobRegistry) {
     registry.add_due_work(orders::jobs::DueOrders);
     registry.add::<sandbox::notify::SandboxNotify>();
+    registry.add::<purge::PurgePayments>();
 }
 
 /// The connectors this server runs with (added to the state at start).

@@ -179,6 +179,7 @@ impl Server {
             .await
             .map_err(ApiError::from)?;
         job_runtime::schedule_maintenance(&state).await?;
+        obol_payments::purge::schedule(&state).await?;
         obol_notify::start(&state).await?;
         let (router, openapi) = build_router(state.clone());
         Ok(Server {

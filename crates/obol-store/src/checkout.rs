@@ -24,3 +24,13 @@ pub async fn spend_return_nonce(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Forgets the nonces spent before `before_ms`: their returns had expired
+/// long before, so a replay of one is refused for its expiry anyway.
+pub async fn purge_return_nonces(conn: &mut Conn, before_ms: i64) -> Result<u64> {
+    let done = crate::sql::query("DELETE FROM checkout_returns WHERE used_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

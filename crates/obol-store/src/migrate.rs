@@ -97,6 +97,10 @@ const SQLITE: &[(i64, &str)] = &[
         22,
         include_str!("../migrations/sqlite/0022_accounts_attempts_and_credit_bindings.sql"),
     ),
+    (
+        23,
+        include_str!("../migrations/sqlite/0023_payments_purge.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -186,6 +190,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         22,
         include_str!("../migrations/postgres/0022_accounts_attempts_and_credit_bindings.sql"),
+    ),
+    (
+        23,
+        include_str!("../migrations/postgres/0023_payments_purge.sql"),
     ),
 ];
 

@@ -36,3 +36,13 @@ pub async fn insert(conn: &mut Conn, notification: &NewNotification<'_>) -> Resu
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// Forgets the notifications received before `before_ms`, long past the
+/// providers' retries: a repeat of one then finds its transaction final.
+pub async fn purge(conn: &mut Conn, before_ms: i64) -> Result<u64> {
+    let done = crate::sql::query("DELETE FROM connector_notifications WHERE received_at < $1")
+        .bind(before_ms)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

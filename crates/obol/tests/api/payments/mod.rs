@@ -15,6 +15,7 @@ mod mandates;
 mod notifications;
 mod open_payments;
 mod orders;
+mod purge;
 mod retries;
 mod routing;
 mod sandbox;
