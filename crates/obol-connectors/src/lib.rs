@@ -315,6 +315,10 @@ pub struct Notification {
     pub fetch_first: bool,
     /// The mandate the payment set up (`setup_mandate`), once it succeeded.
     pub mandate: Option<StoredMandate>,
+    /// Obol's transaction id, when the provider echoes it back (Stripe's
+    /// metadata): it finds a payment whose answer, and so whose connector
+    /// id, was lost.
+    pub transaction_id: Option<String>,
 }
 
 /// What a verified notification says.

@@ -208,6 +208,7 @@ impl Connector for BitPay {
             amount_received: None,
             fetch_first: true,
             mandate: None,
+            transaction_id: None,
         })
     }
 }

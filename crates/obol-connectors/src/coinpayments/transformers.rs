@@ -273,6 +273,7 @@ pub(super) fn ipn_notification(ipn: Ipn, page_url: String) -> Result<Notificatio
         amount: Some(amount_minor),
         amount_received: Some(received_minor),
         fetch_first: false,
+        transaction_id: None,
         mandate: None,
     })
 }

@@ -228,6 +228,7 @@ pub fn verify(
         amount: Some(parsed.amount),
         amount_received: parsed.amount_received,
         fetch_first: false,
+        transaction_id: None,
         mandate: parsed.mandate.map(|mandate| StoredMandate {
             token: mandate.token,
             card_brand: mandate.card_brand,

@@ -340,6 +340,7 @@ fn notice_of(event: StripeEvent) -> Notice {
         // mandate: the mandate comes from retrieving the intent, so the
         // success is applied as the retrieval answers it, mandate and all.
         fetch_first,
+        transaction_id: event.transaction_id,
         mandate: None,
     })
 }

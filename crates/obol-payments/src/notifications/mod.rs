@@ -13,11 +13,12 @@ use crate::error::{Error, Result};
 use crate::orders::apply;
 use crate::orders::payment::Report;
 use obol_connectors::{Notice, Notification, NotificationError};
-use obol_core::ConnectorAccountId;
 use obol_core::order::{CallResult, TransactionStatus};
+use obol_core::{ConnectorAccountId, TransactionId};
 use obol_kernel::state::AppState;
 use obol_store::connector_accounts::ConnectorAccountRow;
 use obol_store::notifications::NewNotification;
+use obol_store::orders::TransactionRow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,7 +65,7 @@ pub async fn receive(
             fetch_and_apply(state, &account, notification).await
         }
         Notice::Payment(notification) => {
-            record_and_apply(state, &account, notification, None).await
+            record_and_apply(state, &account, notification, None, false).await
         }
         Notice::Dispute(dispute) => crate::disputes::open(state, &account, dispute).await,
         Notice::Ignored {
@@ -97,7 +98,7 @@ async fn fetch_and_apply(
     .await?;
     drop(conn);
     let Some(txn) = txn else {
-        return record_and_apply(state, account, notification, None).await;
+        return record_and_apply(state, account, notification, None, false).await;
     };
     if !TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open) {
         // Final already: nothing the provider says can move it.
@@ -113,7 +114,7 @@ async fn fetch_and_apply(
     // while nothing changed is a duplicate, a later one is news.
     let status = report.result.transaction_status();
     notification.event_id = format!("{}@{}", notification.event_id, status.as_str());
-    record_and_apply(state, account, notification, Some(report)).await
+    record_and_apply(state, account, notification, Some(report), false).await
 }
 
 /// A notification refused: logged with why, never with its body.
@@ -138,11 +139,17 @@ fn refused(account: &ConnectorAccountRow, error: NotificationError) -> Error {
 /// stops here), finds its transaction, and applies step 3 to it; then
 /// sends what step 3 left to send (a return of a payment that landed on
 /// an order no longer payable).
+///
+/// One naming no payment by its connector id but naming Obol's transaction
+/// (an echo of its metadata) syncs that transaction first, when it is open
+/// and without a connector id (its answer was lost), then goes on as if it
+/// had come after that sync (`resynced`).
 async fn record_and_apply(
     state: &AppState,
     account: &ConnectorAccountRow,
     notification: Notification,
     fetched: Option<Report>,
+    resynced: bool,
 ) -> Result<Receipt> {
     let mut tx = state.db.begin().await?;
     let txn = obol_store::orders::find_by_connector_id(
@@ -177,6 +184,17 @@ async fn record_and_apply(
             // (step 3 still running, or a process died before it). The
             // connector's retry may match; sync settles the payment anyway.
             tx.rollback().await?;
+            if !resynced && let Some(txn) = lost_answer(state, account, &notification).await? {
+                crate::orders::operations::sync_transaction(state, &txn).await?;
+                return Box::pin(record_and_apply(
+                    state,
+                    account,
+                    notification,
+                    fetched,
+                    true,
+                ))
+                .await;
+            }
             tracing::info!(connector_account_id = %account.id, event_id = %notification.event_id,
                 connector_transaction_id = %notification.connector_transaction_id,
                 "a connector notification matches no payment yet: not recorded, to be retried");
@@ -213,4 +231,23 @@ async fn record_and_apply(
         }
     });
     Ok(receipt)
+}
+
+/// The open transaction of `account` that the notification names by Obol's
+/// id and that has no connector id yet: a call whose answer was lost.
+async fn lost_answer(
+    state: &AppState,
+    account: &ConnectorAccountRow,
+    notification: &Notification,
+) -> Result<Option<TransactionRow>> {
+    let Some(id) = notification.transaction_id.as_deref() else {
+        return Ok(None);
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    let txn = obol_store::orders::find_transaction(&mut conn, &TransactionId::from(id)).await?;
+    Ok(txn.filter(|txn| {
+        txn.connector_account_id == account.id
+            && txn.connector_transaction_id.is_none()
+            && TransactionStatus::parse(&txn.status).is_some_and(TransactionStatus::is_open)
+    }))
 }

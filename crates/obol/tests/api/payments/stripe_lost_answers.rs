@@ -4,7 +4,7 @@
 //! operation open: it never fails money that may have moved.
 
 use super::stripe::localstripe::Fault;
-use super::stripe::{VISA, World};
+use super::stripe::{VISA, WEBHOOK_SECRET, World, event, now_unix};
 use crate::harness::Backend;
 use crate::on_both;
 use serde_json::json;
@@ -13,6 +13,7 @@ on_both!(
     a_lost_capture_and_a_lost_void_are_found_by_sync,
     a_lost_refund_is_found_among_its_intents_refunds,
     a_refused_sync_leaves_the_operation_open,
+    a_webhook_finds_a_payment_whose_answer_was_lost,
 );
 
 async fn authorized(world: &World, amount: i64) -> (String, String) {
@@ -111,4 +112,37 @@ async fn a_refused_sync_leaves_the_operation_open(backend: Backend) {
     // Answered, the next sync finds the capture Stripe made.
     let synced = world.call(&order_id, "sync", json!({})).await;
     assert_eq!(synced.expect(200)["status"], "paid", "{}", synced.body);
+}
+
+/// A sale whose answer was lost knows no Stripe id yet; Stripe's event
+/// names the intent and, in its metadata, Obol's transaction: Obol syncs
+/// that transaction and the event applies, with no sync asked for.
+async fn a_webhook_finds_a_payment_whose_answer_was_lost(backend: Backend) {
+    let world = World::start(backend).await;
+    let order_id = world.order(2700, true).await;
+    world
+        .stripe
+        .fail_next("POST", "/v1/payment_intents", Fault::LoseAnswer);
+    world
+        .confirm(&order_id, VISA, &world.stripe_account)
+        .await
+        .expect(502);
+    let txn = transaction(&world, &order_id, "sale").await;
+    assert_eq!(txn["connector_transaction_id"], serde_json::Value::Null);
+    let txn_id = txn["id"].as_str().expect("id").to_owned();
+    let intents = world.stripe.list("/v1/payment_intents").await;
+    let intent = intents
+        .into_iter()
+        .find(|intent| intent["metadata"]["obol_transaction_id"] == txn_id.as_str())
+        .expect("the intent Stripe made");
+    let succeeded = event("evt_lost_1", "payment_intent.succeeded", intent);
+    let answer = world.notify(&succeeded, WEBHOOK_SECRET, now_unix()).await;
+    answer.expect(200);
+    let order = world.app.order(&order_id).await;
+    assert_eq!(
+        (order["status"].as_str(), order["amount_captured"].as_i64()),
+        (Some("paid"), Some(2700)),
+        "{order}"
+    );
+    world.app.assert_ledger_balanced().await;
 }
