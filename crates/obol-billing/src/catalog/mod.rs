@@ -99,10 +99,11 @@ pub struct CreateFeature {
     pub kind: String,
 }
 
-/// The license a package issues.
+/// The license a package issues (its terms; issued licenses are another
+/// object).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct License {
+pub struct PackageLicense {
     /// How many devices may activate it, at least 1.
     pub device_limit: i64,
     /// Days it lasts from issue; null: it does not expire.
@@ -121,7 +122,7 @@ pub struct Package {
     #[schema(value_type = Object)]
     pub features: BTreeMap<String, Value>,
     /// Null: the package issues no license.
-    pub license: Option<License>,
+    pub license: Option<PackageLicense>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -139,7 +140,7 @@ pub struct CreatePackage {
     #[schema(value_type = Option<Object>)]
     pub features: Option<Value>,
     /// Default null: no license.
-    pub license: Option<License>,
+    pub license: Option<PackageLicense>,
 }
 
 /// `PATCH /v1/packages/{id}`: absent fields stay; `features` replaces the
@@ -151,8 +152,8 @@ pub struct UpdatePackage {
     #[schema(value_type = Option<Object>)]
     pub features: Option<Value>,
     #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
-    #[schema(value_type = Option<License>)]
-    pub license: Option<Option<License>>,
+    #[schema(value_type = Option<PackageLicense>)]
+    pub license: Option<Option<PackageLicense>>,
 }
 
 /// A price as the API shows it.
@@ -465,7 +466,7 @@ pub async fn list_features(
 // Packages.
 
 fn package_view(row: PackageRow) -> Result<Package> {
-    let license = row.license_device_limit.map(|device_limit| License {
+    let license = row.license_device_limit.map(|device_limit| PackageLicense {
         device_limit,
         duration_days: row.license_duration_days,
     });
@@ -529,7 +530,7 @@ async fn package_features(
 }
 
 /// Checks a license: the columns it is stored in.
-fn license_columns(license: Option<&License>) -> Result<(Option<i64>, Option<i64>)> {
+fn license_columns(license: Option<&PackageLicense>) -> Result<(Option<i64>, Option<i64>)> {
     let Some(license) = license else {
         return Ok((None, None));
     };
