@@ -308,6 +308,27 @@ id_type!(
     "fxr"
 );
 
+id_type!(
+    /// A product of a brand's catalog, `prd_…`.
+    ProductId,
+    "prd"
+);
+id_type!(
+    /// A feature a package can grant, `fea_…`.
+    FeatureId,
+    "fea"
+);
+id_type!(
+    /// A package: what a product sells (features, a license), `pkg_…`.
+    PackageId,
+    "pkg"
+);
+id_type!(
+    /// A price of a package, `prc_…`.
+    PriceId,
+    "prc"
+);
+
 #[cfg(test)]
 mod typed_id_tests {
     use super::*;

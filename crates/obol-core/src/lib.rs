@@ -14,8 +14,8 @@ pub mod validate;
 
 pub use id::{
     ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, ExchangeRateId,
-    JobId, LedgerAccountId, LedgerEntryId, MandateId, OrderId, RefundId, TransactionId,
-    WebhookDeliveryId, WebhookEndpointId, new_id,
+    FeatureId, JobId, LedgerAccountId, LedgerEntryId, MandateId, OrderId, PackageId, PriceId,
+    ProductId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

@@ -54,6 +54,7 @@ pub fn job_registry() -> JobRegistry {
 fn add_domain_jobs(registry: &mut JobRegistry) {
     obol_accounts::jobs(registry);
     obol_payments::jobs(registry);
+    obol_billing::jobs(registry);
     obol_notify::jobs(registry);
 }
 
@@ -155,7 +156,12 @@ impl Server {
         parts.insert(sandbox);
         parts.insert(Arc::new(connectors));
         parts.insert(Arc::new(obol_notify::Notify::new(
-            [obol_accounts::EVENT_TYPES, obol_payments::EVENT_TYPES].concat(),
+            [
+                obol_accounts::EVENT_TYPES,
+                obol_payments::EVENT_TYPES,
+                obol_billing::EVENT_TYPES,
+            ]
+            .concat(),
         )));
         let mailer =
             obol_notify::Mailer::new(config.smtp_url.as_deref()).map_err(StartError::Config)?;
@@ -261,6 +267,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
     let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(obol_accounts::routes())
         .merge(obol_payments::routes())
+        .merge(obol_billing::routes())
         .merge(obol_notify::routes())
         .merge(obol_kernel::events::routes())
         .merge(system::test_clock_routes())

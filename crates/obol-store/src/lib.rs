@@ -3,6 +3,7 @@
 
 use obol_core::BrandId;
 pub mod api_keys;
+pub mod billing;
 pub mod brands;
 pub mod checkout;
 pub mod clock;

@@ -101,6 +101,10 @@ const SQLITE: &[(i64, &str)] = &[
         23,
         include_str!("../migrations/sqlite/0023_payments_purge.sql"),
     ),
+    (
+        24,
+        include_str!("../migrations/sqlite/0024_billing_catalog.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -194,6 +198,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         23,
         include_str!("../migrations/postgres/0023_payments_purge.sql"),
+    ),
+    (
+        24,
+        include_str!("../migrations/postgres/0024_billing_catalog.sql"),
     ),
 ];
 

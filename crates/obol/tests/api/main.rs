@@ -5,6 +5,7 @@ pub mod browser;
 pub mod harness;
 
 mod accounts;
+mod billing;
 mod notify;
 mod payments;
 mod platform;

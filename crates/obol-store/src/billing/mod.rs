@@ -1,0 +1,3 @@
+//! Billing's tables: the catalog (products, features, packages, prices).
+
+pub mod catalog;

@@ -1,0 +1,3 @@
+//! Billing: the catalog.
+
+mod catalog;
