@@ -181,6 +181,22 @@ pub fn country(param: &str, value: &str) -> Result<String, InvalidParam> {
     }
 }
 
+/// Parses an RFC 3339 time after `now` (an expiry).
+pub fn future_time(
+    param: &str,
+    value: &str,
+    now: crate::Timestamp,
+) -> Result<crate::Timestamp, InvalidParam> {
+    crate::Timestamp::parse_rfc3339(value)
+        .filter(|at| *at > now)
+        .ok_or_else(|| {
+            InvalidParam::new(
+                param,
+                format!("{param} must be an RFC 3339 time in the future"),
+            )
+        })
+}
+
 /// Checks free text: trimmed length between `min` and `max` characters.
 pub fn text(param: &str, value: &str, min: usize, max: usize) -> Result<String, InvalidParam> {
     let count = value.trim().chars().count();

@@ -137,19 +137,11 @@ pub async fn create(
             "max_redemptions must be at least 1",
         ));
     }
-    let expires_at = match &input.expires_at {
-        None => None,
-        Some(text) => Some(
-            Timestamp::parse_rfc3339(text)
-                .filter(|at| *at > now)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "expires_at",
-                        "expires_at must be an RFC 3339 time in the future",
-                    )
-                })?,
-        ),
-    };
+    let expires_at = input
+        .expires_at
+        .as_deref()
+        .map(|text| validate::future_time("expires_at", text, now))
+        .transpose()?;
     let code = match &input.code {
         Some(code) => {
             let code = normalized(code);

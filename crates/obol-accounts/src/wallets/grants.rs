@@ -119,19 +119,11 @@ pub async fn grant(
         ));
     }
     let reason = validate::text("reason", input.reason.trim(), 1, REASON_MAX_CHARS)?;
-    let expires_at = match &input.expires_at {
-        None => None,
-        Some(text) => Some(
-            Timestamp::parse_rfc3339(text)
-                .filter(|at| *at > now)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "expires_at",
-                        "expires_at must be an RFC 3339 time in the future",
-                    )
-                })?,
-        ),
-    };
+    let expires_at = input
+        .expires_at
+        .as_deref()
+        .map(|text| validate::future_time("expires_at", text, now))
+        .transpose()?;
     let mut tx = state.db.begin().await?;
     live_customer(&mut tx, brand_id, customer_id).await?;
     let money = Money {

@@ -233,14 +233,7 @@ async fn build(
     } = payer::payer(state, conn, brand_id, input, setup_mandate).await?;
     let expires_at = match &input.expires_at {
         None => now.plus_ms(DEFAULT_EXPIRY_MS),
-        Some(text) => Timestamp::parse_rfc3339(text)
-            .filter(|at| *at > now)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "expires_at",
-                    "expires_at must be an RFC 3339 time in the future",
-                )
-            })?,
+        Some(text) => validate::future_time("expires_at", text, now)?,
     };
     if input.confirm == Some(true) {
         payer::check_confirm(conn, brand_id, input, mandate.as_ref(), currency, now).await?;
