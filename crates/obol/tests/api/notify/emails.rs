@@ -51,6 +51,23 @@ impl SmtpServer {
 
     /// Starts aiosmtpd on the port; returns once it takes connections.
     /// Fails the test when Python or the package is missing.
+    /// Whether the server answers a new connection with its `220` greeting.
+    async fn greets(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        let mut greeting = [0u8; 3];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            stream.read_exact(&mut greeting),
+        )
+        .await;
+        let greeted = matches!(read, Ok(Ok(_))) && &greeting == b"220";
+        let _ = stream.write_all(b"QUIT\r\n").await;
+        greeted
+    }
+
     async fn listen(&mut self) {
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
@@ -64,10 +81,9 @@ impl SmtpServer {
         self.child = Some(child);
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            // Ready once it greets a client: a port that accepts may not
+            // answer yet, and a send then finds an incomplete response.
+            if self.greets().await {
                 return;
             }
             let child = self.child.as_mut().expect("started");
