@@ -1,5 +1,6 @@
 //! Obol's domain core: pure types and rules with no IO.
 
+pub mod billing;
 pub mod card;
 pub mod clock;
 pub mod exchange_rate;
