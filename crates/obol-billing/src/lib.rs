@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod pdf;
 
 pub use error::{Error, Result};
 
