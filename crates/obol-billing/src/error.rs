@@ -26,6 +26,10 @@ pub enum Error {
         what: &'static str,
         param: &'static str,
     },
+    /// The coupon a request names cannot be used; the message says why
+    /// (unknown, disabled, expired, exhausted, not for this price).
+    #[error("{0}")]
+    CouponInvalid(String),
     /// The object's state does not allow the operation; the message says
     /// which state and which operation.
     #[error("{0}")]
@@ -82,6 +86,18 @@ impl From<ApiError> for Error {
     }
 }
 
+impl From<obol_payments::error::Error> for Error {
+    fn from(error: obol_payments::error::Error) -> Self {
+        Error::Kernel(ApiError::from(error))
+    }
+}
+
+impl From<obol_accounts::Error> for Error {
+    fn from(error: obol_accounts::Error) -> Self {
+        Error::Kernel(ApiError::from(error))
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
@@ -95,6 +111,9 @@ impl From<Error> for ApiError {
             Error::Invalid(invalid) => ApiError::from(invalid),
             Error::AlreadyExists { param, .. } => {
                 ApiError::already_exists(param, error.to_string())
+            }
+            Error::CouponInvalid(message) => {
+                ApiError::bad_request("coupon_invalid", message).with_param("coupon")
             }
             Error::InvalidState(message) => ApiError::invalid_state(message),
             Error::Store(error) => ApiError::from(error),

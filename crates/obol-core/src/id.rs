@@ -329,6 +329,32 @@ id_type!(
     "prc"
 );
 
+id_type!(
+    /// A coupon of a brand, `cpn_…`.
+    CouponId,
+    "cpn"
+);
+id_type!(
+    /// A subscription of a customer to a recurring price, `sub_…`.
+    SubscriptionId,
+    "sub"
+);
+id_type!(
+    /// An invoice, `inv_…`.
+    InvoiceId,
+    "inv"
+);
+id_type!(
+    /// A credit note reducing what a paid invoice is worth, `cn_…`.
+    CreditNoteId,
+    "cn"
+);
+id_type!(
+    /// A brand's tax rate for customers of one country, `txr_…`.
+    TaxRateId,
+    "txr"
+);
+
 #[cfg(test)]
 mod typed_id_tests {
     use super::*;

@@ -14,9 +14,10 @@ pub mod time;
 pub mod validate;
 
 pub use id::{
-    ApiKeyId, BrandId, ConnectorAccountId, CustomerId, DisputeId, EmailId, EventId, ExchangeRateId,
-    FeatureId, JobId, LedgerAccountId, LedgerEntryId, MandateId, OrderId, PackageId, PriceId,
-    ProductId, RefundId, TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
+    ApiKeyId, BrandId, ConnectorAccountId, CouponId, CreditNoteId, CustomerId, DisputeId, EmailId,
+    EventId, ExchangeRateId, FeatureId, InvoiceId, JobId, LedgerAccountId, LedgerEntryId,
+    MandateId, OrderId, PackageId, PriceId, ProductId, RefundId, SubscriptionId, TaxRateId,
+    TransactionId, WebhookDeliveryId, WebhookEndpointId, new_id,
 };
 pub use money::{Currency, Money, format_amount};
 pub use role::Role;

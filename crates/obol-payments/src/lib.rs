@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod connector_accounts;
 pub mod disputes;
 pub mod error;
+pub mod listeners;
 pub mod mandates;
 pub mod notifications;
 pub mod orders;

@@ -155,6 +155,10 @@ impl Server {
         // Its pages call it directly (a challenge's answer is no API call).
         parts.insert(sandbox);
         parts.insert(Arc::new(connectors));
+        // Billing hears of the orders it made inside their payments' transactions.
+        parts.insert(obol_payments::listeners::OrderListeners::new(vec![
+            obol_billing::order_listener(),
+        ]));
         parts.insert(Arc::new(obol_notify::Notify::new(
             [
                 obol_accounts::EVENT_TYPES,
@@ -284,6 +288,7 @@ fn build_router(state: AppState) -> (Router, Arc<String>) {
     let (public, public_doc) = system::public_routes()
         .merge(obol_accounts::public_routes())
         .merge(obol_payments::public_routes())
+        .merge(obol_billing::public_routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     doc.merge(public_doc);

@@ -22,6 +22,10 @@ pub struct BrandRow {
     pub sender_name: Option<String>,
     /// The address emails come from; a default of the server's when unset.
     pub sender_email: Option<String>,
+    /// The prefix of the brand's invoice numbers; a default from its name when unset.
+    pub invoice_prefix: Option<String>,
+    /// JSON array of the days after a failed renewal on which it is retried.
+    pub dunning_retry_days: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -39,13 +43,15 @@ crate::from_row!(BrandRow {
     webhook_secret_ciphertext,
     sender_name,
     sender_email,
+    invoice_prefix,
+    dunning_retry_days,
     created_at,
     updated_at
 });
 
 const COLUMNS: &str = "id, name, parent_brand_id, commission_rate_bps, default_currency, \
     clearing_days, support_email, display_name, logo_url, primary_color, webhook_secret_ciphertext, \
-    sender_name, sender_email, created_at, updated_at";
+    sender_name, sender_email, invoice_prefix, dunning_retry_days, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     crate::sql::query(
@@ -87,7 +93,8 @@ pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     crate::sql::query(
         "UPDATE brands SET name = $2, default_currency = $3, clearing_days = $4, \
          support_email = $5, display_name = $6, logo_url = $7, primary_color = $8, sender_name = $9, \
-         sender_email = $10, updated_at = $11 WHERE id = $1",
+         sender_email = $10, updated_at = $11, invoice_prefix = $12, dunning_retry_days = $13 \
+         WHERE id = $1",
     )
     .bind(&brand.id)
     .bind(&brand.name)
@@ -100,6 +107,8 @@ pub async fn update(conn: &mut Conn, brand: &BrandRow) -> Result<()> {
     .bind(&brand.sender_name)
     .bind(&brand.sender_email)
     .bind(brand.updated_at)
+    .bind(&brand.invoice_prefix)
+    .bind(&brand.dunning_retry_days)
     .execute(conn)
     .await?;
     Ok(())

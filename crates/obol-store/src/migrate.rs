@@ -105,6 +105,14 @@ const SQLITE: &[(i64, &str)] = &[
         24,
         include_str!("../migrations/sqlite/0024_billing_catalog.sql"),
     ),
+    (
+        25,
+        include_str!("../migrations/sqlite/0025_billing_invoices.sql"),
+    ),
+    (
+        26,
+        include_str!("../migrations/sqlite/0026_billing_subscriptions.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -202,6 +210,14 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         24,
         include_str!("../migrations/postgres/0024_billing_catalog.sql"),
+    ),
+    (
+        25,
+        include_str!("../migrations/postgres/0025_billing_invoices.sql"),
+    ),
+    (
+        26,
+        include_str!("../migrations/postgres/0026_billing_subscriptions.sql"),
     ),
 ];
 

@@ -59,6 +59,11 @@ impl Encode for bool {
         Arg::Int(Some(i64::from(self)))
     }
 }
+impl Encode for Option<bool> {
+    fn encode(self) -> Arg {
+        Arg::Int(self.map(i64::from))
+    }
+}
 impl Encode for &str {
     fn encode(self) -> Arg {
         Arg::Text(Some(self.to_owned()))
@@ -144,6 +149,11 @@ id_sql!(
     obol_core::WebhookEndpointId,
     obol_core::EmailId,
     obol_core::ExchangeRateId,
+    obol_core::CouponId,
+    obol_core::CreditNoteId,
+    obol_core::InvoiceId,
+    obol_core::SubscriptionId,
+    obol_core::TaxRateId,
 );
 
 /// A column value as read.

@@ -4,6 +4,7 @@ use obol_core::{ApiKeyId, BrandId};
 use obol_kernel::crypto::MasterKey;
 pub(crate) mod api;
 pub mod children;
+pub mod settings;
 
 use crate::error::{Error, Result};
 use obol_core::validate;
@@ -36,6 +37,10 @@ pub struct Brand {
     pub sender_name: Option<String>,
     /// The address customers' emails come from (`no-reply@` the server's public host when null).
     pub sender_email: Option<String>,
+    /// The prefix of invoice numbers (`PREFIX-000001`).
+    pub invoice_prefix: String,
+    /// The days after a failed renewal on which it is retried.
+    pub dunning_retry_days: Vec<u32>,
     /// The default webhook signing secret; shown to the admin and owners only.
     pub webhook_secret: Option<String>,
     #[schema(value_type = String, format = DateTime)]
@@ -48,7 +53,11 @@ impl Brand {
     /// The view of `row`, with its webhook secret when given (to the admin
     /// and owners: see `view`).
     pub fn from_row(row: BrandRow, webhook_secret: Option<String>) -> Brand {
+        let invoice_prefix = settings::invoice_prefix_of(&row);
+        let dunning_retry_days = settings::dunning_retry_days_of(&row);
         Brand {
+            invoice_prefix,
+            dunning_retry_days,
             id: row.id.into_string(),
             object: "brand",
             name: row.name,
@@ -124,6 +133,14 @@ pub struct UpdateBrand {
     #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
     #[schema(value_type = Option<String>)]
     pub sender_email: Option<Option<String>>,
+    /// 1 to 12 upper-case letters, digits or dashes; `null` for the default.
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub invoice_prefix: Option<Option<String>>,
+    /// Up to 8 increasing days (1–60) after a failed renewal; `null` for 1, 3, 5, 7.
+    #[serde(default, deserialize_with = "obol_kernel::extract::nullable")]
+    #[schema(value_type = Option<Vec<u32>>)]
+    pub dunning_retry_days: Option<Option<Vec<i64>>>,
 }
 
 fn currency(value: &str) -> Result<String> {
@@ -282,6 +299,8 @@ pub async fn create_in(
         webhook_secret_ciphertext: master_key.encrypt(webhook_secret.as_bytes()),
         sender_name: None,
         sender_email: None,
+        invoice_prefix: None,
+        dunning_retry_days: None,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
     };
@@ -436,6 +455,14 @@ pub async fn update(
                 .transpose()
         })
         .transpose()?;
+    let invoice_prefix = input
+        .invoice_prefix
+        .map(|v| v.as_deref().map(settings::invoice_prefix).transpose())
+        .transpose()?;
+    let dunning_retry_days = input
+        .dunning_retry_days
+        .map(|v| v.as_deref().map(settings::dunning_retry_days).transpose())
+        .transpose()?;
 
     let mut tx = state.db.begin().await?;
     let mut row = obol_store::brands::get(&mut tx, id)
@@ -467,6 +494,12 @@ pub async fn update(
     }
     if let Some(value) = sender_email {
         row.sender_email = value;
+    }
+    if let Some(value) = invoice_prefix {
+        row.invoice_prefix = value;
+    }
+    if let Some(value) = dunning_retry_days {
+        row.dunning_retry_days = value;
     }
     row.updated_at = state.now().as_ms();
     obol_store::brands::update(&mut tx, &row).await?;

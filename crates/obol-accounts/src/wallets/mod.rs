@@ -85,7 +85,12 @@ fn wallet_account(
     }
 }
 
-fn brand_account(brand_id: &BrandId, account_type: AccountType, currency: Currency) -> AccountKey {
+/// The brand's own account of `account_type` in `currency`.
+pub fn brand_account(
+    brand_id: &BrandId,
+    account_type: AccountType,
+    currency: Currency,
+) -> AccountKey {
     AccountKey {
         brand_id: brand_id.clone(),
         account_type,
@@ -221,6 +226,24 @@ pub async fn credit_top_up(
     from: AccountKey,
     now: Timestamp,
 ) -> Result<()> {
+    let description = format!("top-up {}", wallet.order_id);
+    credit_paid(state, conn, wallet, money, from, "top_up", description, now).await
+}
+
+/// Credits `money` from `from` (the brand's balance, for billing's credit
+/// of unused time or a credit note) to the customer's paid credit inside
+/// the caller's transaction, with `wallet.credited` naming `source`.
+#[allow(clippy::too_many_arguments)]
+pub async fn credit_paid(
+    state: &AppState,
+    conn: &mut Conn,
+    wallet: OrderWallet<'_>,
+    money: Money,
+    from: AccountKey,
+    source: &str,
+    description: String,
+    now: Timestamp,
+) -> Result<()> {
     let OrderWallet {
         brand_id,
         customer_id,
@@ -228,7 +251,7 @@ pub async fn credit_top_up(
     } = wallet;
     let entry = NewEntry {
         brand_id: brand_id.clone(),
-        description: format!("top-up {order_id}"),
+        description,
         order_id: Some(order_id.clone()),
         customer_id: Some(customer_id.clone()),
         postings: vec![
@@ -246,7 +269,7 @@ pub async fn credit_top_up(
         customer_id,
         "wallet.credited",
         money,
-        "top_up",
+        source,
         Some(order_id),
         None,
         now,

@@ -26,7 +26,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The largest amount (and limit) a JSON number carries exactly.
-const AMOUNT_MAX: i64 = (1 << 53) - 1;
+pub(crate) const AMOUNT_MAX: i64 = (1 << 53) - 1;
 const INTERVAL_COUNT_MAX: i64 = 365;
 const TRIAL_DAYS_MAX: i64 = 730;
 const DEVICE_LIMIT_MAX: i64 = 10_000;

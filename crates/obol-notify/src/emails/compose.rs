@@ -6,7 +6,7 @@
 
 use super::render::{self, Parts};
 use super::send::QUEUED;
-use super::{ENDPOINT_FAILING, PAYMENT_CONFIRMATION, REFUND_CONFIRMATION, context};
+use super::{ENDPOINT_FAILING, INVOICE, PAYMENT_CONFIRMATION, REFUND_CONFIRMATION, context};
 use crate::deliveries::send::ENDPOINT_FAILING as ENDPOINT_FAILING_EVENT;
 use async_trait::async_trait;
 use lettre::message::Mailbox;
@@ -104,6 +104,7 @@ fn email_for(event: &EventRow, brand: &BrandRow) -> Option<(&'static str, String
     let name = match event.event_type.as_str() {
         "order.paid" => PAYMENT_CONFIRMATION,
         "order.refunded" | "order.partially_refunded" => REFUND_CONFIRMATION,
+        "invoice.finalized" => INVOICE,
         ENDPOINT_FAILING_EVENT => ENDPOINT_FAILING,
         _ => return None,
     };
@@ -117,6 +118,13 @@ fn email_for(event: &EventRow, brand: &BrandRow) -> Option<(&'static str, String
     let to = object["customer_email"]
         .as_str()
         .filter(|email| !email.is_empty())?;
+    if name == INVOICE {
+        // Only an invoice the customer pays themselves is sent; one charged
+        // automatically is confirmed by its payment's email.
+        let sent = object["collection_method"] == "send_invoice"
+            && object["amount_due"].as_i64() > Some(0);
+        return sent.then(|| (name, to.to_owned(), context::invoice(brand, object, at)));
+    }
     Some((name, to.to_owned(), context::order(brand, object, at)))
 }
 
@@ -175,7 +183,12 @@ fn email_row(
             (empty, super::send::FAILED, Some(error.to_string()))
         }
     };
-    let order_id = (name != ENDPOINT_FAILING).then(|| OrderId::from(event.object_id.as_str()));
+    let order_id = match name {
+        ENDPOINT_FAILING => None,
+        // An invoice's email is about the order that pays it.
+        INVOICE => context["invoice"]["order_id"].as_str().map(OrderId::from),
+        _ => Some(OrderId::from(event.object_id.as_str())),
+    };
     EmailRow {
         id: EmailId::new(),
         brand_id: event.brand_id.clone(),

@@ -100,6 +100,30 @@ pub fn order(row: &BrandRow, order: &Value, at: Timestamp) -> Value {
     })
 }
 
+/// The context of an invoice's email: the invoice as its event shows it,
+/// with its due date as a day.
+pub fn invoice(row: &BrandRow, invoice: &Value, at: Timestamp) -> Value {
+    let due_date = invoice["due_date"]
+        .as_str()
+        .and_then(Timestamp::parse_rfc3339)
+        .map(date);
+    json!({
+        "brand": brand(row),
+        "invoice": {
+            "id": invoice["id"],
+            "number": invoice["number"],
+            "order_id": invoice["order_id"],
+            "currency": invoice["currency"],
+            "lines": invoice["lines"],
+            "total": invoice["total"],
+            "amount_due": invoice["amount_due"],
+            "due_date": due_date,
+            "hosted_invoice_url": invoice["hosted_invoice_url"],
+        },
+        "date": date(at),
+    })
+}
+
 /// The context of the email about a failing webhook endpoint.
 pub fn endpoint(row: &BrandRow, endpoint: &Value, at: Timestamp) -> Value {
     json!({
@@ -129,6 +153,8 @@ fn sample_brand(full: bool) -> BrandRow {
         webhook_secret_ciphertext: String::new(),
         sender_name: None,
         sender_email: None,
+        invoice_prefix: None,
+        dunning_retry_days: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -149,6 +175,17 @@ pub fn samples(name: &str) -> Vec<Value> {
                     "description": full.then_some("Orders"),
                 });
                 return self::endpoint(&brand, &endpoint, at);
+            }
+            if name == super::INVOICE {
+                let invoice = json!({
+                    "id": "inv_sample", "number": "ACME-000042", "order_id": "ord_sample",
+                    "currency": if full { "EUR" } else { "JPY" },
+                    "lines": [{"description": "Pro plan", "quantity": 1, "amount": 8925}],
+                    "total": 8925, "amount_due": 8925,
+                    "due_date": full.then_some("2026-12-11T10:00:00Z"),
+                    "hosted_invoice_url": "https://pay.example/invoices/inv_sample?sig=x",
+                });
+                return self::invoice(&brand, &invoice, at);
             }
             let order = if full {
                 json!({

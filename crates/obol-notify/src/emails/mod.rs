@@ -23,6 +23,8 @@ use utoipa::ToSchema;
 pub const PAYMENT_CONFIRMATION: &str = "payment_confirmation";
 /// To the customer when an order with a customer email is refunded.
 pub const REFUND_CONFIRMATION: &str = "refund_confirmation";
+/// To the customer when an invoice to be paid by them is finalized.
+pub const INVOICE: &str = "invoice";
 /// To the brand's support email when a webhook endpoint is failing.
 pub const ENDPOINT_FAILING: &str = "endpoint_failing";
 
@@ -42,6 +44,14 @@ const DEFAULTS: &[(&str, [&str; 3])] = &[
             include_str!("templates/refund_confirmation/subject.txt"),
             include_str!("templates/refund_confirmation/body.txt"),
             include_str!("templates/refund_confirmation/body.html"),
+        ],
+    ),
+    (
+        INVOICE,
+        [
+            include_str!("templates/invoice/subject.txt"),
+            include_str!("templates/invoice/body.txt"),
+            include_str!("templates/invoice/body.html"),
         ],
     ),
     (

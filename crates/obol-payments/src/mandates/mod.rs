@@ -169,6 +169,7 @@ pub(crate) async fn paying(
     }
     if let Some(named) = &order.mandate_id
         && named != id
+        && !crate::orders::billed::is_billed(order)
     {
         return Err(Error::invalid(
             "payment_method[mandate_id]",

@@ -170,6 +170,13 @@ pub(crate) async fn apply_in(
         super::top_ups::record_movement(tx, &order, "wallet.credited", "top_up", credited, now)
             .await?;
     }
+    let change = crate::listeners::OrderChange {
+        order: &order,
+        previous_status: &previous_status,
+        transaction: &txn,
+        now,
+    };
+    crate::listeners::order_changed(state, tx, &change).await?;
     let applied = Applied {
         order,
         transaction: txn,

@@ -3,6 +3,7 @@
 use obol_core::{BrandId, OrderId};
 pub(crate) mod api;
 pub mod apply;
+pub mod billed;
 pub(crate) mod bound;
 pub mod jobs;
 mod late;

@@ -552,8 +552,11 @@ pub(crate) fn instrument_fits(order: &OrderRow, instrument: &Instrument) -> Resu
 }
 
 /// Refuses any payment method but its mandate on an order named for one.
+/// An invoice's order is not bound to the mandate that tried it: its
+/// customer may pay it any way (a declined renewal, paid by the link).
 pub(crate) fn instrument_fits_mandate(order: &OrderRow) -> Result<()> {
     if order.setup_mandate == 0
+        && !super::billed::is_billed(order)
         && let Some(mandate_id) = &order.mandate_id
     {
         return Err(Error::invalid(

@@ -137,7 +137,8 @@ pub(crate) async fn pay(
         .await?
         .ok_or_else(|| Error::internal("brand vanished"))?
         .clearing_days;
-    order.status = OrderStatus::Paid.as_str().to_owned();
+    let previous_status =
+        std::mem::replace(&mut order.status, OrderStatus::Paid.as_str().to_owned());
     order.attempted = 1;
     order.last_payment_error = None;
     order.next_action = None;
@@ -149,6 +150,13 @@ pub(crate) async fn pay(
     obol_store::orders::update_order(tx, &order).await?;
     super::bound::bind(tx, key, BoundObject::Transaction, &txn.id, now.as_ms()).await?;
     let rendered = events_of(state, tx, &order, &txn, now).await?;
+    let change = crate::listeners::OrderChange {
+        order: &order,
+        previous_status: &previous_status,
+        transaction: &txn,
+        now,
+    };
+    crate::listeners::order_changed(state, tx, &change).await?;
     Ok(rendered)
 }
 

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 const TITLE: &str = "Sandbox crypto invoice";
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(invoice_page, pay_invoice))
+    OpenApiRouter::new().routes(routes!(crypto_invoice_page, pay_crypto_invoice))
 }
 
 /// The form's token: only a visitor who loaded the page knows it.
@@ -71,7 +71,10 @@ fn standing(payment: &PaymentRow, open: bool) -> String {
     params(("payment_id" = String, Path)),
     responses((status = 200, description = "the invoice page (HTML)", content_type = "text/html"),
         (status = 404, description = "no such invoice (HTML)", content_type = "text/html")))]
-async fn invoice_page(State(state): State<AppState>, Path(payment_id): Path<String>) -> Response {
+async fn crypto_invoice_page(
+    State(state): State<AppState>,
+    Path(payment_id): Path<String>,
+) -> Response {
     let payment = match sandbox(&state).payment(&payment_id).await {
         Ok(Some(payment)) if payment.method == "crypto" => payment,
         Ok(_) => return not_found(),
@@ -134,7 +137,7 @@ struct InvoiceForm {
         (status = 200, description = "paid; the payment has no return (HTML)", content_type = "text/html"),
         (status = 400, description = "a refused payment (HTML)", content_type = "text/html"),
         (status = 404, description = "no such invoice (HTML)", content_type = "text/html")))]
-async fn pay_invoice(
+async fn pay_crypto_invoice(
     State(state): State<AppState>,
     Path(payment_id): Path<String>,
     body: Bytes,

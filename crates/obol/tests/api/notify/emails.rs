@@ -388,6 +388,7 @@ async fn brand_templates_are_used_and_checked_at_save_time(backend: Backend) {
         [
             "payment_confirmation",
             "refund_confirmation",
+            "invoice",
             "endpoint_failing"
         ]
     );
@@ -415,7 +416,7 @@ async fn brand_templates_are_used_and_checked_at_save_time(backend: Backend) {
     let unknown = app
         .send(
             "PUT",
-            "/v1/email_templates/invoice",
+            "/v1/email_templates/no_such_template",
             Some(&app.secret_key),
             Some(json!({"subject": "s", "text": "t", "html": "h"})),
             &[],
@@ -438,7 +439,7 @@ async fn brand_templates_are_used_and_checked_at_save_time(backend: Backend) {
         .iter()
         .map(|template| template["source"].as_str().expect("source"))
         .collect();
-    assert_eq!(sources, ["brand", "default", "default"]);
+    assert_eq!(sources, ["brand", "default", "default", "default"]);
 
     let order_id = id_of(&paid(&app, 500, "JPY", "ann@example.com").await);
     let emails = wait_emails(&app, &order_id, |all| {

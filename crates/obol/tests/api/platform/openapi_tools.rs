@@ -123,9 +123,14 @@ async fn generated_client_pays_an_order(backend: Backend) {
     let dir = WorkDir::new();
     let (_, file) = served_document(&app, &dir.0).await;
     // No post hooks: the generated code need not be formatted, and so the
-    // check does not depend on a formatter on PATH.
+    // check does not depend on a formatter on PATH. A PDF is a file to the
+    // client, as any binary answer (the generator's documented override).
     let config = dir.0.join("client-config.json");
-    std::fs::write(&config, r#"{"post_hooks": []}"#).expect("write the client config");
+    std::fs::write(
+        &config,
+        r#"{"post_hooks": [], "content_type_overrides": {"application/pdf": "application/octet-stream"}}"#,
+    )
+    .expect("write the client config");
     let package = dir.0.join("obol_client");
     let generated = python(
         &[
