@@ -18,6 +18,7 @@ pub const FAILPOINTS: &[&str] = &[
     "hold_connector_call",
     "order_expires_during_call",
     "order_expires_then_crash",
+    "invoice_finalize_fails",
 ];
 
 /// Server configuration, from the environment and flags.

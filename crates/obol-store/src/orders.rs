@@ -97,6 +97,19 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
 
 /// Writes every mutable column of the order back (queued with the
 /// transaction's other writes, like the inserts here).
+/// Moves an order's expiry (and its due step) to `expires_at`.
+pub async fn set_expiry(conn: &mut Conn, id: &OrderId, expires_at: i64, now_ms: i64) -> Result<()> {
+    crate::sql::query(
+        "UPDATE orders SET expires_at = $2, due_at = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(expires_at)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     crate::sql::query(
         "UPDATE orders SET description = $2, items = $3, status = $4, amount = $5, \

@@ -74,6 +74,11 @@ pub fn currencies() -> Vec<CurrencyInfo> {
         .collect()
 }
 
+/// Whether `alpha2` is an ISO 3166-1 country's code.
+pub fn is_country(alpha2: &str) -> bool {
+    alpha2.parse::<iso_country::Country>().is_ok()
+}
+
 /// Every ISO 3166-1 country, by code.
 pub fn countries() -> Vec<Country> {
     let mut countries: Vec<Country> = iso_country::data::all()

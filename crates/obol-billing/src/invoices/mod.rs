@@ -209,6 +209,11 @@ pub(crate) async fn finalize_in(
         .await?
         .ok_or_else(|| Error::internal("brand vanished"))?;
     let number = store::take_number(tx, &row.brand_id).await?;
+    if state.failpoint_once("invoice_finalize_fails") {
+        // Test hook: the finalizing transaction rolls back after taking
+        // its number, which must come back.
+        return Err(Error::internal("failpoint invoice_finalize_fails"));
+    }
     let prefix = obol_accounts::brands::settings::invoice_prefix_of(&brand);
     row.number = Some(format!("{prefix}-{number:06}"));
     row.status = InvoiceStatus::Open.as_str().to_owned();

@@ -64,6 +64,12 @@ fn view(row: TaxRateRow) -> TaxRate {
 /// with `tax_rate.created`.
 pub async fn create(state: &AppState, brand_id: &BrandId, input: CreateTaxRate) -> Result<TaxRate> {
     let country = validate::country("country", &input.country)?;
+    if !obol_accounts::reference::is_country(&country) {
+        return Err(Error::invalid(
+            "country",
+            format!("{country} is not an ISO 3166-1 country code"),
+        ));
+    }
     if !(0..=10_000).contains(&input.percentage_bps) {
         return Err(Error::invalid(
             "percentage_bps",

@@ -99,8 +99,7 @@ pub async fn expire_unpaid(
     order_id: &OrderId,
     now: Timestamp,
 ) -> Result<bool> {
-    let Some(mut order) = obol_store::orders::lock_order(tx, backend, brand_id, order_id).await?
-    else {
+    let Some(order) = obol_store::orders::lock_order(tx, backend, brand_id, order_id).await? else {
         return Ok(false);
     };
     let idle = order.status == OrderStatus::InProgress.as_str()
@@ -108,9 +107,6 @@ pub async fn expire_unpaid(
     if !idle {
         return Ok(false);
     }
-    order.expires_at = now.as_ms();
-    order.due_at = Some(now.as_ms());
-    order.updated_at = now.as_ms();
-    obol_store::orders::update_order(tx, &order).await?;
+    obol_store::orders::set_expiry(tx, &order.id, now.as_ms(), now.as_ms()).await?;
     Ok(true)
 }

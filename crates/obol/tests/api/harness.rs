@@ -360,6 +360,24 @@ impl TestApp {
         }
     }
 
+    /// Another server on this one's database, as a second process would be
+    /// (its own pools, workers and clock); this app keeps the database and
+    /// checks the ledger.
+    pub async fn second_process(&self) -> TestApp {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            backend: self.db.backend,
+            cleanup: Cleanup::Dir(std::path::PathBuf::from("/nonexistent-obol-test")),
+        };
+        let mut app = start(db, self.options.clone()).await;
+        app.brand_id = self.brand_id.clone();
+        app.secret_key = self.secret_key.clone();
+        app.publishable_key = self.publishable_key.clone();
+        app.check_ledger
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        app
+    }
+
     /// Stops this server and starts a new one on the same database.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;

@@ -15,6 +15,8 @@ on_both!(
     periods_keep_the_calendar_day,
     an_upgrade_is_prorated_by_the_second_and_a_downgrade_waits,
     a_declining_mandate_is_retried_then_unpaid_until_paid_by_link,
+    two_processes_renew_five_hundred_subscriptions_once_each,
+    cancel_pause_and_resume,
 );
 
 async fn a_trial_then_three_renewals_each_invoiced_and_charged(backend: Backend) {
@@ -345,4 +347,178 @@ async fn a_declining_mandate_is_retried_then_unpaid_until_paid_by_link(backend: 
     let active = subscription(&app, &id).await;
     assert_eq!(active["status"], "active", "{active}");
     assert_eq!(active["next_retry_at"], Value::Null);
+}
+
+async fn two_processes_renew_five_hundred_subscriptions_once_each(backend: Backend) {
+    const COUNT: usize = 500;
+    let app = billing_app(backend).await;
+    let price = plan(&app, "Many", 1000, 0).await;
+    let (customer, mandate) = customer_with_mandate(&app, "many@example.com", VISA).await;
+    let mut ids = Vec::new();
+    for chunk in 0..COUNT / 10 {
+        let made = futures_util::future::join_all(
+            (0..10).map(|_| subscribe(&app, &customer, &price, &mandate)),
+        )
+        .await;
+        assert_eq!(made.len(), 10, "chunk {chunk}");
+        ids.extend(made.iter().map(id_of));
+    }
+    let end = time_of(&subscription(&app, &ids[0]).await, "current_period_end");
+    let last_end = time_of(
+        &subscription(&app, &ids[COUNT - 1]).await,
+        "current_period_end",
+    );
+    let second = app.second_process().await;
+    // Both processes' clocks move past every renewal; then both workers run
+    // what is due at once.
+    let at = last_end.plus_ms(1000).max(end);
+    for state in [&app.state, &second.state] {
+        state
+            .test_clock
+            .as_ref()
+            .expect("a test clock")
+            .set(&state.db, at)
+            .await
+            .expect("set");
+    }
+    let (one, two) = tokio::join!(
+        obol_server::jobs::run_due(&app.state),
+        obol_server::jobs::run_due(&second.state)
+    );
+    let (one, two) = (one.expect("first worker"), two.expect("second worker"));
+    assert!(one + two >= COUNT, "{one} + {two} steps ran");
+    let invoices = app
+        .count("SELECT COUNT(*) FROM invoices WHERE subscription_id IS NOT NULL")
+        .await;
+    assert_eq!(
+        invoices,
+        2 * COUNT as i64,
+        "each subscription billed once per period"
+    );
+    let per_period = app
+        .count(
+            "SELECT COUNT(*) FROM (SELECT subscription_id, period_index FROM invoices \
+             GROUP BY subscription_id, period_index HAVING COUNT(*) > 1) AS twice",
+        )
+        .await;
+    assert_eq!(per_period, 0);
+    let sales = app
+        .count("SELECT COUNT(*) FROM transactions WHERE kind = 'sale' AND status = 'succeeded' AND amount = 1000")
+        .await;
+    assert_eq!(sales, 2 * COUNT as i64, "each invoice charged once");
+    let unpaid = app
+        .count(
+            "SELECT COUNT(*) FROM invoices WHERE subscription_id IS NOT NULL AND status <> 'paid'",
+        )
+        .await;
+    assert_eq!(unpaid, 0);
+    for id in [&ids[0], &ids[COUNT / 2], &ids[COUNT - 1]] {
+        let renewed = subscription(&app, id).await;
+        assert_eq!(renewed["status"], "active");
+        assert_eq!(
+            time_of(&renewed, "current_period_start").as_ms() / 1000,
+            time_of(&subscription(&app, id).await, "current_period_start").as_ms() / 1000
+        );
+    }
+}
+
+async fn cancel_pause_and_resume(backend: Backend) {
+    let app = billing_app(backend).await;
+    let price = plan(&app, "Life", 3000, 0).await;
+    let (customer, mandate) = customer_with_mandate(&app, "life@example.com", VISA).await;
+
+    // At the period's end: it renews no more.
+    let sub = subscribe(&app, &customer, &price, &mandate).await;
+    let id = id_of(&sub);
+    let later = app
+        .post(
+            &format!("/v1/subscriptions/{id}/cancel"),
+            json!({"at_period_end": true}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        (
+            later["status"].as_str(),
+            later["cancel_at_period_end"].as_bool()
+        ),
+        (Some("active"), Some(true))
+    );
+    jump_then_advance_to(&app, time_of(&later, "current_period_end")).await;
+    let ended = subscription(&app, &id).await;
+    assert_eq!(ended["status"], "canceled", "{ended}");
+    assert_eq!(ended["canceled_at"], later["current_period_end"]);
+    assert_eq!(invoices_of(&app, &id).await.len(), 1);
+    let again = app
+        .post(&format!("/v1/subscriptions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(again.status, 409);
+
+    // Now, with the unused time credited to the wallet: a third of the period left.
+    let sub = subscribe(&app, &customer, &price, &mandate).await;
+    let id = id_of(&sub);
+    let (start, end) = (
+        time_of(&sub, "current_period_start"),
+        time_of(&sub, "current_period_end"),
+    );
+    let period_s = (end.as_ms() - start.as_ms()) / 1000;
+    jump_to(&app, start.plus_ms(period_s * 2000 / 3)).await;
+    let remaining_s = (end.as_ms() - now(&app).await.as_ms()) / 1000;
+    let canceled = app
+        .post(
+            &format!("/v1/subscriptions/{id}/cancel"),
+            json!({"refund_unused": true}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(canceled["status"], "canceled");
+    let expected = half_even(3000 * i128::from(remaining_s), i128::from(period_s));
+    assert!((999..=1001).contains(&expected));
+    let wallet = app
+        .get(&format!("/v1/customers/{customer}/wallet"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(wallet["balances"][0]["paid"], expected, "{wallet}");
+    let first = &invoices_of(&app, &id).await[0];
+    assert_eq!(first["amount_credited"], expected);
+
+    // Pause: no invoices while paused; resume: a new period from then.
+    let sub = subscribe(&app, &customer, &price, &mandate).await;
+    let id = id_of(&sub);
+    let paused = app
+        .post(&format!("/v1/subscriptions/{id}/pause"), json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(paused["status"], "paused");
+    let twice = app
+        .post(&format!("/v1/subscriptions/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(twice.status, 409);
+    jump_then_advance_to(
+        &app,
+        time_of(&paused, "current_period_end").plus_ms(40 * DAY_MS),
+    )
+    .await;
+    assert_eq!(
+        invoices_of(&app, &id).await.len(),
+        1,
+        "no invoice while paused"
+    );
+    let resumed_at = now(&app).await;
+    let resumed = app
+        .post(&format!("/v1/subscriptions/{id}/resume"), json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(resumed["status"], "active", "{resumed}");
+    assert_eq!(time_of(&resumed, "current_period_start"), resumed_at);
+    let invoices = invoices_of(&app, &id).await;
+    assert_eq!(invoices.len(), 2);
+    assert_eq!(invoices[1]["status"], "paid");
+    assert_eq!(count_events(&app, "subscription.paused").await, 1);
+    assert_eq!(count_events(&app, "subscription.resumed").await, 1);
 }

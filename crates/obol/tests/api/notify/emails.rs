@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// An aiosmtpd process storing what it receives in a maildir.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     port: u16,
     maildir: PathBuf,
     child: Option<Child>,
@@ -39,13 +39,13 @@ impl SmtpServer {
     }
 
     /// `reserve`, then `listen`.
-    async fn start() -> SmtpServer {
+    pub(crate) async fn start() -> SmtpServer {
         let mut server = SmtpServer::reserve();
         server.listen().await;
         server
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
@@ -126,7 +126,7 @@ impl SmtpServer {
     }
 
     /// Waits (real time) for at least `count` messages.
-    async fn wait_for(&self, count: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let messages = self.messages();
@@ -207,7 +207,7 @@ fn message_naming<'a>(messages: &'a [Value], needle: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no message names {needle}: {messages:#?}"))
 }
 
-fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
+pub(crate) fn part<'a>(message: &'a Value, content_type: &str) -> &'a str {
     message["parts"]
         .as_array()
         .expect("parts")

@@ -2,7 +2,7 @@
 //! emails.
 
 mod delivery_load;
-mod emails;
+pub(crate) mod emails;
 mod kill;
 mod receiver;
 mod ssrf;
