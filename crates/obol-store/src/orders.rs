@@ -95,8 +95,6 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
         .await
 }
 
-/// Writes every mutable column of the order back (queued with the
-/// transaction's other writes, like the inserts here).
 /// Moves an order's expiry (and its due step) to `expires_at`.
 pub async fn set_expiry(conn: &mut Conn, id: &OrderId, expires_at: i64, now_ms: i64) -> Result<()> {
     crate::sql::query(
@@ -110,6 +108,8 @@ pub async fn set_expiry(conn: &mut Conn, id: &OrderId, expires_at: i64, now_ms: 
     Ok(())
 }
 
+/// Writes every mutable column of the order back (queued with the
+/// transaction's other writes, like the inserts here).
 pub async fn update_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     crate::sql::query(
         "UPDATE orders SET description = $2, items = $3, status = $4, amount = $5, \

@@ -2,6 +2,7 @@
 
 mod bench;
 mod drill;
+mod renewals;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,25 @@ enum Command {
         /// Order amount in minor units.
         #[arg(long, default_value_t = 1000)]
         amount: i64,
+    },
+    /// Against a server on the test clock: start N subscriptions, then time
+    /// the one clock advance that renews them all.
+    BenchRenewals {
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// A brand secret key whose brand has a sandbox connector account.
+        #[arg(long, env = "OBOL_BENCH_KEY", hide_env_values = true)]
+        key: String,
+        /// The server's admin key (to move its test clock).
+        #[arg(long, env = "OBOL_ADMIN_KEY", hide_env_values = true)]
+        admin_key: String,
+        /// Subscriptions to renew.
+        #[arg(long, default_value_t = 1000)]
+        subscriptions: usize,
+        /// Concurrent clients starting them.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
     },
     /// Kill drill: serve on an empty database (`--database-url`), SIGKILL
     /// and restart the server at random while clients create, confirm and
@@ -192,6 +212,22 @@ async fn main() -> anyhow::Result<()> {
                 webhooks,
             };
             bench::run(args).await
+        }
+        Command::BenchRenewals {
+            url,
+            key,
+            admin_key,
+            subscriptions,
+            clients,
+        } => {
+            let args = renewals::RenewalArgs {
+                url: url.trim_end_matches('/').to_owned(),
+                key,
+                admin_key,
+                subscriptions,
+                clients,
+            };
+            renewals::run(args).await
         }
         Command::Drill {
             port,

@@ -4,7 +4,6 @@
 //! order, whose own entries follow its outcome). What was credited never
 //! passes what was paid: a conditional update on the invoice backs it.
 
-use super::find;
 use crate::error::{Error, Result};
 use obol_core::{BrandId, CreditNoteId, Currency, Money, OrderId, Timestamp};
 use obol_kernel::events;
@@ -110,7 +109,11 @@ fn amount_of(input: &CreateCreditNote, uncredited: i64) -> Result<i64> {
     Ok(amount)
 }
 
-/// Issues a credit note on a paid invoice.
+/// Issues a credit note on a paid invoice. Its amount is counted as
+/// credited before any refund goes out, in one transaction with the note
+/// (and, to the wallet, with the credit and its ledger entry), so two notes
+/// at once never give back more than was paid; a declined refund takes its
+/// note back. Refunds of the invoice's order made directly count too.
 pub async fn create(
     state: &AppState,
     brand_id: &BrandId,
@@ -124,15 +127,35 @@ pub async fn create(
             format!("reason must be one of {}", REASONS.join(", ")),
         ));
     }
-    let (invoice, _) = find(state, brand_id, invoice_id).await?;
+    if !matches!(input.refund_to.as_str(), "wallet" | "payment") {
+        return Err(Error::invalid(
+            "refund_to",
+            "refund_to must be wallet or payment",
+        ));
+    }
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let invoice = super::lock(state, &mut tx, brand_id, invoice_id).await?.0;
     if invoice.status != "paid" {
         return Err(Error::invalid_state(format!(
             "a {} invoice takes no credit note: only a paid one",
             invoice.status
         )));
     }
-    let amount = amount_of(&input, invoice.amount_paid - invoice.amount_credited)?;
-    let order_id = invoice.order_id.clone();
+    let Some(order_id) = invoice.order_id.clone() else {
+        return Err(Error::invalid_state(
+            "nothing was paid for this invoice: there is nothing to credit",
+        ));
+    };
+    let order = obol_store::orders::get_order(&mut tx, brand_id, &order_id)
+        .await?
+        .ok_or_else(|| Error::internal("the invoice's order vanished"))?;
+    let by_notes = obol_store::billing::invoices::credited_to_payment(&mut tx, &invoice.id).await?;
+    let refunded_directly = (order.amount_refunded + order.amount_refund_pending - by_notes).max(0);
+    let uncredited = invoice.amount_paid - invoice.amount_credited - refunded_directly;
+    let amount = amount_of(&input, uncredited)?;
+    let currency = Currency::parse(&invoice.currency)
+        .ok_or_else(|| Error::internal("corrupt invoice currency"))?;
     let lines = input.lines.clone().unwrap_or_else(|| {
         vec![CreditNoteLine {
             description: format!(
@@ -142,52 +165,7 @@ pub async fn create(
             amount,
         }]
     });
-    let refund_id = match (input.refund_to.as_str(), &order_id) {
-        ("wallet", _) => None,
-        ("payment", Some(order_id)) => Some(refund(state, brand_id, order_id, amount, key).await?),
-        ("payment", None) => {
-            return Err(Error::invalid(
-                "refund_to",
-                "an invoice paid without a payment (nothing was due) is credited to the wallet",
-            ));
-        }
-        _ => {
-            return Err(Error::invalid(
-                "refund_to",
-                "refund_to must be wallet or payment",
-            ));
-        }
-    };
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let invoice = super::lock(state, &mut tx, brand_id, invoice_id).await?.0;
-    let currency = Currency::parse(&invoice.currency)
-        .ok_or_else(|| Error::internal("corrupt invoice currency"))?;
-    let money = Money {
-        amount_minor: amount,
-        currency,
-    };
-    match (&refund_id, &order_id) {
-        (None, Some(order_id)) => {
-            crate::subscriptions::changes::credit_wallet(
-                state,
-                &mut tx,
-                &invoice,
-                order_id,
-                money,
-                "credit_note",
-                now,
-            )
-            .await?;
-        }
-        (None, None) => {
-            return Err(Error::internal(
-                "a paid invoice of something without its order",
-            ));
-        }
-        (Some(_), _) => credited(&mut tx, &invoice, amount, now).await?,
-    }
-    let note = CreditNote {
+    let mut note = CreditNote {
         id: CreditNoteId::new().into_string(),
         object: "credit_note",
         invoice_id: invoice.id.to_string(),
@@ -195,17 +173,75 @@ pub async fn create(
         currency: invoice.currency.clone(),
         reason: input.reason,
         refund_to: input.refund_to,
-        refund_id,
+        refund_id: None,
         lines,
         created_at: now,
     };
+    if note.refund_to == "wallet" {
+        let money = Money {
+            amount_minor: amount,
+            currency,
+        };
+        crate::subscriptions::changes::credit_wallet(
+            state,
+            &mut tx,
+            &invoice,
+            &order_id,
+            money,
+            "credit_note",
+            now,
+        )
+        .await?;
+    } else {
+        credited(&mut tx, &invoice, amount, now).await?;
+    }
+    insert_note(&mut tx, brand_id, &invoice, &note, now).await?;
+    if note.refund_to == "wallet" {
+        record(&mut tx, brand_id, &invoice, &note, now).await?;
+        tx.commit().await?;
+        return Ok(note);
+    }
+    tx.commit().await?;
+    match refund(state, brand_id, &order_id, amount, key).await {
+        Ok(refund_id) => {
+            let mut tx = state.db.begin().await?;
+            obol_store::billing::invoices::set_credit_note_refund(&mut tx, &note.id, &refund_id)
+                .await?;
+            note.refund_id = Some(refund_id);
+            record(&mut tx, brand_id, &invoice, &note, now).await?;
+            tx.commit().await?;
+            Ok(note)
+        }
+        Err(error) => {
+            let mut tx = state.db.begin().await?;
+            obol_store::billing::invoices::withdraw_credit_note(
+                &mut tx,
+                &note.id,
+                &invoice.id,
+                amount,
+                state.now().as_ms(),
+            )
+            .await?;
+            tx.commit().await?;
+            Err(error)
+        }
+    }
+}
+
+async fn insert_note(
+    tx: &mut Conn,
+    brand_id: &BrandId,
+    invoice: &InvoiceRow,
+    note: &CreditNote,
+    now: Timestamp,
+) -> Result<()> {
     obol_store::billing::invoices::insert_credit_note(
-        &mut tx,
+        tx,
         &obol_store::billing::invoices::CreditNoteRow {
             id: note.id.clone(),
             brand_id: brand_id.clone(),
             invoice_id: invoice.id.clone(),
-            amount,
+            amount: note.amount,
             currency: note.currency.clone(),
             reason: note.reason.clone(),
             refund_to: note.refund_to.clone(),
@@ -215,18 +251,27 @@ pub async fn create(
         },
     )
     .await?;
+    Ok(())
+}
+
+async fn record(
+    tx: &mut Conn,
+    brand_id: &BrandId,
+    invoice: &InvoiceRow,
+    note: &CreditNote,
+    now: Timestamp,
+) -> Result<()> {
     events::record(
-        &mut tx,
+        tx,
         brand_id,
         "credit_note.created",
         &note.id,
         Some(&invoice.customer_id),
-        &note,
+        note,
         now,
     )
     .await?;
-    tx.commit().await?;
-    Ok(note)
+    Ok(())
 }
 
 /// Counts a refunded credit on the invoice (its ledger entries are the refund's).

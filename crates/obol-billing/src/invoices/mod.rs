@@ -508,6 +508,12 @@ pub(crate) async fn void_in(
         }
     }
     let (mut row, lines) = lock(state, tx, brand_id, id).await?;
+    if row.order_id != seen.order_id {
+        // Finalized meanwhile: its new order was not closed.
+        return Err(Error::invalid_state(
+            "the invoice was finalized meanwhile: void it again",
+        ));
+    }
     let to = invoice_transition(parse_status(&row)?, InvoiceCommand::Void)
         .map_err(|error| Error::invalid_state(error.to_string()))?;
     row.status = to.as_str().to_owned();

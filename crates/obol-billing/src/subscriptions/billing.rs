@@ -36,11 +36,9 @@ pub(crate) async fn bill_period(
     let package = obol_store::billing::catalog::get_package(tx, &row.brand_id, &price.package_id)
         .await?
         .ok_or_else(|| Error::internal("package vanished"))?;
-    let discount = match (&row.coupon_id, row.coupon_periods_left) {
-        (Some(_), Some(0)) | (None, _) => None,
-        (Some(coupon_id), _) => crate::coupons::rule_of(tx, &row.brand_id, coupon_id).await?,
-    };
+    let discount = discount_of(tx, row, &price.package_id).await?;
     if discount.is_some() {
+        // A period counts down only when the coupon discounted it.
         row.coupon_periods_left = row.coupon_periods_left.map(|left| left - 1);
     }
     let currency = Currency::parse(&price.currency)
@@ -77,6 +75,24 @@ pub(crate) async fn bill_period(
     Ok(true)
 }
 
+/// The subscription's coupon discount for a line of `package_id`, while it
+/// has periods left and applies to the package.
+pub(crate) async fn discount_of(
+    conn: &mut Conn,
+    row: &SubscriptionRow,
+    package_id: &str,
+) -> Result<Option<crate::invoices::DiscountRule>> {
+    let rule = match (&row.coupon_id, row.coupon_periods_left) {
+        (Some(_), Some(0)) | (None, _) => None,
+        (Some(coupon_id), _) => crate::coupons::rule_of(conn, &row.brand_id, coupon_id).await?,
+    };
+    Ok(rule.filter(|rule| {
+        rule.applies_to
+            .as_ref()
+            .is_none_or(|packages| packages.iter().any(|id| id == package_id))
+    }))
+}
+
 /// Days from finalization to due: a sent invoice's setting; an automatic
 /// charge is due at once.
 pub(crate) fn days_until_due(row: &SubscriptionRow) -> i64 {
@@ -99,6 +115,10 @@ pub(crate) async fn finalize(
     now: Timestamp,
 ) -> Result<()> {
     row.latest_invoice_id = Some(invoice.id.to_string());
+    if row.collection_method == "charge_automatically" && invoice.total > 0 {
+        // Billing charges it itself once this commits: its failure is dunning's.
+        row.charging_invoice_id = Some(invoice.id.to_string());
+    }
     row.updated_at = now.as_ms();
     save(tx, row).await?;
     invoices::finalize_in(state, tx, invoice, lines, Finalizing { setup_mandate }, now).await?;
@@ -181,18 +201,52 @@ pub(crate) async fn invoice_paid(
     {
         row.mandate_id = Some(mandate_id);
     }
+    if row.charging_invoice_id.as_deref() == Some(invoice.id.as_str()) {
+        row.charging_invoice_id = None;
+    }
     let from = status_of(&row)?;
-    let event = match transition(from, SubscriptionCommand::InvoicePaid) {
+    let in_dunning = matches!(
+        from,
+        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
+    );
+    // Only the invoice that failed ends dunning; another one paid meanwhile
+    // leaves it to be collected.
+    let settles = !in_dunning
+        || row.dunning_invoice_id.is_none()
+        || row.dunning_invoice_id.as_deref() == Some(invoice.id.as_str());
+    let event = if settles {
+        settle(&mut row, from, now)
+    } else {
+        None
+    };
+    row.updated_at = now.as_ms();
+    save(tx, &row).await?;
+    if let Some(event) = event {
+        record(state, tx, event, &row, now).await?;
+    }
+    Ok(())
+}
+
+/// The subscription's dunning invoice is settled (paid, or voided): it is
+/// active again; the event of that, if its status changed.
+pub(crate) fn settle(
+    row: &mut SubscriptionRow,
+    from: SubscriptionStatus,
+    now: Timestamp,
+) -> Option<&'static str> {
+    match transition(from, SubscriptionCommand::InvoicePaid) {
         Ok(step) => {
             row.status = step.to.as_str().to_owned();
-            if matches!(
-                from,
-                SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
-            ) {
-                row.dunning_invoice_id = None;
-                row.dunning_failed_at = None;
-                row.dunning_attempts = 0;
-                row.next_retry_at = None;
+            row.dunning_invoice_id = None;
+            row.dunning_failed_at = None;
+            row.dunning_attempts = 0;
+            row.next_retry_at = None;
+            if from == SubscriptionStatus::Unpaid {
+                // Access was off: no invoices for the time unpaid. A new
+                // period starts now, billed by the due step at once.
+                row.anchor_at = now.as_ms();
+                row.anchor_index = row.period_index + 1;
+                row.current_period_end = now.as_ms();
             }
             step.event
         }
@@ -202,13 +256,7 @@ pub(crate) async fn invoice_paid(
             tracing::info!(subscription_id = %row.id, %refused, "paid invoice leaves the status");
             None
         }
-    };
-    row.updated_at = now.as_ms();
-    save(tx, &row).await?;
-    if let Some(event) = event {
-        record(state, tx, event, &row, now).await?;
     }
-    Ok(())
 }
 
 /// Charges the subscription's latest invoice when it is to be charged
@@ -246,7 +294,17 @@ async fn try_charge_latest(state: &AppState, id: &SubscriptionId) -> Result<()> 
     if order.is_none_or(|order| order.attempted > 0) {
         return Ok(());
     }
-    charge(state, &row, &invoice).await
+    charge(state, &row, &invoice).await.map(|_| ())
+}
+
+/// What a charge of an invoice did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Charged {
+    /// A payment went out (its outcome is the listener's), or there was
+    /// nothing to pay with (a failure, recorded).
+    Sent,
+    /// Not charged automatically, or already paid or under way.
+    Skipped,
 }
 
 /// Charges an open invoice of the subscription now: from the wallet when
@@ -256,12 +314,12 @@ pub(crate) async fn charge(
     state: &AppState,
     row: &SubscriptionRow,
     invoice: &InvoiceRow,
-) -> Result<()> {
+) -> Result<Charged> {
     if row.collection_method != "charge_automatically" {
-        return Ok(());
+        return Ok(Charged::Skipped);
     }
     let Some(order_id) = invoice.order_id.clone() else {
-        return Ok(());
+        return Ok(Charged::Skipped);
     };
     let due = invoice.total - invoice.amount_paid;
     let mut conn = state.db.pool.acquire().await?;
@@ -288,7 +346,10 @@ pub(crate) async fn charge(
             mandate_id: Some(mandate_id.to_string()),
         }
     } else {
-        return Ok(());
+        // Nothing to charge with: a failed renewal all the same, and the
+        // customer is emailed the link.
+        super::dunning::nothing_to_charge(state, &row.id, invoice).await?;
+        return Ok(Charged::Sent);
     };
     let input = ConfirmInput {
         payment_method,
@@ -298,11 +359,12 @@ pub(crate) async fn charge(
     };
     match payment::confirm(state, &row.brand_id, &order_id, input).await {
         // A decline is the listener's (dunning); an unknown outcome is
-        // settled by sync; an order already paid or in flight is left be.
+        // settled by sync.
         Ok(_)
         | Err(obol_payments::error::Error::PaymentFailed { .. })
-        | Err(obol_payments::error::Error::ConnectorFailed { .. })
-        | Err(obol_payments::error::Error::InvalidState(_)) => Ok(()),
+        | Err(obol_payments::error::Error::ConnectorFailed { .. }) => Ok(Charged::Sent),
+        // Paid meanwhile, or a payment under way: left be.
+        Err(obol_payments::error::Error::InvalidState(_)) => Ok(Charged::Skipped),
         Err(error) => Err(error.into()),
     }
 }

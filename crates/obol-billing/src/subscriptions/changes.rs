@@ -45,7 +45,7 @@ pub async fn change(
             row.status
         )));
     }
-    let old = recurring_price(&mut tx, brand_id, &row.price_id).await?;
+    let old = super::price_of(&mut tx, brand_id, &row.price_id).await?;
     let new = recurring_price(&mut tx, brand_id, &input.price_id).await?;
     if new.id == old.id {
         return Err(Error::invalid(
@@ -153,8 +153,10 @@ async fn bill_proration(
             line(format!("Unused time on {old_name}"), old, -credit),
             line(format!("Remaining time on {new_name}"), new, charge),
         ],
-        discount: None,
-        coupon_id: None,
+        // The subscription's coupon discounts the new price's line (a
+        // credit line takes none), without counting a period down.
+        discount: billing::discount_of(tx, row, &new.package_id).await?,
+        coupon_id: row.coupon_id.clone(),
         days_until_due: billing::days_until_due(row),
         period: Some((now.as_ms(), end.as_ms())),
         metadata: Default::default(),
@@ -176,9 +178,15 @@ pub async fn cancel(
 ) -> Result<Subscription> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
+    let at_period_end = input.at_period_end.unwrap_or(false);
+    if !at_period_end {
+        // Its open invoice goes void with it: the invoice's order and the
+        // invoice are locked before the subscription, as a payment does.
+        void_latest(state, &mut tx, brand_id, id, now).await?;
+    }
     let mut row = lock(state, &mut tx, brand_id, id).await?;
     row.updated_at = now.as_ms();
-    if input.at_period_end.unwrap_or(false) {
+    if at_period_end {
         if status_of(&row)?.is_terminal() {
             return Err(Error::invalid_state(format!(
                 "a {} subscription cannot be canceled",
@@ -197,19 +205,37 @@ pub async fn cancel(
     if input.refund_unused.unwrap_or(false) {
         credit_unused(state, &mut tx, &row, now).await?;
     }
-    if let Some(invoice_id) = row.latest_invoice_id.clone() {
-        let open = obol_store::billing::invoices::get(&mut tx, brand_id, &invoice_id)
-            .await?
-            .is_some_and(|invoice| invoice.status == "open");
-        if open {
-            invoices::void_in(state, &mut tx, brand_id, &invoice_id, now).await?;
-        }
-    }
     if let Some(event) = event {
         record(state, &mut tx, event, &row, now).await?;
     }
     tx.commit().await?;
     view(state, &row)
+}
+
+/// Voids the subscription's latest invoice if it is still payable.
+async fn void_latest(
+    state: &AppState,
+    tx: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(row) = obol_store::billing::subscriptions::get(tx, brand_id, id).await? else {
+        return Err(Error::not_found("subscription", id));
+    };
+    if status_of(&row)?.is_terminal() {
+        return Ok(());
+    }
+    let Some(invoice_id) = &row.latest_invoice_id else {
+        return Ok(());
+    };
+    let payable = obol_store::billing::invoices::get(tx, brand_id, invoice_id)
+        .await?
+        .is_some_and(|invoice| matches!(invoice.status.as_str(), "open" | "uncollectible"));
+    if payable {
+        invoices::void_in(state, tx, brand_id, invoice_id, now).await?;
+    }
+    Ok(())
 }
 
 /// Credits the unused part of the current period's paid invoice to the
@@ -325,7 +351,7 @@ pub async fn resume(state: &AppState, brand_id: &BrandId, id: &str) -> Result<Su
     let mut tx = state.db.begin().await?;
     let mut row = lock(state, &mut tx, brand_id, id).await?;
     let event = apply(&mut row, SubscriptionCommand::Resume)?;
-    let price = recurring_price(&mut tx, brand_id, &row.price_id).await?;
+    let price = super::price_of(&mut tx, brand_id, &row.price_id).await?;
     row.paused_at = None;
     row.dunning_invoice_id = None;
     row.dunning_failed_at = None;

@@ -181,6 +181,14 @@ pub(crate) async fn recurring_price(
     Ok(price)
 }
 
+/// A price the subscription is already on (it may have been deactivated
+/// since: deactivating stops new subscriptions, not existing ones).
+pub(crate) async fn price_of(conn: &mut Conn, brand_id: &BrandId, id: &str) -> Result<PriceRow> {
+    obol_store::billing::catalog::get_price(conn, brand_id, id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("price {id} vanished")))
+}
+
 /// The customer's active mandate `id`, or not found naming `mandate_id`.
 async fn customer_mandate(
     conn: &mut Conn,
@@ -296,6 +304,7 @@ pub async fn create(
         pending_price_id: None,
         setup_order_id: None,
         latest_invoice_id: None,
+        charging_invoice_id: None,
         dunning_invoice_id: None,
         dunning_failed_at: None,
         dunning_attempts: 0,

@@ -5,7 +5,7 @@
 //! `due_at` to a lease, so one process runs it; charges go out after the
 //! step's transaction commits.
 
-use super::{billing, lock, next_due, period_start, record, recurring_price, save, status_of};
+use super::{billing, lock, next_due, period_start, record, save, status_of};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use obol_core::billing::subscription::{SubscriptionCommand, SubscriptionStatus, transition};
@@ -18,6 +18,8 @@ use obol_store::billing::subscriptions::{self as store, SubscriptionRow};
 
 /// A claimed step not finished within this is claimed again.
 const LEASE_MS: i64 = 5 * MINUTE_MS;
+/// A retry that could not start (a payment under way) is tried again after this.
+const RETRY_LATER_MS: i64 = 60 * MINUTE_MS;
 
 /// Billing's due work: subscriptions whose `due_at` has come.
 pub struct DueSubscriptions;
@@ -76,6 +78,13 @@ async fn step(state: &AppState, id: &SubscriptionId) -> Result<Option<i64>> {
     };
     drop(conn);
     let mut tx = state.db.begin().await?;
+    if seen.status == SubscriptionStatus::Incomplete.as_str()
+        && now.as_ms() >= seen.created_at + super::INCOMPLETE_EXPIRY_MS
+    {
+        // The first invoice goes void with the subscription: its order and
+        // invoice are locked before the subscription, as a payment does.
+        void_open(state, &mut tx, &seen, now).await?;
+    }
     let mut row = lock(state, &mut tx, &seen.brand_id, id).await?;
     let charge = advance(state, &mut tx, &mut row, now).await?;
     tx.commit().await?;
@@ -117,6 +126,10 @@ async fn advance(
                 }
                 return Ok(Charge::None);
             }
+            if row.cancel_at_period_end {
+                cancel_at_end(state, tx, row, trial_end, now).await?;
+                return Ok(Charge::None);
+            }
             end_trial(state, tx, row, now).await?;
             Ok(Charge::Latest)
         }
@@ -129,6 +142,7 @@ async fn advance(
                     let invoice_id = invoice_id.clone();
                     // Cleared while it runs; a failure sets the next one.
                     row.next_retry_at = None;
+                    row.charging_invoice_id = Some(invoice_id.clone());
                     row.updated_at = now.as_ms();
                     store::update(tx, row).await?;
                     Ok(Charge::Retry(invoice_id))
@@ -148,7 +162,7 @@ async fn end_trial(
     row: &mut SubscriptionRow,
     now: Timestamp,
 ) -> Result<()> {
-    let price = recurring_price(tx, &row.brand_id, &row.price_id).await?;
+    let price = super::price_of(tx, &row.brand_id, &row.price_id).await?;
     row.period_index = 0;
     row.current_period_start = row.anchor_at;
     row.current_period_end = period_start(row, &price, 1)?;
@@ -166,13 +180,8 @@ async fn renew(
     now: Timestamp,
 ) -> Result<Charge> {
     if row.cancel_at_period_end {
-        let step = transition(status_of(row)?, SubscriptionCommand::Cancel)
-            .map_err(|error| Error::invalid_state(error.to_string()))?;
-        row.status = step.to.as_str().to_owned();
-        row.canceled_at = Some(row.current_period_end);
-        row.updated_at = now.as_ms();
-        save(tx, row).await?;
-        record(state, tx, "subscription.canceled", row, now).await?;
+        let end = row.current_period_end;
+        cancel_at_end(state, tx, row, end, now).await?;
         return Ok(Charge::None);
     }
     if let Some(pending) = row.pending_price_id.take() {
@@ -197,6 +206,43 @@ async fn renew(
     Ok(Charge::Latest)
 }
 
+/// A cancellation at the period's (or trial's) end takes effect.
+async fn cancel_at_end(
+    state: &AppState,
+    tx: &mut Conn,
+    row: &mut SubscriptionRow,
+    end: i64,
+    now: Timestamp,
+) -> Result<()> {
+    let step = transition(status_of(row)?, SubscriptionCommand::Cancel)
+        .map_err(|error| Error::invalid_state(error.to_string()))?;
+    row.status = step.to.as_str().to_owned();
+    row.canceled_at = Some(end);
+    row.updated_at = now.as_ms();
+    save(tx, row).await?;
+    record(state, tx, "subscription.canceled", row, now).await?;
+    Ok(())
+}
+
+/// Voids the subscription's latest invoice if it is still payable.
+async fn void_open(
+    state: &AppState,
+    tx: &mut Conn,
+    row: &SubscriptionRow,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(invoice_id) = &row.latest_invoice_id else {
+        return Ok(());
+    };
+    let payable = obol_store::billing::invoices::get(tx, &row.brand_id, invoice_id)
+        .await?
+        .is_some_and(|invoice| matches!(invoice.status.as_str(), "open" | "uncollectible"));
+    if payable {
+        crate::invoices::void_in(state, tx, &row.brand_id, invoice_id, now).await?;
+    }
+    Ok(())
+}
+
 /// The first invoice went unpaid: the subscription never started.
 async fn expire_incomplete(
     state: &AppState,
@@ -213,19 +259,58 @@ async fn expire_incomplete(
     row.updated_at = now.as_ms();
     save(tx, row).await?;
     record(state, tx, "subscription.changed", row, now).await?;
-    if let Some(invoice_id) = row.latest_invoice_id.clone() {
-        crate::invoices::void_in(state, tx, &row.brand_id, &invoice_id, now).await?;
-    }
     Ok(())
 }
 
-/// Charges the dunning invoice again, if it is still open.
+/// Charges the dunning invoice again while it is payable. One voided
+/// meanwhile is forgiven (the subscription is active again); a charge that
+/// could not start now (a payment under way) is tried again in an hour.
 async fn retry(state: &AppState, row: &SubscriptionRow, invoice_id: &str) -> Result<()> {
     let mut conn = state.db.pool.acquire().await?;
     let invoice = obol_store::billing::invoices::get(&mut conn, &row.brand_id, invoice_id).await?;
     drop(conn);
-    match invoice {
-        Some(invoice) if invoice.status == "open" => billing::charge(state, row, &invoice).await,
-        _ => Ok(()),
+    let Some(invoice) = invoice else {
+        return Ok(());
+    };
+    let charged = match invoice.status.as_str() {
+        "open" | "uncollectible" => billing::charge(state, row, &invoice).await?,
+        "void" => return forgive(state, row, &invoice).await,
+        _ => return Ok(()),
+    };
+    if charged == billing::Charged::Skipped {
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        let mut row = lock(state, &mut tx, &row.brand_id, &row.id).await?;
+        if row.dunning_invoice_id.as_deref() == Some(invoice_id) && row.next_retry_at.is_none() {
+            row.next_retry_at = Some(now.plus_ms(RETRY_LATER_MS).as_ms());
+            row.charging_invoice_id = None;
+            save(&mut tx, &row).await?;
+        }
+        tx.commit().await?;
     }
+    Ok(())
+}
+
+/// The dunning invoice was voided: nothing is owed, the subscription is
+/// active again.
+async fn forgive(
+    state: &AppState,
+    row: &SubscriptionRow,
+    invoice: &obol_store::billing::invoices::InvoiceRow,
+) -> Result<()> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let mut row = lock(state, &mut tx, &row.brand_id, &row.id).await?;
+    if row.dunning_invoice_id.as_deref() == Some(invoice.id.as_str()) {
+        let from = status_of(&row)?;
+        row.charging_invoice_id = None;
+        let event = billing::settle(&mut row, from, now);
+        row.updated_at = now.as_ms();
+        save(&mut tx, &row).await?;
+        if let Some(event) = event {
+            record(state, &mut tx, event, &row, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }

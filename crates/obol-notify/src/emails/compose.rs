@@ -104,7 +104,7 @@ fn email_for(event: &EventRow, brand: &BrandRow) -> Option<(&'static str, String
     let name = match event.event_type.as_str() {
         "order.paid" => PAYMENT_CONFIRMATION,
         "order.refunded" | "order.partially_refunded" => REFUND_CONFIRMATION,
-        "invoice.finalized" => INVOICE,
+        "invoice.finalized" | "invoice.payment_failed" => INVOICE,
         ENDPOINT_FAILING_EVENT => ENDPOINT_FAILING,
         _ => return None,
     };

@@ -66,6 +66,9 @@ CREATE TABLE subscriptions (
     -- A trial's zero-amount order that sets up the mandate, when none was given.
     setup_order_id TEXT REFERENCES orders (id),
     latest_invoice_id TEXT,
+    -- The invoice billing itself is charging now: only its own charges'
+    -- failures count for dunning, not a brand's or customer's attempt.
+    charging_invoice_id TEXT,
     dunning_invoice_id TEXT,
     dunning_failed_at INTEGER,
     dunning_attempts INTEGER NOT NULL CHECK (dunning_attempts >= 0),

@@ -414,3 +414,48 @@ pub async fn find(conn: &mut Conn, id: &InvoiceId) -> Result<Option<InvoiceRow>>
         .fetch_optional(conn)
         .await
 }
+
+/// What the invoice's credit notes gave back to the payment, in all.
+pub async fn credited_to_payment(conn: &mut Conn, invoice_id: &InvoiceId) -> Result<i64> {
+    crate::sql::query_scalar(
+        "SELECT COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM credit_notes \
+         WHERE invoice_id = $1 AND refund_to = 'payment'",
+    )
+    .bind(invoice_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Names the refund of a credit note to the payment.
+pub async fn set_credit_note_refund(conn: &mut Conn, id: &str, refund_id: &str) -> Result<()> {
+    crate::sql::query("UPDATE credit_notes SET refund_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(refund_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes back a credit note whose refund was declined, and what it counted
+/// as credited.
+pub async fn withdraw_credit_note(
+    conn: &mut Conn,
+    id: &str,
+    invoice_id: &InvoiceId,
+    amount: i64,
+    now_ms: i64,
+) -> Result<()> {
+    crate::sql::query("DELETE FROM credit_notes WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    crate::sql::query(
+        "UPDATE invoices SET amount_credited = amount_credited - $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(invoice_id)
+    .bind(amount)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -34,6 +34,8 @@ pub struct SubscriptionRow {
     pub pending_price_id: Option<String>,
     pub setup_order_id: Option<String>,
     pub latest_invoice_id: Option<String>,
+    /// The invoice billing is charging itself (whose failure is dunning's).
+    pub charging_invoice_id: Option<String>,
     pub dunning_invoice_id: Option<String>,
     pub dunning_failed_at: Option<i64>,
     pub dunning_attempts: i64,
@@ -71,6 +73,7 @@ crate::from_row!(SubscriptionRow {
     pending_price_id,
     setup_order_id,
     latest_invoice_id,
+    charging_invoice_id,
     dunning_invoice_id,
     dunning_failed_at,
     dunning_attempts,
@@ -85,14 +88,14 @@ const COLUMNS: &str = "id, brand_id, customer_id, price_id, package_id, status, 
     pay_from_wallet, days_until_due, mandate_id, coupon_id, coupon_periods_left, anchor_at, \
     anchor_index, period_index, current_period_start, current_period_end, trial_end, \
     trial_will_end_sent, cancel_at_period_end, canceled_at, paused_at, pending_price_id, \
-    setup_order_id, latest_invoice_id, dunning_invoice_id, dunning_failed_at, dunning_attempts, next_retry_at, \
+    setup_order_id, latest_invoice_id, charging_invoice_id, dunning_invoice_id, dunning_failed_at, dunning_attempts, next_retry_at, \
     due_at, metadata, created_at, updated_at";
 
 pub async fn insert(conn: &mut Conn, row: &SubscriptionRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
          $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-         $28, $29, $30, $31, $32, $33)"
+         $28, $29, $30, $31, $32, $33, $34)"
     );
     crate::sql::query(sql)
         .bind(&row.id)
@@ -120,6 +123,7 @@ pub async fn insert(conn: &mut Conn, row: &SubscriptionRow) -> Result<()> {
         .bind(&row.pending_price_id)
         .bind(&row.setup_order_id)
         .bind(&row.latest_invoice_id)
+        .bind(&row.charging_invoice_id)
         .bind(&row.dunning_invoice_id)
         .bind(row.dunning_failed_at)
         .bind(row.dunning_attempts)
@@ -143,7 +147,7 @@ pub async fn update(conn: &mut Conn, row: &SubscriptionRow) -> Result<()> {
          cancel_at_period_end = $12, canceled_at = $13, paused_at = $14, pending_price_id = $15, \
          latest_invoice_id = $16, dunning_invoice_id = $17, dunning_failed_at = $18, \
          dunning_attempts = $19, next_retry_at = $20, updated_at = $21, package_id = $22, \
-         setup_order_id = $23, coupon_id = $24 WHERE id = $1",
+         setup_order_id = $23, coupon_id = $24, charging_invoice_id = $25 WHERE id = $1",
     )
     .bind(&row.id)
     .bind(&row.price_id)
@@ -169,6 +173,7 @@ pub async fn update(conn: &mut Conn, row: &SubscriptionRow) -> Result<()> {
     .bind(&row.package_id)
     .bind(&row.setup_order_id)
     .bind(&row.coupon_id)
+    .bind(&row.charging_invoice_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -35,8 +35,13 @@ crate::from_row!(TaxRateRow {
 const COLUMNS: &str = "id, brand_id, country, percentage_bps, inclusive, display_name, active, created_at, updated_at";
 
 /// Inserts an active rate, retiring the country's active one first (the
-/// partial unique index allows one).
+/// partial unique index allows one). The brand's row is locked first, so
+/// that two new rates of a brand take turns.
 pub async fn insert(conn: &mut Conn, row: &TaxRateRow) -> Result<()> {
+    crate::sql::query("UPDATE brands SET updated_at = updated_at WHERE id = $1")
+        .bind(&row.brand_id)
+        .execute(&mut *conn)
+        .await?;
     crate::sql::query(
         "UPDATE tax_rates SET active = 0, updated_at = $3 \
          WHERE brand_id = $1 AND country = $2 AND active = 1",

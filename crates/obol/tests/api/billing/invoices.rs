@@ -543,6 +543,25 @@ async fn credit_notes_go_to_the_wallet_or_back_to_the_card(backend: Backend) {
 
     let credited = super::invoice(&app, &id).await;
     assert_eq!(credited["amount_credited"], 2000);
+    // A refund of the order made directly counts as given back too.
+    app.post(
+        "/v1/refunds",
+        json!({"order_id": paid["order_id"], "amount": 2500}),
+    )
+    .await
+    .expect(200);
+    let past_it = app
+        .post(
+            &format!("/v1/invoices/{id}/credit_notes"),
+            json!({"amount": 501, "reason": "duplicate", "refund_to": "wallet"}),
+        )
+        .await;
+    assert_eq!(
+        (past_it.status, past_it.param()),
+        (400, Some("amount")),
+        "{}",
+        past_it.body
+    );
     let too_much = app
         .post(
             &format!("/v1/invoices/{id}/credit_notes"),

@@ -17,6 +17,7 @@ on_both!(
     a_declining_mandate_is_retried_then_unpaid_until_paid_by_link,
     two_processes_renew_five_hundred_subscriptions_once_each,
     cancel_pause_and_resume,
+    trials_end_as_told_and_only_billings_own_charges_count_for_dunning,
 );
 
 async fn a_trial_then_three_renewals_each_invoiced_and_charged(backend: Backend) {
@@ -521,4 +522,90 @@ async fn cancel_pause_and_resume(backend: Backend) {
     assert_eq!(invoices[1]["status"], "paid");
     assert_eq!(count_events(&app, "subscription.paused").await, 1);
     assert_eq!(count_events(&app, "subscription.resumed").await, 1);
+}
+
+async fn trials_end_as_told_and_only_billings_own_charges_count_for_dunning(backend: Backend) {
+    let app = billing_app(backend).await;
+    let price = plan(&app, "Trial", 1200, 5).await;
+    let (customer, mandate) = customer_with_mandate(&app, "trial@example.com", VISA).await;
+
+    // Canceled at the period's end during the trial: it ends with the trial, never billed.
+    let sub = subscribe(&app, &customer, &price, &mandate).await;
+    let id = id_of(&sub);
+    app.post(
+        &format!("/v1/subscriptions/{id}/cancel"),
+        json!({"at_period_end": true}),
+    )
+    .await
+    .expect(200);
+    advance_to(&app, time_of(&sub, "trial_end")).await;
+    let ended = subscription(&app, &id).await;
+    assert_eq!(ended["status"], "canceled", "{ended}");
+    assert_eq!(ended["canceled_at"], sub["trial_end"]);
+    assert!(invoices_of(&app, &id).await.is_empty());
+
+    // A deactivated price still bills those on it; a trial without a
+    // mandate whose card was never given fails at its end: past_due, the
+    // invoice open with its link.
+    let lonely = id_of(&app.create_customer("nocard@example.com").await);
+    let sub = app
+        .post(
+            "/v1/subscriptions",
+            json!({"customer_id": lonely, "price_id": price}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let id = id_of(&sub);
+    assert!(
+        sub["setup_payment_link"]
+            .as_str()
+            .is_some_and(|link| link.contains("/pay/")),
+        "{sub}"
+    );
+    app.patch(&format!("/v1/prices/{price}"), json!({"active": false}))
+        .await
+        .expect(200);
+    advance_to(&app, time_of(&sub, "trial_end")).await;
+    let failed = subscription(&app, &id).await;
+    assert_eq!(failed["status"], "past_due", "{failed}");
+    let invoice_id = failed["latest_invoice_id"]
+        .as_str()
+        .expect("invoice")
+        .to_owned();
+    assert_eq!(invoice(&app, &invoice_id).await["status"], "open");
+    assert_eq!(
+        event_types(&app, &invoice_id)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("invoice.payment_failed")
+    );
+
+    // A brand's own attempt with a declining mandate is a decline, not a
+    // dunning retry: the schedule stands.
+    let order = app
+        .create_order(
+            json!({"amount": 0, "currency": "EUR", "setup_mandate": true, "customer_id": lonely}),
+        )
+        .await;
+    let verified = app
+        .confirm_card(&id_of(&order), VERIFY_ONLY)
+        .await
+        .expect(200)
+        .clone();
+    let lonely_mandate = verified["mandate_id"].as_str().expect("mandate").to_owned();
+    let retry_at = failed["next_retry_at"].clone();
+    let declined = app
+        .post(
+            &format!("/v1/invoices/{invoice_id}/pay"),
+            json!({"payment_method": {"type": "mandate", "mandate_id": lonely_mandate}}),
+        )
+        .await;
+    assert_eq!(declined.status, 402, "{}", declined.body);
+    let after = subscription(&app, &id).await;
+    assert_eq!(
+        (after["status"].clone(), after["next_retry_at"].clone()),
+        (json!("past_due"), retry_at)
+    );
 }
