@@ -39,13 +39,19 @@ pub use views::{Order, Refund, Transaction};
 pub const AMOUNT_MAX: i64 = (1 << 53) - 1;
 const DEFAULT_EXPIRY_MS: i64 = 24 * HOUR_MS;
 
-/// One line of an order.
+/// One line of an order: described with its amount, or naming a price of
+/// the brand's catalog (its package's name and the price's amount).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
-    pub name: String,
+    /// Without `price_id`; with one, the price's package's name by default.
+    pub name: Option<String>,
     pub quantity: i64,
-    pub unit_amount: i64,
+    /// Without `price_id`.
+    pub unit_amount: Option<i64>,
+    /// An active one-time price of the brand, in the order's currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_id: Option<String>,
 }
 
 /// A card as sent by the client; the number and CVC never reach the database.
@@ -144,29 +150,94 @@ pub fn amount(param: &str, value: i64, zero_allowed: bool) -> Result<i64> {
     Ok(value)
 }
 
-fn items(list: &[Item], total: i64) -> Result<String> {
+/// A line naming a price, filled in from the catalog: the package's name
+/// (unless the line names itself) and the price's amount.
+async fn priced(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    currency: Currency,
+    index: usize,
+    item: &Item,
+    price_id: &str,
+) -> Result<Item> {
+    let param = format!("items[{index}][price_id]");
+    if item.unit_amount.is_some() {
+        return Err(Error::invalid(
+            format!("items[{index}][unit_amount]"),
+            "a line naming a price takes the price's amount",
+        ));
+    }
+    let price = obol_store::billing::catalog::get_price(conn, brand_id, price_id)
+        .await?
+        .ok_or_else(|| Error::not_found("price", price_id).with_param(param.clone()))?;
+    if !price.active || price.price_type != "one_time" || price.currency != currency.code() {
+        return Err(Error::invalid(
+            param,
+            format!(
+                "an order's line names an active one-time price in {}: subscribe to a recurring one",
+                currency.code()
+            ),
+        ));
+    }
+    let name = match &item.name {
+        Some(name) => name.clone(),
+        None => obol_store::billing::catalog::get_package(conn, brand_id, &price.package_id)
+            .await?
+            .map(|package| package.name)
+            .ok_or_else(|| Error::internal("a price's package vanished"))?,
+    };
+    Ok(Item {
+        name: Some(name),
+        quantity: item.quantity,
+        unit_amount: Some(price.unit_amount),
+        price_id: Some(price.id),
+    })
+}
+
+/// Checks an order's lines (filling in those naming prices) against its
+/// amount; the lines as stored.
+async fn items(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    currency: Currency,
+    list: &[Item],
+    total: i64,
+) -> Result<String> {
     let mut sum: i64 = 0;
+    let mut lines = Vec::with_capacity(list.len());
     for (index, item) in list.iter().enumerate() {
-        validate::text(&format!("items[{index}][name]"), &item.name, 1, 200)?;
         if item.quantity < 1 {
             return Err(Error::invalid(
                 format!("items[{index}][quantity]"),
                 "quantity must be at least 1",
             ));
         }
-        amount(
-            &format!("items[{index}][unit_amount]"),
-            item.unit_amount,
-            true,
-        )?;
+        let item = match &item.price_id {
+            Some(price_id) => priced(conn, brand_id, currency, index, item, price_id).await?,
+            None => item.clone(),
+        };
+        let name = item.name.as_deref().ok_or_else(|| {
+            Error::invalid_request("parameter_missing", "a line without a price needs a name")
+                .with_param(format!("items[{index}][name]"))
+        })?;
+        validate::text(&format!("items[{index}][name]"), name, 1, 200)?;
+        let unit_amount = item.unit_amount.ok_or_else(|| {
+            Error::invalid_request(
+                "parameter_missing",
+                "a line without a price needs its unit_amount",
+            )
+            .with_param(format!("items[{index}][unit_amount]"))
+        })?;
+        amount(&format!("items[{index}][unit_amount]"), unit_amount, true)?;
         sum = item
             .quantity
-            .checked_mul(item.unit_amount)
+            .checked_mul(unit_amount)
             .and_then(|line| sum.checked_add(line))
             .ok_or_else(|| {
                 Error::invalid_request("amount_too_large", "items add up to too much")
                     .with_param("items")
             })?;
+        lines.push(item);
     }
     if sum != total {
         return Err(Error::invalid(
@@ -174,7 +245,7 @@ fn items(list: &[Item], total: i64) -> Result<String> {
             format!("items add up to {sum}, not to amount {total}"),
         ));
     }
-    serde_json::to_string(list).map_err(Error::internal)
+    serde_json::to_string(&lines).map_err(Error::internal)
 }
 
 fn metadata_text(value: Option<&Value>) -> Result<String> {
@@ -249,11 +320,10 @@ async fn build(
             .as_deref()
             .map(|d| validate::text("description", d, 1, 1000))
             .transpose()?,
-        items: input
-            .items
-            .as_deref()
-            .map(|list| items(list, total))
-            .transpose()?,
+        items: match input.items.as_deref() {
+            Some(list) => Some(items(conn, brand_id, currency, list, total).await?),
+            None => None,
+        },
         order_type: order_type.to_owned(),
         status: OrderStatus::InProgress.as_str().to_owned(),
         amount: total,
@@ -559,7 +629,10 @@ pub async fn update(
             row.setup_mandate != 0,
         )?;
         row.items = match &input.items {
-            Some(list) => Some(items(list, total)?),
+            Some(list) => {
+                let currency = currency(&row.currency)?;
+                Some(items(&mut tx, brand_id, currency, list, total).await?)
+            }
             None if input.amount.is_some() => None,
             None => row.items.clone(),
         };
