@@ -1,7 +1,11 @@
 //! What the invoices' API shows and takes.
 
-use obol_core::Timestamp;
+use crate::error::{Error, Result};
+use obol_core::billing::invoice::InvoiceStatus;
 use obol_core::validate::Metadata;
+use obol_core::{InvoiceId, Timestamp};
+use obol_kernel::state::AppState;
+use obol_store::billing::invoices::{InvoiceLineRow, InvoiceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -152,4 +156,89 @@ pub struct PayOption {
     /// `card` and `crypto`: the payment link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// The signature of an invoice's hosted page link.
+pub(crate) fn page_signature(state: &AppState, id: &InvoiceId) -> String {
+    let mac = state.master_key.hmac_hex("invoice_page", id.as_bytes());
+    mac[..32].to_owned()
+}
+
+fn at(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(Timestamp::from_ms)
+}
+
+/// The invoice as the API shows it.
+pub(crate) fn view(
+    state: &AppState,
+    row: &InvoiceRow,
+    lines: &[InvoiceLineRow],
+) -> Result<Invoice> {
+    let payable = matches!(row.status.as_str(), "open" | "uncollectible");
+    let issued = row.status != InvoiceStatus::Draft.as_str();
+    Ok(Invoice {
+        id: row.id.to_string(),
+        object: "invoice",
+        number: row.number.clone(),
+        customer_id: row.customer_id.to_string(),
+        customer_email: row.customer_email.clone(),
+        subscription_id: row.subscription_id.clone(),
+        billing_reason: row.billing_reason.clone(),
+        status: row.status.clone(),
+        collection_method: row.collection_method.clone(),
+        currency: row.currency.clone(),
+        lines: lines
+            .iter()
+            .map(|line| InvoiceLine {
+                description: line.description.clone(),
+                price_id: line.price_id.clone(),
+                quantity: line.quantity,
+                unit_amount: line.unit_amount,
+                amount: line.amount,
+                discount: line.discount,
+                tax: line.tax,
+                period_start: at(line.period_start),
+                period_end: at(line.period_end),
+                proration: line.proration,
+            })
+            .collect(),
+        subtotal: row.subtotal,
+        discount: row.discount,
+        tax: row.tax,
+        total: row.total,
+        amount_paid: row.amount_paid,
+        amount_due: if payable {
+            row.total - row.amount_paid
+        } else {
+            0
+        },
+        amount_credited: row.amount_credited,
+        coupon_id: row.coupon_id.clone(),
+        tax_rate: row.tax_bps.map(|bps| AppliedTax {
+            tax_rate_id: row.tax_rate_id.clone(),
+            percentage_bps: bps,
+            inclusive: row.tax_inclusive.unwrap_or(false),
+        }),
+        days_until_due: row.days_until_due,
+        due_date: at(row.due_date),
+        order_id: row.order_id.as_ref().map(ToString::to_string),
+        hosted_invoice_url: issued.then(|| {
+            format!(
+                "{}/invoices/{}?sig={}",
+                state.public_url,
+                row.id,
+                page_signature(state, &row.id)
+            )
+        }),
+        pdf_url: issued.then(|| format!("{}/v1/invoices/{}/pdf", state.public_url, row.id)),
+        template_version: row.template_version,
+        period_start: at(row.period_start),
+        period_end: at(row.period_end),
+        finalized_at: at(row.finalized_at),
+        paid_at: at(row.paid_at),
+        voided_at: at(row.voided_at),
+        marked_uncollectible_at: at(row.marked_uncollectible_at),
+        metadata: serde_json::from_str(&row.metadata).map_err(Error::internal)?,
+        created_at: Timestamp::from_ms(row.created_at),
+    })
 }

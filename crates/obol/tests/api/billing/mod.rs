@@ -3,6 +3,9 @@
 mod catalog;
 mod coupons;
 mod invoices;
+mod order_items;
+mod renewals;
+mod settling;
 mod subscriptions;
 
 use crate::harness::{Backend, Options, TestApp, id_of, spawn_paying};
@@ -183,4 +186,57 @@ pub async fn count_events(app: &TestApp, event_type: &str) -> usize {
         .expect(200)
         .clone();
     listed["data"].as_array().expect("data").len()
+}
+
+/// A customer (of `country`, when given): its id.
+pub async fn customer(app: &TestApp, email: &str, country: Option<&str>) -> String {
+    let body = match country {
+        Some(country) => json!({"email": email, "country": country}),
+        None => json!({"email": email}),
+    };
+    id_of(app.post("/v1/customers", body).await.expect(200))
+}
+
+/// A finalized one-off invoice of the lines for `customer_id`.
+pub async fn open_invoice(app: &TestApp, customer_id: &str, lines: Value) -> Value {
+    let draft = app
+        .post(
+            "/v1/invoices",
+            json!({"customer_id": customer_id, "currency": "EUR", "lines": lines}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["number"], Value::Null);
+    app.post(
+        &format!("/v1/invoices/{}/finalize", id_of(&draft)),
+        json!({}),
+    )
+    .await
+    .expect(200)
+    .clone()
+}
+
+/// Starts a subscription of `customer` on `price` charged with `mandate`.
+pub async fn subscribe(app: &TestApp, customer: &str, price: &str, mandate: &str) -> Value {
+    app.post(
+        "/v1/subscriptions",
+        json!({"customer_id": customer, "price_id": price, "mandate_id": mandate}),
+    )
+    .await
+    .expect(200)
+    .clone()
+}
+
+/// numerator / denominator, rounded half to even.
+pub fn half_even(numerator: i128, denominator: i128) -> i64 {
+    let quotient = numerator.div_euclid(denominator);
+    let remainder = numerator.rem_euclid(denominator);
+    let rounded = match (2 * remainder).cmp(&denominator) {
+        std::cmp::Ordering::Less => quotient,
+        std::cmp::Ordering::Greater => quotient + 1,
+        std::cmp::Ordering::Equal => quotient + (quotient & 1),
+    };
+    i64::try_from(rounded).expect("in range")
 }
