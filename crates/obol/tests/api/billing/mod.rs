@@ -2,6 +2,7 @@
 
 mod catalog;
 mod coupons;
+mod invoice_page;
 mod invoices;
 mod order_items;
 mod renewals;
