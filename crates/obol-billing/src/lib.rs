@@ -70,6 +70,11 @@ pub fn jobs(registry: &mut JobRegistry) {
     registry.add_due_work(subscriptions::renewal::DueSubscriptions);
 }
 
+/// Billing's coupons, for payments to redeem on new orders.
+pub fn order_coupons() -> obol_payments::listeners::Coupons {
+    obol_payments::listeners::Coupons(Arc::new(coupons::OrderCouponsOfBilling))
+}
+
 /// What billing does when an order it made changes (the invoice follows
 /// its payment), for the server to register with payments.
 pub fn order_listener() -> Arc<dyn OrderListener> {

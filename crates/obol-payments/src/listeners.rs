@@ -1,12 +1,13 @@
-//! What other domains do when an order they made changes: billing marks
-//! the invoice an order pays as paid. A listener runs inside the database
-//! transaction that changes the order, so the order and what follows from
-//! it commit together or not at all. Payments knows no listener's domain:
-//! the server registers them at start.
+//! What other domains do with orders, inside payments' own transactions:
+//! when an order they made changes (billing marks the invoice an order
+//! pays as paid), and a coupon on a new order (billing's coupons). Each
+//! runs inside the database transaction that changes the order, so the
+//! order and what follows from it commit together or not at all. Payments
+//! knows no other domain: the server registers them at start.
 
 use crate::error::Result;
 use async_trait::async_trait;
-use obol_core::Timestamp;
+use obol_core::{BrandId, Currency, CustomerId, OrderId, Timestamp};
 use obol_kernel::error::ApiError;
 use obol_kernel::state::AppState;
 use obol_store::Conn;
@@ -67,3 +68,37 @@ pub(crate) async fn order_changed(
     }
     Ok(())
 }
+
+/// A coupon named on a new order, to redeem inside its creating transaction.
+pub struct CouponRequest<'a> {
+    pub brand_id: &'a BrandId,
+    /// The coupon's id or code.
+    pub coupon: &'a str,
+    pub currency: Currency,
+    pub customer_id: Option<&'a CustomerId>,
+    pub order_id: &'a OrderId,
+    /// The order's lines: the price each names (if any) and its amount.
+    pub lines: Vec<(Option<String>, i64)>,
+    pub now: Timestamp,
+}
+
+/// A coupon redeemed for an order: what it takes off.
+pub struct CouponApplied {
+    pub coupon_id: String,
+    pub discount: i64,
+}
+
+/// The domain that keeps coupons.
+#[async_trait]
+pub trait OrderCoupons: Send + Sync + 'static {
+    /// Redeems the coupon for the order (an error rolls the order back).
+    async fn apply(
+        &self,
+        tx: &mut Conn,
+        request: CouponRequest<'_>,
+    ) -> Result<CouponApplied, ApiError>;
+}
+
+/// The coupons the server registered, added to the state at start.
+#[derive(Clone)]
+pub struct Coupons(pub Arc<dyn OrderCoupons>);

@@ -159,6 +159,7 @@ impl Server {
         parts.insert(obol_payments::listeners::OrderListeners::new(vec![
             obol_billing::order_listener(),
         ]));
+        parts.insert(obol_billing::order_coupons());
         parts.insert(Arc::new(obol_notify::Notify::new(
             [
                 obol_accounts::EVENT_TYPES,

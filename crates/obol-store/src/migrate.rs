@@ -113,6 +113,10 @@ const SQLITE: &[(i64, &str)] = &[
         26,
         include_str!("../migrations/sqlite/0026_billing_subscriptions.sql"),
     ),
+    (
+        27,
+        include_str!("../migrations/sqlite/0027_payments_order_coupons.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -218,6 +222,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         26,
         include_str!("../migrations/postgres/0026_billing_subscriptions.sql"),
+    ),
+    (
+        27,
+        include_str!("../migrations/postgres/0027_payments_order_coupons.sql"),
     ),
 ];
 

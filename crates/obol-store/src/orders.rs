@@ -44,19 +44,23 @@ pub struct OrderRow {
     pub metadata: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The coupon that took `amount_discount` off (`amount` is after it).
+    pub coupon_id: Option<String>,
+    pub amount_discount: i64,
 }
-crate::from_row!(OrderRow { id, brand_id, customer_id, customer_email, description, items, order_type = "type", status, amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, due_at, last_payment_error, next_action, metadata, created_at, updated_at });
+crate::from_row!(OrderRow { id, brand_id, customer_id, customer_email, description, items, order_type = "type", status, amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, due_at, last_payment_error, next_action, metadata, created_at, updated_at, coupon_id, amount_discount });
 
 const ORDER_COLUMNS: &str = "id, brand_id, customer_id, customer_email, description, items, type, status, \
     amount, currency, amount_authorized, amount_captured, amount_refunded, amount_refund_pending, \
     auto_capture, setup_mandate, mandate_id, connector_account_id, in_flight_transaction_id, attempted, \
     return_url, callback_url, expires_at, capture_before, captured_at, cleared_at, due_at, \
-    last_payment_error, next_action, metadata, created_at, updated_at";
+    last_payment_error, next_action, metadata, created_at, updated_at, coupon_id, amount_discount";
 
 pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
     let sql = format!(
         "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+         $33, $34)"
     );
     crate::sql::query(sql)
         .bind(&o.id)
@@ -91,6 +95,8 @@ pub async fn insert_order(conn: &mut Conn, o: &OrderRow) -> Result<()> {
         .bind(&o.metadata)
         .bind(o.created_at)
         .bind(o.updated_at)
+        .bind(&o.coupon_id)
+        .bind(o.amount_discount)
         .queue(conn)
         .await
 }

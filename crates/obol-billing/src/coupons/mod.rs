@@ -9,9 +9,11 @@ use crate::invoices::DiscountRule;
 use obol_core::billing::discount::Discount;
 use obol_core::validate::{self, Metadata};
 use obol_core::{BrandId, CouponId, CustomerId, SubscriptionId, Timestamp};
+use obol_kernel::ApiError;
 use obol_kernel::events;
 use obol_kernel::list::{self, List};
 use obol_kernel::state::AppState;
+use obol_payments::listeners::{CouponApplied, CouponRequest, OrderCoupons};
 use obol_store::Conn;
 use obol_store::billing::coupons::{self as store, CouponRow};
 use obol_store::page::PageRequest;
@@ -330,15 +332,16 @@ pub(crate) struct RedeemFor<'a> {
     pub currency: &'a str,
 }
 
-/// Redeems the coupon `id_or_code` inside `tx`, or says why it cannot
-/// (`coupon_invalid`).
-pub(crate) async fn redeem_in(
+/// The brand's coupon `id_or_code` if it can be used now for lines of
+/// `packages` in `currency`, or why not (`coupon_invalid`).
+async fn usable(
     tx: &mut Conn,
     brand_id: &BrandId,
     id_or_code: &str,
-    target: RedeemFor<'_>,
+    packages: &[&str],
+    currency: &str,
     now: Timestamp,
-) -> Result<Redeemed> {
+) -> Result<CouponRow> {
     let invalid = |message: String| Error::CouponInvalid(message);
     let row = store::by_id_or_code(tx, brand_id, id_or_code)
         .await?
@@ -358,18 +361,18 @@ pub(crate) async fn redeem_in(
         .map(serde_json::from_str)
         .transpose()
         .map_err(Error::internal)?;
-    if applies_to
-        .as_ref()
-        .is_some_and(|packages| !packages.iter().any(|id| id == target.package_id))
-    {
+    if applies_to.as_ref().is_some_and(|listed| {
+        !packages
+            .iter()
+            .any(|package| listed.iter().any(|id| id == package))
+    }) {
         return Err(invalid(
             "the coupon does not apply to this price's package".to_owned(),
         ));
     }
-    if let Some(currency) = row.currency.as_deref().filter(|c| *c != target.currency) {
+    if let Some(coupon_currency) = row.currency.as_deref().filter(|c| *c != currency) {
         return Err(invalid(format!(
-            "the coupon takes an amount off in {currency}, and the price is in {}",
-            target.currency
+            "the coupon takes an amount off in {coupon_currency}, and the price is in {currency}"
         )));
     }
     if !store::take_redemption(tx, &row.id, now.as_ms()).await? {
@@ -378,12 +381,33 @@ pub(crate) async fn redeem_in(
             row.max_redemptions.unwrap_or_default()
         )));
     }
+    Ok(row)
+}
+
+/// Redeems the coupon `id_or_code` for a subscription inside `tx`, or says
+/// why it cannot (`coupon_invalid`).
+pub(crate) async fn redeem_in(
+    tx: &mut Conn,
+    brand_id: &BrandId,
+    id_or_code: &str,
+    target: RedeemFor<'_>,
+    now: Timestamp,
+) -> Result<Redeemed> {
+    let row = usable(
+        tx,
+        brand_id,
+        id_or_code,
+        &[target.package_id],
+        target.currency,
+        now,
+    )
+    .await?;
     store::insert_redemption(
         tx,
         &row.id,
         brand_id,
-        target.customer_id,
-        target.subscription_id,
+        Some(target.customer_id),
+        (target.subscription_id, None),
         now.as_ms(),
     )
     .await?;
@@ -398,19 +422,79 @@ pub(crate) async fn redeem_in(
     })
 }
 
-/// The discount of a coupon a subscription redeemed, for its next invoice.
-pub(crate) async fn rule_of(
-    conn: &mut Conn,
-    brand_id: &BrandId,
-    id: &str,
-) -> Result<Option<DiscountRule>> {
-    let Some(row) = store::get(conn, brand_id, id).await? else {
-        return Ok(None);
-    };
+/// Billing's coupons for payments' orders: a coupon on a new order is
+/// redeemed in the order's own transaction and takes its discount off the
+/// lines it applies to (whatever its duration: an order is paid once).
+pub struct OrderCouponsOfBilling;
+
+#[async_trait::async_trait]
+impl OrderCoupons for OrderCouponsOfBilling {
+    async fn apply(
+        &self,
+        tx: &mut Conn,
+        request: CouponRequest<'_>,
+    ) -> Result<CouponApplied, ApiError> {
+        Ok(apply_to_order(tx, request).await?)
+    }
+}
+
+async fn apply_to_order(tx: &mut Conn, request: CouponRequest<'_>) -> Result<CouponApplied> {
+    let mut lines = Vec::with_capacity(request.lines.len());
+    for (price_id, amount) in &request.lines {
+        let package_id = match price_id {
+            Some(price_id) => {
+                obol_store::billing::catalog::get_price(tx, request.brand_id, price_id)
+                    .await?
+                    .map(|price| price.package_id)
+            }
+            None => None,
+        };
+        lines.push(crate::invoices::LineDraft {
+            description: String::new(),
+            price_id: price_id.clone(),
+            package_id,
+            quantity: 1,
+            unit_amount: *amount,
+            period_start: None,
+            period_end: None,
+            proration: false,
+        });
+    }
+    let packages: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line.package_id.as_deref())
+        .collect();
+    let row = usable(
+        tx,
+        request.brand_id,
+        request.coupon,
+        &packages,
+        request.currency.code(),
+        request.now,
+    )
+    .await?;
+    store::insert_redemption(
+        tx,
+        &row.id,
+        request.brand_id,
+        request.customer_id,
+        (None, Some(request.order_id)),
+        request.now.as_ms(),
+    )
+    .await?;
+    let rule = rule_from(&row)?;
+    let sums = crate::invoices::compute::compute(lines, Some(&rule), None)?;
+    Ok(CouponApplied {
+        coupon_id: row.id.into_string(),
+        discount: sums.discount,
+    })
+}
+
+fn rule_from(row: &CouponRow) -> Result<DiscountRule> {
     let discount = match (row.percent_off_bps, row.amount_off) {
         (Some(bps), _) => Discount::PercentBps(u32::try_from(bps).map_err(Error::internal)?),
         (None, Some(amount)) => Discount::Amount(amount),
-        (None, None) => return Ok(None),
+        (None, None) => return Err(Error::internal("a coupon with no discount")),
     };
     let applies_to = row
         .applies_to
@@ -418,8 +502,20 @@ pub(crate) async fn rule_of(
         .map(serde_json::from_str)
         .transpose()
         .map_err(Error::internal)?;
-    Ok(Some(DiscountRule {
+    Ok(DiscountRule {
         discount,
         applies_to,
-    }))
+    })
+}
+
+/// The discount of a coupon a subscription redeemed, for its next invoice.
+pub(crate) async fn rule_of(
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    id: &str,
+) -> Result<Option<DiscountRule>> {
+    match store::get(conn, brand_id, id).await? {
+        Some(row) => rule_from(&row).map(Some),
+        None => Ok(None),
+    }
 }

@@ -73,6 +73,8 @@ pub async fn create_in(
         metadata: serde_json::to_string(&spec.metadata).map_err(Error::internal)?,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
+        coupon_id: None,
+        amount_discount: 0,
     };
     obol_store::orders::insert_order(tx, &row).await?;
     let order = views::render_with(state, &row, &[])?;

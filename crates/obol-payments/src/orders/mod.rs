@@ -1,6 +1,6 @@
 //! Orders: what a customer pays for, its payment transactions and refunds.
 
-use obol_core::{BrandId, OrderId};
+use obol_core::{BrandId, CustomerId, OrderId};
 pub(crate) mod api;
 pub mod apply;
 pub mod billed;
@@ -94,6 +94,9 @@ pub struct CreateOrder {
     pub confirm: Option<bool>,
     pub payment_method: Option<PaymentMethodInput>,
     pub connector_account_id: Option<String>,
+    /// A coupon's id or code: `amount` (and the items) are before it, the
+    /// order charges what is left.
+    pub coupon: Option<String>,
     pub return_url: Option<String>,
     pub callback_url: Option<String>,
     /// RFC 3339; default 24 hours from now.
@@ -256,6 +259,60 @@ fn metadata_text(value: Option<&Value>) -> Result<String> {
     serde_json::to_string(&metadata).map_err(Error::internal)
 }
 
+/// Redeems the order's coupon (inside the creating transaction, through
+/// the domain that keeps coupons): what it takes off `total`.
+async fn coupon_of(
+    state: &AppState,
+    conn: &mut Conn,
+    brand_id: &BrandId,
+    coupon: &str,
+    input: &CreateOrder,
+    (order_id, customer_id, items): (&OrderId, Option<&CustomerId>, Option<&str>),
+    (currency, total, now): (Currency, i64, Timestamp),
+) -> Result<crate::listeners::CouponApplied> {
+    let refused = |message: &str| {
+        Error::invalid_request("coupon_invalid", message.to_owned()).with_param("coupon")
+    };
+    if input
+        .order_type
+        .as_deref()
+        .is_some_and(|kind| kind != "one_time")
+        || input.setup_mandate == Some(true)
+    {
+        return Err(refused("only a one-time order that charges takes a coupon"));
+    }
+    let Some(coupons) = state.parts.get::<crate::listeners::Coupons>() else {
+        return Err(refused("this server takes no coupons"));
+    };
+    let lines = match items {
+        Some(text) => serde_json::from_str::<Vec<Item>>(text)
+            .map_err(Error::internal)?
+            .into_iter()
+            .map(|item| {
+                let amount = item.quantity.saturating_mul(item.unit_amount.unwrap_or(0));
+                (item.price_id, amount)
+            })
+            .collect(),
+        None => vec![(None, total)],
+    };
+    let request = crate::listeners::CouponRequest {
+        brand_id,
+        coupon,
+        currency,
+        customer_id,
+        order_id,
+        lines,
+        now,
+    };
+    let applied = coupons.0.apply(conn, request).await?;
+    if applied.discount >= total {
+        return Err(refused(
+            "the coupon takes the whole amount off: an order must charge something",
+        ));
+    }
+    Ok(applied)
+}
+
 /// Validates a new order and builds its row (nothing written yet).
 async fn build(
     state: &AppState,
@@ -310,8 +367,29 @@ async fn build(
     if input.confirm == Some(true) {
         payer::check_confirm(conn, brand_id, input, mandate.as_ref(), currency, now).await?;
     }
+    let id = OrderId::new();
+    let items = match input.items.as_deref() {
+        Some(list) => Some(items(conn, brand_id, currency, list, total).await?),
+        None => None,
+    };
+    let (coupon_id, amount_discount) = match &input.coupon {
+        Some(coupon) => {
+            let applied = coupon_of(
+                state,
+                conn,
+                brand_id,
+                coupon,
+                input,
+                (&id, customer_id.as_ref(), items.as_deref()),
+                (currency, total, now),
+            )
+            .await?;
+            (Some(applied.coupon_id), applied.discount)
+        }
+        None => (None, 0),
+    };
     let row = OrderRow {
-        id: OrderId::new(),
+        id,
         brand_id: brand_id.to_owned(),
         customer_id,
         customer_email,
@@ -320,13 +398,10 @@ async fn build(
             .as_deref()
             .map(|d| validate::text("description", d, 1, 1000))
             .transpose()?,
-        items: match input.items.as_deref() {
-            Some(list) => Some(items(conn, brand_id, currency, list, total).await?),
-            None => None,
-        },
+        items,
         order_type: order_type.to_owned(),
         status: OrderStatus::InProgress.as_str().to_owned(),
-        amount: total,
+        amount: total - amount_discount,
         currency: currency.code().to_owned(),
         amount_authorized: 0,
         amount_captured: 0,
@@ -359,6 +434,8 @@ async fn build(
         metadata: metadata_text(input.metadata.as_ref())?,
         created_at: now.as_ms(),
         updated_at: now.as_ms(),
+        coupon_id,
+        amount_discount,
     };
     let pays_from_wallet = input
         .payment_method
@@ -623,6 +700,12 @@ pub async fn update(
     }
     if input.amount.is_some() || input.items.is_some() {
         allow(&mut tx, &row, OrderCommand::ChangeAmount).await?;
+        if row.coupon_id.is_some() {
+            return Err(Error::invalid(
+                "amount",
+                "an order with a coupon keeps its amount: make a new order",
+            ));
+        }
         let total = amount(
             "amount",
             input.amount.unwrap_or(row.amount),

@@ -23,8 +23,12 @@ pub struct Order {
     pub status: String,
     #[serde(rename = "type")]
     pub order_type: String,
+    /// What the order charges (after a coupon's discount).
     pub amount: i64,
     pub currency: String,
+    /// The coupon on the order and what it took off.
+    pub coupon_id: Option<String>,
+    pub amount_discount: i64,
     pub amount_authorized: i64,
     pub amount_captured: i64,
     pub amount_refunded: i64,
@@ -322,6 +326,8 @@ pub fn render_with(
         order_type: row.order_type.clone(),
         amount: row.amount,
         currency: row.currency.clone(),
+        coupon_id: row.coupon_id.clone(),
+        amount_discount: row.amount_discount,
         amount_authorized: row.amount_authorized,
         amount_captured: row.amount_captured,
         amount_refunded: row.amount_refunded,

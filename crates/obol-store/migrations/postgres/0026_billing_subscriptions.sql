@@ -82,12 +82,14 @@ CREATE INDEX subscriptions_brand ON subscriptions (brand_id, id);
 CREATE INDEX subscriptions_customer ON subscriptions (brand_id, customer_id, id);
 CREATE INDEX subscriptions_due ON subscriptions (due_at) WHERE due_at IS NOT NULL;
 
--- Every redemption of a coupon, by what it discounted.
+-- Every redemption of a coupon, by what it discounted (a subscription or
+-- an order).
 CREATE TABLE coupon_redemptions (
     coupon_id TEXT NOT NULL REFERENCES coupons (id),
     brand_id TEXT NOT NULL REFERENCES brands (id),
-    customer_id TEXT NOT NULL REFERENCES customers (id),
+    customer_id TEXT REFERENCES customers (id),
     subscription_id TEXT REFERENCES subscriptions (id),
+    order_id TEXT,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX coupon_redemptions_coupon ON coupon_redemptions (coupon_id);

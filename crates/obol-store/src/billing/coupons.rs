@@ -2,7 +2,7 @@
 
 use crate::page::{Page, PageRequest};
 use crate::{Conn, Result};
-use obol_core::{BrandId, CouponId, CustomerId, SubscriptionId};
+use obol_core::{BrandId, CouponId, CustomerId, OrderId, SubscriptionId};
 
 #[derive(Debug, Clone)]
 pub struct CouponRow {
@@ -122,23 +122,24 @@ pub async fn take_redemption(conn: &mut Conn, id: &CouponId, now_ms: i64) -> Res
     Ok(done.rows_affected() == 1)
 }
 
-/// Records who redeemed it, for what.
+/// Records who redeemed it, for what: a subscription or an order.
 pub async fn insert_redemption(
     conn: &mut Conn,
     coupon_id: &CouponId,
     brand_id: &BrandId,
-    customer_id: &CustomerId,
-    subscription_id: Option<&SubscriptionId>,
+    customer_id: Option<&CustomerId>,
+    (subscription_id, order_id): (Option<&SubscriptionId>, Option<&OrderId>),
     now_ms: i64,
 ) -> Result<()> {
     crate::sql::query(
         "INSERT INTO coupon_redemptions (coupon_id, brand_id, customer_id, subscription_id, \
-         created_at) VALUES ($1, $2, $3, $4, $5)",
+         order_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(coupon_id)
     .bind(brand_id)
     .bind(customer_id)
     .bind(subscription_id)
+    .bind(order_id)
     .bind(now_ms)
     .execute(conn)
     .await?;

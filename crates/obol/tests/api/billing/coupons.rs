@@ -12,6 +12,7 @@ on_both!(
     durations_discount_the_invoices_they_cover,
     invalid_coupons_are_refused_saying_why,
     max_redemptions_hold_under_concurrent_subscriptions,
+    a_coupon_on_an_order_takes_its_discount_off,
 );
 
 async fn coupon(app: &TestApp, body: Value) -> Value {
@@ -228,4 +229,123 @@ async fn max_redemptions_hold_under_concurrent_subscriptions(backend: Backend) {
         .expect(200)
         .clone();
     assert_eq!(subs["data"].as_array().expect("data").len(), 3);
+}
+
+async fn a_coupon_on_an_order_takes_its_discount_off(backend: Backend) {
+    let app = billing_app(backend).await;
+    let tools = package(&app, "Tools").await;
+    let price = app
+        .post("/v1/prices", json!({"package_id": tools, "currency": "EUR", "unit_amount": 5000, "type": "one_time"}))
+        .await
+        .expect(200)
+        .clone();
+    let save = coupon(
+        &app,
+        json!({"code": "SAVE10", "percent_off": 10, "duration": "once"}),
+    )
+    .await;
+    coupon(
+        &app,
+        json!({"code": "TOOLS20", "percent_off": 20, "duration": "once", "applies_to": [tools]}),
+    )
+    .await;
+    coupon(
+        &app,
+        json!({"code": "FREE", "percent_off": 100, "duration": "once"}),
+    )
+    .await;
+    let items = json!([{"price_id": id_of(&price), "quantity": 1},
+                       {"name": "Shipping", "quantity": 1, "unit_amount": 500}]);
+    let body =
+        |code: &str| json!({"amount": 5500, "currency": "EUR", "items": items, "coupon": code});
+    // 10 % of each line: 500 + 50.
+    let order = app
+        .post_idempotent("/v1/orders", "order-with-coupon", body("SAVE10"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        (order["amount"].as_i64(), order["amount_discount"].as_i64()),
+        (Some(4950), Some(550))
+    );
+    assert_eq!(order["coupon_id"], save["id"]);
+    // A retry with the same key is the same order: one redemption.
+    let again = app
+        .post_idempotent("/v1/orders", "order-with-coupon", body("SAVE10"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(again["id"], order["id"]);
+    let redeemed = app
+        .get(&format!("/v1/coupons/{}", id_of(&save)))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(redeemed["times_redeemed"], 1);
+    let paid = app
+        .confirm_card(&id_of(&order), VISA)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(paid["amount_captured"], 4950);
+    let changed = app
+        .patch(
+            &format!("/v1/orders/{}", id_of(&order)),
+            json!({"amount": 100}),
+        )
+        .await;
+    assert!(
+        changed.status == 400 || changed.status == 409,
+        "{}",
+        changed.body
+    );
+
+    // Limited to a package: only its line is discounted.
+    let tools_only = app
+        .post("/v1/orders", body("TOOLS20"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        (
+            tools_only["amount"].as_i64(),
+            tools_only["amount_discount"].as_i64()
+        ),
+        (Some(4500), Some(1000))
+    );
+
+    // Refused, saying why, with no order made.
+    let before = app.count("SELECT COUNT(*) FROM orders").await;
+    for (code, why) in [("NOPE", "no coupon"), ("FREE", "whole amount")] {
+        let refused = app.post("/v1/orders", body(code)).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "coupon_invalid"),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(why),
+            "{}",
+            refused.body
+        );
+    }
+    let top_up = app
+        .post("/v1/orders", json!({"amount": 500, "currency": "EUR", "type": "credit_top_up",
+               "customer_id": id_of(&app.create_customer("t@example.com").await), "coupon": "SAVE10"}))
+        .await;
+    assert_eq!((top_up.status, top_up.code()), (400, "coupon_invalid"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders").await, before);
+    let free = app.get("/v1/coupons?limit=10").await.expect(200).clone();
+    let free = free["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|c| c["code"] == "FREE")
+        .cloned()
+        .expect("FREE");
+    assert_eq!(free["times_redeemed"], 0, "a refused order redeems nothing");
 }
