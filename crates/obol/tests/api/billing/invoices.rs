@@ -137,6 +137,19 @@ async fn a_sent_invoice_is_emailed_and_paid_through_its_page(backend: Backend) {
     assert!(!page.contains(&format!("{order_id}?sig=")), "{page}");
 }
 
+/// `GET /v1/invoices/{id}/pdf` with the brand's key: the PDF's bytes.
+async fn pdf_of(app: &TestApp, invoice_id: &str) -> Vec<u8> {
+    let answer = app
+        .client
+        .get(format!("{}/v1/invoices/{invoice_id}/pdf", app.url))
+        .bearer_auth(&app.secret_key)
+        .send()
+        .await
+        .expect("pdf");
+    assert_eq!(answer.status(), 200);
+    answer.bytes().await.expect("bytes").to_vec()
+}
+
 /// The text of a PDF, by pdftotext (poppler-utils, as .ci/run installs).
 fn pdf_text(bytes: &[u8], name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("obol_pdf_{}", obol_core::id::random_token(8)));
@@ -242,16 +255,7 @@ async fn tax_by_country_is_exclusive_or_inclusive_and_the_pdf_shows_it(backend: 
         .await;
     assert_eq!(pdf.status, 200);
     assert_eq!(pdf.header("content-type"), Some("application/pdf"));
-    let bytes = app
-        .client
-        .get(format!("{}/v1/invoices/{}/pdf", app.url, id_of(&invoice)))
-        .bearer_auth(&app.secret_key)
-        .send()
-        .await
-        .expect("pdf")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = pdf_of(&app, &id_of(&invoice)).await;
     let text = pdf_text(&bytes, "tax-exclusive");
     for expected in [
         "TAX-000001",
@@ -270,16 +274,7 @@ async fn tax_by_country_is_exclusive_or_inclusive_and_the_pdf_shows_it(backend: 
     }
     // It renders the same again, from the template version it names.
     assert_eq!(invoice["template_version"], 1);
-    let again = app
-        .client
-        .get(format!("{}/v1/invoices/{}/pdf", app.url, id_of(&invoice)))
-        .bearer_auth(&app.secret_key)
-        .send()
-        .await
-        .expect("pdf")
-        .bytes()
-        .await
-        .expect("bytes");
+    let again = pdf_of(&app, &id_of(&invoice)).await;
     assert_eq!(bytes, again);
 
     // Inclusive: 1200 with 20 % in it is 1000 + 200, the total unchanged.
@@ -295,16 +290,7 @@ async fn tax_by_country_is_exclusive_or_inclusive_and_the_pdf_shows_it(backend: 
         (Some(200), Some(1200))
     );
     assert_eq!(inclusive["tax_rate"]["inclusive"], true);
-    let bytes = app
-        .client
-        .get(format!("{}/v1/invoices/{}/pdf", app.url, id_of(&inclusive)))
-        .bearer_auth(&app.secret_key)
-        .send()
-        .await
-        .expect("pdf")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = pdf_of(&app, &id_of(&inclusive)).await;
     let text = pdf_text(&bytes, "tax-inclusive");
     assert!(
         text.contains("Tax 20% (included)") && text.contains("€12.00"),
